@@ -1,0 +1,134 @@
+"""Compare tensorir with its peers on the workloads of issue 9 and write ``benchmarks/RESULTS.md``.
+
+    python benchmarks/compare.py                       # everything, full sizes
+    python benchmarks/compare.py --quick               # tiny sizes, tensorir and NumPy only
+    python benchmarks/compare.py --only W1,W3 --frameworks numpy,jax
+
+See ``benchmarks/README.md`` for the workloads and how the timing is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# Run as a script (``python benchmarks/compare.py``): make ``import benchmarks.*`` work.
+_REPO = Path(__file__).resolve().parent.parent
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes; frameworks default to tensorir,numpy")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma list of workloads (W1..W9; W7 selects W7a and W7b) and/or frameworks to run",
+    )
+    p.add_argument("--frameworks", default="", help="comma list of frameworks (default: all, or tensorir,numpy)")
+    p.add_argument("--repeat", type=int, default=None, help="timed repetitions per framework (default 7, quick 3)")
+    p.add_argument("--threads", type=int, default=None, help="threads for every framework (default: all cores)")
+    p.add_argument("--output", default=str(Path("benchmarks") / "RESULTS.md"), help="Markdown file to write")
+    p.add_argument("--no-write", action="store_true", help="print the tables only")
+    return p.parse_args(argv)
+
+
+def select(args: argparse.Namespace, all_ids: list[str], all_fws: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    fws = [s.strip() for s in args.frameworks.split(",") if s.strip()]
+    wl_sel: list[str] = []
+    for item in only:
+        if item in all_fws:
+            fws.append(item)
+            continue
+        hits = [w for w in all_ids if w.lower().startswith(item.lower())]
+        if not hits:
+            raise SystemExit(f"--only: unknown workload or framework {item!r}")
+        wl_sel += hits
+    for f in fws:
+        if f not in all_fws:
+            raise SystemExit(f"unknown framework {f!r}; known: {', '.join(all_fws)}")
+    if not fws:
+        fws = ["tensorir", "numpy"] if args.quick else list(all_fws)
+    workloads = [w for w in all_ids if w in wl_sel] if wl_sel else list(all_ids)
+    frameworks = [f for f in all_fws if f in fws]
+    return workloads, frameworks
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Thread counts are read by the BLAS and XLA runtimes when they load: set them first.
+    from benchmarks import frameworks as fwmod
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    threads = args.threads or cores
+    fwmod.configure_threads(threads)
+    os.environ["BENCH_QUICK"] = "1" if args.quick else "0"
+
+    from benchmarks import harness, machine
+    from benchmarks.workloads import all_workloads
+
+    wls = {w.id: w for w in all_workloads()}
+    wl_ids, fws = select(args, list(wls), fwmod.ALL_FRAMEWORKS)
+    repeat = args.repeat or (3 if args.quick else 7)
+    min_sample = 0.002 if args.quick else 0.05
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    t_start = time.perf_counter()
+    mach, _limits = machine.machine_markdown(
+        threads, copy_bytes=(4 << 20) if args.quick else 40_000_000, gemm_n=256 if args.quick else 2048
+    )
+    cmd = "python benchmarks/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    blocks: dict[str, tuple[harness.Workload, list[harness.Result]]] = {}
+    for wid in wl_ids:
+        log(f"{wid}: {wls[wid].title}")
+        rows = harness.run_workload(wls[wid], fws, args.quick, repeat, min_sample, log=log)
+        blocks[wid] = (wls[wid], rows)
+        print(harness.workload_table(wls[wid], rows) + "\n", flush=True)
+    elapsed = time.perf_counter() - t_start
+
+    doc = [
+        "# tensorir benchmark results",
+        "",
+        f"Command: `{cmd.strip()}` ({'quick, tiny sizes' if args.quick else 'full sizes'}; "
+        f"{repeat} timed repetitions unless a workload caps it; total run {elapsed:.0f} s).",
+        "",
+        "## Machine",
+        "",
+        mach,
+        "",
+        "Times are per call. Frameworks alternate within each repetition (the order rotates), warm-up calls "
+        "are excluded, and the first call (graph build + compile + one run) is reported on its own. "
+        "A peer that fails shows its error instead of a time; a result that disagrees with the reference "
+        "framework shows as `result mismatch`.",
+        "",
+        "## Summary",
+        "",
+        harness.summary_table(blocks),
+        "",
+        "## Workloads",
+        "",
+    ]
+    for wid, (wl, rows) in blocks.items():
+        doc += [harness.workload_table(wl, rows), ""]
+    text = "\n".join(doc)
+    print("## Summary\n\n" + harness.summary_table(blocks))
+    if not args.no_write:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""What the example programs share: the command line, shared datasets, the early-stopping loop, plots.
+
+Kept to the parts that would otherwise be copied into every script; the models themselves stay in
+their scripts so each reads as the DeepLearningTutorials program it follows.
+"""
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from tensorir.datasets import ImageDataset, load_mnist
+
+
+def make_parser(description: str, full: dict, quick: dict) -> argparse.ArgumentParser:
+    """The options every example has; ``full`` and ``quick`` give the defaults of the two settings.
+
+    Options left unset take their value from ``quick`` under ``--quick``, else from ``full``
+    (see :func:`parse_args`); the help text shows both.
+    """
+    parser = argparse.ArgumentParser(description=description)
+
+    def default(key: str) -> str:
+        return f"(default {full.get(key)}; --quick: {quick.get(key, full.get(key))})"
+
+    parser.add_argument("--epochs", type=int, help=f"maximum training epochs {default('epochs')}")
+    parser.add_argument("--batch-size", type=int, help=f"examples per minibatch {default('batch_size')}")
+    parser.add_argument("--learning-rate", type=float, help=f"SGD step size {default('learning_rate')}")
+    parser.add_argument("--train-size", type=int, help=f"use only this many training examples {default('train_size')}")
+    parser.add_argument("--data", help="data file or folder (default: search TENSORIR_DATA, the cache, shared/data)")
+    parser.add_argument("--out", default="out", help="folder for the curve PNG, parameters and history (default out/)")
+    parser.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
+    parser.add_argument("--quick", action="store_true", help="a tiny run for smoke tests and notebooks")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (for logs)")
+    parser.set_defaults(_full=full, _quick=quick)
+    return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv`` and fill the unset options from the full or quick setting."""
+    args = parser.parse_args(argv)
+    setting = {**args._full, **(args._quick if args.quick else {})}
+    for key, value in setting.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    args.out = Path(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def load_images(args: argparse.Namespace, floatX: str) -> ImageDataset:
+    """MNIST (or its fallback) cut to ``args.train_size``/``valid_size``/``test_size`` when set."""
+    dataset = load_mnist(args.data, dtype=floatX)
+    dataset = dataset.subset(args.train_size, getattr(args, "valid_size", None), getattr(args, "test_size", None))
+    print(
+        f"data: {dataset.name} from {dataset.source}: "
+        f"{len(dataset.train)} train, {len(dataset.valid)} valid, {len(dataset.test)} test"
+    )
+    return dataset
+
+
+def shared_dataset(x: np.ndarray, y: np.ndarray, borrow: bool = True):
+    """Load a split into shared variables, as the tutorial does, so minibatches never leave the device.
+
+    The labels are stored as floatX (a GPU holds floats well) and cast back to int32 for indexing.
+    """
+    import tensorir as tr
+    import tensorir.tensor as T
+
+    shared_x = tr.shared(np.asarray(x, dtype=tr.config.floatX), borrow=borrow)
+    shared_y = tr.shared(np.asarray(y, dtype=tr.config.floatX), borrow=borrow)
+    return shared_x, T.cast(shared_y, "int32")
+
+
+def progress(total: int, desc: str, enabled: bool = True) -> tqdm:
+    """A tqdm bar; the caller shows its running loss with ``bar.set_postfix(loss=...)``."""
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def train_with_early_stopping(
+    train_model: Callable[[int], float],
+    validate_model: Callable[[int], float],
+    test_model: Callable[[int], float],
+    n_batches: tuple[int, int, int],
+    *,
+    n_epochs: int,
+    patience: int = 10000,
+    patience_increase: int = 2,
+    improvement_threshold: float = 0.995,
+    on_new_best: Callable[[], None] | None = None,
+    show_progress: bool = True,
+    name: str = "",
+) -> dict:
+    """Minibatch SGD with the tutorial's early stopping; returns the history.
+
+    ``patience`` is a number of minibatches. A validation error below ``improvement_threshold``
+    times the best so far extends it to ``patience_increase`` times the current iteration; training
+    stops when the iteration count passes it or after ``n_epochs``. The test error is measured only
+    for new best models, so it is the error of the model one would keep.
+    """
+    n_train_batches, n_valid_batches, n_test_batches = n_batches
+    # Validate at least once per epoch, and at least twice within the initial patience.
+    validation_frequency = max(1, min(n_train_batches, patience // 2))
+    best_validation_loss = np.inf
+    test_score = np.nan
+    history: dict = {"batch_loss": [], "epoch_loss": [], "validation": [], "epoch_seconds": []}
+    iteration = 0
+    done_looping = False
+    epoch = 0
+    while epoch < n_epochs and not done_looping:
+        epoch += 1
+        start = time.perf_counter()
+        losses = []
+        bar = progress(n_train_batches, f"{name} epoch {epoch}", show_progress)
+        for minibatch_index in range(n_train_batches):
+            losses.append(float(train_model(minibatch_index)))
+            bar.update()
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+            iteration = (epoch - 1) * n_train_batches + minibatch_index
+            if (iteration + 1) % validation_frequency == 0:
+                this_validation_loss = float(np.mean([validate_model(i) for i in range(n_valid_batches)]))
+                if this_validation_loss < best_validation_loss:
+                    if this_validation_loss < best_validation_loss * improvement_threshold:
+                        patience = max(patience, iteration * patience_increase)
+                    best_validation_loss = this_validation_loss
+                    test_score = float(np.mean([test_model(i) for i in range(n_test_batches)]))
+                    if on_new_best is not None:
+                        on_new_best()
+                history["validation"].append(
+                    {"epoch": epoch, "iteration": iteration + 1, "error": this_validation_loss, "test_of_best": test_score}
+                )
+                tqdm.write(
+                    f"{name} epoch {epoch}, minibatch {minibatch_index + 1}/{n_train_batches}, "
+                    f"validation error {this_validation_loss * 100:.2f} %, "
+                    f"test error of best model {test_score * 100:.2f} %"
+                )
+            if patience <= iteration:
+                done_looping = True
+                break
+        bar.close()
+        history["batch_loss"] += losses
+        history["epoch_loss"].append(float(np.mean(losses)))
+        history["epoch_seconds"].append(time.perf_counter() - start)
+    history.update(
+        epochs=epoch,
+        best_validation_error=float(best_validation_loss),
+        test_error=test_score,
+        seconds_per_epoch=float(np.mean(history["epoch_seconds"])),
+    )
+    return history
+
+
+def plot_training_curve(path: Path, history: dict, title: str) -> Path:
+    """Save the per-minibatch loss and the validation error against training progress as a PNG."""
+    # The object-oriented API needs no pyplot state or GUI backend, in scripts and notebooks alike.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.5), layout="constrained")
+    loss_ax, error_ax = fig.subplots(1, 2)
+    loss_ax.plot(history["batch_loss"], lw=0.6, alpha=0.5, label="minibatch")
+    if history.get("epoch_loss"):
+        per_epoch = len(history["batch_loss"]) / max(1, len(history["epoch_loss"]))
+        ticks = (np.arange(len(history["epoch_loss"])) + 1) * per_epoch
+        loss_ax.plot(ticks, history["epoch_loss"], "o-", label="epoch mean")
+    loss_ax.set(xlabel="minibatch", ylabel="training loss (nats)", title=title)
+    loss_ax.legend()
+    validation = history.get("validation", [])
+    if validation:
+        error_ax.plot([v["iteration"] for v in validation], [v["error"] for v in validation], "o-", label="validation")
+        error_ax.set(xlabel="minibatch", ylabel=history.get("validation_label", "error rate"))
+        error_ax.legend()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def save_history(out: Path, name: str, history: dict) -> Path:
+    """Write the history as JSON (the smoke tests read it to check that the loss fell)."""
+    path = out / f"{name}_history.json"
+    path.write_text(json.dumps(history, indent=1, default=float))
+    return path

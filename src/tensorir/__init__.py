@@ -1,0 +1,32 @@
+"""tensorir: a symbolic tensor compiler for Python in the line of Theano.
+
+    import tensorir as tr
+    import tensorir.tensor as T
+"""
+
+from tensorir.frontend.config import change_flags, config
+from tensorir.frontend.function import Function, In, Param, clone, clone_replace, function
+from tensorir.frontend.modes import Mode
+from tensorir.frontend.shared import SharedVariable, shared
+from tensorir.frontend import printing
+from tensorir.frontend.printing import pp
+from tensorir import tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function",
+    "In",
+    "Mode",
+    "Param",
+    "SharedVariable",
+    "change_flags",
+    "clone",
+    "clone_replace",
+    "config",
+    "function",
+    "pp",
+    "printing",
+    "shared",
+    "tensor",
+]

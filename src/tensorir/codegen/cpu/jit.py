@@ -1,0 +1,277 @@
+"""Compile MLIR text to native code for the host CPU.
+
+Path: MLIR text -> upstream MLIR passes down to the LLVM dialect -> LLVM IR text
+(``translate_module_to_llvmir``) -> llvmlite: host triple, data layout, CPU name and
+features, the new pass manager at O0..O3 -> an object file -> ORC LLJIT.
+
+The object file is the unit of the JIT: a fresh compile emits it and loads it, and
+:meth:`NativeModule.from_object_code` loads the same bytes from a disk cache with no MLIR
+or LLVM optimization at all. External symbols (BLAS function pointers) are bound by name
+when the object is linked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+
+__all__ = [
+    "CodegenError",
+    "NativeModule",
+    "compile_mlir",
+    "host_target_machine",
+    "lower_mlir_to_llvm_ir",
+    "DEFAULT_MLIR_PIPELINE",
+]
+
+#: MLIR passes from linalg/scf/arith/math/memref on memrefs down to the LLVM dialect.
+#: ``expand-strided-metadata`` must run before ``finalize-memref-to-llvm`` for subviews.
+DEFAULT_MLIR_PIPELINE = (
+    "builtin.module(convert-linalg-to-loops, expand-strided-metadata, lower-affine, "
+    "convert-scf-to-cf, convert-math-to-llvm, finalize-memref-to-llvm, convert-to-llvm, "
+    "reconcile-unrealized-casts)"
+)
+
+
+class CodegenError(RuntimeError):
+    """MLIR parsing, an MLIR pass, LLVM parsing or JIT linking failed.
+
+    The message holds the diagnostics of the failing stage; :attr:`source` the input text.
+    """
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+# One MLIR context for the process: creating one costs ~10 ms (dialect loading).
+# The bindings are not thread safe, so compiles are serialized by a lock.
+_MLIR_LOCK = threading.RLock()
+_MLIR_CONTEXT = None
+_LLVM_INITIALIZED = False
+_TARGET_MACHINES: dict[int, llvm.TargetMachine] = {}
+_LLJIT = None
+_LIBRARY_IDS = itertools.count()
+
+
+def _mlir_context():
+    global _MLIR_CONTEXT
+    if _MLIR_CONTEXT is None:
+        from mlir import ir
+
+        _MLIR_CONTEXT = ir.Context()
+    return _MLIR_CONTEXT
+
+
+def _init_llvm() -> None:
+    global _LLVM_INITIALIZED
+    if not _LLVM_INITIALIZED:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        llvm.initialize_native_asmparser()
+        _LLVM_INITIALIZED = True
+
+
+def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
+    """A cached llvmlite TargetMachine for this CPU (name and features: AVX2, FMA, ...).
+
+    Without the host features LLVM targets baseline x86-64 and nothing vectorizes wider than SSE2.
+    """
+    with _MLIR_LOCK:
+        _init_llvm()
+        tm = _TARGET_MACHINES.get(opt_level)
+        if tm is None:
+            target = llvm.Target.from_default_triple()
+            tm = target.create_target_machine(
+                cpu=llvm.get_host_cpu_name(),
+                features=llvm.get_host_cpu_features().flatten(),
+                opt=opt_level,
+                reloc="default",
+                codemodel="jitdefault",
+                jit=True,
+            )
+            _TARGET_MACHINES[opt_level] = tm
+        return tm
+
+
+def _lljit():
+    global _LLJIT
+    if _LLJIT is None:
+        _LLJIT = llvm.create_lljit_compiler(host_target_machine(3))
+    return _LLJIT
+
+
+def lower_mlir_to_llvm_ir(text: str, pipeline: str = DEFAULT_MLIR_PIPELINE) -> str:
+    """Parse MLIR text, run ``pipeline`` and translate to LLVM IR text.
+
+    Raises :class:`CodegenError` with MLIR's diagnostics when parsing or a pass fails.
+    """
+    from mlir import ir, passmanager
+    from mlir.dialects import llvm as mlir_llvm
+
+    with _MLIR_LOCK:
+        ctx = _mlir_context()
+        diagnostics: list[str] = []
+
+        def collect(diagnostic) -> bool:
+            diagnostics.append(f"{diagnostic.location}: {diagnostic.message}")
+            for note in diagnostic.notes:
+                diagnostics.append(f"  note: {note.location}: {note.message}")
+            return True
+
+        handler = ctx.attach_diagnostic_handler(collect)
+        try:
+            with ctx, ir.Location.unknown():
+                try:
+                    module = ir.Module.parse(text)
+                except Exception as exc:  # MLIRError carries the diagnostics
+                    raise CodegenError(f"MLIR parse error:\n{exc}\n" + "\n".join(diagnostics), text) from None
+                try:
+                    passmanager.PassManager.parse(pipeline).run(module.operation)
+                except Exception as exc:
+                    raise CodegenError(
+                        f"MLIR lowering failed ({pipeline}):\n{exc}\n" + "\n".join(diagnostics), text
+                    ) from None
+                try:
+                    return str(mlir_llvm.translate_module_to_llvmir(module.operation))
+                except Exception as exc:
+                    raise CodegenError(
+                        f"translation to LLVM IR failed:\n{exc}\n" + "\n".join(diagnostics), text
+                    ) from None
+        finally:
+            handler.detach()
+
+
+def _optimize_llvm_ir(llvm_ir: str, opt_level: int) -> tuple[llvm.ModuleRef, llvm.TargetMachine]:
+    tm = host_target_machine(opt_level)
+    try:
+        module = llvm.parse_assembly(llvm_ir)
+        module.verify()
+    except RuntimeError as exc:
+        raise CodegenError(f"LLVM IR does not parse or verify:\n{exc}", llvm_ir) from None
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    if opt_level > 0:
+        pto = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+        # Loop and SLP vectorization are what make elementwise kernels fast.
+        pto.loop_vectorization = opt_level >= 2
+        pto.slp_vectorization = opt_level >= 2
+        pass_builder = llvm.create_pass_builder(tm, pto)
+        pass_builder.getModulePassManager().run(module, pass_builder)
+    return module, tm
+
+
+@dataclass(frozen=True)
+class _Linked:
+    library: object  # llvmlite ResourceTracker: the code lives as long as it does
+    addresses: dict[str, int]
+
+
+def _link_object(object_code: bytes, exports: list[str], symbols: dict[str, int]) -> _Linked:
+    with _MLIR_LOCK:
+        builder = llvm.JITLibraryBuilder()
+        builder.add_object_img(object_code)
+        for name, address in symbols.items():
+            builder.import_symbol(name, address)
+        # libm/libc symbols the LLVM backend may call (memcpy, memset, fmaf, ...).
+        builder.add_current_process()
+        for name in exports:
+            builder.export_symbol(name)
+        try:
+            tracker = builder.link(_lljit(), f"tensorir_kernel_{next(_LIBRARY_IDS)}")
+        except RuntimeError as exc:
+            raise CodegenError(f"JIT linking failed: {exc}") from None
+        addresses = {name: tracker[name] for name in exports}
+        return _Linked(tracker, addresses)
+
+
+def _defined_functions(module: llvm.ModuleRef) -> list[str]:
+    return [f.name for f in module.functions if not f.is_declaration]
+
+
+class NativeModule:
+    """Native code for one compiled module, loaded in this process.
+
+    :meth:`address` gives the entry address of a function (wrap it with ``ctypes.CFUNCTYPE``).
+    The machine code stays valid as long as this object lives. :attr:`object_code` is the
+    relocatable object file; :meth:`from_object_code` loads it again, e.g. from a disk cache.
+    """
+
+    def __init__(
+        self,
+        object_code: bytes,
+        function_names: list[str],
+        symbols: dict[str, int] | None = None,
+        llvm_ir: str | None = None,
+        opt_level: int = 3,
+    ) -> None:
+        self.object_code = object_code
+        self.function_names = list(function_names)
+        self.symbols = dict(symbols or {})
+        #: Optimized LLVM IR text (None when loaded from object code).
+        self.llvm_ir = llvm_ir
+        self.opt_level = opt_level
+        self._linked = _link_object(object_code, self.function_names, self.symbols)
+
+    @classmethod
+    def from_object_code(
+        cls, object_code: bytes, function_names: list[str], symbols: dict[str, int] | None = None
+    ) -> NativeModule:
+        """Load an object file produced by :func:`compile_mlir` (its :attr:`object_code`).
+
+        ``function_names`` are the symbols to export (:attr:`function_names` of the original).
+        """
+        return cls(bytes(object_code), function_names, symbols)
+
+    def address(self, name: str) -> int:
+        """Entry address of the function ``name``."""
+        try:
+            return self._linked.addresses[name]
+        except KeyError:
+            raise KeyError(f"no function {name!r} in module; have {sorted(self._linked.addresses)}") from None
+
+    def assembly(self) -> str:
+        """Native assembly of the optimized module (for tests that check vectorization)."""
+        if self.llvm_ir is None:
+            raise CodegenError("assembly is only available for modules compiled from IR, not from object code")
+        with _MLIR_LOCK:
+            tm = host_target_machine(self.opt_level)
+            module = llvm.parse_assembly(self.llvm_ir)
+            return tm.emit_assembly(module)
+
+    def __repr__(self) -> str:
+        return f"NativeModule(functions={self.function_names}, {len(self.object_code)} bytes)"
+
+
+def compile_llvm_ir(
+    llvm_ir: str, *, opt_level: int = 3, symbols: dict[str, int] | None = None
+) -> NativeModule:
+    """Optimize LLVM IR text for the host CPU and JIT it (the second half of :func:`compile_mlir`)."""
+    if opt_level not in (0, 1, 2, 3):
+        raise ValueError(f"opt_level must be 0..3, got {opt_level}")
+    with _MLIR_LOCK:
+        module, tm = _optimize_llvm_ir(llvm_ir, opt_level)
+        optimized = str(module)
+        object_code = tm.emit_object(module)
+        names = _defined_functions(module)
+    return NativeModule(object_code, names, symbols, llvm_ir=optimized, opt_level=opt_level)
+
+
+def compile_mlir(
+    text: str,
+    *,
+    opt_level: int = 3,
+    symbols: dict[str, int] | None = None,
+    pipeline: str = DEFAULT_MLIR_PIPELINE,
+) -> NativeModule:
+    """Compile MLIR text (func/linalg/scf/arith/math/memref) to a loaded :class:`NativeModule`.
+
+    ``opt_level`` is LLVM's (0-1 for quick compiles, 3 to vectorize); ``symbols`` maps names of
+    external functions declared in the module (``func.func private @blas_sgemm(...)``) to
+    addresses. Errors raise :class:`CodegenError` with the diagnostics.
+    """
+    llvm_ir = lower_mlir_to_llvm_ir(text, pipeline)
+    return compile_llvm_ir(llvm_ir, opt_level=opt_level, symbols=symbols)

@@ -1,0 +1,1 @@
+"""The symbolic frontend: variables, ``T.*`` functions, shared variables, ``function``."""

@@ -1,0 +1,147 @@
+"""User configuration: ``tensorir.config``, read from ``TENSORIR_FLAGS`` and a config file.
+
+Only the edges (frontend entry points) read it; passes and backends get explicit options.
+Sources, later ones winning: defaults, the config file (``TENSORIRRC`` or ``~/.tensorirrc``,
+an INI file with a ``[global]`` section), then ``TENSORIR_FLAGS="floatX=float32,mode=FAST_RUN"``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """An unknown flag or a value a flag does not accept."""
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tensorir")
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    default: Any
+    doc: str
+    choices: tuple[str, ...] | None = None
+    convert: Callable[[str], Any] = str
+
+
+def _bool(text: str) -> bool:
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected a boolean, got {text!r}")
+
+
+MODES = ("FAST_RUN", "FAST_COMPILE", "REFERENCE", "DEBUG_MODE", "NONE")
+
+FLAGS: tuple[Flag, ...] = (
+    Flag("floatX", "float64", "default float dtype of variables and Python float constants",
+         ("float64", "float32", "float16")),
+    Flag("device", "cpu", "where functions run: cpu or cuda", ("cpu", "cuda", "cuda0", "gpu")),
+    Flag("mode", "FAST_RUN", "default compilation mode", MODES),
+    Flag("compiledir", "", "directory of the on-disk compile cache (default: user cache dir)"),
+    Flag("on_unused_input", "raise", "what function() does with unused inputs", ("raise", "warn", "ignore")),
+    Flag("int_division", "floatX", "what x / y does for integers", ("floatX", "int", "raise")),
+    Flag("optimizer_verbose", False, "print each rewrite as it applies", None, _bool),
+    Flag("exception_verbosity", "low", "detail of run-time error messages", ("low", "high")),
+    Flag("threads", 0, "threads for native kernels (0: all available cores)", None, int),
+)
+_BY_NAME = {f.name: f for f in FLAGS}
+
+
+class Config:
+    """Attribute access to the flags; assignment validates."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_values", {f.name: f.default for f in FLAGS})
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            value = values[name]
+            if name == "compiledir" and not value:
+                return _cache_dir()
+            return value
+        raise AttributeError(f"tensorir.config has no flag {name!r}; flags: {', '.join(sorted(values))}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._values[name] = validate(name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._values)
+
+    def __repr__(self) -> str:
+        return "Config(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in sorted(self._values)) + ")"
+
+    def update_from_string(self, text: str, source: str) -> None:
+        for item in filter(None, (p.strip() for p in text.split(","))):
+            if "=" not in item:
+                raise ConfigError(f"{source}: expected key=value, got {item!r}")
+            key, value = (s.strip() for s in item.split("=", 1))
+            try:
+                setattr(self, key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+
+
+def validate(name: str, value: Any) -> Any:
+    flag = _BY_NAME.get(name)
+    if flag is None:
+        raise ConfigError(f"unknown flag {name!r}; known flags: {', '.join(sorted(_BY_NAME))}")
+    if isinstance(value, str) and flag.convert is not str:
+        try:
+            value = flag.convert(value)
+        except ValueError as exc:
+            raise ConfigError(f"flag {name}: {exc}") from None
+    if name == "mode" and value is None:
+        value = "NONE"
+    if flag.choices is not None and value not in flag.choices:
+        raise ConfigError(f"flag {name} does not accept {value!r}; choose one of {', '.join(flag.choices)}")
+    return value
+
+
+def load_config(environ: dict[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    config = Config()
+    path = env.get("TENSORIRRC") or os.path.join(os.path.expanduser("~"), ".tensorirrc")
+    if os.path.isfile(path):
+        parser = configparser.ConfigParser()
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # flags are case-sensitive
+        try:
+            parser.read(path)
+        except configparser.Error as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        if parser.has_section("global"):
+            for key, value in parser.items("global"):
+                try:
+                    setattr(config, key, value)
+                except ConfigError as exc:
+                    raise ConfigError(f"config file {path}: {exc}") from None
+    config.update_from_string(env.get("TENSORIR_FLAGS", ""), "TENSORIR_FLAGS")
+    return config
+
+
+config = load_config()
+
+
+@contextlib.contextmanager
+def change_flags(**flags: Any) -> Iterator[None]:
+    """Temporarily set flags: ``with change_flags(floatX='float32'): ...``."""
+    old = {k: config._values[k] for k in flags if k in config._values}
+    try:
+        for k, v in flags.items():
+            setattr(config, k, v)
+        yield
+    finally:
+        for k, v in old.items():
+            config._values[k] = v

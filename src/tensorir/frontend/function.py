@@ -1,0 +1,376 @@
+"""``tensorir.function``: compile a graph into a callable with Theano's semantics.
+
+The graph between the inputs and the outputs (and update expressions) is cloned into one
+``func.func`` whose parameters are the explicit inputs followed by the shared variables it reads,
+and whose results are the outputs followed by the new values of the updated shared variables.
+Updates are computed from the old values and written together after a successful call.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tensorir.dialects.builtin import RETURN, make_func
+from tensorir.dialects.ir import FreeValue, Module, Operation, Value, ancestors_topological, clone_graph, clone_operation
+from tensorir.dialects.printer import print_func
+from tensorir.frontend.config import config
+from tensorir.frontend.modes import Mode, get_mode
+from tensorir.frontend.shared import SharedVariable
+from tensorir.frontend.variable import TensorVariable, as_tensor_variable, wrap
+from tensorir.runtime.arguments import convert_argument
+
+
+class UnusedInputError(ValueError):
+    """An explicit input that the outputs do not depend on (``on_unused_input='raise'``)."""
+
+
+class MissingInputError(ValueError):
+    """The outputs depend on a symbolic input that was not given to ``function``."""
+
+
+class In:
+    """An input with options: a default ``value``, a keyword ``name``, ``allow_downcast``."""
+
+    def __init__(self, variable: TensorVariable, name: str | None = None, value: Any = None,
+                 update: Any = None, mutable: bool | None = None, strict: bool = False,
+                 allow_downcast: bool | None = None, autoname: bool = True, implicit: bool | None = None,
+                 borrow: bool | None = None, shared: bool = False) -> None:
+        if not isinstance(variable, TensorVariable):
+            raise TypeError(f"In() takes a symbolic variable, got {type(variable).__name__}")
+        self.variable = variable
+        self.name = name if name is not None else (variable.name if autoname else None)
+        self.value = value
+        self.has_default = value is not None
+        self.update = update
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+
+
+Param = In
+
+
+@dataclass
+class CompiledGraph:
+    """What ``function`` compiled: the IR and how its parameters/results map to the user's."""
+
+    module: Module
+    inputs: list[In]
+    shared_inputs: list[SharedVariable]
+    n_outputs: int
+    update_targets: list[SharedVariable]
+
+
+class Function:
+    """A compiled function. Call it with positional or keyword arguments."""
+
+    def __init__(self, graph: CompiledGraph, executor: Any, mode: Mode, name: str | None,
+                 allow_input_downcast: bool | None, single_output: bool, output_keys: list[str] | None) -> None:
+        self.graph = graph
+        self.executor = executor
+        self.mode = mode
+        self.name = name
+        self.allow_input_downcast = allow_input_downcast
+        self.single_output = single_output
+        self.output_keys = output_keys
+        self.input_names = [i.name for i in graph.inputs]
+        self.trust_input = False
+
+    @property
+    def func(self) -> Operation:
+        return self.graph.module.functions[0]
+
+    @property
+    def maker(self) -> Any:
+        return _Maker(self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        ins = self.graph.inputs
+        if len(args) > len(ins):
+            raise TypeError(
+                f"function {self.name or ''} takes {len(ins)} argument(s) ({', '.join(map(str, self.input_names))}), "
+                f"got {len(args)}"
+            )
+        values: list[Any] = list(args) + [_MISSING] * (len(ins) - len(args))
+        for key, val in kwargs.items():
+            matches = [k for k, i in enumerate(ins) if i.name == key]
+            if not matches:
+                raise TypeError(f"function has no input named {key!r}; inputs: {self.input_names}")
+            k = matches[0]
+            if values[k] is not _MISSING:
+                raise TypeError(f"input {key!r} given both by position and by keyword")
+            values[k] = val
+        arrays: list[np.ndarray] = []
+        for k, (inp, val) in enumerate(zip(ins, values)):
+            if val is _MISSING:
+                if not inp.has_default:
+                    raise TypeError(f"missing argument {inp.name or k!r} (input {k})")
+                val = inp.value
+            allow = inp.allow_downcast if inp.allow_downcast is not None else self.allow_input_downcast
+            arrays.append(convert_argument(val, inp.variable.ir_type, str(inp.name or f"#{k}"), k, allow, self.name))
+        arrays.extend(s.container.value for s in self.graph.shared_inputs)
+        results = self.executor.run(arrays)
+        n = self.graph.n_outputs
+        outputs = [_fresh(r, arrays, results, i) for i, r in enumerate(results[:n])]
+        # All updates were computed from the old values; writing them now, together, keeps a
+        # failed call from changing any shared variable.
+        for target, new in zip(self.graph.update_targets, results[n:]):
+            target.container.value = new if not _aliases(new, arrays) else new.copy()
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, outputs))
+        if self.single_output:
+            return outputs[0]
+        return outputs
+
+    def __repr__(self) -> str:
+        return f"<tensorir.Function {self.name or ''} ({', '.join(map(str, self.input_names))})>"
+
+    def ir(self, debug_info: bool = False) -> str:
+        """The compiled (rewritten) IR as text."""
+        return print_func(self.func, debug_info)
+
+    def copy(self, share_memory: bool = False, name: str | None = None) -> Function:
+        return Function(self.graph, self.executor, self.mode, name or self.name, self.allow_input_downcast,
+                        self.single_output, self.output_keys)
+
+    def free(self) -> None:
+        """Theano API: release intermediate storage (nothing is kept between calls here)."""
+
+
+class _Maker:
+    """Theano's ``f.maker`` with ``fgraph`` (the compiled graph) for code that inspects it."""
+
+    def __init__(self, f: Function) -> None:
+        self.fgraph = _FGraph(f.func)
+        self.function = f
+
+
+class _FGraph:
+    def __init__(self, func: Operation) -> None:
+        self.func = func
+
+    def toposort(self) -> list[Operation]:
+        body = self.func.regions[0].block
+        return [op for op in body.operations if op.opdef is not RETURN]
+
+    @property
+    def outputs(self) -> list[Value]:
+        term = self.func.regions[0].block.terminator
+        return list(term.operands) if term else []
+
+
+_MISSING = object()
+
+
+def _aliases(arr: np.ndarray, others: Sequence[np.ndarray]) -> bool:
+    return any(np.may_share_memory(arr, o) for o in others)
+
+
+def _fresh(r: np.ndarray, args: Sequence[np.ndarray], results: Sequence[np.ndarray], i: int) -> np.ndarray:
+    """Outputs are new arrays: copy one that shares memory with an argument, a constant or another output."""
+    if not r.flags.writeable or _aliases(r, args) or any(np.may_share_memory(r, o) for o in results[:i]):
+        return r.copy()
+    return r
+
+
+# -- building the IR -----------------------------------------------------------------------------------
+def _normalize_updates(updates: Any) -> list[tuple[SharedVariable, TensorVariable]]:
+    if updates is None:
+        return []
+    if isinstance(updates, Mapping):
+        if len(updates) > 1 and type(updates) is dict and not isinstance(updates, OrderedDict):
+            pass  # Python dicts keep insertion order, so the order is deterministic here.
+        items = list(updates.items())
+    else:
+        items = list(updates)
+    out: list[tuple[SharedVariable, TensorVariable]] = []
+    seen: set[int] = set()
+    for pair in items:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise TypeError(f"updates must be (shared_variable, new_value) pairs, got {pair!r}")
+        target, expr = pair
+        if not isinstance(target, SharedVariable):
+            raise TypeError(f"update target {target!r} is not a shared variable")
+        if id(target) in seen:
+            raise ValueError(f"shared variable {target.name or target!r} is updated twice")
+        seen.add(id(target))
+        new = as_tensor_variable(expr, like=target.dtype)
+        t = target.ir_type
+        if new.dtype != t.dtype:
+            raise TypeError(
+                f"an update must have the same type as the shared variable {target.name or ''}: "
+                f"{t} is updated with a value of type {new.ir_type}. Cast the expression "
+                f"(e.g. T.cast(expr, '{t.dtype}'))."
+            )
+        if new.ndim != t.ndim:
+            raise TypeError(
+                f"update of shared variable {target.name or ''} of rank {t.ndim} with a value of rank {new.ndim}"
+            )
+        out.append((target, new))
+    return out
+
+
+def build_graph(inputs: Sequence[In], outputs: Sequence[TensorVariable],
+                updates: Sequence[tuple[SharedVariable, TensorVariable]], givens: Any,
+                on_unused_input: str, name: str) -> CompiledGraph:
+    out_values = [o.value for o in outputs] + [u.value for _, u in updates]
+    if givens:
+        pairs = list(givens.items()) if isinstance(givens, Mapping) else list(givens)
+        replace: dict[Value, Value] = {}
+        for old, new in pairs:
+            old_v = as_tensor_variable(old)
+            new_v = as_tensor_variable(new, like=old_v.dtype)
+            if new_v.dtype != old_v.dtype or new_v.ndim != old_v.ndim:
+                raise TypeError(f"givens: {old_v} of type {old_v.ir_type} replaced by a value of type {new_v.ir_type}")
+            replace[old_v.value] = new_v.value
+        out_values = clone_graph(out_values, replace)
+    input_values = [i.variable.value for i in inputs]
+    if len({id(v) for v in input_values}) != len(input_values):
+        raise ValueError("the same variable is given twice as an input")
+    ops = ancestors_topological(out_values, stop=input_values)
+    used = {id(v) for op in ops for v in op.operands} | {id(v) for v in out_values}
+    for region_op in (op for op in ops if op.regions):
+        from tensorir.dialects.ir import walk
+
+        for inner in walk(region_op):
+            used.update(id(v) for v in inner.operands)
+    input_ids = {id(v) for v in input_values}
+    shared_vars: list[SharedVariable] = []
+    seen: set[int] = set()
+    for v in _free_values(ops, out_values):
+        if id(v) in input_ids or id(v) in seen:
+            continue
+        seen.add(id(v))
+        handle = v.handle
+        if isinstance(handle, SharedVariable):
+            shared_vars.append(handle)
+        else:
+            label = v.name or str(v.type)
+            raise MissingInputError(
+                f"function {name!r}: the outputs depend on input {label!r}, which is not in the inputs list "
+                "(add it to inputs, or replace it with givens)"
+            )
+    for k, i in enumerate(inputs):
+        if id(i.variable.value) not in used:
+            msg = (f"function {name!r}: input {k} ({i.name or i.variable}) is not used to compute the outputs. "
+                   "Pass on_unused_input='warn' or 'ignore' to allow it.")
+            if on_unused_input == "raise":
+                raise UnusedInputError(msg)
+            if on_unused_input == "warn":
+                warnings.warn(msg, stacklevel=3)
+    arg_values = input_values + [s.value for s in shared_vars]
+    func, block = make_func(name, [v.type for v in arg_values], [v.name for v in arg_values])
+    value_map: dict[Value, Value] = dict(zip(arg_values, block.arguments))
+    for op in ops:
+        block.append(clone_operation(op, value_map))
+    block.append(Operation(RETURN, [value_map.get(v, v) for v in out_values], []))
+    return CompiledGraph(Module([func]), list(inputs), shared_vars, len(outputs), [t for t, _ in updates])
+
+
+def _free_values(ops: Sequence[Operation], out_values: Sequence[Value]) -> list[Value]:
+    from tensorir.dialects.ir import walk
+
+    found: list[Value] = [v for v in out_values if isinstance(v, FreeValue)]
+    for op in ops:
+        for inner in walk(op):
+            found.extend(v for v in inner.operands if isinstance(v, FreeValue))
+    return found
+
+
+def function(
+    inputs: Sequence[Any],
+    outputs: Any = None,
+    mode: Any = None,
+    updates: Any = None,
+    givens: Any = None,
+    no_default_updates: bool = False,
+    accept_inplace: bool = False,
+    name: str | None = None,
+    rebuild_strict: bool = True,
+    allow_input_downcast: bool | None = None,
+    profile: Any = None,
+    on_unused_input: str | None = None,
+) -> Function:
+    """Compile ``outputs`` as a function of ``inputs`` (Theano's ``theano.function``)."""
+    if not isinstance(inputs, list | tuple):
+        raise TypeError("function: inputs must be a list of variables")
+    ins = [i if isinstance(i, In) else In(_check_input(i, k)) for k, i in enumerate(inputs)]
+    for i in ins:
+        if isinstance(i.variable, SharedVariable):
+            raise TypeError(
+                f"shared variable {i.variable.name or ''} cannot be an explicit input: functions read shared "
+                "variables implicitly"
+            )
+    single = False
+    keys: list[str] | None = None
+    if outputs is None:
+        outs: list[TensorVariable] = []
+    elif isinstance(outputs, Mapping):
+        keys = list(outputs)
+        outs = [as_tensor_variable(outputs[k]) for k in keys]
+    elif isinstance(outputs, list | tuple):
+        outs = [as_tensor_variable(o) for o in outputs]
+    else:
+        outs = [as_tensor_variable(outputs)]
+        single = True
+    update_pairs = _normalize_updates(updates)
+    if not no_default_updates:
+        update_pairs = _add_default_updates(update_pairs, outs, ins, no_default_updates)
+    mode_obj = get_mode(mode)
+    fname = name or "main"
+    graph = build_graph(ins, outs, update_pairs, givens, on_unused_input or config.on_unused_input, _symbol(fname))
+    executor = mode_obj.compile(graph.module)
+    return Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
+
+
+def _symbol(name: str) -> str:
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9_$.]", "_", name)
+    return cleaned if cleaned and not cleaned[0].isdigit() else "f_" + cleaned
+
+
+def _check_input(x: Any, k: int) -> TensorVariable:
+    if not isinstance(x, TensorVariable):
+        raise TypeError(f"function: input {k} is a {type(x).__name__}, not a symbolic variable")
+    return x
+
+
+def _add_default_updates(pairs: list[tuple[SharedVariable, TensorVariable]], outs: Sequence[TensorVariable],
+                         ins: Sequence[In], no_default_updates: Any) -> list[tuple[SharedVariable, TensorVariable]]:
+    """Add ``default_update`` of shared variables the graph reads (random streams advance this way)."""
+    targets = {id(t) for t, _ in pairs}
+    values = [o.value for o in outs] + [u.value for _, u in pairs]
+    stop = [i.variable.value for i in ins]
+    out = list(pairs)
+    frontier = values
+    while True:
+        added = []
+        for v in _free_values(ancestors_topological(frontier, stop), frontier):
+            h = v.handle
+            if isinstance(h, SharedVariable) and h.default_update is not None and id(h) not in targets:
+                targets.add(id(h))
+                new = as_tensor_variable(h.default_update)
+                out.append((h, new))
+                added.append(new.value)
+        if not added:
+            return out
+        frontier = added
+
+
+def clone_replace(output: Any, replace: Any = None, strict: bool = True, share_inputs: bool = True) -> Any:
+    """Copies of ``output`` (a variable or a list) with variables replaced (``theano.clone``)."""
+    items = list(replace.items()) if isinstance(replace, Mapping) else list(replace or [])
+    mapping = {as_tensor_variable(a).value: as_tensor_variable(b).value for a, b in items}
+    outs = output if isinstance(output, list | tuple) else [output]
+    values = clone_graph([as_tensor_variable(o).value for o in outs], mapping)
+    result = [wrap(v) for v in values]
+    return result if isinstance(output, list | tuple) else result[0]
+
+
+clone = clone_replace

@@ -1,0 +1,57 @@
+"""Compilation modes: which rewrites run and which executor runs the result.
+
+``FAST_RUN``: all rewrites, native code. ``FAST_COMPILE``: few rewrites, quick native code.
+``REFERENCE``: all rewrites, the NumPy reference executor (the test oracle).
+``NONE``: no rewrites, reference executor (the graph exactly as built).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tensorir.dialects.ir import Module
+from tensorir.frontend.config import MODES, config
+from tensorir.passes.pipelines import run_pipeline
+from tensorir.runtime.executors import make_executor
+
+
+@dataclass(frozen=True)
+class Mode:
+    """``Mode(optimizer, linker)``: optimizer 'fast_run' | 'fast_compile' | None; linker 'native' | 'reference'."""
+
+    optimizer: str | None = "fast_run"
+    linker: str = "native"
+    name: str = "custom"
+
+    def compile(self, module: Module) -> Any:
+        run_pipeline(module, self.optimizer)
+        return make_executor(module.functions[0], self.linker, opt_level=3 if self.optimizer == "fast_run" else 1)
+
+    def including(self, *tags: str) -> Mode:
+        return self
+
+    def excluding(self, *tags: str) -> Mode:
+        if "fusion" in tags or "all" in tags:
+            return self
+        return self
+
+
+PREDEFINED: dict[str, Mode] = {
+    "FAST_RUN": Mode("fast_run", "native", "FAST_RUN"),
+    "FAST_COMPILE": Mode("fast_compile", "native", "FAST_COMPILE"),
+    "REFERENCE": Mode("fast_run", "reference", "REFERENCE"),
+    "DEBUG_MODE": Mode("fast_run", "reference", "DEBUG_MODE"),
+    "NONE": Mode(None, "reference", "NONE"),
+}
+PREDEFINED["DebugMode"] = PREDEFINED["DEBUG_MODE"]
+
+
+def get_mode(mode: Any) -> Mode:
+    if mode is None:
+        mode = config.mode
+    if isinstance(mode, Mode):
+        return mode
+    if isinstance(mode, str) and mode in PREDEFINED:
+        return PREDEFINED[mode]
+    raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)} or a Mode instance")

@@ -1,0 +1,118 @@
+"""Shared variables: named storage that functions read and update in place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tensorir.dialects.ir import FreeValue
+from tensorir.dialects.types import TensorType as IRTensorType
+from tensorir.dialects.types import normalize_dtype
+from tensorir.frontend.variable import TensorVariable
+
+
+class Container:
+    """Holds a shared variable's current array (functions swap in new arrays atomically)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = value
+
+
+class SharedVariable(TensorVariable):
+    """A variable with a value that persists across calls (``tensorir.shared``)."""
+
+    __slots__ = ("container", "default_update", "strict", "allow_downcast")
+
+    def __init__(self, value: np.ndarray, type_: IRTensorType, name: str | None, strict: bool,
+                 allow_downcast: bool | None) -> None:
+        super().__init__(FreeValue(type_, name))
+        self.container = Container(value)
+        self.default_update: TensorVariable | None = None
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
+        """The current value; a copy unless ``borrow=True``."""
+        value = self.container.value
+        return value if borrow else value.copy()
+
+    def set_value(self, new_value: Any, borrow: bool = False) -> None:
+        """Replace the value; its dtype must be storable in the variable's type and the rank equal."""
+        self.container.value = self._filter(new_value, borrow)
+
+    def _filter(self, new_value: Any, borrow: bool) -> np.ndarray:
+        t = self.value.type
+        arr = np.asarray(new_value)
+        label = f"shared variable {self.name!r}" if self.name else "a shared variable"
+        if arr.ndim != t.ndim:
+            raise TypeError(
+                f"{label} has type {t} (rank {t.ndim}); cannot set a value of rank {arr.ndim} "
+                f"with shape {arr.shape}"
+            )
+        if arr.dtype.name != t.dtype:
+            if self.strict or not _can_store(arr, t.dtype, self.allow_downcast):
+                raise TypeError(
+                    f"{label} has dtype {t.dtype}; cannot set a value of dtype {arr.dtype.name} "
+                    "(cast it explicitly)"
+                )
+            arr = arr.astype(t.dtype)
+            borrow = True
+        if not t.accepts_shape(arr.shape):
+            raise ValueError(f"{label} has static shape {t.shape}; got a value of shape {arr.shape}")
+        return arr if borrow else arr.copy()
+
+    def zero(self, borrow: bool = False) -> None:
+        self.container.value = np.zeros_like(self.container.value)
+
+    def clone(self) -> SharedVariable:
+        return shared(self.container.value, name=self.name, strict=self.strict)
+
+    def __repr__(self) -> str:
+        return self.name or f"<SharedVariable {self.value.type}>"
+
+
+def _can_store(arr: np.ndarray, dtype: str, allow_downcast: bool | None) -> bool:
+    if np.can_cast(arr.dtype, dtype, "safe"):
+        return True
+    return bool(allow_downcast)
+
+
+def shared(
+    value: Any,
+    name: str | None = None,
+    strict: bool = False,
+    allow_downcast: bool | None = None,
+    borrow: bool = False,
+    broadcastable: Sequence[bool] | None = None,
+    target: str = "cpu",
+) -> SharedVariable:
+    """``tensorir.shared(value, name=None, borrow=False)``: a variable with persistent storage.
+
+    The type is fixed at creation: the value's dtype (a Python float is float64, an int int64,
+    as in Theano) and rank, all dims dynamic unless ``broadcastable`` marks some as size 1.
+    """
+    if isinstance(value, TensorVariable):
+        raise TypeError("shared() takes a value (a NumPy array or number), not a symbolic variable")
+    if isinstance(value, bool):
+        arr = np.asarray(value, dtype=bool)
+    elif isinstance(value, int):
+        arr = np.asarray(value, dtype=np.int64)
+    elif isinstance(value, float):
+        arr = np.asarray(value, dtype=np.float64)
+    else:
+        arr = np.asarray(value)
+    normalize_dtype(arr.dtype)
+    if broadcastable is None:
+        broadcastable = (False,) * arr.ndim
+    if len(broadcastable) != arr.ndim:
+        raise ValueError(f"broadcastable {tuple(broadcastable)} does not match the value's rank {arr.ndim}")
+    for b, d in zip(broadcastable, arr.shape):
+        if b and d != 1:
+            raise ValueError(f"a broadcastable dim must have size 1; the value has shape {arr.shape}")
+    type_ = IRTensorType(arr.dtype.name, tuple(1 if b else None for b in broadcastable))
+    stored = arr if borrow and isinstance(value, np.ndarray) else arr.copy()
+    return SharedVariable(stored, type_, name, strict, allow_downcast)

@@ -1,0 +1,60 @@
+"""Checking and converting call arguments against a function's input types (Theano's rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tensorir.dialects.types import FLOAT_DTYPES, TensorType
+
+
+class InputError(TypeError):
+    """A call argument that cannot be stored in the input's type."""
+
+
+def convert_argument(value: Any, type_: TensorType, name: str, index: int, allow_downcast: bool | None,
+                     function_name: str | None = None) -> np.ndarray:
+    """The argument as an array of the input's dtype, or a clear error naming the input.
+
+    Safe casts always happen. Lossy casts need ``allow_downcast=True``; with the default None,
+    Python floats (and lists of them) may still be stored in a float input, as in Theano.
+    """
+    where = f'input "{name}" (index {index})' + (f" of function {function_name!r}" if function_name else "")
+    if isinstance(value, np.ndarray) and value.dtype.name == type_.dtype and value.ndim == type_.ndim:
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad input
+            raise InputError(f"{where}: cannot convert {type(value).__name__} to an array: {exc}") from None
+        if arr.dtype == object:
+            raise InputError(f"{where}: cannot convert {type(value).__name__} {value!r} to a {type_.dtype} tensor")
+        if arr.ndim != type_.ndim:
+            raise InputError(
+                f"{where}: wrong number of dimensions: expected {type_.ndim}, got {arr.ndim} with shape {arr.shape}"
+            )
+        if arr.dtype.name != type_.dtype:
+            arr = _cast(arr, value, type_, where, allow_downcast)
+    if not type_.accepts_shape(arr.shape):
+        raise ValueError(f"{where}: shape {arr.shape} does not match the static shape {type_.shape} of its type")
+    return arr
+
+
+def _cast(arr: np.ndarray, original: Any, type_: TensorType, where: str, allow_downcast: bool | None) -> np.ndarray:
+    target = np.dtype(type_.dtype)
+    if np.can_cast(arr.dtype, target, "safe"):
+        return arr.astype(target)
+    python_floats = isinstance(original, float) or (
+        isinstance(original, list | tuple) and arr.dtype.kind == "f" and not isinstance(original, np.ndarray)
+    )
+    if allow_downcast or (allow_downcast is None and python_floats and type_.dtype in FLOAT_DTYPES):
+        return arr.astype(target)
+    if arr.dtype.kind in "iu" and target.kind in "iu" and arr.size and not isinstance(original, np.ndarray):
+        info = np.iinfo(target)
+        if info.min <= arr.min() and arr.max() <= info.max:
+            return arr.astype(target)
+    raise InputError(
+        f"{where}: a {type_.dtype} tensor cannot store a value of dtype {arr.dtype.name} without risking "
+        f"loss of precision. Cast the data to {type_.dtype}, or pass allow_input_downcast=True to function()."
+    )
