@@ -1,7 +1,21 @@
 """The tir dialect: one module per op family. ``ALL_OPS`` lists every op explicitly."""
 
-from tensorir.dialects.tir import elementwise, reduction, shape
+from tensorir.dialects.tir import (
+    autodiff_ops,
+    blas,
+    control,
+    conv,
+    elementwise,
+    fused,
+    indexing,
+    linalg,
+    nn,
+    random,
+    reduction,
+    shape,
+)
 
-ALL_OPS = [*elementwise.OPS, *reduction.OPS, *shape.OPS]
+FAMILIES = (elementwise, reduction, shape, indexing, linalg, blas, nn, conv, random, control, fused, autodiff_ops)
+ALL_OPS = [op for family in FAMILIES for op in family.OPS]
 
-__all__ = ["ALL_OPS", "elementwise", "reduction", "shape"]
+__all__ = ["ALL_OPS", "FAMILIES"]

@@ -1,0 +1,7 @@
+"""tir ops: blas family (being written)."""
+
+from __future__ import annotations
+
+from tensorir.dialects.opdef import OpDef
+
+OPS: list[OpDef] = []

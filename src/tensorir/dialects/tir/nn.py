@@ -1,0 +1,7 @@
+"""tir ops: nn family (being written)."""
+
+from __future__ import annotations
+
+from tensorir.dialects.opdef import OpDef
+
+OPS: list[OpDef] = []

@@ -1,0 +1,5 @@
+"""``tensorir.tensor.signal``."""
+
+from tensorir.tensor.signal import pool
+
+__all__ = ["pool"]
