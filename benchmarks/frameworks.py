@@ -32,6 +32,9 @@ def configure_threads(threads: int) -> None:
     n = str(threads)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
         os.environ[var] = n
+    # All frameworks share one process and alternate; an idle OpenMP pool that spin-waits
+    # (the default) steals the cores from whichever framework runs next.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}")
     # Same float width in every Theano-line framework; appended so a caller's flags survive.
     for var in ("PYTENSOR_FLAGS", "TENSORIR_FLAGS"):

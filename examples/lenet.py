@@ -14,9 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-import tensorir as tr
-import tensorir.tensor as T
 from common import (
     load_images,
     make_parser,
@@ -28,6 +25,9 @@ from common import (
 )
 from logistic_regression import LogisticRegression
 from mlp import HiddenLayer
+
+import tensorir as tr
+import tensorir.tensor as T
 from tensorir.tensor.signal import pool
 
 FULL = {
@@ -54,7 +54,7 @@ class LeNetConvPoolLayer:
     """A convolution layer followed by max pooling and tanh."""
 
     def __init__(self, rng: np.random.RandomState, input, filter_shape, image_shape, poolsize=(2, 2)):
-        """``filter_shape``: (kernels, input maps, height, width); ``image_shape``: (batch, input maps, height, width)."""
+        """``filter_shape``: (kernels, input maps, h, w); ``image_shape``: (batch, input maps, h, w)."""
         assert image_shape[1] == filter_shape[1]
         self.input = input
         # Each hidden unit sees fan_in inputs and sends gradient to fan_out units (after pooling).
@@ -66,7 +66,9 @@ class LeNetConvPoolLayer:
             borrow=True,
         )
         self.b = tr.shared(np.zeros((filter_shape[0],), dtype=tr.config.floatX), borrow=True)
-        conv_out = T.nnet.conv2d(input=input, filters=self.W, filter_shape=filter_shape, input_shape=image_shape)
+        conv_out = T.nnet.conv2d(
+            input=input, filters=self.W, filter_shape=filter_shape, input_shape=image_shape
+        )
         pooled_out = pool.pool_2d(input=conv_out, ws=poolsize, ignore_border=True)
         self.output = T.tanh(pooled_out + self.b.dimshuffle("x", 0, "x", "x"))
         self.params = [self.W, self.b]
@@ -125,7 +127,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     y = T.ivector("y")
     layer0_input = x.reshape((batch_size, 1, 28, 28))
     layer0 = LeNetConvPoolLayer(
-        rng, input=layer0_input, image_shape=(batch_size, 1, 28, 28), filter_shape=(nkerns[0], 1, 5, 5), poolsize=(2, 2)
+        rng,
+        input=layer0_input,
+        image_shape=(batch_size, 1, 28, 28),
+        filter_shape=(nkerns[0], 1, 5, 5),
+        poolsize=(2, 2),
     )
     layer1 = LeNetConvPoolLayer(
         rng,
@@ -135,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         poolsize=(2, 2),
     )
     # flatten(2) keeps the batch axis: (batch, nkerns[1], 4, 4) -> (batch, nkerns[1] * 16).
-    layer2 = HiddenLayer(rng, input=layer1.output.flatten(2), n_in=nkerns[1] * 4 * 4, n_out=500, activation=T.tanh)
+    layer2 = HiddenLayer(
+        rng, input=layer1.output.flatten(2), n_in=nkerns[1] * 4 * 4, n_out=500, activation=T.tanh
+    )
     layer3 = LogisticRegression(input=layer2.output, n_in=500, n_out=10)
     cost = layer3.negative_log_likelihood(y)
 
@@ -143,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return data[index * batch_size : (index + 1) * batch_size]
 
     test_model = tr.function([index], layer3.errors(y), givens={x: batch(test_set_x), y: batch(test_set_y)})
-    validate_model = tr.function([index], layer3.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)})
+    validate_model = tr.function(
+        [index], layer3.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)}
+    )
     params = layer3.params + layer2.params + layer1.params + layer0.params
     grads = tr.grad(cost, params)
     updates = [(param_i, param_i - args.learning_rate * grad_i) for param_i, grad_i in zip(params, grads)]

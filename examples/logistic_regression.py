@@ -12,9 +12,6 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-
-import tensorir as tr
-import tensorir.tensor as T
 from common import (
     load_images,
     make_parser,
@@ -24,6 +21,9 @@ from common import (
     shared_dataset,
     train_with_early_stopping,
 )
+
+import tensorir as tr
+import tensorir.tensor as T
 
 FULL = {"epochs": 1000, "batch_size": 600, "learning_rate": 0.13, "train_size": None, "patience": 5000}
 QUICK = {"epochs": 2, "batch_size": 100, "train_size": 2000, "valid_size": 500, "test_size": 500}
@@ -56,7 +56,9 @@ class LogisticRegression:
     def errors(self, y):
         """The fraction of the minibatch that is misclassified."""
         if y.ndim != self.y_pred.ndim:
-            raise TypeError("y should have the same shape as self.y_pred", ("y", y.type, "y_pred", self.y_pred.type))
+            raise TypeError(
+                "y should have the same shape as self.y_pred", ("y", y.type, "y_pred", self.y_pred.type)
+            )
         if y.dtype.startswith("int"):
             return T.mean(T.neq(self.y_pred, y))
         raise NotImplementedError(f"labels must be integers, got {y.dtype}")
@@ -133,11 +135,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     reloaded = float(np.mean([test_model(i) for i in range(n_batches[2])]))
     history.update(model="logistic_regression", dataset=dataset.name, reloaded_test_error=reloaded)
     print(
-        f"Optimization complete with best validation score of {history['best_validation_error'] * 100:.2f} %, "
+        "Optimization complete with best validation score of "
+        f"{history['best_validation_error'] * 100:.2f} %, "
         f"with test performance {history['test_error'] * 100:.2f} % (reloaded: {reloaded * 100:.2f} %)"
     )
     print(f"The code ran for {history['epochs']} epochs, {history['epochs'] / elapsed:.2f} epochs/sec")
-    history["curve"] = str(plot_training_curve(args.out / "logistic_regression_curve.png", history, "logistic regression"))
+    history["curve"] = str(
+        plot_training_curve(args.out / "logistic_regression_curve.png", history, "logistic regression")
+    )
     save_history(args.out, "logistic_regression", history)
     return history
 

@@ -13,10 +13,10 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from common import make_parser, parse_args, plot_training_curve, progress, save_history
 
 import tensorir as tr
 import tensorir.tensor as T
-from common import make_parser, parse_args, plot_training_curve, progress, save_history
 from tensorir.datasets import CharVocabulary, load_text, sequence_batches, split_ids
 
 FULL = {
@@ -170,7 +170,9 @@ def compile_step_function(model: CharLSTM):
     return tr.function([char, h_prev, c_prev, temperature], [probs, h_next, c_next])
 
 
-def generate(step_fn, vocabulary: CharVocabulary, n_hidden: int, prompt: str, length: int, temperature: float, rng) -> str:
+def generate(
+    step_fn, vocabulary: CharVocabulary, n_hidden: int, prompt: str, length: int, temperature: float, rng
+) -> str:
     """Feed ``prompt`` through the LSTM, then sample ``length`` characters one at a time."""
     floatX = tr.config.floatX
     h = np.zeros((1, n_hidden), dtype=floatX)
@@ -201,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--seq-len", type=int, help="characters per training sequence (default 100)")
     parser.add_argument("--n-hidden", type=int, help="LSTM units (default 512)")
     parser.add_argument("--n-embed", type=int, help="character embedding size (default 64)")
-    parser.add_argument("--batches-per-epoch", type=int, help="stop an epoch after this many batches (default all)")
+    parser.add_argument(
+        "--batches-per-epoch", type=int, help="stop an epoch after this many batches (default all)"
+    )
     parser.add_argument("--valid-batches", type=int, help="validation batches per evaluation (default 50)")
     parser.add_argument("--clip-norm", type=float, help="global gradient-norm clip (default 5)")
     parser.add_argument("--sample-length", type=int, help="characters to generate (default 400)")
@@ -212,7 +216,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     vocabulary = corpus.vocabulary
     ids = corpus.ids()[: args.train_size]
     train_ids, valid_ids = split_ids(ids, 0.1)
-    print(f"data: {corpus.source}: {len(train_ids)} train and {len(valid_ids)} valid characters, {len(vocabulary)} distinct")
+    print(
+        f"data: {corpus.source}: {len(train_ids)} train and {len(valid_ids)} valid characters, "
+        f"{len(vocabulary)} distinct"
+    )
     # Validation needs whole batches too; shrink its batch if the held-out tail is short.
     valid_batch_size = max(1, min(args.batch_size, len(valid_ids) // (args.seq_len + 1)))
     rng = np.random.default_rng(args.seed)
@@ -241,7 +248,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         start = time.perf_counter()
         losses = []
         bar = progress(n_per_epoch, f"lstm epoch {epoch}", not args.no_progress)
-        for bx, by in sequence_batches(train_ids, args.seq_len, args.batch_size, rng=rng, max_batches=n_per_epoch):
+        for bx, by in sequence_batches(
+            train_ids, args.seq_len, args.batch_size, rng=rng, max_batches=n_per_epoch
+        ):
             loss, _ = train_fn(bx, by)
             losses.append(float(loss))
             bar.update()
@@ -254,12 +263,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
         history["epoch_seconds"].append(seconds)
         history["validation"].append({"epoch": epoch, "iteration": len(history["batch_loss"]), "error": val})
         print(
-            f"lstm epoch {epoch}: train loss {np.mean(losses):.3f}, validation loss {val:.3f} nats/char, {seconds:.1f} s"
+            f"lstm epoch {epoch}: train loss {np.mean(losses):.3f}, "
+            f"validation loss {val:.3f} nats/char, {seconds:.1f} s"
         )
 
-    sample = generate(step_fn, vocabulary, args.n_hidden, args.prompt, args.sample_length, args.temperature, rng)
+    sample = generate(
+        step_fn, vocabulary, args.n_hidden, args.prompt, args.sample_length, args.temperature, rng
+    )
     print(f"--- sample (temperature {args.temperature}) ---\n{sample}\n---")
-    np.savez(args.out / "lstm_text_params.npz", chars=np.array(vocabulary.chars), **{p.name: p.get_value() for p in model.params})
+    np.savez(
+        args.out / "lstm_text_params.npz",
+        chars=np.array(vocabulary.chars),
+        **{p.name: p.get_value() for p in model.params},
+    )
     history.update(
         model="lstm_text",
         dataset=corpus.source,

@@ -28,13 +28,16 @@ import os
 import sys
 from pathlib import Path
 
-EXAMPLES = next(p for p in (Path.cwd(), Path.cwd().parent, Path.cwd() / "examples") if (p / "common.py").is_file())
+CANDIDATES = (Path.cwd(), Path.cwd().parent, Path.cwd() / "examples")
+EXAMPLES = next(p for p in CANDIDATES if (p / "common.py").is_file())
 sys.path.insert(0, str(EXAMPLES))
-OUT = os.environ.get("TENSORIR_EXAMPLES_OUT", "out")"""
+OUT = os.environ.get("TENSORIR_EXAMPLES_OUT", "out")
+# Extra options for the run below; the tests pass "--offline" to stay off the network.
+EXTRA_ARGS = os.environ.get("TENSORIR_EXAMPLES_ARGS", "").split()"""
 
 RUN = """\
 # The quick setting (a few minibatches) shows the program working; drop "--quick" for a real run.
-history = main(["--quick", "--no-progress", "--out", OUT])"""
+history = main(["--quick", "--no-progress", "--out", OUT, *EXTRA_ARGS])"""
 
 
 def split_cells(source: str) -> list[tuple[str, str]]:
@@ -57,7 +60,10 @@ def split_cells(source: str) -> list[tuple[str, str]]:
 
 def build_notebook(name: str) -> nbformat.NotebookNode:
     """The notebook of ``examples/<name>.py``."""
-    cells = [("code", SETUP), *split_cells((EXAMPLES / f"{name}.py").read_text()), ("code", RUN)]
+    script_cells = split_cells((EXAMPLES / f"{name}.py").read_text())
+    # The title comes first, then the setup cell, then the rest of the script.
+    n_title = 1 if script_cells and script_cells[0][0] == "markdown" else 0
+    cells = [*script_cells[:n_title], ("code", SETUP), *script_cells[n_title:], ("code", RUN)]
     pictures = PICTURES.get(name, ("curve",))
     show = "from IPython.display import Image, display\n\n" + "\n".join(
         f'display(Image(filename=history["{key}"]))' for key in pictures
@@ -75,7 +81,9 @@ def build_notebook(name: str) -> nbformat.NotebookNode:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the notebooks, or with ``--check`` report the ones that differ from their scripts."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if a notebook is stale")
     args = parser.parse_args(argv)
     NOTEBOOKS.mkdir(exist_ok=True)

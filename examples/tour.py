@@ -37,15 +37,22 @@ def tour_settings(quick: bool) -> dict[str, list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
     """Run the three models, print a summary table and the LSTM's sample; return their histories."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="tiny runs (seconds), as in the smoke tests")
     parser.add_argument("--data", help="MNIST file or folder for the image models (default: search)")
     parser.add_argument("--text", help="text file for the LSTM (default: tiny-shakespeare when found)")
     parser.add_argument("--out", default="out", help="output folder (default out/)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    parser.add_argument(
+        "--offline", action="store_true", help="never download MNIST; use local data or fallbacks"
+    )
     args = parser.parse_args(argv)
     settings = tour_settings(args.quick)
-    common = ["--out", args.out] + (["--no-progress"] if args.no_progress else [])
+    common = ["--out", args.out] + [
+        f"--{flag}" for flag in ("no-progress", "offline") if getattr(args, flag.replace("-", "_"))
+    ]
     image_data = ["--data", args.data] if args.data else []
     text_data = ["--data", args.text] if args.text else []
 

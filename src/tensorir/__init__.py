@@ -10,11 +10,18 @@ from tensorir.frontend.modes import Mode
 from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend import printing
 from tensorir.frontend.printing import pp
-from tensorir import tensor
+from tensorir import gradient, tensor
+from tensorir.frontend.gradient import Lop, Rop, grad, hessian, jacobian
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Lop",
+    "Rop",
+    "grad",
+    "gradient",
+    "hessian",
+    "jacobian",
     "Function",
     "In",
     "Mode",

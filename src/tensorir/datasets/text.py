@@ -9,8 +9,10 @@ first axis. Two ways to cut a text:
   hidden state from one batch to the next (truncated back-propagation through time).
 """
 
+import contextlib
 import importlib
 import inspect
+import io
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -56,7 +58,9 @@ class CharVocabulary:
         try:
             return np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
         except KeyError as e:
-            raise KeyError(f"character {e.args[0]!r} is not in the vocabulary of {len(self)} characters") from None
+            raise KeyError(
+                f"character {e.args[0]!r} is not in the vocabulary of {len(self)} characters"
+            ) from None
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of an id sequence."""
@@ -85,14 +89,15 @@ class TextCorpus:
 # ships with every Python, so the LSTM example runs anywhere.
 _STDLIB_DOC_MODULES = (
     "this", "argparse", "collections", "functools", "itertools", "json", "pathlib", "re", "string",
-    "textwrap", "unittest", "logging", "subprocess", "threading", "typing", "dataclasses", "inspect",
+    "textwrap", "unittest", "logging", "subprocess", "threading", "dataclasses", "inspect",
 )  # fmt: skip
 
 
 def _stdlib_docs() -> str:
-    """The Zen of Python and the docstrings of a few standard modules, about 200 KB of prose."""
+    """The Zen of Python and the docstrings of a few standard modules, about 150 KB of prose."""
     parts = []
-    this = importlib.import_module("this")
+    with contextlib.redirect_stdout(io.StringIO()):  # importing `this` prints the Zen
+        this = importlib.import_module("this")
     # `this.s` is the Zen of Python in rot13; `this.d` is the decoding table.
     parts.append("".join(this.d.get(c, c) for c in this.s))
     for name in _STDLIB_DOC_MODULES[1:]:
@@ -104,7 +109,9 @@ def _stdlib_docs() -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def load_text(path: str | os.PathLike | None = None, *, search_dirs: Iterable[str | os.PathLike] | None = None) -> TextCorpus:
+def load_text(
+    path: str | os.PathLike | None = None, *, search_dirs: Iterable[str | os.PathLike] | None = None
+) -> TextCorpus:
     """A training text: ``path`` if given, else tiny-shakespeare when found, else Python's own docs.
 
     tiny-shakespeare is looked for as ``tinyshakespeare/input.txt`` (or ``tinyshakespeare.txt``)
@@ -192,7 +199,9 @@ def stream_batches(
     _check(ids, seq_len, batch_size, batch_size * (seq_len + 1))
     stream_len = (len(ids) - 1) // batch_size
     inputs = np.asarray(ids[: stream_len * batch_size], dtype=np.int32).reshape(batch_size, stream_len).T
-    targets = np.asarray(ids[1 : stream_len * batch_size + 1], dtype=np.int32).reshape(batch_size, stream_len).T
+    targets = (
+        np.asarray(ids[1 : stream_len * batch_size + 1], dtype=np.int32).reshape(batch_size, stream_len).T
+    )
     n_batches = stream_len // seq_len
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)

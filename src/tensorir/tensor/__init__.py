@@ -93,6 +93,7 @@ from tensorir.frontend.basic import (
     where,
     xor,
 )
+from tensorir.frontend.gradient import Lop, Rop, grad, hessian, jacobian
 from tensorir.frontend.shape_ops import (
     dimshuffle,
     flatten,

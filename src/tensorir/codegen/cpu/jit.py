@@ -24,6 +24,8 @@ __all__ = [
     "compile_mlir",
     "host_target_machine",
     "lower_mlir_to_llvm_ir",
+    "memref_args",
+    "compile_llvm_ir",
     "DEFAULT_MLIR_PIPELINE",
 ]
 
@@ -275,3 +277,12 @@ def compile_mlir(
     """
     llvm_ir = lower_mlir_to_llvm_ir(text, pipeline)
     return compile_llvm_ir(llvm_ir, opt_level=opt_level, symbols=symbols)
+
+
+def memref_args(array) -> tuple[int, int, int, int, int]:
+    """The five lowered arguments of a ``memref<?xT>`` for a 1-D contiguous NumPy array:
+    (allocated pointer, aligned pointer, offset, size, stride)."""
+    if array.ndim != 1 or not array.flags.c_contiguous:
+        raise ValueError("memref_args expects a 1-D contiguous array")
+    pointer = array.__array_interface__["data"][0]
+    return (pointer, pointer, 0, array.shape[0], 1)

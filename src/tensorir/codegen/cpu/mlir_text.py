@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = [
     "KernelEmitter",
+    "range_kernel",
     "element_type",
     "float_bits",
     "integer_type_like",
@@ -139,7 +140,8 @@ class KernelEmitter:
         if elem in _FLOAT_BITS:
             literal = _float_hex(float(value), elem)
         elif elem == "i1":
-            literal = "true" if value else "false"
+            # ``arith.constant true : i1`` does not parse (the type is implied); 1/0 with a type does.
+            literal = "1" if value else "0"
         elif elem == "index" or elem.startswith("i"):
             literal = str(int(value))
         else:
@@ -239,3 +241,44 @@ class KernelEmitter:
     def int_op(self, name: str, a: str, b: str, itype: str) -> str:
         """An integer ``arith`` op (addi, subi, muli, andi, ori, shli, shrsi, shrui)."""
         return self.op(f"arith.{name}", [a, b], itype)
+
+
+def range_kernel(
+    name: str,
+    input_types: Sequence[str],
+    output_types: Sequence[str],
+    body: Callable[[KernelEmitter, list[str]], list[str]],
+    *,
+    emit_c_interface: bool = False,
+) -> str:
+    """An elementwise kernel over an index range, as MLIR text.
+
+    ``func.func @name(%start: index, %end: index, %in0: memref<?xT0>, ..., %out0: memref<?xU0>, ...)``
+    loops ``scf.for %i = %start to %end`` and stores ``body(e, [loaded inputs])`` to the outputs.
+    The ``(start, end, buffers...)`` signature is what :mod:`tensorir.runtime.threadpool` calls
+    from several threads on disjoint chunks. After lowering each memref becomes five arguments
+    (allocated pointer, aligned pointer, offset, size, stride).
+    """
+    e = KernelEmitter()
+    values = []
+    for k, type_ in enumerate(input_types):
+        value = e.fresh("x")
+        e.line(f"{value} = memref.load %in{k}[%i] : memref<?x{type_}>")
+        values.append(value)
+    results = body(e, values)
+    if len(results) != len(output_types):
+        raise ValueError(f"body returned {len(results)} values for {len(output_types)} outputs")
+    for k, (value, type_) in enumerate(zip(results, output_types)):
+        e.line(f"memref.store {value}, %out{k}[%i] : memref<?x{type_}>")
+    params = ["%start: index", "%end: index"]
+    params += [f"%in{k}: memref<?x{t}>" for k, t in enumerate(input_types)]
+    params += [f"%out{k}: memref<?x{t}>" for k, t in enumerate(output_types)]
+    attributes = " attributes {llvm.emit_c_interface}" if emit_c_interface else ""
+    constants = "\n".join("  " + line for line in e.constant_lines)
+    ops = "\n".join("    " + line for line in e.lines)
+    return (
+        f"func.func @{name}({', '.join(params)}){attributes} {{\n"
+        f"  %step = arith.constant 1 : index\n{constants}\n"
+        f"  scf.for %i = %start to %end step %step {{\n{ops}\n  }}\n"
+        f"  return\n}}\n"
+    )
