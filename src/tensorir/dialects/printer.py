@@ -107,7 +107,7 @@ def _element(x: Any, dtype: str) -> str:
 
 def format_dense(arr: np.ndarray) -> str:
     type_text = TensorType(arr.dtype.name, arr.shape).mlir()
-    if arr.size > MAX_LITERAL_ELEMENTS:
+    if arr.size > MAX_LITERAL_ELEMENTS or arr.size == 0:
         data = np.ascontiguousarray(arr)
         if arr.dtype == np.bool_:
             data = data.astype(np.uint8)

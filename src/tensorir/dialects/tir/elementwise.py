@@ -37,6 +37,13 @@ def _upcast(dtypes: Sequence[str], attrs: Mapping[str, Any]) -> str:
     return upcast(*dtypes)
 
 
+def _numeric(dtypes: Sequence[str], attrs: Mapping[str, Any]) -> str:
+    out = upcast(*dtypes)
+    if out == "bool":
+        raise IRError("subtraction and negation are not defined for bool tensors (use xor / invert)")
+    return out
+
+
 def _float(dtypes: Sequence[str], attrs: Mapping[str, Any]) -> str:
     return upgrade_to_float(upcast(*dtypes))
 
@@ -324,7 +331,7 @@ def _invert(x: np.ndarray) -> np.ndarray:
 def _make_ops() -> list[Elementwise]:
     ops: list[Elementwise] = [
         Elementwise("tir.add", 2, np.add, _upcast, _d_add, doc="x + y"),
-        Elementwise("tir.sub", 2, np.subtract, _upcast, _d_sub, doc="x - y"),
+        Elementwise("tir.sub", 2, np.subtract, _numeric, _d_sub, doc="x - y"),
         Elementwise("tir.mul", 2, np.multiply, _upcast, _d_mul, doc="x * y"),
         Elementwise("tir.true_div", 2, np.true_divide, _float, _d_true_div, compute_in_out_dtype=True),
         Elementwise("tir.int_div", 2, _int_div_fn, _int_div, None, doc="floor division x // y"),
@@ -359,7 +366,8 @@ def _make_ops() -> list[Elementwise]:
     for name, fn in {"and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor}.items():
         ops.append(Elementwise(f"tir.{name}", 2, fn, _bitwise, None))
     ops.append(Elementwise("tir.invert", 1, _invert, _bitwise, None))
-    same_dtype = {"neg": np.negative, "abs": _abs, "sqr": np.square}
+    ops.append(Elementwise("tir.neg", 1, np.negative, _numeric, _unary(_D_UNARY["neg"])))
+    same_dtype = {"abs": _abs, "sqr": np.square}
     float_fns: dict[str, Callable[..., Any]] = {
         "reciprocal": np.reciprocal,
         "sqrt": np.sqrt,

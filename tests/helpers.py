@@ -1,0 +1,37 @@
+"""Test helpers: random inputs for op types and a module wrapper for round-trip checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tensorir.dialects import Module, parse_module, print_module
+from tensorir.dialects.types import TensorType
+
+
+def random_array(rng: np.random.Generator, dtype: str, shape: Sequence[int], positive: bool = False,
+                 low: float = -3.0, high: float = 3.0) -> np.ndarray:
+    if dtype == "bool":
+        return rng.random(shape) < 0.5
+    if dtype.startswith(("int", "uint")):
+        lo = 1 if positive else (-5 if dtype.startswith("int") else 0)
+        return rng.integers(lo, 6, size=shape).astype(dtype)
+    if positive:
+        return rng.uniform(0.2, high, size=shape).astype(dtype)
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def assert_round_trip(func) -> str:  # noqa: ANN001
+    """Print, parse and print again a function; both texts must be identical."""
+    text = print_module(Module([func]))
+    again = print_module(parse_module(text))
+    assert again == text, f"round trip differs:\n--- printed\n{text}\n--- reprinted\n{again}"
+    return text
+
+
+def check_reference_type(types: Sequence[TensorType], outputs: Sequence[np.ndarray]) -> None:
+    for t, out in zip(types, outputs):
+        assert isinstance(out, np.ndarray), f"reference returned {type(out).__name__}, not an ndarray"
+        assert out.dtype.name == t.dtype, f"inferred dtype {t.dtype}, reference gave {out.dtype}"
+        assert t.accepts_shape(out.shape), f"inferred type {t} does not accept the reference shape {out.shape}"
