@@ -103,7 +103,8 @@ def test_forward_mode_equals_reverse_mode(name, fn, points):
     out_value = tr.function(xs, out, mode="REFERENCE")(*points)
     directions = [rng.standard_normal(p.shape) for p in points]
     a, b = f(*points, *directions, rng.standard_normal(np.shape(out_value)))
-    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    tol = 1e-5 if name == "cast" else 1e-9  # the float32 round trip limits the precision
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
 SECOND_ORDER = ["mul", "true_div", "pow", "exp", "log", "tanh", "sigmoid", "softplus", "sin", "sqrt", "erf", "sum",
@@ -163,12 +164,13 @@ def test_gradient_stops():
 
     x = T.dscalar("x")
     f = tr.function([x], [T.grad(zero_grad(x**2) + x, x), T.grad(grad_scale(x**2, 3.0), x),
-                          T.grad(grad_clip(x**2, -1.0, 1.0), x)])
+                          T.grad(grad_clip(x, -1.0, 1.0) ** 2, x)])
     assert f(2.0) == [1.0, 12.0, 1.0]
     with pytest.raises(DisconnectedInputError):
         T.grad(disconnected_grad(x) ** 2, x)
-    consider = T.grad((x * x), x, consider_constant=[x])
-    del consider
+    y = x * 2
+    g = T.grad(y * x, x, consider_constant=[y])  # d(y x)/dx with y held constant is y = 2x
+    assert tr.function([x], g)(2.0) == 4.0
 
 
 def test_grad_of_a_10000_op_chain_and_of_shared_variables():

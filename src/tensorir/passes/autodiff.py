@@ -17,6 +17,7 @@ import numpy as np
 
 from tensorir.dialects.builder import Builder
 from tensorir.dialects.ir import FreeValue, Operation, Value, ancestors_topological
+from tensorir.dialects.tir.shape import reshape_like
 from tensorir.dialects.types import FLOAT_DTYPES
 from tensorir.passes.pass_manager import Pass
 
@@ -57,6 +58,12 @@ def _region_reads(op: Operation, dependent: set[int]) -> bool:
 def _accumulate(b: Builder, grads: dict[int, Value], v: Value, g: Value) -> None:
     if g.type.dtype != v.type.dtype and v.type.dtype in FLOAT_DTYPES:
         g = b.op("tir.cast", g, dtype=v.type.dtype)
+    if g.type.shape != v.type.shape and g.type.ndim == v.type.ndim and any(
+        gd is None and vd is not None for gd, vd in zip(g.type.shape, v.type.shape)
+    ):
+        # A cotangent given with less static shape information (e.g. a user's eval point):
+        # give it the value's static dims, checked at run time, so rules can rely on them.
+        g = reshape_like(b, g, v)
     old = grads.get(id(v))
     grads[id(v)] = g if old is None else b.op("tir.add", old, g)
 

@@ -208,8 +208,8 @@ def _grad_var(b: Builder, op: Operation, g: Ex) -> Ex:
 
 
 def _grad_std(b: Builder, op: Operation, g: Ex) -> Ex:
-    z = expand_reduced(b, Ex(b, op.results[0]), op.attributes, op.operands[0].type.ndim)
-    return _grad_var(b, op, expand_reduced(b, g, op.attributes, op.operands[0].type.ndim) / (z * 2))
+    # d std = d var / (2 std); g and the result have the same (reduced) shape.
+    return _grad_var(b, op, g / (Ex(b, op.results[0]) * 2))
 
 
 def _np_reduce(fn: Callable[..., Any], pass_dtype: bool) -> Callable[..., Any]:
