@@ -29,15 +29,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="",
         help="comma list of workloads (W1..W9; W7 selects W7a and W7b) and/or frameworks to run",
     )
-    p.add_argument("--frameworks", default="", help="comma list of frameworks (default: all, or tensorir,numpy)")
-    p.add_argument("--repeat", type=int, default=None, help="timed repetitions per framework (default 7, quick 3)")
-    p.add_argument("--threads", type=int, default=None, help="threads for every framework (default: all cores)")
+    p.add_argument("--frameworks", default="", help="comma list (default: all; quick: tensorir,numpy)")
+    p.add_argument("--repeat", type=int, default=None, help="timed repetitions (default 7, quick 3)")
+    p.add_argument("--threads", type=int, default=None, help="threads per framework (default: all cores)")
     p.add_argument("--output", default=str(Path("benchmarks") / "RESULTS.md"), help="Markdown file to write")
     p.add_argument("--no-write", action="store_true", help="print the tables only")
     return p.parse_args(argv)
 
 
-def select(args: argparse.Namespace, all_ids: list[str], all_fws: tuple[str, ...]) -> tuple[list[str], list[str]]:
+def select(
+    args: argparse.Namespace, all_ids: list[str], all_fws: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     fws = [s.strip() for s in args.frameworks.split(",") if s.strip()]
     wl_sel: list[str] = []
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Workloads",
         "",
     ]
-    for wid, (wl, rows) in blocks.items():
+    for wl, rows in blocks.values():
         doc += [harness.workload_table(wl, rows), ""]
     text = "\n".join(doc)
     print("## Summary\n\n" + harness.summary_table(blocks))

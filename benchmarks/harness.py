@@ -219,9 +219,10 @@ def workload_table(wl: Workload, rows: Sequence[Result]) -> str:
             lines.append(f"| {r.framework} | {first} | error | | | 0 | {_cell(r.error)} |")
             continue
         s = r.samples
+        lo, hi = fmt_time(min(s) if s else None), fmt_time(max(s) if s else None)
         lines.append(
-            f"| {r.framework} | {fmt_time(r.first)} | {fmt_time(r.median)} | {fmt_time(min(s) if s else None)} "
-            f"| {fmt_time(max(s) if s else None)} | {len(s)} | {_cell(r.note)} |"
+            f"| {r.framework} | {fmt_time(r.first)} | {fmt_time(r.median)} | {lo} "
+            f"| {hi} | {len(s)} | {_cell(r.note)} |"
         )
     bp = best_peer(rows)
     tir = next((r for r in rows if r.framework == "tensorir"), None)

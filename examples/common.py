@@ -74,6 +74,15 @@ def load_images(args: argparse.Namespace, floatX: str) -> ImageDataset:
     return dataset
 
 
+def count_batches(dataset: ImageDataset, batch_size: int) -> tuple[int, int, int]:
+    """Whole minibatches in the train, validation and test splits (compiled shapes need whole ones)."""
+    counts = tuple(len(split) // batch_size for split in (dataset.train, dataset.valid, dataset.test))
+    if min(counts) == 0:
+        sizes = (len(dataset.train), len(dataset.valid), len(dataset.test))
+        raise ValueError(f"--batch-size {batch_size} is larger than a split (train/valid/test sizes {sizes})")
+    return counts  # type: ignore[return-value]
+
+
 def shared_dataset(x: np.ndarray, y: np.ndarray, borrow: bool = True):
     """Load a split into shared variables, as the tutorial does, so minibatches never leave the device.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from common import (
+    count_batches,
     load_images,
     make_parser,
     parse_args,
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     test_set_x, test_set_y = shared_dataset(dataset.test.x, dataset.test.y)
     batch_size = args.batch_size
     nkerns = args.nkerns
-    n_batches = tuple(len(split) // batch_size for split in (dataset.train, dataset.valid, dataset.test))
+    n_batches = count_batches(dataset, batch_size)
     rng = np.random.RandomState(args.seed)
 
     print("... building the model")

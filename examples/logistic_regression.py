@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from common import (
+    count_batches,
     load_images,
     make_parser,
     parse_args,
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     valid_set_x, valid_set_y = shared_dataset(dataset.valid.x, dataset.valid.y)
     test_set_x, test_set_y = shared_dataset(dataset.test.x, dataset.test.y)
     batch_size = args.batch_size
-    n_batches = tuple(len(split) // batch_size for split in (dataset.train, dataset.valid, dataset.test))
+    n_batches = count_batches(dataset, batch_size)
 
     print("... building the model")
     index = T.lscalar()  # index to a minibatch

@@ -131,13 +131,18 @@ def test_tutorial_gradients():
     np.testing.assert_allclose(g, [[0.25, 0.19661193], [0.19661193, 0.10499359]], rtol=1e-7)
     W, V = T.dmatrices("W", "V")
     xv = T.dvector("x")
-    y = T.dot(xv, W) if hasattr(T, "dot") and T.__dict__.get("dot") else None
-    if y is not None:
-        jv = tr.function([W, V, xv], T.Rop(y, W, V))([[1, 1], [1, 1]], [[2, 2], [2, 2]], [0, 1])
-        np.testing.assert_allclose(jv, [2, 2])
-        v = T.dvector("v")
-        vj = tr.function([v, xv], T.Lop(y, W, v))([2, 2], [0, 1])
-        np.testing.assert_allclose(vj, [[0, 0], [2, 2]])
+    y = T.dot(xv, W)
+    # The Rop of a linear map does not read W itself, hence on_unused_input.
+    jv = tr.function([W, V, xv], T.Rop(y, W, V), on_unused_input="ignore")([[1, 1], [1, 1]], [[2, 2], [2, 2]], [0, 1])
+    np.testing.assert_allclose(jv, [2, 2])
+    v = T.dvector("v")
+    vj = tr.function([v, xv], T.Lop(y, W, v))([2, 2], [0, 1])
+    np.testing.assert_allclose(vj, [[0, 0], [2, 2]])
+    xs = T.dvector("xs")
+    jac = tr.function([xs], T.jacobian(xs**2, xs))([4.0, 4.0])
+    np.testing.assert_allclose(jac, [[8, 0], [0, 8]])
+    hess = tr.function([xs], T.hessian(T.sum(xs**2), xs))([4.0, 4.0])
+    np.testing.assert_allclose(hess, [[2, 0], [0, 2]])
 
 
 def test_integer_inputs_and_disconnected():

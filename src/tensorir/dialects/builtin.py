@@ -9,7 +9,7 @@ import numpy as np
 
 from tensorir.dialects.ir import Block, Operation, Region, Value
 from tensorir.dialects.opdef import REQUIRED, IRError, OpDef
-from tensorir.dialects.types import TensorType, normalize_dtype
+from tensorir.dialects.types import TensorType, dtype_name
 
 
 class FuncDef(OpDef):
@@ -53,14 +53,14 @@ class ConstantDef(OpDef):
     def normalize_attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         out = super().normalize_attributes(attrs)
         value = np.array(out["value"])
-        normalize_dtype(value.dtype)
+        dtype_name(value.dtype)  # rejects unsupported dtypes
         value.flags.writeable = False
         out["value"] = value
         return out
 
     def infer(self, types: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
         value = attrs["value"]
-        return [TensorType(value.dtype.name, value.shape)]
+        return [TensorType(dtype_name(value.dtype), value.shape)]
 
     def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
         return [attrs["value"]]

@@ -15,7 +15,16 @@ from tensorir.dialects.ir import Block, Operation, Value
 
 
 class EvaluationError(Exception):
-    """An op failed at run time; the message names the op and the user's line that built it."""
+    """An op failed at run time; the message names the op and the user's line that built it.
+
+    Raised as a subclass that also derives from the cause's type (``IndexError``,
+    ``ValueError``, ...), so ``except IndexError`` still catches an index out of range.
+    """
+
+    def __new__(cls, op: Operation, cause: BaseException) -> EvaluationError:  # noqa: D102
+        if cls is EvaluationError and type(cause) in _WRAPPED:
+            cls = _WRAPPED[type(cause)]
+        return super().__new__(cls)
 
     def __init__(self, op: Operation, cause: BaseException) -> None:
         where = f" (built at {op.location})" if op.location else ""
@@ -23,6 +32,12 @@ class EvaluationError(Exception):
         super().__init__(f"{op.name}{where} failed: {detail}")
         self.op = op
         self.cause = cause
+
+
+_WRAPPED: dict[type, type] = {
+    base: type(f"Evaluation{base.__name__}", (EvaluationError, base), {})
+    for base in (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError)
+}
 
 
 def run_op(op: Operation, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

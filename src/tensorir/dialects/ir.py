@@ -93,7 +93,11 @@ class OpResult(Value):
     __slots__ = ("op", "index")
 
     def __init__(self, type: TensorType, op: Operation, index: int) -> None:
-        super().__init__(type)
+        # Fields set directly: this runs once per op result, on the frontend's hot path.
+        self.type = type
+        self.uses = []
+        self.name = None
+        self.handle = None
         self.op = op
         self.index = index
 

@@ -38,8 +38,21 @@ ALL_DTYPES = frozenset(DTYPE_TO_MLIR)
 Dim = int | None
 
 
+_DTYPE_NAMES: dict[object, str] = {}
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    """``dtype.name``, cached (NumPy computes the name in Python on every access)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = normalize_dtype(dtype)
+    return name
+
+
 def normalize_dtype(dtype: object) -> str:
     """The canonical NumPy name of a dtype-like object; raises TypeError for unsupported ones."""
+    if dtype in ALL_DTYPES:
+        return dtype  # type: ignore[return-value]
     try:
         name = np.dtype(dtype).name  # type: ignore[call-overload]
     except TypeError as exc:
@@ -133,11 +146,17 @@ _FLOAT_UPGRADE = {
 }
 
 
+_UPCAST: dict[tuple[str, ...], str] = {}
+
+
 def upcast(*dtypes: str) -> str:
-    """NumPy's promotion of array dtypes (no value-based casting)."""
+    """NumPy's promotion of array dtypes (no value-based casting), memoized."""
     if len(dtypes) == 1:
         return dtypes[0]
-    return np.result_type(*[np.dtype(d) for d in dtypes]).name
+    out = _UPCAST.get(dtypes)
+    if out is None:
+        out = _UPCAST[dtypes] = np.result_type(*[np.dtype(d) for d in dtypes]).name
+    return out
 
 
 def upgrade_to_float(dtype: str) -> str:

@@ -16,7 +16,8 @@ import numpy as np
 from tensorir.dialects.builder import Builder
 from tensorir.dialects.ir import FreeValue, Operation, Value
 from tensorir.dialects.opdef import IRError
-from tensorir.dialects.types import FLOAT_DTYPES, INT_DTYPES, TensorType as IRTensorType
+from tensorir.dialects.types import FLOAT_DTYPES, INT_DTYPES, upcast
+from tensorir.dialects.types import TensorType as IRTensorType
 from tensorir.frontend.config import config
 
 _builder = Builder(track_location=True)
@@ -133,7 +134,7 @@ def weak_operands(*xs: Any) -> list[TensorVariable]:
     dtypes = [x.dtype for x in xs if isinstance(x, TensorVariable)]
     if not dtypes:
         return [as_tensor_variable(x) for x in xs]
-    like = np.result_type(*dtypes).name
+    like = upcast(*dtypes)
     out = []
     for x in xs:
         if isinstance(x, TensorVariable):

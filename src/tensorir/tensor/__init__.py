@@ -1,5 +1,7 @@
 """``tensorir.tensor`` (``T``): Theano's tensor namespace."""
 
+from tensorir.frontend import indexing as _indexing
+from tensorir.frontend import linalg as _linalg
 from tensorir.frontend.basic import (
     abs,
     abs_,
@@ -97,16 +99,39 @@ from tensorir.frontend.basic import (
 )
 from tensorir.frontend.gradient import Lop, Rop, grad, hessian, jacobian
 from tensorir.frontend.shape_ops import (
+    addbroadcast,
+    alloc,
+    arange,
+    concatenate,
+    diag,
     dimshuffle,
+    eye,
+    fill,
     flatten,
+    horizontal_stack,
+    identity_like,
+    join,
+    ones,
+    ones_like,
+    patternbroadcast,
+    repeat,
     reshape,
+    roll,
+    second,
     shape_padaxis,
     shape_padleft,
     shape_padright,
+    specify_shape,
+    split,
     squeeze,
     stack,
     swapaxes,
+    tile,
     transpose,
+    unbroadcast,
+    vertical_stack,
+    zeros,
+    zeros_like,
 )
 from tensorir.frontend.types import CONSTRUCTORS, PLURALS, TensorType, tensor
 from tensorir.frontend.variable import (
@@ -115,9 +140,6 @@ from tensorir.frontend.variable import (
     as_tensor_variable,
     constant,
 )
-
-from tensorir.frontend import indexing as _indexing
-from tensorir.frontend import linalg as _linalg
 
 globals().update(CONSTRUCTORS)
 globals().update(PLURALS)

@@ -137,6 +137,14 @@ def lower_mlir_to_llvm_ir(text: str, pipeline: str = DEFAULT_MLIR_PIPELINE) -> s
                     raise CodegenError(
                         f"MLIR lowering failed ({pipeline}):\n{exc}\n" + "\n".join(diagnostics), text
                     ) from None
+                leftover = _non_llvm_ops(module)
+                if leftover:
+                    # Translating a module with non-LLVM ops crashes the process; refuse instead.
+                    raise CodegenError(
+                        f"MLIR lowering failed ({pipeline}): ops left outside the LLVM dialect: "
+                        + ", ".join(sorted(leftover)),
+                        text,
+                    )
                 try:
                     return str(mlir_llvm.translate_module_to_llvmir(module.operation))
                 except Exception as exc:
@@ -145,6 +153,21 @@ def lower_mlir_to_llvm_ir(text: str, pipeline: str = DEFAULT_MLIR_PIPELINE) -> s
                     ) from None
         finally:
             handler.detach()
+
+
+def _non_llvm_ops(module) -> set[str]:
+    from mlir import ir
+
+    names: set[str] = set()
+
+    def visit(op) -> object:
+        name = op.name
+        if not (name.startswith("llvm.") or name == "builtin.module"):
+            names.add(name)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return names
 
 
 def _optimize_llvm_ir(llvm_ir: str, opt_level: int) -> tuple[llvm.ModuleRef, llvm.TargetMachine]:
@@ -238,7 +261,8 @@ class NativeModule:
     def assembly(self) -> str:
         """Native assembly of the optimized module (for tests that check vectorization)."""
         if self.llvm_ir is None:
-            raise CodegenError("assembly is only available for modules compiled from IR, not from object code")
+            raise CodegenError("assembly is only available for modules compiled from IR, "
+                               "not for ones loaded from object code")
         with _MLIR_LOCK:
             tm = host_target_machine(self.opt_level)
             module = llvm.parse_assembly(self.llvm_ir)

@@ -71,14 +71,14 @@ def bool_type_like(type_: str) -> str:
 def _float_hex(value: float, elem: str) -> str:
     """Exact bit pattern of ``value`` as an MLIR hexadecimal float literal."""
     if elem == "f64":
-        return "0x%016X" % struct.unpack("<Q", struct.pack("<d", value))[0]
+        return f"0x{struct.unpack('<Q', struct.pack('<d', value))[0]:016X}"
     if elem == "f32":
         # struct rounds to nearest even and maps out-of-range values to inf.
         try:
             packed = struct.pack("<f", value)
         except OverflowError:
             packed = struct.pack("<f", math.copysign(math.inf, value))
-        return "0x%08X" % struct.unpack("<I", packed)[0]
+        return f"0x{struct.unpack('<I', packed)[0]:08X}"
     raise ValueError(f"unsupported float constant type {elem!r}")
 
 

@@ -13,9 +13,13 @@ from tensorir.dialects.tir import (
     random,
     reduction,
     shape,
+    shape_alloc,
 )
 
-FAMILIES = (elementwise, reduction, shape, indexing, linalg, blas, nn, conv, random, control, fused, autodiff_ops)
+FAMILIES = (
+    elementwise, reduction, shape, shape_alloc, indexing, linalg, blas, nn, conv, random, control, fused,
+    autodiff_ops,
+)
 ALL_OPS = [op for family in FAMILIES for op in family.OPS]
 
 __all__ = ["ALL_OPS", "FAMILIES"]

@@ -1,7 +1,10 @@
-"""Shape ops: dimshuffle, reshape, shape, shape_i (more of the family in ``shape_more``).
+"""Shape ops: dimshuffle, reshape, shape, shape_i, make_vector, join, split, specify_shape.
 
-Conventions shared by ops that take run-time shapes: a ``static_shape``-like attribute holds
-what is known at build time, with -1 for a dim only known at run time.
+Allocation and expansion (alloc, arange, eye, tile, repeat) live in ``shape_alloc``.
+
+Conventions shared by ops that take run-time shapes: a static attribute holds what is known at
+build time, with -1 for a dim only known at run time; each -1 is read, in order, from one int
+scalar operand after the tensor operands (``tir.reshape`` predates this and uses -2 and a vector).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from tensorir.dialects.builder import Builder
+from tensorir.dialects.ir import Value
 from tensorir.dialects.opdef import REQUIRED, IRError, OpDef, cast_result
-from tensorir.dialects.types import TensorType
+from tensorir.dialects.types import FLOAT_DTYPES, INT_DTYPES, TensorType, upcast
 
 DYNAMIC = -1
 
@@ -102,7 +107,9 @@ class Reshape(OpDef):
             if len(types) != 2 or types[1].ndim != 1 or types[1].dtype not in ("int64", "int32"):
                 raise IRError("tir.reshape: run-time dims (-2) need an int vector shape operand")
             if types[1].shape[0] not in (None, len(newshape)):
-                raise IRError(f"tir.reshape: shape operand of length {types[1].shape[0]} for rank {len(newshape)}")
+                raise IRError(
+                    f"tir.reshape: shape operand of length {types[1].shape[0]} for rank {len(newshape)}"
+                )
         dims: list[int | None] = [d if d >= 0 else None for d in newshape]
         if -1 in newshape and t.is_static and -2 not in newshape:
             known = int(np.prod([d for d in newshape if d >= 0]))
@@ -111,7 +118,8 @@ class Reshape(OpDef):
                 raise IRError(f"tir.reshape: cannot reshape {t} to {newshape}")
             dims[newshape.index(-1)] = total // known
         if t.is_static and all(d is not None for d in dims) and int(np.prod(t.shape)) != int(np.prod(dims)):
-            raise IRError(f"tir.reshape: cannot reshape {t} ({int(np.prod(t.shape))} elements) to {tuple(dims)}")
+            size = int(np.prod(t.shape))
+            raise IRError(f"tir.reshape: cannot reshape {t} ({size} elements) to {tuple(dims)}")
         return [TensorType(t.dtype, dims)]
 
     def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
@@ -202,7 +210,8 @@ class MakeVector(OpDef):
         return [TensorType(attrs["dtype"], (len(types),))]
 
     def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
-        return [np.asarray([np.asarray(x).item() for x in inputs], dtype=attrs["dtype"]).reshape(types[0].shape)]
+        values = [np.asarray(x).item() for x in inputs]
+        return [np.asarray(values, dtype=attrs["dtype"]).reshape(types[0].shape)]
 
     def vjp(self, b, op, grads):  # noqa: ANN001, ANN201
         g = grads[0]
@@ -227,3 +236,254 @@ def _pick(b, g, i, dtype):  # noqa: ANN001, ANN202
 
 
 OPS.append(MakeVector())
+
+
+# -- shared helpers for ops with run-time dims -----------------------------------------------------
+def dynamic_count(static: Sequence[Any]) -> int:
+    """How many entries of a static-dims attribute are read from operands (the -1 entries)."""
+    return sum(1 for d in static if d == DYNAMIC)
+
+
+def check_dim_operands(
+    name: str, types: Sequence[TensorType], static: Sequence[Any], what: str = "dim"
+) -> None:
+    """Each -1 in ``static`` is read from one int scalar operand, in order."""
+    want = dynamic_count(static)
+    if len(types) != want:
+        raise IRError(
+            f"{name}: {want} run-time {what} operand(s) expected for {tuple(static)}, got {len(types)}"
+        )
+    for t in types:
+        if t.ndim != 0 or t.dtype not in INT_DTYPES:
+            raise IRError(f"{name}: a run-time {what} must be an integer scalar, got {t}")
+
+
+def resolve_static(static: Sequence[Any], values: Sequence[np.ndarray]) -> list[Any]:
+    """The attribute with each -1 replaced by the next run-time value."""
+    it = iter(values)
+    return [int(next(it)) if d == DYNAMIC else d for d in static]
+
+
+def static_dim(d: Any) -> int | None:
+    return None if d is None or d == DYNAMIC else int(d)
+
+
+def zeros_like_value(b: Builder, v: Value, dtype: str | None = None) -> Value:
+    """Zeros with ``v``'s shape (and its dtype unless given): a broadcast scalar, no shape arithmetic."""
+    zero = b.constant(np.zeros((), dtype=dtype or v.type.dtype))
+    return b.op("tir.broadcast_like", zero, v)
+
+
+def dim_of(b: Builder, v: Value, axis: int) -> int | Value:
+    """Dim ``axis`` of ``v``: its static size, or a ``tir.shape_i`` value."""
+    d = v.type.shape[axis]
+    return d if d is not None else b.op("tir.shape_i", v, i=axis)
+
+
+def split_dims(dims: Sequence[int | Value]) -> tuple[tuple[int, ...], list[Value]]:
+    """Static attribute (-1 for run-time dims) and the run-time operands of a list of dims."""
+    static = tuple(d if isinstance(d, int) else DYNAMIC for d in dims)
+    return static, [d for d in dims if not isinstance(d, int)]
+
+
+def reshape_to(b: Builder, v: Value, dims: Sequence[int | Value]) -> Value:
+    """``v`` reshaped to dims given as ints or int64 scalar values."""
+    if all(isinstance(d, int) for d in dims):
+        return b.op("tir.reshape", v, newshape=tuple(dims))  # type: ignore[arg-type]
+    parts = [b.constant(np.int64(d)) if isinstance(d, int) else d for d in dims]
+    parts = [p if p.type.dtype == "int64" else b.op("tir.cast", p, dtype="int64") for p in parts]
+    vec = b.op("tir.make_vector", *parts, dtype="int64")
+    return b.op("tir.reshape", v, vec, newshape=tuple(d if isinstance(d, int) else -2 for d in dims))
+
+
+def _merge_dim(name: str, axis: int, dims: Sequence[int | None]) -> int | None:
+    known = {d for d in dims if d is not None}
+    if len(known) > 1:
+        raise IRError(f"{name}: operands differ in dim {axis}: {sorted(known)}")
+    return known.pop() if known else None
+
+
+class Join(OpDef):
+    """``join(x_0, ..., x_n)`` along ``axis``: NumPy's concatenate; the dtype is the upcast of all."""
+
+    name = "tir.join"
+    fusion = "shape"
+    attributes = {"axis": REQUIRED}
+
+    def check_arity(self, n: int) -> None:
+        if n < 1:
+            raise IRError("tir.join needs at least one operand")
+
+    def infer(self, types: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
+        ndim = types[0].ndim
+        axis = attrs["axis"]
+        if ndim == 0:
+            raise IRError("tir.join: cannot join scalars (rank 0); stack them instead")
+        if any(t.ndim != ndim for t in types):
+            raise IRError(f"tir.join: all operands must have the same rank, got {[t.ndim for t in types]}")
+        if not isinstance(axis, int) or not 0 <= axis < ndim:
+            raise IRError(f"tir.join: axis {axis} is out of range for tensors of rank {ndim}")
+        dims: list[int | None] = []
+        for i in range(ndim):
+            column = [t.shape[i] for t in types]
+            if i == axis:
+                dims.append(None if None in column else sum(column))  # type: ignore[arg-type]
+            else:
+                dims.append(_merge_dim("tir.join", i, column))
+        return [TensorType(upcast(*[t.dtype for t in types]), dims)]
+
+    def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
+        return [cast_result(np.concatenate([np.asarray(x) for x in inputs], axis=attrs["axis"]), types[0])]
+
+    def vjp(self, b, op, grads):  # noqa: ANN001, ANN201
+        g = grads[0]
+        if g is None:
+            return [None] * len(op.operands)
+        axis = op.attributes["axis"]
+        static, dyn = split_dims([dim_of(b, x, axis) for x in op.operands])
+        pieces = b.op("tir.split", g, *dyn, axis=axis, sizes=static)
+        pieces = pieces if isinstance(pieces, tuple) else (pieces,)
+        out: list[Value | None] = []
+        for x, p in zip(op.operands, pieces):
+            if x.type.dtype not in FLOAT_DTYPES:
+                out.append(None)
+            else:
+                out.append(p if p.type.dtype == x.type.dtype else b.op("tir.cast", p, dtype=x.type.dtype))
+        return out
+
+    def jvp(self, b, op, tangents):  # noqa: ANN001, ANN201
+        if all(t is None for t in tangents):
+            return [None]
+        dtype = op.results[0].type.dtype
+        parts = [zeros_like_value(b, x, dtype) if t is None else t for x, t in zip(op.operands, tangents)]
+        return [b.op(self, *parts, **op.attributes)]
+
+
+class Split(OpDef):
+    """``split(x, *sizes)``: pieces of ``x`` along ``axis``, one result per entry of ``sizes``.
+
+    ``sizes`` holds the static piece lengths, -1 for a length read from the next int operand.
+    The lengths must add up to the length of the axis (checked at run time).
+    """
+
+    name = "tir.split"
+    fusion = "shape"
+    attributes = {"axis": REQUIRED, "sizes": REQUIRED}
+
+    def check_arity(self, n: int) -> None:
+        if n < 1:
+            raise IRError("tir.split needs the tensor to split")
+
+    def normalize_attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().normalize_attributes(attrs)
+        out["sizes"] = tuple(int(s) for s in out["sizes"])
+        return out
+
+    def infer(self, types: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
+        x, *dyn = types
+        axis, sizes = attrs["axis"], attrs["sizes"]
+        if not isinstance(axis, int) or not 0 <= axis < x.ndim:
+            raise IRError(f"tir.split: axis {axis} is out of range for a tensor of rank {x.ndim}")
+        if not sizes:
+            raise IRError("tir.split: at least one piece is needed")
+        if any(s < DYNAMIC for s in sizes):
+            raise IRError(f"tir.split: piece sizes must be >= 0 (or -1 for run-time), got {sizes}")
+        check_dim_operands("tir.split", dyn, sizes, "piece size")
+        if DYNAMIC not in sizes and x.shape[axis] is not None and sum(sizes) != x.shape[axis]:
+            raise IRError(f"tir.split: piece sizes {sizes} add up to {sum(sizes)}, axis {axis} of {x} has "
+                          f"length {x.shape[axis]}")
+        return [x.with_shape(x.shape[:axis] + (static_dim(s),) + x.shape[axis + 1:]) for s in sizes]
+
+    def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
+        x, *dyn = inputs
+        axis = attrs["axis"]
+        sizes = resolve_static(attrs["sizes"], dyn)
+        if any(s < 0 for s in sizes):
+            raise ValueError(f"split sizes must be >= 0, got {tuple(sizes)}")
+        if sum(sizes) != x.shape[axis]:
+            raise ValueError(f"split sizes {tuple(sizes)} add up to {sum(sizes)}, but axis {axis} of the "
+                             f"input (shape {x.shape}) has length {x.shape[axis]}")
+        pieces = np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+        return [cast_result(p, t) for p, t in zip(pieces, types)]
+
+    def vjp(self, b, op, grads):  # noqa: ANN001, ANN201
+        n_dyn = len(op.operands) - 1
+        x = op.operands[0]
+        if all(g is None for g in grads) or x.type.dtype not in FLOAT_DTYPES:
+            return [None] * (1 + n_dyn)
+        parts = [zeros_like_value(b, r) if g is None else g for r, g in zip(op.results, grads)]
+        return [b.op("tir.join", *parts, axis=op.attributes["axis"])] + [None] * n_dyn
+
+    def jvp(self, b, op, tangents):  # noqa: ANN001, ANN201
+        t = tangents[0]
+        if t is None:
+            return [None] * len(op.results)
+        out = b.op(self, t, *op.operands[1:], **op.attributes)
+        return list(out) if isinstance(out, tuple) else [out]
+
+
+class SpecifyShape(OpDef):
+    """``specify_shape(x, *dims)``: ``x`` with a more precise (or, for None, a looser) static shape.
+
+    ``shape`` has one entry per dim: an int (static, checked at run time), -1 (checked against
+    the next int operand) or None (not specified: the result dim is dynamic). Theano's
+    ``addbroadcast``/``unbroadcast``/``patternbroadcast`` are this op.
+    """
+
+    name = "tir.specify_shape"
+    fusion = "shape"
+    attributes = {"shape": REQUIRED}
+
+    def check_arity(self, n: int) -> None:
+        if n < 1:
+            raise IRError("tir.specify_shape needs the tensor")
+
+    def normalize_attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().normalize_attributes(attrs)
+        out["shape"] = tuple(None if d is None else int(d) for d in out["shape"])
+        return out
+
+    def infer(self, types: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
+        x, *dyn = types
+        shape = attrs["shape"]
+        if len(shape) != x.ndim:
+            raise IRError(f"tir.specify_shape: shape {shape} has {len(shape)} dims, {x} has {x.ndim}")
+        check_dim_operands("tir.specify_shape", dyn, [d for d in shape if d is not None])
+        dims: list[int | None] = []
+        for i, (want, have) in enumerate(zip(shape, x.shape)):
+            if want is not None and want < DYNAMIC:
+                raise IRError(f"tir.specify_shape: invalid dim {want} in {shape}")
+            if want is not None and want >= 0 and have is not None and want != have:
+                raise IRError(f"tir.specify_shape: dim {i} of {x} is {have}, specified as {want}")
+            dims.append(None if want is None else (have if want == DYNAMIC else want))
+        return [x.with_shape(dims)]
+
+    def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
+        x, *dyn = inputs
+        it = iter(dyn)
+        for i, want in enumerate(attrs["shape"]):
+            if want is None:
+                continue
+            expected = int(next(it)) if want == DYNAMIC else want
+            if x.shape[i] != expected:
+                raise ValueError(f"specify_shape: dim {i} of the value is {x.shape[i]}, expected {expected} "
+                                 f"(value shape {x.shape})")
+        return [x]
+
+    def vjp(self, b, op, grads):  # noqa: ANN001, ANN201
+        g = grads[0]
+        rest = [None] * (len(op.operands) - 1)
+        if g is None:
+            return [None, *rest]
+        x = op.operands[0]
+        if g.type.shape != x.type.shape and any(d is not None for d in x.type.shape):
+            # The cotangent gets the operand's static dims back (unbroadcast's adjoint is addbroadcast).
+            g = b.op(self, g, shape=x.type.shape)
+        return [g, *rest]
+
+    def jvp(self, b, op, tangents):  # noqa: ANN001, ANN201
+        t = tangents[0]
+        return [None if t is None else b.op(self, t, *op.operands[1:], **op.attributes)]
+
+
+OPS += [Join(), Split(), SpecifyShape()]

@@ -1,0 +1,1 @@
+"""Code generation: lowering of kernels to native code (``cpu``) and PTX (``gpu``)."""

@@ -1,0 +1,287 @@
+"""Lowering of elementwise bodies (``tir.fused`` regions and lone elementwise ops) to kernels.
+
+The kernel ABI. Every kernel is ``void k(i64 start, i64 end, i64 a0, i64 a1, ...)``: a range of
+iterations and then one ``i64`` per argument. Array arguments are the addresses of the NumPy
+array *objects* (``id(array)`` in CPython); the kernel reads the data pointer, the dims and the
+byte strides from the object itself (``PyArrayObject``'s public, stable field layout, checked at
+import by the runtime). Python thus passes a handful of integers per call: no ``ctypes`` views,
+no descriptors, no packing (about 1 us a call). Other arguments are plain sizes.
+
+Two variants of an elementwise kernel:
+
+- **flat**: every operand is either full (C-contiguous with the output's shape) or a single
+  element (a scalar broadcast everywhere); iterations are flat element indices. LLVM vectorizes
+  this loop; the runtime splits ``[0, size)`` over threads.
+- **strided** (one per output rank): operands of any layout and broadcasting (a size-1 dim of an
+  operand gets stride 0, missing leading dims are absent); the output is C-contiguous. Iterations
+  are the flat indices of the outer dims; the innermost dim is the inner loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tensorir.codegen.cpu.mlir_text import KernelEmitter
+from tensorir.codegen.cpu.scalar_ops import (
+    LOWERINGS,
+    NotLowerable,
+    OpContext,
+    cast_scalar,
+    compute_dtype,
+    memory_type,
+    mlir_type,
+)
+from tensorir.dialects.ir import Block, Operation
+
+__all__ = ["ARRAY_LAYOUT", "ElementwiseBody", "KernelBuilder", "flat_kernel", "strided_kernel"]
+
+#: Byte offsets of ``data``, ``nd``, ``dimensions`` and ``strides`` in CPython's PyArrayObject.
+ARRAY_LAYOUT = {"data": 16, "nd": 24, "dimensions": 32, "strides": 40}
+
+_ITEMSIZE = {"i1": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8, "f32": 4, "f64": 8}
+_PREDICATE_OPS = {"tir.lt", "tir.gt", "tir.le", "tir.ge", "tir.eq", "tir.neq", "tir.isnan", "tir.isinf"}
+
+
+@dataclass
+class ElementwiseBody:
+    """A per-element computation: operand dtypes in, result dtypes out, and its ops.
+
+    ``ops`` are (op name, attributes, operand indices into the value list, result dtype) in
+    order; values 0..n-1 are the operands, each op appends one value; ``outputs`` index values.
+    Constants are ``("const", {"value": v}, (), dtype)``.
+    """
+
+    input_dtypes: list[str]
+    output_dtypes: list[str]
+    ops: list[tuple[str, dict, tuple[int, ...], str]] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_block(cls, block: Block, output_dtypes: Sequence[str] | None = None) -> ElementwiseBody:
+        """The body of a ``tir.fused`` region (rank-0 arguments, ends in ``tir.yield``)."""
+        index = {id(a): i for i, a in enumerate(block.arguments)}
+        body = cls([a.type.dtype for a in block.arguments], [])
+        for op in block.operations:
+            if op.name == "tir.yield":
+                body.outputs = [index[id(v)] for v in op.operands]
+                body.output_dtypes = list(output_dtypes or [v.type.dtype for v in op.operands])
+                break
+            if op.name == "tir.constant":
+                value = op.attributes["value"]
+                if value.ndim != 0:
+                    raise NotLowerable("non-scalar constant in a fused body")
+                body.ops.append(("const", {"value": value.item()}, (), op.results[0].type.dtype))
+            else:
+                body.ops.append((op.name, dict(op.attributes), tuple(index[id(v)] for v in op.operands),
+                                 op.results[0].type.dtype))
+            index[id(op.results[0])] = len(body.input_dtypes) + len(body.ops) - 1
+        body.validate()
+        return body
+
+    @classmethod
+    def from_op(cls, op: Operation) -> ElementwiseBody:
+        """A lone elementwise op as a body."""
+        n = len(op.operands)
+        body = cls([v.type.dtype for v in op.operands], [op.results[0].type.dtype])
+        body.ops.append((op.name, dict(op.attributes), tuple(range(n)), op.results[0].type.dtype))
+        body.outputs = [n]
+        body.validate()
+        return body
+
+    @classmethod
+    def identity(cls, dtype: str) -> ElementwiseBody:
+        """``x -> x`` (a reduction of materialized values)."""
+        return cls([dtype], [dtype], [], [0])
+
+    def validate(self) -> None:
+        """Raise :class:`NotLowerable` unless every op and dtype has a lowering."""
+        for dtype in (*self.input_dtypes, *self.output_dtypes):
+            mlir_type(dtype)
+        for name, _, _, dtype in self.ops:
+            mlir_type(dtype)
+            if name != "const" and name not in LOWERINGS:
+                raise NotLowerable(f"{name} has no scalar lowering")
+        # Try the emission once, so unsupported dtype combinations are found at plan time.
+        e = KernelEmitter()
+        self.emit(e, [e.fresh() for _ in self.input_dtypes])
+
+    def emit(self, e: KernelEmitter, inputs: Sequence[str]) -> list[str]:
+        """Append the body's ops to ``e``; ``inputs`` are SSA names in the operand dtypes."""
+        values: list[tuple[str, str]] = list(zip(inputs, self.input_dtypes))
+        for name, attrs, operands, out_dtype in self.ops:
+            if name == "const":
+                values.append((e.constant(attrs["value"], mlir_type(out_dtype)), out_dtype))
+                continue
+            in_dtypes = [values[i][1] for i in operands]
+            dtype = compute_dtype(name, in_dtypes, out_dtype)
+            args = []
+            for k, i in enumerate(operands):
+                target = "bool" if name == "tir.switch" and k == 0 else dtype
+                args.append(cast_scalar(e, values[i][0], values[i][1], target))
+            if name == "tir.broadcast_like" or name in ("tir.alloc",):
+                args = args[:1]
+            result = LOWERINGS[name](e, args, OpContext(dtype, out_dtype, attrs))
+            result_dtype = "bool" if name in _PREDICATE_OPS else dtype
+            values.append((cast_scalar(e, result, result_dtype, out_dtype), out_dtype))
+        return [cast_scalar(e, values[i][0], values[i][1], d) for i, d in zip(self.outputs, self.output_dtypes)]
+
+    def key(self) -> str:
+        """A stable text naming the computation (part of kernel names and cache keys)."""
+        return repr((self.input_dtypes, self.output_dtypes, self.ops, self.outputs))
+
+
+class KernelBuilder:
+    """Text of one kernel function: parameters, a preamble, loops; see the module docstring."""
+
+    def __init__(self, name: str, n_args: int) -> None:
+        self.name = name
+        self.e = KernelEmitter()
+        self.args = [f"%a{i}" for i in range(n_args)]
+        self.preamble: list[str] = []
+
+    def emit_into(self, target: list[str], fn, *args):  # noqa: ANN001, ANN201
+        """Run ``fn(*args)`` with the emitter's ops going to ``target``."""
+        saved = self.e.lines
+        self.e.lines = target
+        try:
+            return fn(*args)
+        finally:
+            self.e.lines = saved
+
+    def array_field(self, target: list[str], arg: str, name: str) -> str:
+        """Load the data pointer (``name='data'``) or the dims/strides pointer of an array object."""
+        e = self.e
+        obj, addr, value = e.fresh("obj"), e.fresh("fa"), e.fresh("f")
+        target.append(f"{obj} = llvm.inttoptr {arg} : i64 to !llvm.ptr")
+        target.append(f"{addr} = llvm.getelementptr inbounds {obj}[{ARRAY_LAYOUT[name]}] "
+                      f": (!llvm.ptr) -> !llvm.ptr, i8")
+        target.append(f"{value} = llvm.load {addr} : !llvm.ptr -> !llvm.ptr")
+        return value
+
+    def load_i64(self, target: list[str], pointer: str, index: int) -> str:
+        """``pointer[index]`` as i64 (a dim or a stride)."""
+        e = self.e
+        addr, value = e.fresh("ia"), e.fresh("iv")
+        target.append(f"{addr} = llvm.getelementptr inbounds {pointer}[{index}] : (!llvm.ptr) -> !llvm.ptr, i64")
+        target.append(f"{value} = llvm.load {addr} : !llvm.ptr -> i64")
+        return value
+
+    def load(self, target: list[str], base: str, index: str, dtype: str, *, byte_offset: bool = False) -> str:
+        """Element ``index`` (or the element at byte offset ``index``) of dtype ``dtype``, in registers."""
+        e = self.e
+        mem = memory_type(dtype)
+        addr, value = e.fresh("la"), e.fresh("lv")
+        elem = "i8" if byte_offset else mem
+        target.append(f"{addr} = llvm.getelementptr inbounds {base}[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, {elem}")
+        target.append(f"{value} = llvm.load {addr} : !llvm.ptr -> {mem}")
+        if dtype == "bool":
+            return self.emit_into(target, e.cmpi, "ne", value, e.constant(0, "i8"), "i8")
+        return value
+
+    def store(self, target: list[str], value: str, base: str, index: str, dtype: str) -> None:
+        """Store a register value as element ``index`` of an array of ``dtype``."""
+        e = self.e
+        mem = memory_type(dtype)
+        if dtype == "bool":
+            value = self.emit_into(target, e.cast, "extui", value, "i1", "i8")
+        addr = e.fresh("sa")
+        target.append(f"{addr} = llvm.getelementptr inbounds {base}[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, {mem}")
+        target.append(f"llvm.store {value}, {addr} : {mem}, !llvm.ptr")
+
+    def render(self, body: list[str]) -> str:
+        """The whole ``func.func``: constants, preamble, then ``body`` (loops) and a return."""
+        params = ", ".join(["%start: i64", "%end: i64"] + [f"{a}: i64" for a in self.args])
+        lines = [f"func.func @{self.name}({params}) {{"]
+        lines += ["  %one = arith.constant 1 : i64", "  %zero = arith.constant 0 : i64"]
+        lines += ["  " + line for line in self.e.constant_lines]
+        lines += ["  " + line for line in self.preamble]
+        lines += ["  " + line for line in body]
+        lines += ["  return", "}"]
+        return "\n".join(lines) + "\n"
+
+
+def flat_kernel(name: str, body: ElementwiseBody, scalar_operands: Sequence[bool]) -> str:
+    """Flat elementwise kernel; arguments: operand arrays then output arrays (see module doc)."""
+    n_in, n_out = len(body.input_dtypes), len(body.output_dtypes)
+    kb = KernelBuilder(name, n_in + n_out)
+    e = kb.e
+    pre = kb.preamble
+    bases = [kb.array_field(pre, kb.args[k], "data") for k in range(n_in + n_out)]
+    loop: list[str] = []
+    values: list[str] = []
+    for k, dtype in enumerate(body.input_dtypes):
+        if scalar_operands[k]:
+            values.append(kb.load(pre, bases[k], "%zero", dtype))
+        else:
+            values.append(kb.load(loop, bases[k], "%i", dtype))
+    results = kb.emit_into(loop, body.emit, e, values)
+    for k, (value, dtype) in enumerate(zip(results, body.output_dtypes)):
+        kb.store(loop, value, bases[n_in + k], "%i", dtype)
+    text = ["scf.for %i = %start to %end step %one : i64 {"] + ["  " + line for line in loop] + ["}"]
+    return kb.render(text)
+
+
+def _operand_strides(kb: KernelBuilder, arg: str, rank: int, out_rank: int) -> list[str | None]:
+    """Per output dim, the operand's byte stride (0 where it broadcasts), None where it has no dim."""
+    e, pre = kb.e, kb.preamble
+    if rank == 0:
+        return [None] * out_rank
+    dims = kb.array_field(pre, arg, "dimensions")
+    strides = kb.array_field(pre, arg, "strides")
+    out: list[str | None] = [None] * (out_rank - rank)
+    for d in range(rank):
+        size = kb.load_i64(pre, dims, d)
+        stride = kb.load_i64(pre, strides, d)
+        is_one = kb.emit_into(pre, e.cmpi, "eq", size, e.constant(1, "i64"), "i64")
+        out.append(kb.emit_into(pre, e.select, is_one, "%zero", stride, "i64"))
+    return out
+
+
+def strided_kernel(name: str, body: ElementwiseBody, operand_ranks: Sequence[int], out_rank: int) -> str:
+    """Strided N-D elementwise kernel for outputs of rank ``out_rank`` >= 1 (see module doc).
+
+    Iterations ``[start, end)`` are flat indices over the output's dims but the last.
+    """
+    n_in, n_out = len(body.input_dtypes), len(body.output_dtypes)
+    kb = KernelBuilder(name, n_in + n_out)
+    e, pre = kb.e, kb.preamble
+    bases = [kb.array_field(pre, kb.args[k], "data") for k in range(n_in + n_out)]
+    strides = [_operand_strides(kb, kb.args[k], operand_ranks[k], out_rank) for k in range(n_in)]
+    out_dims_ptr = kb.array_field(pre, kb.args[n_in], "dimensions")
+    dims = [kb.load_i64(pre, out_dims_ptr, d) for d in range(out_rank)]
+    inner = dims[-1]
+    outer: list[str] = []
+    # Decompose the outer flat index into the indices of dims 0..r-2 (last varies fastest).
+    index_of: list[str] = [""] * (out_rank - 1)
+    rest = "%o"
+    for d in range(out_rank - 2, -1, -1):
+        index_of[d] = kb.emit_into(outer, e.op, "arith.remsi", [rest, dims[d]], "i64")
+        rest = kb.emit_into(outer, e.op, "arith.divsi", [rest, dims[d]], "i64")
+    row_offsets: list[str] = []
+    for k in range(n_in):
+        offset = "%zero"
+        for d in range(out_rank - 1):
+            if strides[k][d] is not None:
+                term = kb.emit_into(outer, e.int_op, "muli", index_of[d], strides[k][d], "i64")
+                offset = kb.emit_into(outer, e.int_op, "addi", offset, term, "i64")
+        row_offsets.append(offset)
+    out_row = kb.emit_into(outer, e.int_op, "muli", "%o", inner, "i64")
+    loop: list[str] = []
+    values = []
+    for k, dtype in enumerate(body.input_dtypes):
+        last = strides[k][-1]
+        if last is None:
+            address = row_offsets[k]
+        else:
+            address = kb.emit_into(loop, e.int_op, "addi", row_offsets[k],
+                                   kb.emit_into(loop, e.int_op, "muli", "%j", last, "i64"), "i64")
+        values.append(kb.load(loop, bases[k], address, dtype, byte_offset=True))
+    results = kb.emit_into(loop, body.emit, e, values)
+    flat = kb.emit_into(loop, e.int_op, "addi", out_row, "%j", "i64")
+    for k, (value, dtype) in enumerate(zip(results, body.output_dtypes)):
+        kb.store(loop, value, bases[n_in + k], flat, dtype)
+    text = ["scf.for %o = %start to %end step %one : i64 {"] + ["  " + line for line in outer]
+    text += ["  scf.for %j = %zero to " + inner + " step %one : i64 {"] + ["    " + line for line in loop]
+    text += ["  }", "}"]
+    return kb.render(text)

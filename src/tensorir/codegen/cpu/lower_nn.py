@@ -1,0 +1,88 @@
+"""Row kernels of the softmax family: softmax, log_softmax, logsumexp, softmax_crossentropy.
+
+Each iteration is one row of a C-contiguous ``rows x cols`` float input ``x``:
+
+1. ``m = max(x)``, replaced by 0 when not finite (an all ``-inf`` row, an empty row, nan), as
+   the reference's ``_shifted_max`` does;
+2. ``s = sum(exp(x - m))`` with our vectorizable ``exp`` (softmax stores ``exp(x - m)`` in the
+   output on the way);
+3. softmax: ``out *= 1 / s``; log_softmax: ``out = (x - m) - log(s)``; logsumexp:
+   ``out[r] = m + log(s)``; softmax_crossentropy: ``out[r] = log(s) - (x[y[r]] - m)``.
+
+Labels are checked by the runtime before the call, so ``x[y[r]]`` stays in the row.
+Arguments (ABI of :mod:`.lower_elementwise`): ``x``, the output, labels (cross-entropy only),
+then ``cols``.
+"""
+
+from __future__ import annotations
+
+from tensorir.codegen.cpu.approx import APPROXIMATIONS
+from tensorir.codegen.cpu.lower_elementwise import KernelBuilder
+from tensorir.codegen.cpu.scalar_ops import NotLowerable, cast_scalar
+
+__all__ = ["ROW_OPS", "row_kernel"]
+
+ROW_OPS = ("tir.softmax", "tir.log_softmax", "tir.logsumexp", "tir.softmax_crossentropy")
+
+
+def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -> str:
+    """The row kernel of ``op`` for float ``dtype`` input and output (see the module docstring)."""
+    if op not in ROW_OPS:
+        raise NotLowerable(f"{op} has no row kernel")
+    if dtype not in ("float32", "float64"):
+        raise NotLowerable(f"{op} of {dtype}")
+    t = "f32" if dtype == "float32" else "f64"
+    labels = op == "tir.softmax_crossentropy"
+    kb = KernelBuilder(name, 4 if labels else 3)
+    e, pre = kb.e, kb.preamble
+    x_base = kb.array_field(pre, kb.args[0], "data")
+    out_base = kb.array_field(pre, kb.args[1], "data")
+    y_base = kb.array_field(pre, kb.args[2], "data") if labels else ""
+    cols = kb.args[-1]
+    exp = APPROXIMATIONS["exp"]
+    log = APPROXIMATIONS["log"]
+    body: list[str] = []
+    row = kb.emit_into(body, e.int_op, "muli", "%r", cols, "i64")
+    end = kb.emit_into(body, e.int_op, "addi", row, cols, "i64")
+    # Pass 1: the row max.
+    max_loop: list[str] = []
+    xv = kb.load(max_loop, x_base, "%i", dtype)
+    new_max = kb.emit_into(max_loop, e.op, "arith.maximumf", ["%m_acc", xv], t)
+    body += [f"%m_raw = scf.for %i = {row} to {end} step %one iter_args(%m_acc = {e.constant(float('-inf'), t)}) "
+             f"-> ({t}) : i64 {{"] + ["  " + line for line in max_loop] + [f"  scf.yield {new_max} : {t}", "}"]
+    finite = kb.emit_into(body, e.cmpf, "olt", kb.emit_into(body, e.abs, "%m_raw", t), e.constant(float("inf"), t), t)
+    m = kb.emit_into(body, e.select, finite, "%m_raw", e.constant(0.0, t), t)
+    # Pass 2: sum of exp(x - m), storing exp(x - m) for softmax.
+    sum_loop: list[str] = []
+    xv = kb.load(sum_loop, x_base, "%i", dtype)
+    ev = kb.emit_into(sum_loop, exp, e, kb.emit_into(sum_loop, e.sub, xv, m, t), t)
+    if op == "tir.softmax":
+        kb.store(sum_loop, ev, out_base, "%i", dtype)
+    new_sum = kb.emit_into(sum_loop, e.op, "arith.addf", ["%s_acc", ev], t, attributes="fastmath<reassoc>")
+    body += [f"%s = scf.for %i = {row} to {end} step %one iter_args(%s_acc = {e.constant(0.0, t)}) -> ({t}) : i64 {{"]
+    body += ["  " + line for line in sum_loop] + [f"  scf.yield {new_sum} : {t}", "}"]
+    if op == "tir.softmax":
+        inverse = kb.emit_into(body, e.div, e.constant(1.0, t), "%s", t)
+        scale: list[str] = []
+        scaled = kb.emit_into(scale, e.mul, kb.load(scale, out_base, "%i", dtype), inverse, t)
+        kb.store(scale, scaled, out_base, "%i", dtype)
+        body += [f"scf.for %i = {row} to {end} step %one : i64 {{"] + ["  " + line for line in scale] + ["}"]
+    elif op == "tir.log_softmax":
+        log_sum = kb.emit_into(body, log, e, "%s", t)
+        shift: list[str] = []
+        shifted = kb.emit_into(shift, e.sub, kb.load(shift, x_base, "%i", dtype), m, t)
+        kb.store(shift, kb.emit_into(shift, e.sub, shifted, log_sum, t), out_base, "%i", dtype)
+        body += [f"scf.for %i = {row} to {end} step %one : i64 {{"] + ["  " + line for line in shift] + ["}"]
+    elif op == "tir.logsumexp":
+        log_sum = kb.emit_into(body, log, e, "%s", t)
+        kb.store(body, kb.emit_into(body, e.add, m, log_sum, t), out_base, "%r", dtype)
+    else:
+        assert label_dtype is not None
+        log_sum = kb.emit_into(body, log, e, "%s", t)
+        label = kb.load(body, y_base, "%r", label_dtype)
+        label = kb.emit_into(body, cast_scalar, e, label, label_dtype, "int64")
+        picked = kb.load(body, x_base, kb.emit_into(body, e.int_op, "addi", row, label, "i64"), dtype)
+        loss = kb.emit_into(body, e.sub, log_sum, kb.emit_into(body, e.sub, picked, m, t), t)
+        kb.store(body, loss, out_base, "%r", dtype)
+    text = ["scf.for %r = %start to %end step %one : i64 {"] + ["  " + line for line in body] + ["}"]
+    return kb.render(text)

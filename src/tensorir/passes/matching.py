@@ -1,0 +1,115 @@
+"""Small questions rewrites ask about values: is it a constant, which op made it, do shapes agree.
+
+Shape questions are answered from static types only and conservatively: a dynamic dim is
+``None`` and may be any size at run time, 1 included (NumPy broadcasting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tensorir.dialects.builder import Builder
+from tensorir.dialects.builtin import constant_value
+from tensorir.dialects.ir import Operation, Value
+from tensorir.dialects.types import TensorType
+
+__all__ = [
+    "absorbs",
+    "cast_to",
+    "broadcasts_into",
+    "constant_value",
+    "defining",
+    "is_constant",
+    "match_commutative",
+    "negate",
+    "same_shape",
+    "scalar_constant",
+    "splat",
+]
+
+
+def defining(v: Value, *names: str) -> Operation | None:
+    """The op defining ``v`` if its name is one of ``names`` (any name when none is given)."""
+    op = v.owner
+    if op is None or (names and op.name not in names):
+        return None
+    return op
+
+
+def scalar_constant(v: Value) -> float | None:
+    """The value of a constant whose elements are all equal (a splat), as a Python number."""
+    arr = constant_value(v)
+    if arr is None or arr.size == 0 or arr.dtype.kind not in "biuf":
+        return None
+    first = arr.flat[0]
+    if arr.size > 1 and not np.all(arr == first):
+        return None
+    return first.item()
+
+
+def is_constant(v: Value, value: float) -> bool:
+    """Whether ``v`` is a constant with every element equal to ``value``."""
+    c = scalar_constant(v)
+    return c is not None and c == value
+
+
+def broadcasts_into(small: TensorType, big: TensorType) -> bool:
+    """Whether broadcasting ``small`` against ``big`` always gives ``big``'s shape.
+
+    True when every dim of ``small`` (aligned on the right) is 1 or provably equal to ``big``'s.
+    """
+    if small.ndim > big.ndim:
+        return False
+    lead = big.ndim - small.ndim
+    for k, d in enumerate(small.shape):
+        if d == 1:
+            continue
+        b = big.shape[lead + k]
+        if d is None or b is None or d != b:
+            return False
+    return True
+
+
+def same_shape(a: Value, b: Value) -> bool:
+    """Whether two values provably have the same shape (same value, or equal static shapes)."""
+    return a is b or (a.type.is_static and a.type.shape == b.type.shape)
+
+
+def match_commutative(op: Operation, name: str) -> tuple[Operation, Value] | None:
+    """For a binary commutative ``op``: an operand defined by ``name`` and the other operand."""
+    x, y = op.operands
+    inner = defining(x, name)
+    if inner is not None:
+        return inner, y
+    inner = defining(y, name)
+    if inner is not None:
+        return inner, x
+    return None
+
+
+def negate(b: Builder, v: Value) -> Value:
+    """``-v`` without piling negations up: ``-(-x)`` is ``x``."""
+    inner = defining(v, "tir.neg")
+    if inner is not None:
+        return inner.operands[0]
+    return b.op("tir.neg", v)
+
+
+def splat(b: Builder, value: float, like: Value, dtype: str | None = None) -> Value:
+    """A tensor of ``like``'s shape filled with ``value`` (a constant when the shape is static)."""
+    dtype = dtype or like.type.dtype
+    if like.type.is_static and int(np.prod(like.type.shape)) <= 1:
+        return b.constant(np.full(like.type.shape, value, dtype=dtype))
+    scalar = b.constant(np.asarray(value, dtype=dtype))
+    return b.op("tir.broadcast_like", scalar, like)
+
+
+def cast_to(b: Builder, v: Value, dtype: str) -> Value:
+    return v if v.type.dtype == dtype else b.op("tir.cast", v, dtype=dtype)
+
+
+def absorbs(x: Value, others: Sequence[Value]) -> bool:
+    """Whether broadcasting ``x`` with ``others`` provably leaves ``x``'s shape unchanged."""
+    return all(broadcasts_into(o.type, x.type) for o in others)

@@ -1,0 +1,288 @@
+"""The steps of a native plan: one callable per op, ``step(inputs) -> outputs``.
+
+Every step checks shapes in Python before it calls a kernel (a mismatch raises ``ValueError``,
+which the executor turns into an ``EvaluationError`` naming the op), converts operands whose
+dtype or byte order is not the kernel's, and allocates fresh C-contiguous outputs, or reuses an
+operand's buffer when nothing else can see it (see :func:`reusable`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel, strided_kernel
+from tensorir.codegen.cpu.lower_nn import row_kernel
+from tensorir.codegen.cpu.lower_reduction import columns_kernel, rows_kernel
+from tensorir.runtime.native_kernels import KernelContext, KernelSet, kernel_name
+
+__all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_shape", "reusable"]
+
+# References to an operand inside a step when only the plan holds it: the inputs list, the local
+# name, and getrefcount's own argument.
+_PRIVATE_REFCOUNT = 3
+
+
+def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Whether ``a`` may be overwritten as an output: it owns its C-contiguous buffer of the right
+    shape and dtype and nothing but the running step refers to it (not an argument, a constant,
+    a view's base or an output)."""
+    return (a.base is None and a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+            and a.flags.writeable and sys.getrefcount(a) <= _PRIVATE_REFCOUNT)
+
+
+def broadcast_shape(arrays: Sequence[np.ndarray]) -> tuple[int, ...]:
+    """NumPy's broadcast shape of the operands (ValueError naming the shapes when they clash)."""
+    first = arrays[0].shape
+    for a in arrays:
+        if a.shape != first:
+            break
+    else:
+        return first
+    ndim = max(a.ndim for a in arrays)
+    out = [1] * ndim
+    for a in arrays:
+        offset = ndim - a.ndim
+        for i, d in enumerate(a.shape):
+            current = out[offset + i]
+            if d != current:
+                if current == 1:
+                    out[offset + i] = d
+                elif d != 1:
+                    shapes = " ".join(str(x.shape) for x in arrays)
+                    raise ValueError(f"operands could not be broadcast together with shapes {shapes}")
+    return tuple(out)
+
+
+def _conform(inputs: list[np.ndarray], dtypes: Sequence[np.dtype]) -> list[np.ndarray]:
+    """Operands in the kernel's dtypes (native byte order)."""
+    for k, (a, dt) in enumerate(zip(inputs, dtypes)):
+        if a.dtype != dt:
+            inputs[k] = np.asarray(a).astype(dt)
+    return inputs
+
+
+def _flat_modes(inputs: Sequence[np.ndarray], shape: tuple[int, ...]) -> tuple[bool, ...] | None:
+    """Per operand True (a single element) / False (full and contiguous), or None: needs strides."""
+    modes = []
+    for a in inputs:
+        if a.shape == shape and a.flags.c_contiguous:
+            modes.append(False)
+        elif a.size == 1:
+            modes.append(True)
+        else:
+            return None
+    return tuple(modes)
+
+
+class ElementwiseStep:
+    """A fused elementwise body or a lone elementwise op, flat or strided (see lower_elementwise)."""
+
+    def __init__(self, context: KernelContext, body: ElementwiseBody, ranks: Sequence[int], out_rank: int,
+                 inplace_hint: int | None = None) -> None:
+        self.context = context
+        self.body = body
+        self.ranks = tuple(ranks)
+        self.out_rank = out_rank
+        self.in_dtypes = [np.dtype(d) for d in body.input_dtypes]
+        self.out_dtypes = [np.dtype(d) for d in body.output_dtypes]
+        order = list(range(len(ranks)))
+        if inplace_hint is not None and inplace_hint in order:
+            order.remove(inplace_hint)
+            order.insert(0, inplace_hint)
+        self.reuse_order = order if len(self.out_dtypes) == 1 else []
+        key = body.key()
+        n_args = len(self.in_dtypes) + len(self.out_dtypes)
+
+        def make(variant: object) -> tuple[str, str, int]:
+            name = kernel_name("elementwise", key, repr(variant))
+            if variant == "strided":
+                return name, strided_kernel(name, body, self.ranks, out_rank), n_args
+            return name, flat_kernel(name, body, variant), n_args  # type: ignore[arg-type]
+
+        self.kernels = KernelSet(context, make)
+
+    def predicted_variant(self, operand_shapes: Sequence[tuple], out_shape: tuple) -> object:
+        """The variant the static types suggest: flat with scalars where an operand is all 1s."""
+        modes = []
+        for shape in operand_shapes:
+            if all(d == 1 for d in shape) and any(d != 1 for d in out_shape):
+                modes.append(True)
+            elif len(shape) == len(out_shape) and all(d != 1 or o == 1 for d, o in zip(shape, out_shape)):
+                modes.append(False)
+            else:
+                return "strided" if out_shape else None
+        return tuple(modes)
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        inputs = _conform(inputs, self.in_dtypes)
+        shape = broadcast_shape(inputs)
+        outputs = self._outputs(inputs, shape)
+        size = 1
+        for d in shape:
+            size *= d
+        if size == 0:
+            return outputs
+        ids = tuple(id(a) for a in inputs) + tuple(id(o) for o in outputs)
+        modes = _flat_modes(inputs, shape)
+        if modes is not None:
+            self.context.run(self.kernels.get(modes), size, size, ids)
+            return outputs
+        for a, rank in zip(inputs, self.ranks):
+            if a.ndim != rank:  # the kernel reads exactly ``rank`` dims of each operand
+                raise ValueError(f"operand of rank {a.ndim} where rank {rank} was compiled")
+        outer = size // shape[-1]
+        self.context.run(self.kernels.get("strided"), outer, size, ids)
+        return outputs
+
+    def _outputs(self, inputs: list[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
+        for k in self.reuse_order:
+            if reusable(inputs[k], shape, self.out_dtypes[0]):
+                return [inputs[k]]
+        return [np.empty(shape, dt) for dt in self.out_dtypes]
+
+
+_COMBINE = {"tir.sum": np.sum, "tir.mean": np.sum, "tir.prod": np.prod, "tir.max": np.max, "tir.min": np.min,
+            "tir.all": np.all, "tir.any": np.any}
+
+
+class ReductionStep:
+    """A reduction over axes, of an operand or of a fused elementwise body (see lower_reduction)."""
+
+    def __init__(self, context: KernelContext, body: ElementwiseBody, ranks: Sequence[int], rank: int,
+                 reduction: str, axis: tuple[int, ...] | None, keepdims: bool, out_dtype: str) -> None:
+        self.context = context
+        self.body = body
+        self.rank = rank
+        self.reduction = reduction
+        self.axes = tuple(range(rank)) if axis is None else tuple(axis)
+        self.keepdims = keepdims
+        self.out_dtype = np.dtype(out_dtype)
+        self.in_dtypes = [np.dtype(d) for d in body.input_dtypes]
+        self.materialize = ElementwiseStep(context, body, ranks, rank) if body.ops else None
+        identity = ElementwiseBody.identity(body.output_dtypes[0])
+        self.identity_dtype = np.dtype(body.output_dtypes[0])
+
+        def maker(b: ElementwiseBody, n_in: int):  # noqa: ANN202
+            def make(variant: object) -> tuple[str, str, int]:
+                layout, scalars = variant  # type: ignore[misc]
+                name = kernel_name("reduce", b.key(), reduction, out_dtype, repr(variant))
+                build = rows_kernel if layout == "rows" else columns_kernel
+                return name, build(name, b, reduction, out_dtype, scalars), n_in + 3
+
+            return make
+
+        self.fused_kernels = KernelSet(context, maker(body, len(body.input_dtypes)))
+        self.plain_kernels = KernelSet(context, maker(identity, 1))
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        inputs = _conform(inputs, self.in_dtypes)
+        shape = broadcast_shape(inputs)
+        axes = self.axes
+        count = 1
+        for a in axes:
+            count *= shape[a]
+        if count == 0 and self.reduction in ("tir.max", "tir.min"):
+            raise ValueError(f"zero-size array to reduction operation {self.reduction[4:]} which has no identity")
+        kept = [d for i, d in enumerate(shape) if i not in axes]
+        out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape)) if self.keepdims else tuple(kept)
+        rest = 1
+        for d in kept:
+            rest *= d
+        k = len(axes)
+        suffix = axes == tuple(range(len(shape) - k, len(shape)))
+        prefix = axes == tuple(range(k))
+        modes = _flat_modes(inputs, shape)
+        kernels = self.fused_kernels
+        if modes is None or not (suffix or prefix):
+            x = self.materialize(inputs)[0] if self.materialize is not None else inputs[0]
+            if not (suffix or prefix):
+                x = np.moveaxis(x, axes, range(len(shape) - k, len(shape)))
+                suffix = True
+            inputs, modes, kernels = [np.ascontiguousarray(x)], (False,), self.plain_kernels
+        out = np.empty(rest, self.out_dtype)
+        if rest == 0:
+            return [out.reshape(out_shape)]
+        ids = tuple(id(a) for a in inputs)
+        total = rest * count
+        ctx = self.context
+        if suffix and rest == 1 and total >= ctx.parallel_min_work and ctx.pool.num_threads > 1:
+            # One big reduction: a partial result per thread, combined here.
+            parts = ctx.pool.num_threads
+            chunk = -(-total // parts)
+            partial = np.empty(parts, self.out_dtype)
+            ctx.run(kernels.get(("rows", modes)), parts, total, (*ids, id(partial), chunk, total))
+            out[0] = _COMBINE[self.reduction](partial)
+        elif suffix:
+            ctx.run(kernels.get(("rows", modes)), rest, total, (*ids, id(out), count, total))
+        else:
+            ctx.run(kernels.get(("columns", modes)), rest, total, (*ids, id(out), count, rest))
+        if self.reduction == "tir.mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(out, count, out=out)
+        return [out.reshape(out_shape)]
+
+
+class RowStep:
+    """softmax / log_softmax / logsumexp / softmax_crossentropy over rows (see lower_nn)."""
+
+    def __init__(self, context: KernelContext, op_name: str, dtype: str, rank: int, attrs: dict,
+                 label_dtype: str | None = None) -> None:
+        self.op_name = op_name
+        self.dtype = np.dtype(dtype)
+        self.rank = rank
+        self.context = context
+        if op_name in ("tir.softmax", "tir.log_softmax"):
+            self.axes: tuple[int, ...] = (attrs["axis"] % rank,)
+        elif op_name == "tir.logsumexp":
+            self.axes = tuple(range(rank)) if attrs["axis"] is None else tuple(attrs["axis"])
+        else:
+            self.axes = (rank - 1,)
+        self.keepdims = bool(attrs.get("keepdims", False))
+        self.label_dtype = np.dtype(label_dtype) if label_dtype else None
+        name = kernel_name("rows", op_name, dtype, str(label_dtype))
+        text = row_kernel(name, op_name, dtype, label_dtype)
+        n_args = 4 if label_dtype else 3
+        self.kernels = KernelSet(context, lambda variant: (name, text, n_args))
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        x = inputs[0]
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        n = x.ndim
+        k = len(self.axes)
+        moved = self.axes != tuple(range(n - k, n))
+        if moved:
+            x = np.moveaxis(x, self.axes, range(n - k, n))
+        x = np.ascontiguousarray(x)
+        cols = 1
+        for d in x.shape[n - k:]:
+            cols *= d
+        rows = x.size // cols if cols else int(np.prod(x.shape[:n - k]))
+        if self.op_name in ("tir.softmax", "tir.log_softmax"):
+            out = np.empty(x.shape, self.dtype)
+            if x.size:
+                self.context.run(self.kernels.get(0), rows, x.size, (id(x), id(out), cols))
+            return [np.moveaxis(out, n - 1, self.axes[0]) if moved else out]
+        out = np.empty(rows, self.dtype)
+        if self.op_name == "tir.logsumexp":
+            if rows:
+                self.context.run(self.kernels.get(0), rows, rows * cols, (id(x), id(out), cols))
+            kept = [d for i, d in enumerate(inputs[0].shape) if i not in self.axes]
+            shape = tuple(1 if i in self.axes else d for i, d in enumerate(inputs[0].shape)) if self.keepdims \
+                else tuple(kept)
+            return [out.reshape(shape)]
+        y = inputs[1]
+        if y.shape != x.shape[:-1]:
+            raise ValueError(f"labels of shape {y.shape} do not match scores of shape {x.shape}")
+        if y.size and (y.min() < 0 or y.max() >= cols):
+            bad = y[(y < 0) | (y >= cols)].ravel()[0]
+            raise ValueError(f"class label {int(bad)} out of range [0, {cols})")
+        y = np.ascontiguousarray(y, dtype=self.label_dtype)
+        if rows and cols:
+            self.context.run(self.kernels.get(0), rows, rows * cols, (id(x), id(out), id(y), cols))
+        elif rows:
+            raise ValueError(f"class label {int(y.ravel()[0])} out of range [0, 0)")
+        return [out.reshape(x.shape[:-1])]

@@ -1,0 +1,37 @@
+// RUN: tensorir-opt %s -p blas,canonicalize,dce | filecheck %s
+
+// alpha*dot(a, b) + beta*c -> gemm(c, alpha, a, b, beta)
+// CHECK-LABEL: func.func @gemm
+// CHECK: %[[G:.*]] = "tir.gemm"(%c, %alpha, %a, %b, %beta) {inplace = unit, trans_a = false, trans_b = false}
+// CHECK-NEXT: func.return %[[G]]
+func.func @gemm(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>, %c: tensor<?x?xf32>, %alpha: tensor<f32>, %beta: tensor<f32>) -> tensor<?x?xf32> {
+  %0 = "tir.dot"(%a, %b) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %1 = "tir.mul"(%alpha, %0) : (tensor<f32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %2 = "tir.mul"(%c, %beta) : (tensor<?x?xf32>, tensor<f32>) -> tensor<?x?xf32>
+  %3 = "tir.add"(%1, %2) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  func.return %3 : tensor<?x?xf32>
+}
+
+// The SGD update W - lr*dot(x.T, dy) is one gemm reading x transposed.
+// CHECK-LABEL: func.func @sgd
+// CHECK: %[[NLR:.*]] = "tir.neg"(%lr)
+// CHECK: "tir.gemm"(%W, %[[NLR]], %x, %dy, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
+func.func @sgd(%W: tensor<?x?xf64>, %x: tensor<?x?xf64>, %dy: tensor<?x?xf64>, %lr: tensor<f64>) -> tensor<?x?xf64> {
+  %0 = "tir.dimshuffle"(%x) {pattern = array<i64: 1, 0>} : (tensor<?x?xf64>) -> tensor<?x?xf64>
+  %1 = "tir.dot"(%0, %dy) : (tensor<?x?xf64>, tensor<?x?xf64>) -> tensor<?x?xf64>
+  %2 = "tir.mul"(%lr, %1) : (tensor<f64>, tensor<?x?xf64>) -> tensor<?x?xf64>
+  %3 = "tir.sub"(%W, %2) : (tensor<?x?xf64>, tensor<?x?xf64>) -> tensor<?x?xf64>
+  func.return %3 : tensor<?x?xf64>
+}
+
+// A + outer(x, y) -> ger(A, 1, x, y)
+// CHECK-LABEL: func.func @ger
+// CHECK: %[[R:.*]] = "tir.ger"(%A, %{{.*}}, %x, %y)
+// CHECK-NEXT: func.return %[[R]]
+func.func @ger(%A: tensor<?x?xf64>, %x: tensor<?xf64>, %y: tensor<?xf64>) -> tensor<?x?xf64> {
+  %0 = "tir.dimshuffle"(%x) {pattern = array<i64: 0, -1>} : (tensor<?xf64>) -> tensor<?x1xf64>
+  %1 = "tir.dimshuffle"(%y) {pattern = array<i64: -1, 0>} : (tensor<?xf64>) -> tensor<1x?xf64>
+  %2 = "tir.dot"(%0, %1) : (tensor<?x1xf64>, tensor<1x?xf64>) -> tensor<?x?xf64>
+  %3 = "tir.add"(%A, %2) : (tensor<?x?xf64>, tensor<?x?xf64>) -> tensor<?x?xf64>
+  func.return %3 : tensor<?x?xf64>
+}
