@@ -30,21 +30,13 @@ def make_parser(description: str, full: dict, quick: dict) -> argparse.ArgumentP
     parser.add_argument("--epochs", type=int, help=f"maximum training epochs {default('epochs')}")
     parser.add_argument("--batch-size", type=int, help=f"examples per minibatch {default('batch_size')}")
     parser.add_argument("--learning-rate", type=float, help=f"SGD step size {default('learning_rate')}")
-    parser.add_argument(
-        "--train-size", type=int, help=f"use only this many training examples {default('train_size')}"
-    )
-    parser.add_argument(
-        "--data", help="data file or folder (default: search TENSORIR_DATA, the cache, shared/data)"
-    )
-    parser.add_argument(
-        "--out", default="out", help="folder for the curve PNG, parameters and history (default out/)"
-    )
+    parser.add_argument("--train-size", type=int, help=f"use only this many training examples {default('train_size')}")
+    parser.add_argument("--data", help="data file or folder (default: search TENSORIR_DATA, the cache, shared/data)")
+    parser.add_argument("--out", default="out", help="folder for the curve PNG, parameters and history (default out/)")
     parser.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
     parser.add_argument("--quick", action="store_true", help="a tiny run for smoke tests and notebooks")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (for logs)")
-    parser.add_argument(
-        "--offline", action="store_true", help="never download; use local data or the fallbacks"
-    )
+    parser.add_argument("--offline", action="store_true", help="never download; use local data or the fallbacks")
     parser.set_defaults(_full=full, _quick=quick)
     return parser
 
@@ -64,9 +56,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
 def load_images(args: argparse.Namespace, floatX: str) -> ImageDataset:
     """MNIST (or its fallback) cut to ``args.train_size``/``valid_size``/``test_size`` when set."""
     dataset = load_mnist(args.data, download=not args.offline, dtype=floatX)
-    dataset = dataset.subset(
-        args.train_size, getattr(args, "valid_size", None), getattr(args, "test_size", None)
-    )
+    dataset = dataset.subset(args.train_size, getattr(args, "valid_size", None), getattr(args, "test_size", None))
     print(
         f"data: {dataset.name} from {dataset.source}: "
         f"{len(dataset.train)} train, {len(dataset.valid)} valid, {len(dataset.test)} test"
@@ -195,9 +185,7 @@ def plot_training_curve(path: Path, history: dict, title: str) -> Path:
     loss_ax.legend()
     validation = history.get("validation", [])
     if validation:
-        error_ax.plot(
-            [v["iteration"] for v in validation], [v["error"] for v in validation], "o-", label="validation"
-        )
+        error_ax.plot([v["iteration"] for v in validation], [v["error"] for v in validation], "o-", label="validation")
         error_ax.set(xlabel="minibatch", ylabel=history.get("validation_label", "error rate"))
         error_ax.legend()
     fig.savefig(path, dpi=100)

@@ -67,9 +67,7 @@ class LeNetConvPoolLayer:
             borrow=True,
         )
         self.b = tr.shared(np.zeros((filter_shape[0],), dtype=tr.config.floatX), borrow=True)
-        conv_out = T.nnet.conv2d(
-            input=input, filters=self.W, filter_shape=filter_shape, input_shape=image_shape
-        )
+        conv_out = T.nnet.conv2d(input=input, filters=self.W, filter_shape=filter_shape, input_shape=image_shape)
         pooled_out = pool.pool_2d(input=conv_out, ws=poolsize, ignore_border=True)
         self.output = T.tanh(pooled_out + self.b.dimshuffle("x", 0, "x", "x"))
         self.params = [self.W, self.b]
@@ -142,9 +140,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         poolsize=(2, 2),
     )
     # flatten(2) keeps the batch axis: (batch, nkerns[1], 4, 4) -> (batch, nkerns[1] * 16).
-    layer2 = HiddenLayer(
-        rng, input=layer1.output.flatten(2), n_in=nkerns[1] * 4 * 4, n_out=500, activation=T.tanh
-    )
+    layer2 = HiddenLayer(rng, input=layer1.output.flatten(2), n_in=nkerns[1] * 4 * 4, n_out=500, activation=T.tanh)
     layer3 = LogisticRegression(input=layer2.output, n_in=500, n_out=10)
     cost = layer3.negative_log_likelihood(y)
 
@@ -152,15 +148,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return data[index * batch_size : (index + 1) * batch_size]
 
     test_model = tr.function([index], layer3.errors(y), givens={x: batch(test_set_x), y: batch(test_set_y)})
-    validate_model = tr.function(
-        [index], layer3.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)}
-    )
+    validate_model = tr.function([index], layer3.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)})
     params = layer3.params + layer2.params + layer1.params + layer0.params
     grads = tr.grad(cost, params)
     updates = [(param_i, param_i - args.learning_rate * grad_i) for param_i, grad_i in zip(params, grads)]
-    train_model = tr.function(
-        [index], cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
-    )
+    train_model = tr.function([index], cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)})
 
     best_path = args.out / "lenet_best.npz"
 

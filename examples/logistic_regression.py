@@ -57,9 +57,7 @@ class LogisticRegression:
     def errors(self, y):
         """The fraction of the minibatch that is misclassified."""
         if y.ndim != self.y_pred.ndim:
-            raise TypeError(
-                "y should have the same shape as self.y_pred", ("y", y.type, "y_pred", self.y_pred.type)
-            )
+            raise TypeError("y should have the same shape as self.y_pred", ("y", y.type, "y_pred", self.y_pred.type))
         if y.dtype.startswith("int"):
             return T.mean(T.neq(self.y_pred, y))
         raise NotImplementedError(f"labels must be integers, got {y.dtype}")

@@ -203,9 +203,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--seq-len", type=int, help="characters per training sequence (default 100)")
     parser.add_argument("--n-hidden", type=int, help="LSTM units (default 512)")
     parser.add_argument("--n-embed", type=int, help="character embedding size (default 64)")
-    parser.add_argument(
-        "--batches-per-epoch", type=int, help="stop an epoch after this many batches (default all)"
-    )
+    parser.add_argument("--batches-per-epoch", type=int, help="stop an epoch after this many batches (default all)")
     parser.add_argument("--valid-batches", type=int, help="validation batches per evaluation (default 50)")
     parser.add_argument("--clip-norm", type=float, help="global gradient-norm clip (default 5)")
     parser.add_argument("--sample-length", type=int, help="characters to generate (default 400)")
@@ -248,9 +246,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         start = time.perf_counter()
         losses = []
         bar = progress(n_per_epoch, f"lstm epoch {epoch}", not args.no_progress)
-        for bx, by in sequence_batches(
-            train_ids, args.seq_len, args.batch_size, rng=rng, max_batches=n_per_epoch
-        ):
+        for bx, by in sequence_batches(train_ids, args.seq_len, args.batch_size, rng=rng, max_batches=n_per_epoch):
             loss, _ = train_fn(bx, by)
             losses.append(float(loss))
             bar.update()
@@ -267,9 +263,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"validation loss {val:.3f} nats/char, {seconds:.1f} s"
         )
 
-    sample = generate(
-        step_fn, vocabulary, args.n_hidden, args.prompt, args.sample_length, args.temperature, rng
-    )
+    sample = generate(step_fn, vocabulary, args.n_hidden, args.prompt, args.sample_length, args.temperature, rng)
     print(f"--- sample (temperature {args.temperature}) ---\n{sample}\n---")
     np.savez(
         args.out / "lstm_text_params.npz",

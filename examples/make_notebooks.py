@@ -81,9 +81,7 @@ def build_notebook(name: str) -> nbformat.NotebookNode:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the notebooks, or with ``--check`` report the ones that differ from their scripts."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if a notebook is stale")
     args = parser.parse_args(argv)
     NOTEBOOKS.mkdir(exist_ok=True)

@@ -52,15 +52,11 @@ QUICK = {"epochs": 2, "batch_size": 50, "train_size": 2000, "valid_size": 500, "
 class HiddenLayer:
     """A fully connected layer with a nonlinearity (tanh by default)."""
 
-    def __init__(
-        self, rng: np.random.RandomState, input, n_in: int, n_out: int, W=None, b=None, activation=T.tanh
-    ):
+    def __init__(self, rng: np.random.RandomState, input, n_in: int, n_out: int, W=None, b=None, activation=T.tanh):
         self.input = input
         if W is None:
             bound = np.sqrt(6.0 / (n_in + n_out))
-            W_values = np.asarray(
-                rng.uniform(low=-bound, high=bound, size=(n_in, n_out)), dtype=tr.config.floatX
-            )
+            W_values = np.asarray(rng.uniform(low=-bound, high=bound, size=(n_in, n_out)), dtype=tr.config.floatX)
             if activation == T.nnet.sigmoid:
                 W_values *= 4
             W = tr.shared(value=W_values, name="W", borrow=True)
@@ -78,9 +74,7 @@ class MLP:
 
     def __init__(self, rng: np.random.RandomState, input, n_in: int, n_hidden: int, n_out: int):
         self.hiddenLayer = HiddenLayer(rng=rng, input=input, n_in=n_in, n_out=n_hidden, activation=T.tanh)
-        self.logRegressionLayer = LogisticRegression(
-            input=self.hiddenLayer.output, n_in=n_hidden, n_out=n_out
-        )
+        self.logRegressionLayer = LogisticRegression(input=self.hiddenLayer.output, n_in=n_hidden, n_out=n_out)
         # Penalties on the weights (not the biases) keep the weights small.
         self.L1 = abs(self.hiddenLayer.W).sum() + abs(self.logRegressionLayer.W).sum()
         self.L2_sqr = (self.hiddenLayer.W**2).sum() + (self.logRegressionLayer.W**2).sum()
@@ -119,9 +113,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     y = T.ivector("y")
     rng = np.random.RandomState(args.seed)
     classifier = MLP(rng=rng, input=x, n_in=28 * 28, n_hidden=args.n_hidden, n_out=10)
-    cost = (
-        classifier.negative_log_likelihood(y) + args.l1_reg * classifier.L1 + args.l2_reg * classifier.L2_sqr
-    )
+    cost = classifier.negative_log_likelihood(y) + args.l1_reg * classifier.L1 + args.l2_reg * classifier.L2_sqr
 
     def batch(data):
         return data[index * batch_size : (index + 1) * batch_size]
@@ -133,9 +125,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         inputs=[index], outputs=classifier.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)}
     )
     gparams = tr.grad(cost, wrt=classifier.params)
-    updates = [
-        (param, param - args.learning_rate * gparam) for param, gparam in zip(classifier.params, gparams)
-    ]
+    updates = [(param, param - args.learning_rate * gparam) for param, gparam in zip(classifier.params, gparams)]
     train_model = tr.function(
         inputs=[index], outputs=cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
     )

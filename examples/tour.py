@@ -13,6 +13,7 @@ Each model's test error or validation loss and its time per epoch are printed at
 import argparse
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import lenet
 import logistic_regression
@@ -37,17 +38,13 @@ def tour_settings(quick: bool) -> dict[str, list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
     """Run the three models, print a summary table and the LSTM's sample; return their histories."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny runs (seconds), as in the smoke tests")
     parser.add_argument("--data", help="MNIST file or folder for the image models (default: search)")
     parser.add_argument("--text", help="text file for the LSTM (default: tiny-shakespeare when found)")
     parser.add_argument("--out", default="out", help="output folder (default out/)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    parser.add_argument(
-        "--offline", action="store_true", help="never download MNIST; use local data or fallbacks"
-    )
+    parser.add_argument("--offline", action="store_true", help="never download MNIST; use local data or fallbacks")
     args = parser.parse_args(argv)
     settings = tour_settings(args.quick)
     common = ["--out", args.out] + [
@@ -74,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             result = f"test error {r['test_error'] * 100:.2f} %"
         else:
             result = f"validation loss {r['validation_loss']:.3f} nats/char"
-        data = r["dataset"] if len(r["dataset"]) < 16 else "text"
+        # A text's source is a path: show its folder's name (e.g. "tinyshakespeare").
+        data = r["dataset"] if len(r["dataset"]) < 16 else (Path(r["dataset"]).parent.name or "text")[:15]
         print(f"{r['model']:<22}{data:<16}{r['epochs']:>7}{r['seconds_per_epoch']:>10.2f}  {result}")
     print(f"total {total:.0f} s; curves and parameters in {args.out}/")
     print(f"\nLSTM sample:\n{results[-1]['sample']}")

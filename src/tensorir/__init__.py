@@ -10,12 +10,21 @@ from tensorir.frontend.modes import Mode
 from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend import printing
 from tensorir.frontend.printing import pp
-from tensorir import gradient, tensor
+from tensorir import gradient, ifelse, scan_module, tensor
+from tensorir.frontend.scan import OrderedUpdates, foldl, foldr, map, reduce, scan  # noqa: A004 - Theano's names
 from tensorir.frontend.gradient import Lop, Rop, grad, hessian, jacobian
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "OrderedUpdates",
+    "foldl",
+    "foldr",
+    "ifelse",
+    "map",
+    "reduce",
+    "scan",
+    "scan_module",
     "Lop",
     "Rop",
     "grad",

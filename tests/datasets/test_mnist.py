@@ -102,9 +102,7 @@ def test_read_idx_dir_names_missing_files(tmp_path):
 
 def write_pkl(path: Path, protocol: int) -> tuple:
     rng = np.random.default_rng(1)
-    splits = tuple(
-        (rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n).astype(np.int64)) for n in (8, 4, 5)
-    )
+    splits = tuple((rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n).astype(np.int64)) for n in (8, 4, 5))
     with gzip.open(path, "wb") as f:
         pickle.dump(splits, f, protocol=protocol)
     return splits
@@ -172,9 +170,7 @@ def test_fallback_to_digits_with_no_files(tmp_path, capsys):
 
 def test_digits_match_the_same_function(tmp_path):
     pytest.importorskip("sklearn")
-    np.testing.assert_array_equal(
-        load_mnist(search_dirs=[tmp_path], download=False).test.x, load_digits_28x28().test.x
-    )
+    np.testing.assert_array_equal(load_mnist(search_dirs=[tmp_path], download=False).test.x, load_digits_28x28().test.x)
 
 
 def test_no_fallback_raises(tmp_path):

@@ -235,3 +235,32 @@ def test_lenet_layer_shapes_float32():
     f = tr.function([x], [h, tr.grad(cost, w)])
     out, gw = f(RNG.normal(size=(3, 1, 28, 28)).astype("float32"))
     assert out.shape == (3, 20, 12, 12) and out.dtype == np.float32 and gw.dtype == np.float32
+
+
+def test_filter_gradient_second_order():
+    xv, wv = RNG.normal(size=(2, 2, 5, 5)), RNG.normal(size=(3, 2, 3, 3))
+
+    def grad_wrt_filters(x, w):
+        y = T.nnet.conv2d(x, w, border_mode="full", subsample=(2, 1))
+        return tr.grad((T.tanh(y)).sum(), w)
+
+    verify_grad(grad_wrt_filters, [xv, wv], rng=np.random.default_rng(5), n_tests=1)
+
+
+@pytest.mark.parametrize("mode", ["max", "average_exc_pad"])
+def test_forward_mode_through_conv_and_pool(mode):
+    x, w, vx, vw = T.tensor4("x"), T.tensor4("w"), T.tensor4("vx"), T.tensor4("vw")
+
+    def build(a, b):
+        return pool.pool_2d(
+            T.nnet.conv2d(a, b, border_mode="half"), ws=(2, 2), ignore_border=True, mode=mode, pad=(1, 1), stride=(1, 1)
+        )
+
+    y = build(x, w)
+    jvp = tr.function([x, w, vx, vw], tr.gradient.Rop(y, [x, w], [vx, vw]))
+    f = tr.function([x, w], y)
+    xv, wv = RNG.normal(size=(1, 2, 4, 5)), RNG.normal(size=(2, 2, 3, 3))
+    dx, dw = RNG.normal(size=xv.shape), RNG.normal(size=wv.shape)
+    eps = 1e-6
+    finite = (f(xv + eps * dx, wv + eps * dw) - f(xv - eps * dx, wv - eps * dw)) / (2 * eps)
+    np.testing.assert_allclose(jvp(xv, wv, dx, dw), finite, rtol=1e-5, atol=1e-6)

@@ -104,9 +104,7 @@ class ImageDataset:
         """``[(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]`` as the tutorial's ``load_data``."""
         return [(s.x, s.y) for s in (self.train, self.valid, self.test)]
 
-    def subset(
-        self, n_train: int | None, n_valid: int | None = None, n_test: int | None = None
-    ) -> "ImageDataset":
+    def subset(self, n_train: int | None, n_valid: int | None = None, n_test: int | None = None) -> "ImageDataset":
         """The first examples of each split, for quick runs."""
         return ImageDataset(
             self.name,
@@ -186,9 +184,7 @@ def _split_train(
 ) -> ImageDataset:
     n_train = len(train_y) - n_valid
     if n_train <= 0:
-        raise ValueError(
-            f"{source}: {len(train_y)} training examples cannot hold a validation set of {n_valid}"
-        )
+        raise ValueError(f"{source}: {len(train_y)} training examples cannot hold a validation set of {n_valid}")
     return ImageDataset(
         name,
         source,
@@ -216,8 +212,7 @@ def read_idx_dir(
     for split in ("train", "test"):
         if len(arrays[f"{split}_x"]) != len(arrays[f"{split}_y"]):
             raise ValueError(
-                f"{directory}: {len(arrays[f'{split}_x'])} {split} images "
-                f"but {len(arrays[f'{split}_y'])} labels"
+                f"{directory}: {len(arrays[f'{split}_x'])} {split} images but {len(arrays[f'{split}_y'])} labels"
             )
     if name is None:
         name = "fashion-mnist" if "fashion" in directory.name.lower() else "mnist"
@@ -249,9 +244,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's own signature
         if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(
-                f"refusing to unpickle {module}.{name}: only NumPy arrays are expected"
-            )
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: only NumPy arrays are expected")
         return super().find_class(module, name)
 
 
@@ -279,9 +272,7 @@ def _read_any(path: Path, dtype: str) -> ImageDataset:
             return read_mnist_pkl(path / "mnist.pkl.gz", dtype=dtype)
         return read_idx_dir(path, dtype=dtype)
     if not path.exists():
-        raise FileNotFoundError(
-            f"{path}: no such file or folder (give a folder of MNIST IDX files or mnist.pkl.gz)"
-        )
+        raise FileNotFoundError(f"{path}: no such file or folder (give a folder of MNIST IDX files or mnist.pkl.gz)")
     if "idx" in path.name:
         return read_idx_dir(path.parent, dtype=dtype)
     return read_mnist_pkl(path, dtype=dtype)
@@ -496,9 +487,7 @@ def load_mnist(
             _say(f"MNIST download failed ({str(e).splitlines()[-1].strip()})")
     if not fallback:
         where = ", ".join(str(d) for d in dirs) or "(no search folders exist)"
-        raise FileNotFoundError(
-            f"MNIST not found in {where}; pass a path, set TENSORIR_DATA, or allow download"
-        )
+        raise FileNotFoundError(f"MNIST not found in {where}; pass a path, set TENSORIR_DATA, or allow download")
     fashion = _find_fashion(dirs, dtype)
     if fashion is not None:
         _say(f"MNIST not available; using Fashion-MNIST from {fashion.source} instead")

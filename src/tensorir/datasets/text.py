@@ -58,9 +58,7 @@ class CharVocabulary:
         try:
             return np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
         except KeyError as e:
-            raise KeyError(
-                f"character {e.args[0]!r} is not in the vocabulary of {len(self)} characters"
-            ) from None
+            raise KeyError(f"character {e.args[0]!r} is not in the vocabulary of {len(self)} characters") from None
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of an id sequence."""
@@ -199,9 +197,7 @@ def stream_batches(
     _check(ids, seq_len, batch_size, batch_size * (seq_len + 1))
     stream_len = (len(ids) - 1) // batch_size
     inputs = np.asarray(ids[: stream_len * batch_size], dtype=np.int32).reshape(batch_size, stream_len).T
-    targets = (
-        np.asarray(ids[1 : stream_len * batch_size + 1], dtype=np.int32).reshape(batch_size, stream_len).T
-    )
+    targets = np.asarray(ids[1 : stream_len * batch_size + 1], dtype=np.int32).reshape(batch_size, stream_len).T
     n_batches = stream_len // seq_len
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)

@@ -186,6 +186,8 @@ class TensorVariable:
     """A symbolic tensor. Operators and methods build tir ops."""
 
     __slots__ = ("value", "_tag", "__weakref__")
+    # NumPy defers to our reflected operators (np.float32(0.1) * x builds a tir op, not an object array).
+    __array_ufunc__ = None
 
     def __init__(self, value: Value) -> None:
         self.value = value

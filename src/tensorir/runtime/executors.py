@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from tensorir.dialects.ir import Operation
 from tensorir.runtime.reference import ReferenceExecutor
 
 
-def make_executor(func: Operation, linker: str, opt_level: int = 3) -> Any:
-    """An executor for ``func``: 'reference' (NumPy interpreter) or 'native' (machine code)."""
+@functools.cache
+def native_available() -> bool:
+    """Whether native kernels can run in this process (CPython's NumPy array layout, an LLVM JIT)."""
+    from tensorir.runtime.native_kernels import array_layout_ok
+
+    return array_layout_ok()
+
+
+def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: str | None = "",
+                  num_threads: int | None = None) -> Any:
+    """An executor for ``func``: 'reference' (NumPy interpreter) or 'native' (machine code).
+
+    ``cache_dir``: directory of the compile cache ('' for the default, see
+    :func:`tensorir.runtime.compile_cache.default_cache_dir`; None for memory only).
+    ``num_threads``: threads of native kernels (None: ``TENSORIR_NUM_THREADS`` or all cores).
+    """
     if linker == "reference":
         return ReferenceExecutor(func)
     if linker == "native":
-        # The native CPU backend takes over here once it can lower every op of the function.
-        return ReferenceExecutor(func)
+        if not native_available():
+            return ReferenceExecutor(func)
+        from tensorir.runtime.native import NativeExecutor
+
+        return NativeExecutor(func, opt_level, cache_dir=cache_dir, num_threads=num_threads)
     raise ValueError(f"unknown linker {linker!r}; use 'native' or 'reference'")

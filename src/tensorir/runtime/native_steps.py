@@ -57,10 +57,11 @@ def broadcast_shape(arrays: Sequence[np.ndarray]) -> tuple[int, ...]:
 
 
 def _conform(inputs: list[np.ndarray], dtypes: Sequence[np.dtype]) -> list[np.ndarray]:
-    """Operands in the kernel's dtypes (native byte order)."""
+    """Operands as ndarrays (kernels read the array object itself: a NumPy scalar would be read as
+    garbage) in the kernel's dtypes, native byte order."""
     for k, (a, dt) in enumerate(zip(inputs, dtypes)):
-        if a.dtype != dt:
-            inputs[k] = np.asarray(a).astype(dt)
+        if type(a) is not np.ndarray or a.dtype != dt:
+            inputs[k] = np.asarray(a).astype(dt, copy=False)
     return inputs
 
 
@@ -97,7 +98,8 @@ class ElementwiseStep:
         n_args = len(self.in_dtypes) + len(self.out_dtypes)
 
         def make(variant: object) -> tuple[str, str, int]:
-            name = kernel_name("elementwise", key, repr(variant))
+            # Everything the text depends on is in the name: symbols must never clash in the JIT.
+            name = kernel_name("elementwise", key, repr(variant), repr(self.ranks), str(out_rank))
             if variant == "strided":
                 return name, strided_kernel(name, body, self.ranks, out_rank), n_args
             return name, flat_kernel(name, body, variant), n_args  # type: ignore[arg-type]
@@ -248,7 +250,7 @@ class RowStep:
         self.kernels = KernelSet(context, lambda variant: (name, text, n_args))
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        x = inputs[0]
+        x = np.asarray(inputs[0])
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         n = x.ndim

@@ -146,6 +146,6 @@ globals().update(PLURALS)
 # Families re-export the names listed in their __all__.
 for _module in (_indexing, _linalg):
     globals().update({_name: getattr(_module, _name) for _name in _module.__all__})
-from tensorir.tensor import nnet  # noqa: E402
+from tensorir.tensor import nnet, random, shared_randomstreams, signal  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")]

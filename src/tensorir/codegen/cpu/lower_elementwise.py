@@ -140,12 +140,12 @@ class KernelBuilder:
         self.args = [f"%a{i}" for i in range(n_args)]
         self.preamble: list[str] = []
 
-    def emit_into(self, target: list[str], fn, *args):  # noqa: ANN001, ANN201
-        """Run ``fn(*args)`` with the emitter's ops going to ``target``."""
+    def emit_into(self, target: list[str], fn, *args, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        """Run ``fn(*args, **kwargs)`` with the emitter's ops going to ``target``."""
         saved = self.e.lines
         self.e.lines = target
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         finally:
             self.e.lines = saved
 

@@ -1,0 +1,277 @@
+"""The native executor of FAST_RUN / FAST_COMPILE: a plan of steps over native kernels.
+
+At construction the executor walks the rewritten function once and turns each op into a step
+with precomputed operand and result slot indices; :meth:`NativeExecutor.run` is one loop over
+the steps (no dictionary lookups, no per-op type tests). The steps:
+
+- native kernels (MLIR -> LLVM, vectorized, split over threads for large sizes): ``tir.fused``
+  bodies and lone elementwise ops (:class:`ElementwiseStep`), reductions with or without a fused
+  body (:class:`ReductionStep`), the softmax family (:class:`RowStep`);
+- BLAS: ``tir.gemm``, ``tir.gemv``, ``tir.ger``, ``tir.dot`` on SciPy's BLAS (:class:`BlasStep`);
+- everything else, shape ops included (their references are NumPy views, O(1)), runs the op's
+  NumPy reference, so every graph runs.
+
+The kernels the static types predict are compiled together as one module when the executor is
+built (one MLIR and one LLVM run, or one disk-cache hit); other variants (a broadcast or a
+strided layout seen at run time) compile on first use. A failing step raises
+:class:`~tensorir.dialects.interpret.EvaluationError` naming the op and the user's line; shapes
+are checked in Python before any kernel runs, so bad input never reaches native code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
+from tensorir.codegen.cpu.lower_nn import ROW_OPS
+from tensorir.codegen.cpu.lower_reduction import NATIVE_REDUCTIONS
+from tensorir.codegen.cpu.scalar_ops import NotLowerable
+from tensorir.dialects.builtin import CONSTANT
+from tensorir.dialects.interpret import EvaluationError, run_block, run_op
+from tensorir.dialects.ir import Operation, Value, walk
+from tensorir.runtime.compile_cache import get_cache
+from tensorir.runtime.native_blas import BlasStep
+from tensorir.runtime.native_kernels import KernelContext
+from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep
+from tensorir.runtime.threadpool import ThreadPool, default_thread_count
+
+__all__ = ["NativeExecutor"]
+
+Step = Callable[[list[np.ndarray]], list[np.ndarray]]
+_BLAS_OPS = ("tir.gemm", "tir.gemv", "tir.ger", "tir.dot")
+_CAUGHT = (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, np.linalg.LinAlgError)
+
+_POOLS: dict[int, ThreadPool] = {}
+
+
+def _pool(num_threads: int) -> ThreadPool:
+    """One pool per size for the process; chunks as small as one row (steps decide when to split)."""
+    pool = _POOLS.get(num_threads)
+    if pool is None:
+        pool = _POOLS[num_threads] = ThreadPool(num_threads, min_chunk=1, align=1)
+    return pool
+
+
+def _thread_count(num_threads: int | None) -> int:
+    if num_threads:
+        return num_threads
+    env = os.environ.get("TENSORIR_NUM_THREADS")
+    return int(env) if env else default_thread_count()
+
+
+class NativeExecutor:
+    """Runs a ``func.func`` as a plan of native, BLAS and reference steps (module docstring)."""
+
+    kind = "native"
+
+    def __init__(self, func: Operation, opt_level: int = 3, cache_dir: str | None = "",
+                 num_threads: int | None = None) -> None:
+        self.func = func
+        threads = _thread_count(num_threads)
+        self.context = KernelContext(opt_level, get_cache(cache_dir), _pool(threads))
+        self.num_threads = threads
+        block = func.regions[0].block
+        slots: dict[int, int] = {id(a): i for i, a in enumerate(block.arguments)}
+        self.n_args = len(block.arguments)
+        self.constants: list[np.ndarray] = []
+        plan: list[tuple[Step, tuple[int, ...], tuple[int, ...]]] = []
+        self.ops: list[Operation] = []
+        #: op name -> step kind ('kernel', 'blas', 'reference'), for tests and reports
+        self.step_kinds: list[tuple[str, str]] = []
+        predicted: dict[str, tuple[str, int]] = {}
+        first_free = self.n_args
+        body_ops = [op for op in block.operations if op.name != "func.return"]
+        for op in body_ops:
+            if op.opdef is CONSTANT:
+                slots[id(op.results[0])] = first_free + len(self.constants)
+                self.constants.append(op.attributes["value"])
+        next_slot = first_free + len(self.constants)
+        for op in body_ops:
+            if op.opdef is CONSTANT:
+                continue
+            extra: list[Value] = []
+            if op.regions and op.name != "tir.fused":
+                step, extra = self._region_step(op, slots)
+                kind = "reference"
+            else:
+                step, kind = self._make_step(op, predicted, slots)
+            ins = tuple(slots[id(v)] for v in [*op.operands, *extra])
+            outs = []
+            for r in op.results:
+                slots[id(r)] = next_slot
+                outs.append(next_slot)
+                next_slot += 1
+            plan.append((step, ins, tuple(outs)))
+            self.ops.append(op)
+            self.step_kinds.append((op.name, kind))
+        term = block.terminator
+        self.result_slots = tuple(slots[id(v)] for v in (term.operands if term is not None else []))
+        self.n_slots = next_slot
+        self.steps = self._with_dead_slots(plan)
+        self.template: list[np.ndarray | None] = [None] * self.n_args + list(self.constants) + \
+            [None] * (next_slot - first_free - len(self.constants))
+        if predicted:
+            try:
+                self.context.load_many(predicted)
+            except Exception:  # noqa: BLE001 - a bad kernel shows up again (with context) on first use
+                pass
+
+    # -- planning ------------------------------------------------------------------------------
+    def _make_step(self, op: Operation, predicted: dict[str, tuple[str, int]],
+                   slots: dict[int, int]) -> tuple[Step, str]:
+        """A native step for ``op`` when it has a lowering, else its reference."""
+        try:
+            native = self._native_step(op, predicted)
+        except NotLowerable:
+            native = None
+        if native is not None:
+            return native
+        return self._reference_step(op), "reference"
+
+    def _native_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str] | None:
+        name = op.name
+        ctx = self.context
+        operand_types = [v.type for v in op.operands]
+        if name == "tir.fused" and len(op.results) >= 1:
+            body = ElementwiseBody.from_block(op.regions[0].block)
+            ranks = [t.ndim for t in operand_types]
+            reduce = op.attributes.get("reduce")
+            if reduce is None:
+                out_rank = op.results[0].type.ndim
+                if ranks and max(ranks) != out_rank:
+                    raise NotLowerable("result rank differs from the operands' broadcast rank")
+                step = ElementwiseStep(ctx, body, ranks, out_rank, op.attributes.get("inplace"))
+                self._predict(step, op, predicted)
+                return step, "kernel"
+            if reduce not in NATIVE_REDUCTIONS:
+                return None
+            rank = max(ranks) if ranks else 0
+            return ReductionStep(ctx, body, ranks, rank, reduce, op.attributes["axis"], op.attributes["keepdims"],
+                                 op.results[0].type.dtype), "kernel"
+        if op.opdef.fusion == "elementwise" and not op.regions and len(op.results) == 1 and name != "tir.alloc":
+            body = ElementwiseBody.from_op(op)
+            ranks = [t.ndim for t in operand_types]
+            if ranks and max(ranks) != op.results[0].type.ndim:
+                raise NotLowerable("result rank differs from the operands' broadcast rank")
+            step = ElementwiseStep(ctx, body, ranks, op.results[0].type.ndim)
+            self._predict(step, op, predicted)
+            return step, "kernel"
+        if name in NATIVE_REDUCTIONS:
+            (t,) = operand_types
+            body = ElementwiseBody.identity(t.dtype)
+            return ReductionStep(ctx, body, [t.ndim], t.ndim, name, op.attributes["axis"], op.attributes["keepdims"],
+                                 op.results[0].type.dtype), "kernel"
+        if name in ROW_OPS:
+            x = operand_types[0]
+            if x.ndim == 0:
+                return None
+            label = operand_types[1].dtype if name == "tir.softmax_crossentropy" else None
+            step = RowStep(ctx, name, op.results[0].type.dtype, x.ndim, op.attributes, label)
+            kernel_name_, spec = step.kernels.spec(0)
+            predicted[kernel_name_] = spec
+            return step, "kernel"
+        if name in _BLAS_OPS:
+            reference = self._reference_step(op)
+            return BlasStep(name, op.attributes, op.results[0].type.dtype, [t.dtype for t in operand_types],
+                            reference, self.num_threads), "blas"
+        return None
+
+    @staticmethod
+    def _predict(step: ElementwiseStep, op: Operation, predicted: dict[str, tuple[str, int]]) -> None:
+        shapes = [tuple(1 if d == 1 else -1 for d in v.type.shape) for v in op.operands]
+        out_shape = tuple(1 if d == 1 else -1 for d in op.results[0].type.shape)
+        variant = step.predicted_variant(shapes, out_shape)
+        if variant is not None:
+            name, spec = step.kernels.spec(variant)
+            predicted[name] = spec
+
+    @staticmethod
+    def _reference_step(op: Operation) -> Step:
+        """The op's NumPy reference (``evaluate`` for ``tir.fused``, whose body needs nothing else)."""
+        if op.regions:
+            def evaluate(inputs: list[np.ndarray]) -> list[np.ndarray]:
+                return list(op.opdef.evaluate(op, inputs))  # type: ignore[attr-defined]
+
+            return evaluate
+
+        def step(inputs: list[np.ndarray]) -> list[np.ndarray]:
+            return run_op(op, inputs)
+
+        return step
+
+    @staticmethod
+    def _region_step(op: Operation, slots: dict[int, int]) -> tuple[Step, list[Value]]:
+        """A region op (scan, ...) on the interpreter. Values its regions read from the enclosing
+        function become extra inputs of the step, handed to the interpreter as free values."""
+        outer: list[Value] = []
+        seen: set[int] = set()
+        for inner in walk(op):
+            if inner is op:
+                continue
+            for v in inner.operands:
+                if id(v) in slots and id(v) not in seen:
+                    seen.add(id(v))
+                    outer.append(v)
+        n = len(op.operands)
+
+        def step(inputs: list[np.ndarray]) -> list[np.ndarray]:
+            free = dict(zip(outer, inputs[n:]))
+
+            def nested(block, args):  # noqa: ANN001, ANN202
+                return run_block(block, args, free)
+
+            try:
+                return list(op.opdef.evaluate(op, inputs[:n], nested))  # type: ignore[attr-defined]
+            except EvaluationError:
+                raise
+            except _CAUGHT as exc:
+                raise EvaluationError(op, exc) from exc
+
+        return step, outer
+
+    def _with_dead_slots(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]
+                         ) -> list[tuple[Step, tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+        """Add to each step the slots whose last use it is (cleared before it runs, freeing memory
+        and letting the step reuse a dead operand's buffer)."""
+        last: dict[int, int] = {}
+        for k, (_, ins, _) in enumerate(plan):
+            for i in ins:
+                last[i] = k
+        keep = set(self.result_slots) | set(range(self.n_args, self.n_args + len(self.constants)))
+        dead: list[list[int]] = [[] for _ in plan]
+        for slot, k in last.items():
+            if slot not in keep:
+                dead[k].append(slot)
+        return [(step, ins, outs, tuple(d)) for (step, ins, outs), d in zip(plan, dead)]
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Outputs (then update values) for the arguments (inputs, then shared values)."""
+        vals = list(self.template)
+        vals[:self.n_args] = args
+        k = 0
+        try:
+            for step, ins, outs, dead in self.steps:
+                inputs = [vals[i] for i in ins]
+                for d in dead:
+                    vals[d] = None
+                results = step(inputs)
+                # Drop every local reference before the next step decides whether it may reuse
+                # a dead operand's buffer (it counts references).
+                inputs = None  # noqa: F841
+                for j in range(len(outs)):
+                    vals[outs[j]] = results[j]
+                results = None
+                k += 1
+        except EvaluationError:
+            raise
+        except _CAUGHT as exc:
+            raise EvaluationError(self.ops[k], exc) from exc
+        return [vals[i] for i in self.result_slots]
+
+    def describe(self) -> str:
+        """One line per step: op name and how it runs."""
+        return "\n".join(f"{name}: {kind}" for name, kind in self.step_kinds)
