@@ -127,3 +127,19 @@ def test_debugprint_and_pp():
     assert tr.pp(y) == "(exp(x) * 2.0)"
     f = tr.function([x], y, mode="REFERENCE")
     assert "func.func @main(%x: tensor<?xf64>)" in tr.printing.debugprint(f, file="str")
+
+
+def test_log_of_softmax_and_sigmoid_are_built_stable_with_finite_gradients():
+    z = T.dmatrix("z")
+    y = T.lvector("y")
+    loss = -T.mean(T.log(T.nnet.softmax(z))[T.arange(y.shape[0]), y])
+    assert "tir.log_softmax" in tr.printing.debugprint(loss, file="str")
+    g = T.grad(loss, z)
+    zv = np.array([[800.0, -800.0, 0.0], [1.0, 2.0, 3.0]])
+    value, grad = tr.function([z, y], [loss, g], mode="REFERENCE")(zv, [1, 2])
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad[0], [0.5, -0.5, 0.0], atol=1e-12)
+    x = T.dvector("x")
+    ls = T.log(T.nnet.sigmoid(x))
+    gx = tr.function([x], T.grad(ls.sum(), x), mode="REFERENCE")([-800.0, 0.0, 800.0])
+    np.testing.assert_allclose(gx, [1.0, 0.5, 0.0])

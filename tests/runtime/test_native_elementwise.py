@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensorir.dialects.builder import Builder
@@ -111,6 +111,7 @@ def check_outputs(native: list[np.ndarray], reference: list[np.ndarray], inputs:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=15)
 @given(data=st.data())
 def test_op_native_matches_reference(name: str, data: st.DataObject) -> None:
     dtype = data.draw(st.sampled_from(DTYPES), label="dtype")

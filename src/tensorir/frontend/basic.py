@@ -48,7 +48,30 @@ sqrt = _unary("tir.sqrt")
 exp = _unary("tir.exp")
 exp2 = _unary("tir.exp2")
 expm1 = _unary("tir.expm1")
-log = _unary("tir.log")
+_plain_log = _unary("tir.log")
+
+
+def log(x: Any) -> TensorVariable:
+    """Natural logarithm, built in a stable form where the argument makes that exact.
+
+    The gradient is taken of the graph as built, before any rewrite, so the forms whose naive
+    gradient divides by an underflowing value are built stable here:
+    ``log(softmax(x)) = log_softmax(x)``, ``log(sigmoid(x)) = -softplus(-x)``,
+    ``log(exp(x)) = x``. (The ``stabilize`` rewrite handles the same forms in IR text.)
+    """
+    v = as_tensor_variable(x)
+    op = v.value.owner
+    if op is not None:
+        if op.name == "tir.softmax":
+            return apply_values("tir.log_softmax", [op.operands[0]], dict(op.attributes))
+        if op.name == "tir.sigmoid" and v.dtype == op.operands[0].type.dtype:
+            inner = apply_values("tir.neg", [op.operands[0]], {})
+            return -apply_values("tir.softplus", [inner.value], {})
+        if op.name == "tir.exp" and v.dtype == op.operands[0].type.dtype:
+            from tensorir.frontend.variable import wrap
+
+            return wrap(op.operands[0])
+    return _plain_log(v)
 log2 = _unary("tir.log2")
 log10 = _unary("tir.log10")
 log1p = _unary("tir.log1p")
