@@ -51,7 +51,7 @@ def main() -> None:
     x1, out1 = build_chain(1000)
     t_grad = best_of(lambda: grad(out1.sum(), x1))
     rows.append(("grad of a 1,000-op graph", t_grad * 1e3, "ms", "goal < 100"))
-    print(f"| measure | value | unit | note |\n|---|---|---|---|")
+    print("| measure | value | unit | note |\n|---|---|---|---|")
     for name, value, unit, note in rows:
         print(f"| {name} | {value:.2f} | {unit} | {note} |")
 

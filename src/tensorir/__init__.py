@@ -4,15 +4,15 @@
     import tensorir.tensor as T
 """
 
+from tensorir import gradient, ifelse, scan_module, tensor
+from tensorir.frontend import printing
 from tensorir.frontend.config import change_flags, config
 from tensorir.frontend.function import Function, In, Param, clone, clone_replace, function
-from tensorir.frontend.modes import Mode
-from tensorir.frontend.shared import SharedVariable, shared
-from tensorir.frontend import printing
-from tensorir.frontend.printing import pp
-from tensorir import gradient, ifelse, scan_module, tensor
-from tensorir.frontend.scan import OrderedUpdates, foldl, foldr, map, reduce, scan  # noqa: A004 - Theano's names
 from tensorir.frontend.gradient import Lop, Rop, grad, hessian, jacobian
+from tensorir.frontend.modes import Mode
+from tensorir.frontend.printing import pp
+from tensorir.frontend.scan import OrderedUpdates, foldl, foldr, map, reduce, scan  # noqa: A004 - Theano's names
+from tensorir.frontend.shared import SharedVariable, shared
 
 __version__ = "0.1.0"
 

@@ -7,9 +7,9 @@ import pytest
 import scipy.special
 
 import tensorir.tensor as T
-from tensorir.frontend.variable import apply_op
 from tensorir.dialects.interpret import run_function
 from tensorir.dialects.registry import OPS
+from tensorir.frontend.variable import apply_op
 from tensorir.passes.canonicalize import CanonicalizePass
 from tensorir.passes.dce import DCEPass
 from tensorir.passes.pipelines import pipeline

@@ -94,15 +94,22 @@ def test_unknown_op_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "cannot read input" in capsys.readouterr().err
 
 
-def test_emit_not_available_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import tensorir.codegen as codegen
-
+def test_emit_ptx_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "in.mlir"
     path.write_text(SRC)
-    code = main([str(path), "--emit=ptx"])
-    if hasattr(codegen, "lower_to_ptx"):
-        pytest.skip("tensorir.codegen.lower_to_ptx exists now")
-    assert code == 1 and "not available yet" in capsys.readouterr().err
+    assert main([str(path), "--emit=ptx"]) == 1
+    assert "not available: the GPU backend is not written yet" in capsys.readouterr().err
+
+
+def test_emit_mlir_and_llvm_show_the_lowered_kernels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "in.mlir"
+    path.write_text(SRC)
+    assert main([str(path), "-p", "fuse", "--emit=mlir"]) == 0
+    mlir = capsys.readouterr().out
+    assert "func.func @" in mlir and "arith." in mlir and "tir." not in mlir.split("module {", 1)[1]
+    assert main([str(path), "-p", "fuse", "--emit=llvm"]) == 0
+    llvm_ir = capsys.readouterr().out
+    assert "define void @" in llvm_ir
 
 
 def test_stdin_output_file_and_level(tmp_path: Path) -> None:

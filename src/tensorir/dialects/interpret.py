@@ -56,7 +56,9 @@ def run_op(op: Operation, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return list(outputs)
 
 
-def run_block(block: Block, args: Sequence[np.ndarray], free: dict[Value, np.ndarray] | None = None) -> list[np.ndarray]:
+def run_block(
+    block: Block, args: Sequence[np.ndarray], free: dict[Value, np.ndarray] | None = None
+) -> list[np.ndarray]:
     """Evaluate a block on argument values; returns the terminator's operand values.
 
     ``free`` gives values of enclosing scopes that the block reads.

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from tensorir.dialects.builtin import RETURN, make_func
-from tensorir.dialects.ir import FreeValue, Module, Operation, Value, ancestors_topological, clone_graph, clone_operation
+from tensorir.dialects.ir import (
+    FreeValue,
+    Module,
+    Operation,
+    Value,
+    ancestors_topological,
+    clone_graph,
+    clone_operation,
+)
 from tensorir.dialects.printer import print_func
 from tensorir.frontend.config import config
 from tensorir.frontend.modes import Mode, get_mode
@@ -37,10 +45,20 @@ class MissingInputError(ValueError):
 class In:
     """An input with options: a default ``value``, a keyword ``name``, ``allow_downcast``."""
 
-    def __init__(self, variable: TensorVariable, name: str | None = None, value: Any = None,
-                 update: Any = None, mutable: bool | None = None, strict: bool = False,
-                 allow_downcast: bool | None = None, autoname: bool = True, implicit: bool | None = None,
-                 borrow: bool | None = None, shared: bool = False) -> None:
+    def __init__(
+        self,
+        variable: TensorVariable,
+        name: str | None = None,
+        value: Any = None,
+        update: Any = None,
+        mutable: bool | None = None,
+        strict: bool = False,
+        allow_downcast: bool | None = None,
+        autoname: bool = True,
+        implicit: bool | None = None,
+        borrow: bool | None = None,
+        shared: bool = False,
+    ) -> None:
         if not isinstance(variable, TensorVariable):
             raise TypeError(f"In() takes a symbolic variable, got {type(variable).__name__}")
         self.variable = variable
@@ -69,8 +87,16 @@ class CompiledGraph:
 class Function:
     """A compiled function. Call it with positional or keyword arguments."""
 
-    def __init__(self, graph: CompiledGraph, executor: Any, mode: Mode, name: str | None,
-                 allow_input_downcast: bool | None, single_output: bool, output_keys: list[str] | None) -> None:
+    def __init__(
+        self,
+        graph: CompiledGraph,
+        executor: Any,
+        mode: Mode,
+        name: str | None,
+        allow_input_downcast: bool | None,
+        single_output: bool,
+        output_keys: list[str] | None,
+    ) -> None:
         self.graph = graph
         self.executor = executor
         self.mode = mode
@@ -91,6 +117,44 @@ class Function:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         ins = self.graph.inputs
+        if kwargs or len(args) != len(ins):
+            args = tuple(self._bind(args, kwargs))
+        arrays: list[np.ndarray] = []
+        # The common case (an array of the exact dtype, rank and static dims) costs two checks;
+        # anything else goes through the full conversion with its error messages.
+        for k, (val, (dtype, ndim, type_)) in enumerate(zip(args, self._input_checks)):
+            if type(val) is np.ndarray and val.dtype is dtype and val.ndim == ndim and type_.is_static_free:
+                arrays.append(val)
+                continue
+            inp = ins[k]
+            allow = inp.allow_downcast if inp.allow_downcast is not None else self.allow_input_downcast
+            arrays.append(convert_argument(val, type_.type, str(inp.name or f"#{k}"), k, allow, self.name))
+        arrays.extend([s.container.value for s in self.graph.shared_inputs])
+        results = self.executor.run(arrays)
+        n = self.graph.n_outputs
+        outputs = [_fresh(r, arrays, results, i) for i, r in enumerate(results[:n])]
+        # All updates were computed from the old values; writing them now, together, keeps a
+        # failed call from changing any shared variable.
+        for target, new in zip(self.graph.update_targets, results[n:]):
+            target.container.value = new if new.base is None and not _is_argument(new, arrays) else new.copy()
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, outputs))
+        if self.single_output:
+            return outputs[0]
+        return outputs
+
+    @property
+    def _input_checks(self) -> list[tuple[np.dtype, int, Any]]:
+        checks = self.__dict__.get("_checks")
+        if checks is None:
+            checks = [(np.dtype(i.variable.dtype), i.variable.ndim, _CheckedType(i.variable.ir_type))
+                      for i in self.graph.inputs]
+            self.__dict__["_checks"] = checks
+        return checks
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        """Positional and keyword arguments, with defaults, in input order."""
+        ins = self.graph.inputs
         if len(args) > len(ins):
             raise TypeError(
                 f"function {self.name or ''} takes {len(ins)} argument(s) ({', '.join(map(str, self.input_names))}), "
@@ -105,27 +169,12 @@ class Function:
             if values[k] is not _MISSING:
                 raise TypeError(f"input {key!r} given both by position and by keyword")
             values[k] = val
-        arrays: list[np.ndarray] = []
         for k, (inp, val) in enumerate(zip(ins, values)):
             if val is _MISSING:
                 if not inp.has_default:
                     raise TypeError(f"missing argument {inp.name or k!r} (input {k})")
-                val = inp.value
-            allow = inp.allow_downcast if inp.allow_downcast is not None else self.allow_input_downcast
-            arrays.append(convert_argument(val, inp.variable.ir_type, str(inp.name or f"#{k}"), k, allow, self.name))
-        arrays.extend(s.container.value for s in self.graph.shared_inputs)
-        results = self.executor.run(arrays)
-        n = self.graph.n_outputs
-        outputs = [_fresh(r, arrays, results, i) for i, r in enumerate(results[:n])]
-        # All updates were computed from the old values; writing them now, together, keeps a
-        # failed call from changing any shared variable.
-        for target, new in zip(self.graph.update_targets, results[n:]):
-            target.container.value = new if not _aliases(new, arrays) else new.copy()
-        if self.output_keys is not None:
-            return dict(zip(self.output_keys, outputs))
-        if self.single_output:
-            return outputs[0]
-        return outputs
+                values[k] = inp.value
+        return values
 
     def __repr__(self) -> str:
         return f"<tensorir.Function {self.name or ''} ({', '.join(map(str, self.input_names))})>"
@@ -135,8 +184,15 @@ class Function:
         return print_func(self.func, debug_info)
 
     def copy(self, share_memory: bool = False, name: str | None = None) -> Function:
-        return Function(self.graph, self.executor, self.mode, name or self.name, self.allow_input_downcast,
-                        self.single_output, self.output_keys)
+        return Function(
+            self.graph,
+            self.executor,
+            self.mode,
+            name or self.name,
+            self.allow_input_downcast,
+            self.single_output,
+            self.output_keys,
+        )
 
     def free(self) -> None:
         """Theano API: release intermediate storage (nothing is kept between calls here)."""
@@ -167,13 +223,35 @@ class _FGraph:
 _MISSING = object()
 
 
-def _aliases(arr: np.ndarray, others: Sequence[np.ndarray]) -> bool:
-    return any(np.may_share_memory(arr, o) for o in others)
+class _CheckedType:
+    """An input type with the flag the call's fast path reads (no static dims to check)."""
+
+    __slots__ = ("type", "is_static_free")
+
+    def __init__(self, type_: Any) -> None:
+        self.type = type_
+        self.is_static_free = all(d is None for d in type_.shape)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.type, name)
+
+
+def _is_argument(arr: np.ndarray, args: Sequence[np.ndarray]) -> bool:
+    return any(arr is a for a in args)
 
 
 def _fresh(r: np.ndarray, args: Sequence[np.ndarray], results: Sequence[np.ndarray], i: int) -> np.ndarray:
-    """Outputs are new arrays: copy one that shares memory with an argument, a constant or another output."""
-    if not r.flags.writeable or _aliases(r, args) or any(np.may_share_memory(r, o) for o in results[:i]):
+    """Outputs are new arrays: copy one that is or views an argument, a constant or another output.
+
+    An array that owns its data and is not an argument is fresh; only views need the overlap test.
+    """
+    if r.base is None and r.flags.writeable:
+        if not _is_argument(r, args) and not any(r is o for o in results[:i]):
+            return r
+        return r.copy()
+    if not r.flags.writeable or any(np.may_share_memory(r, a) for a in args) or any(
+        np.may_share_memory(r, o) for o in results[:i]
+    ):
         return r.copy()
     return r
 
@@ -215,9 +293,14 @@ def _normalize_updates(updates: Any) -> list[tuple[SharedVariable, TensorVariabl
     return out
 
 
-def build_graph(inputs: Sequence[In], outputs: Sequence[TensorVariable],
-                updates: Sequence[tuple[SharedVariable, TensorVariable]], givens: Any,
-                on_unused_input: str, name: str) -> CompiledGraph:
+def build_graph(
+    inputs: Sequence[In],
+    outputs: Sequence[TensorVariable],
+    updates: Sequence[tuple[SharedVariable, TensorVariable]],
+    givens: Any,
+    on_unused_input: str,
+    name: str,
+) -> CompiledGraph:
     out_values = [o.value for o in outputs] + [u.value for _, u in updates]
     if givens:
         pairs = list(givens.items()) if isinstance(givens, Mapping) else list(givens)
@@ -257,8 +340,10 @@ def build_graph(inputs: Sequence[In], outputs: Sequence[TensorVariable],
             )
     for k, i in enumerate(inputs):
         if id(i.variable.value) not in used:
-            msg = (f"function {name!r}: input {k} ({i.name or i.variable}) is not used to compute the outputs. "
-                   "Pass on_unused_input='warn' or 'ignore' to allow it.")
+            msg = (
+                f"function {name!r}: input {k} ({i.name or i.variable}) is not used to compute the outputs. "
+                "Pass on_unused_input='warn' or 'ignore' to allow it."
+            )
             if on_unused_input == "raise":
                 raise UnusedInputError(msg)
             if on_unused_input == "warn":
@@ -341,8 +426,12 @@ def _check_input(x: Any, k: int) -> TensorVariable:
     return x
 
 
-def _add_default_updates(pairs: list[tuple[SharedVariable, TensorVariable]], outs: Sequence[TensorVariable],
-                         ins: Sequence[In], no_default_updates: Any) -> list[tuple[SharedVariable, TensorVariable]]:
+def _add_default_updates(
+    pairs: list[tuple[SharedVariable, TensorVariable]],
+    outs: Sequence[TensorVariable],
+    ins: Sequence[In],
+    no_default_updates: Any,
+) -> list[tuple[SharedVariable, TensorVariable]]:
     """Add ``default_update`` of shared variables the graph reads (random streams advance this way)."""
     targets = {id(t) for t, _ in pairs}
     values = [o.value for o in outs] + [u.value for _, u in pairs]

@@ -22,8 +22,16 @@ class DisconnectedInputError(ValueError):
 class GradientError(AssertionError):
     """``verify_grad`` found the symbolic gradient differs from finite differences."""
 
-    def __init__(self, arg: int, analytic: np.ndarray, numeric: np.ndarray, abs_err: float, rel_err: float,
-                 abs_tol: float, rel_tol: float) -> None:
+    def __init__(
+        self,
+        arg: int,
+        analytic: np.ndarray,
+        numeric: np.ndarray,
+        abs_err: float,
+        rel_err: float,
+        abs_tol: float,
+        rel_tol: float,
+    ) -> None:
         super().__init__(
             f"gradient of input {arg} does not match finite differences: max abs error {abs_err:.3g} "
             f"(tol {abs_tol:.3g}), max rel error {rel_err:.3g} (tol {rel_tol:.3g})\n"
@@ -81,7 +89,9 @@ def grad(
     if cost is not None:
         c = as_tensor_variable(cost)
         if c.ndim != 0 and not known_grads:
-            raise TypeError(f"grad: the cost must be a scalar, got a tensor of type {c.ir_type} (use .sum() or known_grads)")
+            raise TypeError(
+                f"grad: the cost must be a scalar, got a tensor of type {c.ir_type} (use .sum() or known_grads)"
+            )
         if c.dtype in FLOAT_DTYPES:
             outputs.append(c.value)
             cotangents.append(b.constant(np.ones(c.static_shape if c.ndim == 0 else (), dtype=c.dtype)))
@@ -97,8 +107,10 @@ def grad(
     results: list[Any] = []
     for w, g, conn in zip(wrt_vars, grads, connected):
         if not conn:
-            msg = (f"grad: the cost does not depend on {w.name or w} (its gradient is disconnected). "
-                   "Pass disconnected_inputs='ignore' or 'warn' to allow it.")
+            msg = (
+                f"grad: the cost does not depend on {w.name or w} (its gradient is disconnected). "
+                "Pass disconnected_inputs='ignore' or 'warn' to allow it."
+            )
             if disconnected_inputs == "raise":
                 raise DisconnectedInputError(msg)
             if disconnected_inputs == "warn":
@@ -114,20 +126,27 @@ def grad(
     return results if is_list else results[0]
 
 
-def Lop(f: Any, wrt: Any, eval_points: Any, consider_constant: Sequence[Any] | None = None,
-        disconnected_inputs: str = "raise") -> Any:  # noqa: N802 - Theano's name
+def Lop(
+    f: Any,
+    wrt: Any,
+    eval_points: Any,
+    consider_constant: Sequence[Any] | None = None,
+    disconnected_inputs: str = "raise",
+) -> Any:  # noqa: N802 - Theano's name
     """Left product ``v^T (df/dwrt)``: reverse mode with ``eval_points`` as the cotangents of ``f``."""
     fs, _ = _as_list(f)
     vs, _ = _as_list(eval_points)
     if len(fs) != len(vs):
         raise ValueError(f"Lop: {len(fs)} outputs but {len(vs)} eval points")
     known = {fi: vi for fi, vi in zip(fs, vs)}
-    return grad(None, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs,
-                known_grads=known)
+    return grad(
+        None, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs, known_grads=known
+    )
 
 
-def Rop(f: Any, wrt: Any, eval_points: Any, disconnected_outputs: str = "raise",
-        return_disconnected: str = "zero") -> Any:  # noqa: N802 - Theano's name
+def Rop(
+    f: Any, wrt: Any, eval_points: Any, disconnected_outputs: str = "raise", return_disconnected: str = "zero"
+) -> Any:  # noqa: N802 - Theano's name
     """Right product ``(df/dwrt) v``: forward mode through the ops' jvp rules."""
     fs, f_list = _as_list(f)
     ws, _ = _as_list(wrt)
@@ -159,8 +178,9 @@ def _depends(x: TensorVariable, ws: Sequence[TensorVariable]) -> bool:
     return any(id(v) in ids for v in graph_inputs([x.value], stop=[w.value for w in ws]))
 
 
-def jacobian(expression: Any, wrt: Any, consider_constant: Sequence[Any] | None = None,
-             disconnected_inputs: str = "raise") -> Any:
+def jacobian(
+    expression: Any, wrt: Any, consider_constant: Sequence[Any] | None = None, disconnected_inputs: str = "raise"
+) -> Any:
     """The Jacobian of a vector (or scalar) ``expression``: one gradient per element, stacked.
 
     A static-length expression is unrolled; a dynamic length loops with ``scan``.
@@ -175,8 +195,10 @@ def jacobian(expression: Any, wrt: Any, consider_constant: Sequence[Any] | None 
     flat = shape_ops.flatten(e) if e.ndim > 1 else e
     n = flat.static_shape[0]
     if n is not None:
-        rows = [grad(flat[i], wrt_list, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
-                for i in range(n)]
+        rows = [
+            grad(flat[i], wrt_list, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
+            for i in range(n)
+        ]
         out = []
         for k, w in enumerate(wrt_list):
             wv = as_tensor_variable(w)
@@ -191,7 +213,9 @@ def jacobian(expression: Any, wrt: Any, consider_constant: Sequence[Any] | None 
     jac, _updates = scan(row, sequences=shape_ops.arange(flat.shape[0]), non_sequences=[flat, *wrt_list])
     jac_list = jac if isinstance(jac, list) else [jac]
     if e.ndim > 1:
-        jac_list = [shape_ops.reshape(j, (*_dims(e), *_dims(as_tensor_variable(w)))) for j, w in zip(jac_list, wrt_list)]
+        jac_list = [
+            shape_ops.reshape(j, (*_dims(e), *_dims(as_tensor_variable(w)))) for j, w in zip(jac_list, wrt_list)
+        ]
     return jac_list if is_list else jac_list[0]
 
 
@@ -210,8 +234,9 @@ def _empty_jacobian(w: TensorVariable) -> TensorVariable:
     raise ValueError("jacobian of an empty expression")
 
 
-def hessian(cost: Any, wrt: Any, consider_constant: Sequence[Any] | None = None,
-            disconnected_inputs: str = "raise") -> Any:
+def hessian(
+    cost: Any, wrt: Any, consider_constant: Sequence[Any] | None = None, disconnected_inputs: str = "raise"
+) -> Any:
     """The Hessian of a scalar ``cost``: the Jacobian of its gradient, for each vector ``wrt``."""
     wrt_list, is_list = _as_list(wrt)
     out = []
@@ -316,7 +341,7 @@ def verify_grad(
         grads = grad(cost, inputs, disconnected_inputs="ignore")
         grad_fn = function(inputs, grads, mode=mode, on_unused_input="ignore")
         analytic = grad_fn(*points)
-        numeric = numeric_grad(lambda *xs: float(cost_fn(*xs)), points, eps)
+        numeric = numeric_grad(lambda *xs, fn=cost_fn: float(fn(*xs)), points, eps)
         for k, (a, n) in enumerate(zip(analytic, numeric)):
             a64 = np.asarray(a, dtype=np.float64)
             abs_err = np.abs(a64 - n)

@@ -26,7 +26,13 @@ class Mode:
 
     def compile(self, module: Module) -> Any:
         run_pipeline(module, self.optimizer)
-        return make_executor(module.functions[0], self.linker, opt_level=3 if self.optimizer == "fast_run" else 1)
+        return make_executor(
+            module.functions[0],
+            self.linker,
+            opt_level=3 if self.optimizer == "fast_run" else 1,
+            cache_dir=config.compiledir,
+            num_threads=config.threads or None,
+        )
 
     def including(self, *tags: str) -> Mode:
         return self

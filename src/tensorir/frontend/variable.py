@@ -111,7 +111,9 @@ def constant(x: Any, name: str | None = None, ndim: int | None = None, dtype: st
     return var
 
 
-def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None, like: str | None = None) -> TensorVariable:
+def as_tensor_variable(
+    x: Any, name: str | None = None, ndim: int | None = None, like: str | None = None
+) -> TensorVariable:
     """A variable for ``x``: variables pass through, values become constants."""
     if isinstance(x, TensorVariable):
         if ndim is not None and x.ndim != ndim:
@@ -394,7 +396,9 @@ class TensorVariable:
         return indexing.getitem(self, key)
 
     # -- methods (Theano's _tensor_py_operators) ----------------------------------------------------
-    def sum(self, axis: Any = None, dtype: str | None = None, keepdims: bool = False, acc_dtype: str | None = None) -> TensorVariable:
+    def sum(
+        self, axis: Any = None, dtype: str | None = None, keepdims: bool = False, acc_dtype: str | None = None
+    ) -> TensorVariable:
         from tensorir.frontend import basic
 
         return basic.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)

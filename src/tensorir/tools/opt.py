@@ -11,7 +11,6 @@ no traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -26,7 +25,6 @@ from tensorir.passes.pipelines import pipeline
 from tensorir.passes.registry import PASSES
 
 PIPELINE_SOURCE = "<pass-pipeline>"
-EMIT_LOWERINGS = {"mlir": "lower_to_mlir", "llvm": "lower_to_llvm", "ptx": "lower_to_ptx"}
 
 
 class UsageError(Exception):
@@ -93,16 +91,11 @@ def _read(path: str) -> tuple[str, str]:
 def _emit(module: Module, emit: str) -> str:
     if emit == "tir":
         return print_module(module)
-    attr = EMIT_LOWERINGS[emit]
-    try:
-        codegen = importlib.import_module("tensorir.codegen")
-    except ImportError:
-        codegen = None
-    lower = getattr(codegen, attr, None) if codegen is not None else None
-    if lower is None:
-        raise UsageError(
-            f"tensorir-opt: --emit={emit} is not available yet (tensorir.codegen has no {attr}); use --emit=tir"
-        )
+    if emit == "ptx":
+        raise UsageError("tensorir-opt: --emit=ptx is not available: the GPU backend is not written yet")
+    from tensorir import codegen
+
+    lower = codegen.lower_to_mlir if emit == "mlir" else codegen.lower_to_llvm
     return str(lower(module))
 
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from tests.helpers import assert_round_trip
 
 import tensorir as tr
 import tensorir.tensor as T
 from tensorir.frontend.printing import graph_function
-from tests.helpers import assert_round_trip
 
 
 def test_dimshuffle_theano_semantics():

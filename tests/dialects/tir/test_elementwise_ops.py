@@ -5,6 +5,7 @@ import pytest
 import scipy.special
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.helpers import assert_round_trip, check_reference_type, random_array
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -12,7 +13,6 @@ from tensorir.dialects import Builder, make_func
 from tensorir.dialects.ir import FreeValue
 from tensorir.dialects.tir import elementwise
 from tensorir.dialects.types import TensorType
-from tests.helpers import assert_round_trip, check_reference_type, random_array
 
 OPS = {op.name: op for op in elementwise.OPS}
 FLOAT_ONLY = {"tir.true_div", "tir.arctan2", "tir.reciprocal", "tir.sqrt", "tir.exp", "tir.exp2", "tir.expm1",

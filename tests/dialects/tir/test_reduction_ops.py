@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.helpers import assert_round_trip, check_reference_type, random_array
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -11,7 +12,6 @@ from tensorir.dialects import Builder, make_func
 from tensorir.dialects.ir import FreeValue
 from tensorir.dialects.tir import reduction
 from tensorir.dialects.types import TensorType
-from tests.helpers import assert_round_trip, check_reference_type, random_array
 
 REDUCTIONS = [op for op in reduction.OPS if isinstance(op, reduction.Reduction)]
 
@@ -19,11 +19,16 @@ REDUCTIONS = [op for op in reduction.OPS if isinstance(op, reduction.Reduction)]
 @pytest.mark.parametrize("op", REDUCTIONS, ids=lambda op: op.name)
 @given(data=st.data())
 def test_inferred_type_matches_reference(op, data):
-    shape = data.draw(st.lists(st.integers(1 if op.name in ("tir.max", "tir.min", "tir.argmax", "tir.argmin") else 0, 3),
-                               max_size=3))
+    shape = data.draw(
+        st.lists(st.integers(1 if op.name in ("tir.max", "tir.min", "tir.argmax", "tir.argmin") else 0, 3), max_size=3)
+    )
     dtype = data.draw(st.sampled_from(["float32", "float64", "int32", "int8", "bool"]))
-    axis = data.draw(st.none() | st.lists(st.integers(0, max(len(shape) - 1, 0)), unique=True, max_size=len(shape))
-                     .map(lambda a: tuple(sorted(a))))
+    axis = data.draw(
+        st.none()
+        | st.lists(st.integers(0, max(len(shape) - 1, 0)), unique=True, max_size=len(shape)).map(
+            lambda a: tuple(sorted(a))
+        )
+    )
     keepdims = data.draw(st.booleans())
     dynamic = [None if data.draw(st.booleans()) else d for d in shape]
     b = Builder(track_location=False)
@@ -33,8 +38,18 @@ def test_inferred_type_matches_reference(op, data):
     check_reference_type([result.type], outs)
 
 
-@pytest.mark.parametrize("method, ref", [("sum", np.sum), ("prod", np.prod), ("mean", np.mean), ("max", np.max),
-                                         ("min", np.min), ("var", np.var), ("std", np.std)])
+@pytest.mark.parametrize(
+    "method, ref",
+    [
+        ("sum", np.sum),
+        ("prod", np.prod),
+        ("mean", np.mean),
+        ("max", np.max),
+        ("min", np.min),
+        ("var", np.var),
+        ("std", np.std),
+    ],
+)
 @pytest.mark.parametrize("axis", [None, 0, 1, (0, 2), -1])
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_methods_match_numpy(method, ref, axis, keepdims):
@@ -61,11 +76,14 @@ def test_bad_axis_is_a_clear_error():
 
 @given(st.lists(st.integers(1, 3), min_size=1, max_size=3), st.data())
 def test_sum_to_inverts_broadcasting(shape, data):
-    target = [d if data.draw(st.booleans()) else 1 for d in shape][data.draw(st.integers(0, len(shape))):]
+    target = [d if data.draw(st.booleans()) else 1 for d in shape][data.draw(st.integers(0, len(shape))) :]
     x = np.random.default_rng(4).standard_normal(shape)
     b = Builder(track_location=False)
-    r = b.op("tir.sum_to", FreeValue(TensorType("float64", [None] * len(shape))),
-             FreeValue(TensorType("float64", [None] * len(target))))
+    r = b.op(
+        "tir.sum_to",
+        FreeValue(TensorType("float64", [None] * len(shape))),
+        FreeValue(TensorType("float64", [None] * len(target))),
+    )
     (out,) = r.owner.opdef.reference([x, np.zeros(target)], {}, [r.type])
     lead = len(shape) - len(target)
     expected = x.sum(axis=tuple(range(lead))) if lead else x
