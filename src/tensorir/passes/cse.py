@@ -55,8 +55,10 @@ def eliminate_common_subexpressions(root: Operation) -> bool:
         for op in block.operations:
             if op.regions:
                 keep.append(op)
+                # tir regions are isolated from above (bodies read only their block arguments),
+                # so a body must not be merged with values of the enclosing block.
                 for region in op.regions:
-                    stack.extend((blk, table.copy()) for blk in region.blocks)
+                    stack.extend((blk, {}) for blk in region.blocks)
                 continue
             if not op.opdef.pure or not op.results:
                 keep.append(op)

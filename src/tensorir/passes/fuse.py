@@ -16,7 +16,7 @@ import heapq
 from dataclasses import dataclass
 
 from tensorir.dialects.builtin import CONSTANT, YIELD
-from tensorir.dialects.ir import Block, Operation, Region, Value
+from tensorir.dialects.ir import Block, Operation, Region, Value, walk
 from tensorir.dialects.registry import OPS
 from tensorir.dialects.tir.fused import FUSABLE_REDUCTIONS
 from tensorir.dialects.types import TensorType
@@ -184,4 +184,11 @@ class FusePass(Pass):
     max_operands: int = 64
 
     def run(self, func: Operation) -> bool:
-        return fuse_block(func.regions[0].block, self.max_operands)
+        # Loop and branch bodies (tir.scan, tir.if) are fused too: they run once per step.
+        changed = fuse_block(func.regions[0].block, self.max_operands)
+        nested = [op for op in walk(func) if op.regions and op is not func and op.name != "tir.fused"]
+        for op in nested:
+            for region in op.regions:
+                for block in region.blocks:
+                    changed |= fuse_block(block, self.max_operands)
+        return changed

@@ -31,7 +31,7 @@ from tensorir.codegen.cpu.lower_reduction import NATIVE_REDUCTIONS
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.dialects.builtin import CONSTANT
 from tensorir.dialects.interpret import EvaluationError, run_block, run_op
-from tensorir.dialects.ir import Operation, Value, walk
+from tensorir.dialects.ir import Block, Operation, Value, walk
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.native_blas import BlasStep
 from tensorir.runtime.native_kernels import KernelContext
@@ -67,13 +67,15 @@ class NativeExecutor:
 
     kind = "native"
 
-    def __init__(self, func: Operation, opt_level: int = 3, cache_dir: str | None = "",
+    def __init__(self, func: Operation | Block, opt_level: int = 3, cache_dir: str | None = "",
                  num_threads: int | None = None) -> None:
+        # A block is a loop or branch body (ending in tir.yield), run once per step of its op.
         self.func = func
+        self.opt_level, self.cache_dir = opt_level, cache_dir
         threads = _thread_count(num_threads)
         self.context = KernelContext(opt_level, get_cache(cache_dir), _pool(threads))
         self.num_threads = threads
-        block = func.regions[0].block
+        block = func.regions[0].block if isinstance(func, Operation) else func
         slots: dict[int, int] = {id(a): i for i, a in enumerate(block.arguments)}
         self.n_args = len(block.arguments)
         self.constants: list[np.ndarray] = []
@@ -83,7 +85,7 @@ class NativeExecutor:
         self.step_kinds: list[tuple[str, str]] = []
         predicted: dict[str, tuple[str, int]] = {}
         first_free = self.n_args
-        body_ops = [op for op in block.operations if op.name != "func.return"]
+        body_ops = [op for op in block.operations if op.name not in ("func.return", "tir.yield")]
         for op in body_ops:
             if op.opdef is CONSTANT:
                 slots[id(op.results[0])] = first_free + len(self.constants)
@@ -94,7 +96,7 @@ class NativeExecutor:
                 continue
             extra: list[Value] = []
             if op.regions and op.name != "tir.fused":
-                step, extra = self._region_step(op, slots)
+                step, extra = self._region_step(op, slots, self._body_executor)
                 kind = "reference"
             else:
                 step, kind = self._make_step(op, predicted, slots)
@@ -202,8 +204,17 @@ class NativeExecutor:
 
         return step
 
+    def _body_executor(self, block: Block) -> NativeExecutor:
+        """The plan of a loop or branch body, built once and reused for every step."""
+        cache = self.__dict__.setdefault("_bodies", {})
+        executor = cache.get(id(block))
+        if executor is None:
+            executor = cache[id(block)] = NativeExecutor(block, self.opt_level, self.cache_dir, self.num_threads)
+        return executor
+
     @staticmethod
-    def _region_step(op: Operation, slots: dict[int, int]) -> tuple[Step, list[Value]]:
+    def _region_step(op: Operation, slots: dict[int, int],
+                     body_executor: Callable[[Block], NativeExecutor] | None = None) -> tuple[Step, list[Value]]:
         """A region op (scan, ...) on the interpreter. Values its regions read from the enclosing
         function become extra inputs of the step, handed to the interpreter as free values."""
         outer: list[Value] = []
@@ -221,6 +232,9 @@ class NativeExecutor:
             free = dict(zip(outer, inputs[n:]))
 
             def nested(block, args):  # noqa: ANN001, ANN202
+                # Bodies isolated from above (scan, if) run as native plans; others interpret.
+                if not free and body_executor is not None:
+                    return body_executor(block).run(args)
                 return run_block(block, args, free)
 
             try:
