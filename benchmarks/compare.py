@@ -47,7 +47,10 @@ def select(
         if item in all_fws:
             fws.append(item)
             continue
-        hits = [w for w in all_ids if w.lower().startswith(item.lower())]
+        # An exact id selects itself (W9-100); a prefix selects a family (W7, W9).
+        hits = [w for w in all_ids if w.lower() == item.lower()] or [
+            w for w in all_ids if w.lower().startswith(item.lower())
+        ]
         if not hits:
             raise SystemExit(f"--only: unknown workload or framework {item!r}")
         wl_sel += hits
