@@ -60,7 +60,8 @@ def graphs(draw: st.DrawFn):  # noqa: ANN201
             pool.append(red(a, axis=axis, keepdims=draw(st.booleans())) if axis is not None else red(a))
         elif kind == "shuffle" and a.ndim == 2:
             pool.append(a.T.T.T)
-        elif kind == "dot" and a.ndim == 2:
+        elif kind == "dot" and a.ndim == 2 and not a.broadcastable[1]:
+            # (A keepdims reduction has a static size-1 column: no valid product with w or v.)
             pool.append(T.dot(a, w) * 0.5 + x if draw(st.booleans()) else T.dot(a, v))
     outs = draw(st.lists(st.sampled_from(pool[3:]), min_size=1, max_size=3))
     return outs, [x, w, v]
