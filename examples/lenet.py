@@ -111,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--nkerns", type=int, nargs=2, help="kernels in the two conv layers (default 20 50)")
     parser.add_argument("--patience", type=int, help="initial patience in minibatches (default 10000)")
     args = parse_args(parser, argv)
+    # As in the tutorial: train in single precision (theano.config.floatX = 'float32').
+    tr.config.floatX = "float32"
     dataset = load_images(args, tr.config.floatX)
     train_set_x, train_set_y = shared_dataset(dataset.train.x, dataset.train.y)
     valid_set_x, valid_set_y = shared_dataset(dataset.valid.x, dataset.valid.y)

@@ -210,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
     parser.add_argument("--prompt", default="ROMEO:\n", help="text to start the sample with")
     args = parse_args(parser, argv)
+    # As in the tutorial: train in single precision (theano.config.floatX = 'float32').
+    tr.config.floatX = "float32"
     corpus = load_text(args.data)
     vocabulary = corpus.vocabulary
     ids = corpus.ids()[: args.train_size]
