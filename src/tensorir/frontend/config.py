@@ -20,8 +20,9 @@ class ConfigError(ValueError):
 
 
 def _cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "tensorir")
+    from tensorir.runtime.compile_cache import default_cache_dir
+
+    return default_cache_dir()
 
 
 @dataclass(frozen=True)

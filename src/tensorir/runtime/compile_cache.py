@@ -48,20 +48,12 @@ _HEADER = struct.Struct("<8sI32sI")
 
 
 def default_cache_dir() -> str:
-    """``$TENSORIR_COMPILEDIR``, else ``tensorir.config.compiledir`` when the frontend is loaded,
-    else the user's cache dir (``$XDG_CACHE_HOME/tensorir`` or ``~/.cache/tensorir``).
-
-    The frontend's config is read only if something already imported it (the runtime never
-    imports the frontend); ``make_executor`` takes an explicit directory too.
+    """``$TENSORIR_COMPILEDIR``, else the user's cache dir (``$XDG_CACHE_HOME/tensorir`` or
+    ``~/.cache/tensorir``). Functions pass ``config.compiledir`` explicitly (see ``Mode.compile``).
     """
     env = os.environ.get("TENSORIR_COMPILEDIR")
     if env:
         return env
-    import sys
-
-    config_module = sys.modules.get("tensorir.frontend.config")
-    if config_module is not None:
-        return str(config_module.config.compiledir)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "tensorir")
 
