@@ -43,4 +43,4 @@ def test_golden(path: Path) -> None:
 
 def test_every_rewrite_pass_has_a_golden_file() -> None:
     covered = {p.stem for p in FILES}
-    assert {"canonicalize", "cse", "stabilize", "specialize", "blas", "fuse", "memory"} <= covered
+    assert {"canonicalize", "cse", "stabilize", "specialize", "blas", "fuse", "memory", "branch_reuse"} <= covered

@@ -56,6 +56,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("optimizer_verbose", False, "print each rewrite as it applies", None, _bool),
     Flag("exception_verbosity", "low", "detail of run-time error messages", ("low", "high")),
     Flag("threads", 0, "threads for native kernels (0: all available cores)", None, int),
+    Flag("reuse_large_buffers", True, "keep freed large arrays in the process (no page faults on the next call's "
+         "outputs; the resident size stays at its peak)", None, _bool),
 )
 _BY_NAME = {f.name: f for f in FLAGS}
 

@@ -13,6 +13,7 @@ from typing import Any
 from tensorir.dialects.ir import Module
 from tensorir.frontend.config import MODES, config
 from tensorir.passes.pipelines import run_pipeline
+from tensorir.runtime.allocation import reuse_large_buffers
 from tensorir.runtime.executors import make_executor
 
 
@@ -26,6 +27,8 @@ class Mode:
 
     def compile(self, module: Module) -> Any:
         run_pipeline(module, self.optimizer)
+        if self.linker == "native" and config.reuse_large_buffers:
+            reuse_large_buffers()
         return make_executor(
             module.functions[0],
             self.linker,

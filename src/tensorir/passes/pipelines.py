@@ -5,8 +5,14 @@
 - ``'fast_compile'``: autodiff, canonicalize, cse, dce.
 - ``'fast_run'``: everything: autodiff; canonicalize and cse to a small normal form; stabilize
   before anything could fuse away the patterns it looks for; canonicalize again (stabilize leaves
-  negations and casts); specialize and blas on the clean graph; cse to merge what they built;
-  fuse elementwise groups; memory (in-place) last, since it annotates the final ops; dce throughout
+  negations and casts); the scan rewrites on the clean graph (unused outputs dropped first, so
+  that no work is moved out for them; independent loops merged while their sequences are still
+  the user's, and pruned again since merging leaves duplicated inputs; invariants hoisted; the
+  backward loops' products read from their forward loops; per-step work on sequences and sums
+  carried through loops moved out; results read at their last rows kept short; cse to merge what
+  several loops now compute outside); branches of ifs reuse what the enclosing block computes (after
+  cse, so equal values outside are one op); specialize and blas on the clean graph; cse to merge what
+  they built; fuse elementwise groups; memory (in-place) last, since it annotates the final ops; dce throughout
   the patterns' driver and once at the end.
 """
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 from tensorir.dialects.ir import Module
 from tensorir.passes.blas import BlasPass
+from tensorir.passes.branch_reuse import BranchReusePass
 from tensorir.passes.canonicalize import CanonicalizePass
 from tensorir.passes.cse import CSEPass
 from tensorir.passes.dce import DCEPass
@@ -21,6 +28,13 @@ from tensorir.passes.fuse import FusePass
 from tensorir.passes.memory import MemoryPass
 from tensorir.passes.pass_manager import Pass, PassManager
 from tensorir.passes.registry import PASSES
+from tensorir.passes.scan_hoist import ScanHoistPass
+from tensorir.passes.scan_merge import ScanMergePass
+from tensorir.passes.scan_prune import ScanPrunePass
+from tensorir.passes.scan_push_accumulators import ScanPushOutAccumulatorsPass
+from tensorir.passes.scan_push_sequences import ScanPushOutSequencesPass
+from tensorir.passes.scan_reuse_forward import ScanReuseForwardPass
+from tensorir.passes.scan_save_memory import ScanSaveMemoryPass
 from tensorir.passes.specialize import SpecializePass
 from tensorir.passes.stabilize import StabilizePass
 
@@ -30,6 +44,22 @@ LEVELS = ("fast_run", "fast_compile", None)
 def _autodiff() -> list[Pass]:
     cls = PASSES.get("autodiff")
     return [cls()] if cls is not None else []
+
+
+def _scan_rewrites() -> list[Pass]:
+    """The loop rewrites of ``'fast_run'``, in order (the module docstring says why this order)."""
+    return [
+        ScanPrunePass(),
+        ScanMergePass(),
+        ScanPrunePass(),
+        ScanHoistPass(),
+        ScanReuseForwardPass(),
+        ScanPushOutSequencesPass(),
+        ScanPushOutAccumulatorsPass(),
+        ScanSaveMemoryPass(),
+        CSEPass(),
+        CanonicalizePass(),
+    ]
 
 
 def pipeline(level: str | None) -> list[Pass]:
@@ -45,6 +75,8 @@ def pipeline(level: str | None) -> list[Pass]:
             CSEPass(),
             StabilizePass(),
             CanonicalizePass(),
+            *_scan_rewrites(),
+            BranchReusePass(),
             SpecializePass(),
             BlasPass(),
             CSEPass(),

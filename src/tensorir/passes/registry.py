@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tensorir.passes.blas import BlasPass
+from tensorir.passes.branch_reuse import BranchReusePass
 from tensorir.passes.canonicalize import CanonicalizePass
 from tensorir.passes.cse import CSEPass
 from tensorir.passes.dce import DCEPass
@@ -10,6 +11,13 @@ from tensorir.passes.fold import FoldPass
 from tensorir.passes.fuse import FusePass
 from tensorir.passes.memory import MemoryPass
 from tensorir.passes.pass_manager import Pass
+from tensorir.passes.scan_hoist import ScanHoistPass
+from tensorir.passes.scan_merge import ScanMergePass
+from tensorir.passes.scan_prune import ScanPrunePass
+from tensorir.passes.scan_push_accumulators import ScanPushOutAccumulatorsPass
+from tensorir.passes.scan_push_sequences import ScanPushOutSequencesPass
+from tensorir.passes.scan_reuse_forward import ScanReuseForwardPass
+from tensorir.passes.scan_save_memory import ScanSaveMemoryPass
 from tensorir.passes.specialize import SpecializePass
 from tensorir.passes.stabilize import StabilizePass
 
@@ -32,6 +40,14 @@ PASSES: dict[str, type[Pass]] = {
         FoldPass,
         DCEPass,
         StabilizePass,
+        ScanPrunePass,
+        ScanHoistPass,
+        ScanReuseForwardPass,
+        ScanPushOutSequencesPass,
+        ScanPushOutAccumulatorsPass,
+        ScanSaveMemoryPass,
+        ScanMergePass,
+        BranchReusePass,
         SpecializePass,
         BlasPass,
         FusePass,

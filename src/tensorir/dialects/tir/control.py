@@ -398,7 +398,10 @@ class ScanDef(OpDef):
             if rows:
                 results.append(cast_result(np.stack(rows), r.type))
             else:
-                shape = (0, *(d if d is not None else 0 for d in r.type.shape[1:]))
+                # No step ran, so a dim only a step would tell is unknown: 1 broadcasts against
+                # whatever the steps would have given (an empty stack added to, or multiplied
+                # with, the rows of the loop's sequences stays empty and well formed).
+                shape = (0, *(d if d is not None else 1 for d in r.type.shape[1:]))
                 results.append(np.zeros(shape, dtype=r.type.dtype))
         return results
 
