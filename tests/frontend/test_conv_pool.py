@@ -135,6 +135,26 @@ def test_max_pool_second_order():
     verify_grad(fn, [xv], rng=np.random.default_rng(4), n_tests=1)
 
 
+@pytest.mark.parametrize("mode", ["FAST_RUN", "REFERENCE"])
+def test_max_pool_ties_jvp_is_the_transpose_of_the_vjp(mode):
+    # With ties every maximum of a window gets its gradient (Theano's MaxPoolGrad), and the jvp
+    # (max_pool2d_select) sums over the same positions, so <J v, g> == <v, J^T g> still holds.
+    x, v, g = T.tensor4("x"), T.tensor4("v"), T.tensor4("g")
+    y = pool.pool_2d(x, ws=(2, 2), stride=(1, 1), ignore_border=True)
+    jv = tr.gradient.Rop(y, x, v)
+    jtg = tr.grad((y * g).sum(), x)
+    f = tr.function([x, v, g], [(jv * g).sum(), (v * jtg).sum(), jtg], mode=mode)
+    xv = RNG.integers(0, 2, (2, 3, 5, 4)).astype(float)  # mostly ties
+    gv = RNG.normal(size=(2, 3, 4, 3))
+    forward, backward, grad = f(xv, RNG.normal(size=xv.shape), gv)
+    np.testing.assert_allclose(forward, backward, rtol=1e-12)
+    # Each window's gradient is counted once per maximum it has.
+    maxima = sum((xv[:, :, a:a + 4, b:b + 3] == y.eval({x: xv})).sum() for a in (0, 1) for b in (0, 1))
+    assert maxima > gv.size  # there were ties
+    np.testing.assert_allclose(grad.sum(), sum(
+        (gv * (xv[:, :, a:a + 4, b:b + 3] == y.eval({x: xv}))).sum() for a in (0, 1) for b in (0, 1)))
+
+
 def test_pool_2d_values_and_deprecations():
     x = T.tensor4("x")
     xv = RNG.normal(size=(2, 3, 6, 4))

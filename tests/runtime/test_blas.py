@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -94,3 +97,26 @@ def test_thread_control() -> None:
         assert get_blas_num_threads() == 1
     finally:
         set_blas_num_threads(before)
+
+
+def test_thread_control_needs_neither_threadpoolctl_nor_scipy_linalg() -> None:
+    # Both cost ~100 ms at the first BLAS call of a process; OpenBLAS is asked directly.
+    code = textwrap.dedent("""
+        import sys
+        from tensorir.runtime import blas
+        if blas._openblas_functions() is None:
+            print("no direct control")
+        else:
+            before = blas.get_blas_num_threads()
+            blas.set_blas_num_threads(1)
+            assert blas.get_blas_num_threads() == 1
+            blas.set_blas_num_threads(before)
+            assert blas.blas_pointer("sgemm")
+            print(sorted(m for m in ("threadpoolctl", "scipy.linalg") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    if last == "no direct control":
+        pytest.skip("SciPy's BLAS is not an OpenBLAS with pthreads here (threadpoolctl is used)")
+    assert last == "[]"

@@ -106,6 +106,7 @@ class Function:
         self.output_keys = output_keys
         self.input_names = [i.name for i in graph.inputs]
         self.trust_input = False
+        self._prepare_call()
 
     @property
     def func(self) -> Operation:
@@ -115,42 +116,76 @@ class Function:
     def maker(self) -> Any:
         return _Maker(self)
 
+    def _prepare_call(self) -> None:
+        """What every call needs, computed once: a call then reads a few local attributes."""
+        graph = self.graph
+        self._n_inputs = len(graph.inputs)
+        #: per input: (dtype, rank) an array may have to pass unconverted, or None (static dims
+        #: to check: such inputs always go through convert_argument).
+        self._fast_checks = [
+            (np.dtype(i.variable.dtype), i.variable.ndim) if all(d is None for d in i.variable.ir_type.shape) else None
+            for i in graph.inputs
+        ]
+        self._input_types = [i.variable.ir_type for i in graph.inputs]
+        self._containers = [s.container for s in graph.shared_inputs]
+        self._update_containers = [t.container for t in graph.update_targets]
+        n = graph.n_outputs
+        # Results the executor vouches for (new arrays no one else sees) are handed out as they are.
+        fresh = getattr(self.executor, "fresh_results", None)
+        n_results = n + len(graph.update_targets)
+        if fresh is None or len(fresh) != n_results:
+            fresh = (False,) * n_results
+        self._fresh_results = tuple(fresh)
+        self._all_outputs_fresh = all(fresh[:n])
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        ins = self.graph.inputs
-        if kwargs or len(args) != len(ins):
+        if kwargs or len(args) != self._n_inputs:
             args = tuple(self._bind(args, kwargs))
         arrays: list[np.ndarray] = []
-        # The common case (an array of the exact dtype, rank and static dims) costs two checks;
-        # anything else goes through the full conversion with its error messages.
-        for k, (val, (dtype, ndim, type_)) in enumerate(zip(args, self._input_checks)):
-            if type(val) is np.ndarray and val.dtype is dtype and val.ndim == ndim and type_.is_static_free:
+        # The common case (an array of the exact dtype and rank, no static dims) costs three
+        # checks; anything else goes through the full conversion with its error messages.
+        for val, check in zip(args, self._fast_checks):
+            if check is not None and type(val) is np.ndarray and val.dtype is check[0] and val.ndim == check[1]:
                 arrays.append(val)
-                continue
-            inp = ins[k]
-            allow = inp.allow_downcast if inp.allow_downcast is not None else self.allow_input_downcast
-            arrays.append(convert_argument(val, type_.type, str(inp.name or f"#{k}"), k, allow, self.name))
-        arrays.extend([s.container.value for s in self.graph.shared_inputs])
+            else:
+                arrays.append(self._convert(val, len(arrays)))
+        if self._containers:
+            arrays += [c.value for c in self._containers]
         results = self.executor.run(arrays)
         n = self.graph.n_outputs
-        outputs = [_fresh(r, arrays, results, i) for i, r in enumerate(results[:n])]
-        # All updates were computed from the old values; writing them now, together, keeps a
-        # failed call from changing any shared variable.
-        for target, new in zip(self.graph.update_targets, results[n:]):
-            target.container.value = new if new.base is None and not _is_argument(new, arrays) else new.copy()
+        if self._all_outputs_fresh:
+            outputs = results[:n] if len(results) != n else results
+        else:
+            fresh = self._fresh_results
+            outputs = [r if fresh[i] else _fresh(r, arrays, results, i) for i, r in enumerate(results[:n])]
+        if self._update_containers:
+            self._apply_updates(results, arrays, outputs)
         if self.output_keys is not None:
             return dict(zip(self.output_keys, outputs))
         if self.single_output:
             return outputs[0]
         return outputs
 
-    @property
-    def _input_checks(self) -> list[tuple[np.dtype, int, Any]]:
-        checks = self.__dict__.get("_checks")
-        if checks is None:
-            checks = [(np.dtype(i.variable.dtype), i.variable.ndim, _CheckedType(i.variable.ir_type))
-                      for i in self.graph.inputs]
-            self.__dict__["_checks"] = checks
-        return checks
+    def _convert(self, value: Any, k: int) -> np.ndarray:
+        """Argument ``k`` checked and converted to its input's type (clear errors naming it)."""
+        inp = self.graph.inputs[k]
+        allow = inp.allow_downcast if inp.allow_downcast is not None else self.allow_input_downcast
+        return convert_argument(value, self._input_types[k], str(inp.name or f"#{k}"), k, allow, self.name)
+
+    def _apply_updates(self, results: list[np.ndarray], arrays: list[np.ndarray], outputs: list[np.ndarray]) -> None:
+        """Store the new values of the updated shared variables.
+
+        All updates were computed from the old values; writing them now, together, after every
+        output exists, keeps a failed call from changing any shared variable. A value that is
+        (or may view) an argument or an output the user receives is copied, so the shared
+        storage never aliases the user's arrays.
+        """
+        n = self.graph.n_outputs
+        fresh = self._fresh_results
+        for j, (container, new) in enumerate(zip(self._update_containers, results[n:])):
+            if not fresh[n + j] and (new.base is not None or _is_argument(new, arrays) or _is_argument(new, outputs)):
+                new = new.copy()
+            container.value = new
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
         """Positional and keyword arguments, with defaults, in input order."""
@@ -184,6 +219,7 @@ class Function:
         return print_func(self.func, debug_info)
 
     def copy(self, share_memory: bool = False, name: str | None = None) -> Function:
+        """Another Function over the same compiled graph and executor (Theano's ``f.copy()``)."""
         return Function(
             self.graph,
             self.executor,
@@ -221,19 +257,6 @@ class _FGraph:
 
 
 _MISSING = object()
-
-
-class _CheckedType:
-    """An input type with the flag the call's fast path reads (no static dims to check)."""
-
-    __slots__ = ("type", "is_static_free")
-
-    def __init__(self, type_: Any) -> None:
-        self.type = type_
-        self.is_static_free = all(d is None for d in type_.shape)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.type, name)
 
 
 def _is_argument(arr: np.ndarray, args: Sequence[np.ndarray]) -> bool:

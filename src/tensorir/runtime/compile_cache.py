@@ -1,20 +1,32 @@
-"""The compile cache: native kernels by the hash of their MLIR text, in memory and on disk.
+"""The compile cache: native kernels by a hash of their source, in memory and on disk.
 
-Key: sha256 of the kernel's MLIR text, the MLIR pipeline, the opt level, tensorir's version,
-llvmlite's and the MLIR bindings' versions, the host CPU name and features, and the entry
-format version. A hit in memory returns the loaded module; a hit on disk loads the object code
-with no MLIR or LLVM work at all.
+Key: sha256 of the kernel's identity, the MLIR pipeline, the opt level, and a fingerprint of
+the environment: tensorir's code generators (a digest of the sources under ``codegen/`` and
+``runtime/``), llvmlite's and the MLIR bindings' versions, the host CPU and the entry format.
+The identity is the kernel's MLIR text (:meth:`CompileCache.get`) or, for kernels whose text
+is a function of a name (the runtime's kernels, named by a hash of everything their text
+depends on), that name (:meth:`CompileCache.get_lazy`): a hit then never builds the text.
+
+A hit in memory returns the loaded module. A hit on disk loads the module's shared library
+with ``dlopen`` (:mod:`tensorir.runtime.shared_library`), or where there is none its object
+code through llvmlite's JIT linker: no MLIR or LLVM optimization either way, and with the
+library not even an import of llvmlite or MLIR.
 
 An entry file is a header then the object code::
 
-    magic b"TIRKC1\\0\\0" | u32 format | 32-byte key | u32 names length | names (JSON)
+    magic b"TIRKC2\\0\\0" | u32 format | 32-byte key | u32 metadata length | metadata (JSON)
     | u64 payload length | 32-byte sha256 of the payload | payload
 
+The metadata names the exported functions, the imported ones (with their signatures) and the
+sha256 of the shared library ``<key>.so`` beside the entry, if one was linked.
+
 Writes go to a temporary file in the same directory and are renamed over the entry
-(``os.replace`` is atomic), so a reader sees a whole entry or none. Processes compiling the
-same kernel serialize on ``fcntl.flock`` of a per-key lock file: the second one waits, then
-finds the entry. A crashed process's lock is released by the kernel, so there is no stale
-lock. An entry that is truncated, corrupt or written for another key is ignored and rebuilt.
+(``os.replace`` is atomic), so a reader sees a whole entry or none; the library is written
+before the entry that names it. Processes compiling the same kernel serialize on
+``fcntl.flock`` of a per-key lock file: the second one waits, then finds the entry. A crashed
+process's lock is released by the kernel, so there is no stale lock. An entry that is
+truncated, corrupt or written for another key is ignored and rebuilt; a library whose digest
+does not match is ignored (the object code is loaded instead).
 """
 
 from __future__ import annotations
@@ -24,14 +36,18 @@ import functools
 import hashlib
 import json
 import os
+import platform
 import struct
+import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tensorir.codegen.cpu.jit import DEFAULT_MLIR_PIPELINE, NativeModule, compile_mlir
+# The pipeline is part of every key; jit.py imports llvmlite and MLIR only when it compiles.
+from tensorir.codegen.cpu.jit import DEFAULT_MLIR_PIPELINE
 
 try:  # POSIX file locks; elsewhere concurrent writers still cannot corrupt an entry (atomic rename)
     import fcntl
@@ -40,11 +56,16 @@ except ImportError:  # pragma: no cover - not on Linux
 
 __all__ = ["CacheEntry", "CompileCache", "compile_cached", "default_cache_dir", "get_cache"]
 
-MAGIC = b"TIRKC1\0\0"
-FORMAT_VERSION = 1
+MAGIC = b"TIRKC2\0\0"
+FORMAT_VERSION = 2
 ENTRY_SUFFIX = ".kernel"
+LIBRARY_SUFFIX = ".so"
 LOCK_SUFFIX = ".lock"
 _HEADER = struct.Struct("<8sI32sI")
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+#: A loaded module: ``tensorir.codegen.cpu.jit.NativeModule`` or ``SharedLibraryModule``.
+LoadedModule = Any
 
 
 def default_cache_dir() -> str:
@@ -58,25 +79,72 @@ def default_cache_dir() -> str:
     return os.path.join(base, "tensorir")
 
 
-@functools.cache
-def _environment_fingerprint() -> str:
-    """Versions and target: any change gives new keys."""
-    import llvmlite
-    import llvmlite.binding as llvm
+def _distribution_versions(distributions: tuple[str, ...]) -> dict[str, str]:
+    """Versions of installed distributions from their ``.dist-info`` directory names: one listing
+    per ``sys.path`` entry, no import, cheaper than ``importlib.metadata`` (~1.5 ms a lookup)."""
+    prefixes = {d.replace("-", "_").lower() + "-": d for d in distributions}
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".dist-info"):
+                continue
+            for prefix, distribution in prefixes.items():
+                if distribution not in found and name.lower().startswith(prefix):
+                    found[distribution] = name[len(prefix):-len(".dist-info")]
+        if len(found) == len(distributions):
+            return found
+    for distribution in distributions:
+        if distribution not in found:
+            try:
+                from importlib.metadata import version
 
+                found[distribution] = version(distribution)
+            except Exception:  # noqa: BLE001 - metadata missing in odd installs; the key gets coarser
+                found[distribution] = "unknown"
+    return found
+
+
+def _host_cpu() -> str:
+    """The host CPU's model and feature flags: from ``/proc/cpuinfo`` where there is one (no
+    llvmlite import), else LLVM's host CPU name and features."""
     try:
-        from importlib.metadata import version
-
-        mlir_version = version("xtc-mlir-python-bindings")
-        tensorir_version = version("tensorir")
-    except Exception:  # noqa: BLE001 - metadata missing in odd installs; the key just gets coarser
-        mlir_version = tensorir_version = "unknown"
+        with open("/proc/cpuinfo") as f:
+            first = f.read().split("\n\n", 1)[0]
+        wanted = ("vendor_id", "model name", "flags", "Features", "CPU implementer", "CPU part")
+        lines = [ln for ln in first.splitlines() if ln.split(":", 1)[0].strip() in wanted]
+        if lines:
+            return platform.machine() + "\n" + "\n".join(" ".join(ln.split()) for ln in lines)
+    except OSError:
+        pass
     from tensorir.codegen.cpu.jit import host_target_machine
 
     host_target_machine()  # initializes LLVM's native target
-    return "\n".join([f"format={FORMAT_VERSION}", f"tensorir={tensorir_version}", f"llvmlite={llvmlite.__version__}",
-                      f"mlir={mlir_version}", f"cpu={llvm.get_host_cpu_name()}",
-                      f"features={llvm.get_host_cpu_features().flatten()}"])
+    import llvmlite.binding as llvm
+
+    return f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
+
+
+def _code_generator_digest() -> str:
+    """sha256 of the sources that generate and run kernel text, so an edited generator never
+    meets an entry built by its old version (kernel names alone do not cover that)."""
+    h = hashlib.sha256()
+    files = sorted([*(_PACKAGE_ROOT / "codegen").rglob("*.py"), *(_PACKAGE_ROOT / "runtime").glob("*.py")])
+    for path in files:
+        with contextlib.suppress(OSError):
+            h.update(path.relative_to(_PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
+def _environment_fingerprint() -> str:
+    """Versions, code generators and target: any change gives new keys."""
+    versions = _distribution_versions(("tensorir", "llvmlite", "xtc-mlir-python-bindings"))
+    return "\n".join([f"format={FORMAT_VERSION}", f"codegen={_code_generator_digest()}",
+                      *(f"{name}={version}" for name, version in sorted(versions.items())), f"cpu={_host_cpu()}"])
 
 
 def cache_key(text: str, opt_level: int, pipeline: str = DEFAULT_MLIR_PIPELINE) -> str:
@@ -86,6 +154,12 @@ def cache_key(text: str, opt_level: int, pipeline: str = DEFAULT_MLIR_PIPELINE) 
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
+
+
+def lazy_cache_key(identity: str, opt_level: int, pipeline: str = DEFAULT_MLIR_PIPELINE) -> str:
+    """Hex sha256 naming the compiled form of the kernel(s) named ``identity`` (see the module
+    docstring); never equal to a text key."""
+    return cache_key("identity:" + identity, opt_level, pipeline)
 
 
 @dataclass(frozen=True)
@@ -98,32 +172,45 @@ class CacheEntry:
     functions: tuple[str, ...]
 
 
-def encode_entry(key: str, names: list[str], payload: bytes) -> bytes:
+def encode_entry(key: str, names: list[str], payload: bytes, imports: dict[str, list] | None = None,
+                 library_digest: str | None = None) -> bytes:
     """Header + payload bytes of an entry (see the module docstring)."""
-    names_bytes = json.dumps(names).encode()
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, bytes.fromhex(key), len(names_bytes))
-    return header + names_bytes + struct.pack("<Q", len(payload)) + hashlib.sha256(payload).digest() + payload
+    metadata = {"functions": list(names), "imports": imports or {}, "library": library_digest}
+    meta_bytes = json.dumps(metadata, sort_keys=True).encode()
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, bytes.fromhex(key), len(meta_bytes))
+    return header + meta_bytes + struct.pack("<Q", len(payload)) + hashlib.sha256(payload).digest() + payload
 
 
-def decode_entry(data: bytes, key: str | None) -> tuple[list[str], bytes] | None:
-    """(function names, object code), or None when ``data`` is not a whole entry for ``key``."""
+def decode_entry_metadata(data: bytes, key: str | None) -> tuple[dict, bytes] | None:
+    """(metadata, object code), or None when ``data`` is not a whole entry for ``key``."""
     try:
-        magic, fmt, raw_key, names_length = _HEADER.unpack_from(data, 0)
+        magic, fmt, raw_key, meta_length = _HEADER.unpack_from(data, 0)
         if magic != MAGIC or fmt != FORMAT_VERSION or (key is not None and raw_key != bytes.fromhex(key)):
             return None
         offset = _HEADER.size
-        names = json.loads(data[offset:offset + names_length].decode())
-        offset += names_length
+        metadata = json.loads(data[offset:offset + meta_length].decode())
+        offset += meta_length
         (length,) = struct.unpack_from("<Q", data, offset)
         digest = data[offset + 8:offset + 40]
         payload = data[offset + 40:]
         if len(payload) != length or hashlib.sha256(payload).digest() != digest:
             return None
+        if not isinstance(metadata, dict):
+            return None
+        names, imports, library = metadata.get("functions"), metadata.get("imports"), metadata.get("library")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             return None
-        return names, payload
+        if not isinstance(imports, dict) or not (library is None or isinstance(library, str)):
+            return None
+        return metadata, payload
     except (struct.error, ValueError, UnicodeDecodeError):
         return None
+
+
+def decode_entry(data: bytes, key: str | None) -> tuple[list[str], bytes] | None:
+    """(function names, object code), or None when ``data`` is not a whole entry for ``key``."""
+    decoded = decode_entry_metadata(data, key)
+    return None if decoded is None else (decoded[0]["functions"], decoded[1])
 
 
 class CompileCache:
@@ -132,18 +219,32 @@ class CompileCache:
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         #: None disables the disk level (memory only).
         self.directory = Path(directory) if directory is not None else None
-        self._memory: dict[str, NativeModule] = {}
+        self._memory: dict[str, LoadedModule] = {}
         self._lock = threading.Lock()
         #: counters for tests and benchmarks: memory hits, disk hits, compiles.
         self.stats = {"memory": 0, "disk": 0, "compiled": 0}
+        #: of the disk hits, those loaded as shared libraries (the others went through llvmlite).
+        self.library_loads = 0
 
     def entry_path(self, key: str) -> Path:
         assert self.directory is not None
         return self.directory / key[:2] / (key + ENTRY_SUFFIX)
 
-    def get(self, text: str, opt_level: int = 3, symbols: dict[str, int] | None = None) -> NativeModule:
+    def get(self, text: str, opt_level: int = 3, symbols: dict[str, int] | None = None) -> LoadedModule:
         """The loaded module of ``text``: from memory, from disk, or compiled (and stored)."""
-        key = cache_key(text, opt_level)
+        return self._get(cache_key(text, opt_level), lambda: text, opt_level, symbols)
+
+    def get_lazy(self, identity: str, make_text: Callable[[], str], opt_level: int = 3,
+                 symbols: dict[str, int] | None = None) -> LoadedModule:
+        """The loaded module named ``identity``; ``make_text()`` is called only to compile it.
+
+        ``identity`` must determine the text (given the code generators' sources, which are in
+        the key too): e.g. kernel names that hash every parameter of their text.
+        """
+        return self._get(lazy_cache_key(identity, opt_level), make_text, opt_level, symbols)
+
+    def _get(self, key: str, make_text: Callable[[], str], opt_level: int,
+             symbols: dict[str, int] | None) -> LoadedModule:
         module = self._memory.get(key)
         if module is not None:
             self.stats["memory"] += 1
@@ -151,14 +252,14 @@ class CompileCache:
         with self._lock:
             module = self._memory.get(key)
             if module is None:
-                module = self._load_or_compile(key, text, opt_level, symbols)
+                module = self._load_or_compile(key, make_text, opt_level, symbols)
                 self._memory[key] = module
             return module
 
-    def _load_or_compile(self, key: str, text: str, opt_level: int, symbols: dict[str, int] | None) -> NativeModule:
+    def _load_or_compile(self, key: str, make_text: Callable[[], str], opt_level: int,
+                         symbols: dict[str, int] | None) -> LoadedModule:
         if self.directory is None:
-            self.stats["compiled"] += 1
-            return compile_mlir(text, opt_level=opt_level, symbols=symbols)
+            return self._compile(make_text, opt_level, symbols)
         path = self.entry_path(key)
         module = self._read(path, key, symbols)
         if module is not None:
@@ -166,33 +267,83 @@ class CompileCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError:  # read-only or unusable cache dir: compile without storing
-            self.stats["compiled"] += 1
-            return compile_mlir(text, opt_level=opt_level, symbols=symbols)
+            return self._compile(make_text, opt_level, symbols)
         with self._file_lock(path):
             # Another process may have finished the entry while we waited for the lock.
             module = self._read(path, key, symbols)
             if module is not None:
                 return module
-            self.stats["compiled"] += 1
-            module = compile_mlir(text, opt_level=opt_level, symbols=symbols)
-            self._write(path, encode_entry(key, module.function_names, module.object_code))
+            module = self._compile(make_text, opt_level, symbols)
+            digest = self._write_library(path, module)
+            self._write(path, encode_entry(key, module.function_names, module.object_code, module.imports, digest))
             return module
 
-    def _read(self, path: Path, key: str, symbols: dict[str, int] | None) -> NativeModule | None:
+    def _compile(self, make_text: Callable[[], str], opt_level: int, symbols: dict[str, int] | None) -> LoadedModule:
+        from tensorir.codegen.cpu.jit import compile_mlir
+
+        self.stats["compiled"] += 1
+        return compile_mlir(make_text(), opt_level=opt_level, symbols=symbols)
+
+    def _read(self, path: Path, key: str, symbols: dict[str, int] | None) -> LoadedModule | None:
         try:
             data = path.read_bytes()
         except OSError:
             return None
-        decoded = decode_entry(data, key)
+        decoded = decode_entry_metadata(data, key)
         if decoded is None:
             return None  # corrupt, truncated or foreign: rebuilt by the caller
-        names, payload = decoded
-        try:
-            module = NativeModule.from_object_code(payload, names, symbols)
-        except Exception:  # noqa: BLE001 - an object LLVM cannot link is as good as corrupt
-            return None
+        metadata, payload = decoded
+        names, imports = metadata["functions"], metadata["imports"]
+        if set(imports) - set(symbols or {}):
+            return None  # compiled against symbols this caller does not bind: compile again
+        module = self._load_library(path, metadata, payload, symbols)
+        if module is None:
+            try:
+                from tensorir.codegen.cpu.jit import NativeModule
+
+                module = NativeModule.from_object_code(payload, names, symbols)
+            except Exception:  # noqa: BLE001 - an object LLVM cannot link is as good as corrupt
+                return None
         self.stats["disk"] += 1
         return module
+
+    def _load_library(self, path: Path, metadata: dict, payload: bytes,
+                      symbols: dict[str, int] | None) -> LoadedModule | None:
+        """The entry's shared library, loaded, when there is one with the recorded digest."""
+        digest = metadata.get("library")
+        if not digest:
+            return None
+        library_path = path.with_suffix(LIBRARY_SUFFIX)
+        try:
+            if hashlib.sha256(library_path.read_bytes()).hexdigest() != digest:
+                return None
+            from tensorir.runtime.shared_library import SharedLibraryModule
+
+            module = SharedLibraryModule(library_path, payload, metadata["functions"], metadata["imports"], symbols)
+        except Exception:  # noqa: BLE001 - missing, foreign or unloadable: the object code still works
+            return None
+        self.library_loads += 1
+        return module
+
+    def _write_library(self, path: Path, module: LoadedModule) -> str | None:
+        """Link the module into ``<key>.so`` beside the entry; its sha256, or None."""
+        from tensorir.runtime.shared_library import link_shared_library, linker_available
+
+        if not linker_available():
+            return None
+        try:
+            objects = [module.object_code]
+            if module.imports:
+                from tensorir.codegen.cpu.jit import emit_object, import_stubs_ir
+
+                objects.append(emit_object(import_stubs_ir(module.imports)))
+            library = link_shared_library(objects)
+        except Exception:  # noqa: BLE001 - no library: later processes load the object code instead
+            return None
+        if library is None:
+            return None
+        self._write(path.with_suffix(LIBRARY_SUFFIX), library)
+        return hashlib.sha256(library).hexdigest()
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
@@ -252,7 +403,7 @@ class CompileCache:
             return 0
         removed = 0
         for path in list(self.directory.glob("*/*")):
-            if path.name.endswith(ENTRY_SUFFIX) or path.name.endswith(LOCK_SUFFIX) or path.name.startswith(".tmp-"):
+            if path.name.endswith((ENTRY_SUFFIX, LIBRARY_SUFFIX, LOCK_SUFFIX)) or path.name.startswith(".tmp-"):
                 with contextlib.suppress(OSError):
                     path.unlink()
                     removed += path.name.endswith(ENTRY_SUFFIX)
@@ -280,6 +431,6 @@ def get_cache(directory: str | os.PathLike[str] | None = "") -> CompileCache:
         return cache
 
 
-def compile_cached(text: str, opt_level: int = 3, directory: str | os.PathLike[str] | None = "") -> NativeModule:
+def compile_cached(text: str, opt_level: int = 3, directory: str | os.PathLike[str] | None = "") -> LoadedModule:
     """Shorthand: ``get_cache(directory).get(text, opt_level)``."""
     return get_cache(directory).get(text, opt_level)

@@ -7,13 +7,19 @@ the steps (no dictionary lookups, no per-op type tests). The steps:
 - native kernels (MLIR -> LLVM, vectorized, split over threads for large sizes): ``tir.fused``
   bodies and lone elementwise ops (:class:`ElementwiseStep`), reductions with or without a fused
   body (:class:`ReductionStep`), the softmax family (:class:`RowStep`);
-- BLAS: ``tir.gemm``, ``tir.gemv``, ``tir.ger``, ``tir.dot`` on SciPy's BLAS (:class:`BlasStep`);
+- BLAS: ``tir.gemm``, ``tir.gemv``, ``tir.ger``, ``tir.dot`` on SciPy's BLAS, called from
+  generated kernels (:class:`BlasStep`);
+- convolution and pooling (``tir.conv2d`` and its gradients, ``tir.pool2d``, ``tir.pool2d_grad``,
+  ``tir.max_pool2d_select``): generated loops plus per-thread products (runtime/native_conv.py);
 - everything else, shape ops included (their references are NumPy views, O(1)), runs the op's
   NumPy reference, so every graph runs.
 
 The kernels the static types predict are compiled together as one module when the executor is
 built (one MLIR and one LLVM run, or one disk-cache hit); other variants (a broadcast or a
-strided layout seen at run time) compile on first use. A failing step raises
+strided layout seen at run time) compile on first use. A step names its predicted kernels
+through ``predicted_kernels(op) -> {name: (text, n_args)}`` (elementwise and row steps are
+predicted here directly); kernel text is passed as a function, so a cache hit never builds it.
+A failing step raises
 :class:`~tensorir.dialects.interpret.EvaluationError` naming the op and the user's line; shapes
 are checked in Python before any kernel runs, so bad input never reaches native code.
 """
@@ -34,6 +40,7 @@ from tensorir.dialects.interpret import EvaluationError, run_block, run_op
 from tensorir.dialects.ir import Block, Operation, Value, walk
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.native_blas import BlasStep
+from tensorir.runtime.native_conv import NATIVE_CONV_OPS, conv_pool_step
 from tensorir.runtime.native_kernels import KernelContext
 from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count
@@ -113,6 +120,9 @@ class NativeExecutor:
         self.result_slots = tuple(slots[id(v)] for v in (term.operands if term is not None else []))
         self.n_slots = next_slot
         self.steps = self._with_dead_slots(plan)
+        #: Per result: True when it is an array no one else can see (made by a step that returns
+        #: new buffers, and not returned twice), so ``Function`` hands it out without a copy.
+        self.fresh_results = self._fresh_results(plan)
         self.template: list[np.ndarray | None] = [None] * self.n_args + list(self.constants) + \
             [None] * (next_slot - first_free - len(self.constants))
         if predicted:
@@ -130,6 +140,17 @@ class NativeExecutor:
         except NotLowerable:
             native = None
         if native is not None:
+            step = native[0]
+            if isinstance(step, BlasStep):
+                step.bind(self.context)  # its kernels come from this executor's cache
+            # A step may name the kernels its static types suggest: they are compiled with the
+            # others, in the executor's one module, instead of one module each at the first call.
+            predict = getattr(step, "predicted_kernels", None)
+            if predict is not None:
+                try:
+                    predicted.update(predict(op))
+                except NotLowerable:
+                    pass
             return native
         return self._reference_step(op), "reference"
 
@@ -175,6 +196,8 @@ class NativeExecutor:
             kernel_name_, spec = step.kernels.spec(0)
             predicted[kernel_name_] = spec
             return step, "kernel"
+        if name in NATIVE_CONV_OPS:
+            return conv_pool_step(ctx, op)
         if name in _BLAS_OPS:
             reference = self._reference_step(op)
             return BlasStep(name, op.attributes, op.results[0].type.dtype, [t.dtype for t in operand_types],
@@ -261,10 +284,19 @@ class NativeExecutor:
                 dead[k].append(slot)
         return [(step, ins, outs, tuple(d)) for (step, ins, outs), d in zip(plan, dead)]
 
+    def _fresh_results(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]) -> tuple[bool, ...]:
+        made_fresh = {slot for step, _, outs in plan if getattr(step, "fresh_outputs", False) for slot in outs}
+        seen: set[int] = set()
+        fresh = []
+        for slot in self.result_slots:
+            fresh.append(slot in made_fresh and slot not in seen)
+            seen.add(slot)
+        return tuple(fresh)
+
     # -- running -------------------------------------------------------------------------------
     def run(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Outputs (then update values) for the arguments (inputs, then shared values)."""
-        vals = list(self.template)
+        vals = self.template.copy()
         vals[:self.n_args] = args
         k = 0
         try:
@@ -276,8 +308,11 @@ class NativeExecutor:
                 # Drop every local reference before the next step decides whether it may reuse
                 # a dead operand's buffer (it counts references).
                 inputs = None  # noqa: F841
-                for j in range(len(outs)):
-                    vals[outs[j]] = results[j]
+                if len(outs) == 1:
+                    vals[outs[0]] = results[0]
+                else:
+                    for j in range(len(outs)):
+                        vals[outs[j]] = results[j]
                 results = None
                 k += 1
         except EvaluationError:

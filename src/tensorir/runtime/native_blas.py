@@ -1,23 +1,39 @@
 """BLAS steps of a native plan: ``tir.gemm``, ``tir.gemv``, ``tir.ger`` and ``tir.dot`` on SciPy's BLAS.
 
-SciPy's Fortran BLAS is column-major; a C-contiguous ``m x n`` matrix is its transpose in
-Fortran order, so ``C = A @ B`` is computed as ``C^T = B^T A^T`` on the transposed views, with no
-copy for C- or Fortran-contiguous operands (others are made contiguous first). The result's
-transpose is C-contiguous. Only SciPy's BLAS is called (NumPy's bundled copy is not), and its
+The calls come from generated code (:mod:`tensorir.codegen.cpu.lower_blas`): one small kernel
+per routine reads the operands' data pointers, dims and strides from the array objects and
+calls SciPy's Fortran BLAS through its ``cython_blas`` function pointer. Python checks shapes
+(clear errors), allocates the output and makes one ctypes call. Operands BLAS cannot read in
+place (negative or odd strides, misaligned data) are reported by the kernel and passed again
+as C-contiguous copies. Only SciPy's BLAS is called (NumPy's bundled copy is not), and its
 thread count follows tensorir's pool (:func:`configure_blas_threads`).
+
+For other steps that multiply raw buffers (e.g. a convolution as im2col and one product),
+:meth:`BlasKernels.gemm_raw` is the row-major ``C = alpha op(A) op(B) + beta C`` on pointers
+and :meth:`BlasKernels.gemm` the same on arrays; get the kernels of a dtype with
+:func:`blas_kernels` (``blas_kernels(context.cache, "float32")`` inside a native step).
 """
 
 from __future__ import annotations
 
-import functools
+import ctypes
+import sys
+from collections.abc import Callable
 
 import numpy as np
 
-from tensorir.runtime.blas import get_blas_num_threads, set_blas_num_threads
+from tensorir.runtime.blas import blas_pointer, get_blas_num_threads, set_blas_num_threads
+from tensorir.runtime.compile_cache import CompileCache, get_cache
+from tensorir.runtime.native_kernels import kernel_name
 
-__all__ = ["BlasStep", "configure_blas_threads"]
+__all__ = ["BlasKernels", "BlasStep", "blas_kernels", "configure_blas_threads"]
 
 _BLAS_DTYPES = ("float32", "float64")
+#: Status bit of a kernel whose sizes exceed Fortran's 32-bit int (see lower_blas.TOO_LARGE).
+_TOO_LARGE = 1 << 8
+# References to an operand inside a step when only the plan holds it: the inputs list, the
+# parameter of reusable() and getrefcount's argument.
+_PRIVATE_REFCOUNT = 3
 
 
 # Below this many multiply-adds a product runs on one BLAS thread: on 2 cores a 600x784x10
@@ -40,121 +56,364 @@ def configure_blas_threads(num_threads: int, work: int | None = None) -> None:
             return
         set_blas_num_threads(want)
         _blas_threads_now[0] = want
-    except Exception:  # noqa: BLE001 - threadpoolctl missing or the library refuses: keep its default
+    except Exception:  # noqa: BLE001 - no BLAS found or the library refuses: keep its default
         _blas_threads_now[0] = want
 
 
-@functools.cache
-def _routines(dtype: str):  # noqa: ANN202
-    from scipy.linalg import blas
-
-    p = "s" if dtype == "float32" else "d"
-    return getattr(blas, p + "gemm"), getattr(blas, p + "gemv"), getattr(blas, p + "ger"), getattr(blas, p + "dot")
+_I64, _PTR, _F64 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double
 
 
-def _fortran_operand(x: np.ndarray) -> tuple[np.ndarray, int]:
-    """(array in Fortran order, trans flag) such that op(array) is ``x^T`` in Fortran terms."""
-    if x.flags.c_contiguous:
-        return x.T, 0
-    if x.flags.f_contiguous:
-        return x, 1
-    return np.ascontiguousarray(x).T, 0
+def _c_contiguous_copy(x: np.ndarray) -> np.ndarray:
+    # np.array copies always, so the copy is also aligned (ascontiguousarray keeps a misaligned
+    # but contiguous array as it is).
+    return np.array(x, order="C")
 
 
-def matmul(a: np.ndarray, b: np.ndarray, alpha: float, dtype: str) -> np.ndarray:
-    """``alpha * a @ b`` for matrices, C-contiguous result."""
-    m, k = a.shape
-    k2, n = b.shape
-    if k != k2:
-        raise ValueError(f"shapes {a.shape} and {b.shape} not aligned: {k} (dim 1) != {k2} (dim 0)")
-    if m == 0 or n == 0 or k == 0:
-        return np.zeros((m, n), dtype)
-    gemm = _routines(dtype)[0]
-    bt, trans_b = _fortran_operand(b)
-    at, trans_a = _fortran_operand(a)
-    return gemm(alpha, bt, at, trans_a=trans_b, trans_b=trans_a).T
+def blas_kernel_name(kernel: str, dtype: str) -> str:
+    """The symbol of a BLAS call kernel (see lower_blas.BLAS_KERNELS), the same in every process."""
+    return kernel_name("blas", kernel, str(dtype))
 
 
-def matvec(a: np.ndarray, x: np.ndarray, alpha: float, dtype: str) -> np.ndarray:
-    """``alpha * a @ x`` for a matrix and a vector."""
-    m, k = a.shape
-    if x.shape[0] != k:
-        raise ValueError(f"shapes {a.shape} and {x.shape} not aligned: {k} (dim 1) != {x.shape[0]} (dim 0)")
-    if m == 0 or k == 0:
-        return np.zeros(m, dtype)
-    gemv = _routines(dtype)[1]
-    at, trans = _fortran_operand(a)
-    # Fortran sees at (k x m) when trans == 0: a @ x = at^T x, so gemv's trans flag is 1 - trans.
-    return gemv(alpha, at, x, trans=1 - trans)
+class BlasKernels:
+    """The BLAS call kernels of one dtype, each loaded on first use.
+
+    A kernel comes from ``modules`` (the executor compiled it with its other kernels: see
+    :meth:`BlasStep.predicted_kernels`) or else from the compile cache, one small module each.
+    Array methods take NumPy arrays of the dtype (any strides) and a C-contiguous output the
+    caller owns; layouts BLAS cannot read in place are copied, never refused.
+    """
+
+    def __init__(self, cache: CompileCache | None, dtype: str, modules: dict[str, object] | None = None) -> None:
+        if str(dtype) not in _BLAS_DTYPES:
+            raise ValueError(f"BLAS kernels exist for {_BLAS_DTYPES}, not {dtype}")
+        self.dtype = np.dtype(dtype)
+        self._cache = cache
+        self._modules = modules if modules is not None else {}
+        self._loaded: dict[str, tuple[Callable[..., int], int]] = {}
+        self._keep: list[object] = []  # modules whose code the functions run
+
+    def function(self, kernel: str) -> tuple[Callable[..., int], int]:
+        """(ctypes function, address of the BLAS routine it calls) of ``kernel``."""
+        loaded = self._loaded.get(kernel)
+        if loaded is None:
+            from tensorir.codegen.cpu.lower_blas import BLAS_KERNELS, blas_kernel, blas_routine
+
+            dtype = self.dtype.name
+            name = blas_kernel_name(kernel, dtype)
+            module = self._modules.get(name)
+            if module is None:
+                cache = self._cache if self._cache is not None else get_cache("")
+                # O1: the kernel is a few loads and one call; nothing for O3 to find.
+                module = cache.get_lazy(name, lambda: blas_kernel(kernel, name, dtype), opt_level=1)
+            self._keep.append(module)
+            params, _ = BLAS_KERNELS[kernel]
+            argtypes = [_PTR] + [_F64 if p == "f64" else _PTR for p in params]
+            fn = ctypes.CFUNCTYPE(_I64, *argtypes)(module.address(name))  # type: ignore[attr-defined]
+            loaded = self._loaded[kernel] = (fn, blas_pointer(blas_routine(kernel, dtype)))
+        return loaded
+
+    def gemm(self, a: np.ndarray, b: np.ndarray, out: np.ndarray, trans_a: bool = False, trans_b: bool = False,
+             alpha: float = 1.0, beta: float = 0.0) -> None:
+        """``out = alpha op(a) op(b) + beta out`` (``op(x)`` is ``x.T`` when its flag is set); sizes >= 1."""
+        fn, routine = self.function("gemm")
+        status = fn(routine, id(a), id(b), id(out), trans_a, trans_b, alpha, beta)
+        if status & (1 | 2):
+            a = _c_contiguous_copy(a) if status & 1 else a
+            b = _c_contiguous_copy(b) if status & 2 else b
+            status = fn(routine, id(a), id(b), id(out), trans_a, trans_b, alpha, beta)
+        if status:
+            self._too_large(status)
+            product = (a.T if trans_a else a) @ (b.T if trans_b else b)
+            out[...] = alpha * product + beta * out if beta else alpha * product
+
+    def gemv(self, a: np.ndarray, x: np.ndarray, out: np.ndarray, trans: bool = False, alpha: float = 1.0,
+             beta: float = 0.0) -> None:
+        """``out = alpha op(a) x + beta out`` for a matrix and a vector; sizes >= 1."""
+        fn, routine = self.function("gemv")
+        status = fn(routine, id(a), id(x), id(out), trans, alpha, beta)
+        if status & (1 | 2):
+            a = _c_contiguous_copy(a) if status & 1 else a
+            x = _c_contiguous_copy(x) if status & 2 else x
+            status = fn(routine, id(a), id(x), id(out), trans, alpha, beta)
+        if status:
+            self._too_large(status)
+            product = (a.T if trans else a) @ x
+            out[...] = alpha * product + beta * out if beta else alpha * product
+
+    def ger(self, x: np.ndarray, y: np.ndarray, out: np.ndarray, alpha: float) -> None:
+        """``out += alpha outer(x, y)``; ``out`` C-contiguous ``len(x) x len(y)``, sizes >= 1."""
+        fn, routine = self.function("ger")
+        status = fn(routine, id(x), id(y), id(out), alpha)
+        if status & (1 | 2):
+            x = _c_contiguous_copy(x) if status & 1 else x
+            y = _c_contiguous_copy(y) if status & 2 else y
+            status = fn(routine, id(x), id(y), id(out), alpha)
+        if status:
+            self._too_large(status)
+            out += alpha * np.outer(x, y)
+
+    def dot(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``x . y`` as a 0-d array, for vectors of one length >= 1."""
+        out = np.empty((), self.dtype)
+        fn, routine = self.function("dot")
+        status = fn(routine, id(x), id(y), id(out))
+        if status & (1 | 2):
+            x = _c_contiguous_copy(x) if status & 1 else x
+            y = _c_contiguous_copy(y) if status & 2 else y
+            status = fn(routine, id(x), id(y), id(out))
+        if status:
+            self._too_large(status)
+            out[()] = np.dot(x, y)
+        return out
+
+    def gemm_raw(self, a: int, b: int, c: int, m: int, n: int, k: int, lda: int, ldb: int, ldc: int,
+                 trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0) -> None:
+        """Row-major ``C = alpha op(A) op(B) + beta C`` on raw data addresses of this dtype.
+
+        ``A`` is ``m x k`` (``k x m`` when ``trans_a``) with rows ``lda`` elements apart, ``B``
+        ``k x n`` (``n x k``) with rows ``ldb`` apart, ``C`` ``m x n`` with rows ``ldc`` apart.
+        Sizes must be >= 1 and leading dims at least the row lengths (BLAS's rules); nothing is
+        checked but the 32-bit limit (``OverflowError``). The GIL is released during the call.
+        """
+        fn, routine = self.function("gemm_raw")
+        status = fn(routine, a, b, c, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta)
+        if status:
+            raise OverflowError(f"gemm of {m}x{k} by {k}x{n}: sizes beyond BLAS's 32-bit integers")
+
+    @staticmethod
+    def _too_large(status: int) -> None:
+        if status & ~_TOO_LARGE:
+            raise RuntimeError(f"BLAS kernel refused C-contiguous operands (status {status})")
+
+
+_KERNELS: dict[tuple[int, str], BlasKernels] = {}
+
+
+def blas_kernels(cache: CompileCache | None, dtype: str) -> BlasKernels:
+    """The process's BLAS kernels of ``dtype`` from ``cache`` (None: the default cache dir)."""
+    cache = cache if cache is not None else get_cache("")
+    key = (id(cache), str(dtype))
+    kernels = _KERNELS.get(key)
+    if kernels is None:
+        kernels = _KERNELS[key] = BlasKernels(cache, str(dtype))
+    return kernels
+
+
+# The kernel each op's native path calls (tir.dot: by the operands' ranks, see BlasStep._dot).
+_OP_KERNELS = {"tir.gemm": ("gemm",), "tir.gemv": ("gemv",), "tir.ger": ("ger",)}
+_DOT_KERNELS = {(2, 2): "gemm", (2, 1): "gemv", (1, 2): "gemv", (1, 1): "dot"}
+
+
+def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Whether ``a`` may be overwritten as the output (see :func:`native_steps.reusable`)."""
+    return (type(a) is np.ndarray and a.base is None and a.shape == shape and a.dtype == dtype
+            and a.flags.c_contiguous and a.flags.writeable and sys.getrefcount(a) <= _PRIVATE_REFCOUNT)
 
 
 class BlasStep:
-    """One BLAS op; falls back to the op's NumPy reference for dtypes BLAS has no routine for."""
+    """One BLAS op; falls back to the op's NumPy reference for dtypes BLAS has no routine for.
+
+    ``context`` (set by the executor, :meth:`bind`) holds the kernels it compiled ahead and the
+    compile cache the others come from.
+    """
 
     def __init__(self, op_name: str, attrs: dict, out_dtype: str, in_dtypes: list[str], reference, num_threads: int):  # noqa: ANN001
         self.op_name = op_name
         self.attrs = attrs
         self.dtype = out_dtype
+        self.np_dtype = np.dtype(out_dtype)
         self.native = out_dtype in _BLAS_DTYPES and all(d == out_dtype for d in in_dtypes)
         self.reference = reference
         self.num_threads = num_threads
+        #: A native step's outputs are new arrays (or its private accumulator), never an
+        #: argument or a constant: ``Function`` hands them out without a copy.
+        self.fresh_outputs = self.native
+        self.context = None
+        self._kernels: BlasKernels | None = None
+
+    def bind(self, context) -> None:  # noqa: ANN001 - a KernelContext
+        """Take the kernels from ``context``: those it preloaded (:meth:`predicted_kernels`),
+        else its compile cache."""
+        self.context = context
+        self._kernels = None
+
+    def predicted_kernels(self, op: object) -> dict[str, tuple[object, None]]:
+        """The BLAS call kernel this op's static ranks call, for the executor to compile with
+        its other kernels (``n_args`` None: not a range kernel, see ``KernelContext.load_many``)."""
+        if not self.native:
+            return {}
+        if self.op_name == "tir.dot":
+            ranks = tuple(v.type.ndim for v in op.operands)  # type: ignore[attr-defined]
+            kernels = (_DOT_KERNELS[ranks],) if ranks in _DOT_KERNELS else ()
+        else:
+            kernels = _OP_KERNELS[self.op_name]
+        from tensorir.codegen.cpu.lower_blas import blas_kernel
+
+        def text(kernel: str, name: str):  # noqa: ANN202
+            return lambda: blas_kernel(kernel, name, self.dtype)
+
+        names = {kernel: blas_kernel_name(kernel, self.dtype) for kernel in kernels}
+        return {name: (text(kernel, name), None) for kernel, name in names.items()}
+
+    def kernels(self) -> BlasKernels:
+        if self._kernels is None:
+            context = self.context
+            if context is None:
+                self._kernels = blas_kernels(None, self.dtype)
+            else:
+                self._kernels = BlasKernels(context.cache, self.dtype, context.preloaded_modules)
+        return self._kernels
+
+    def _fresh_reference(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The reference's results as new arrays (rare shapes; keeps ``fresh_outputs`` true)."""
+        return [np.array(r) for r in self.reference(inputs)]
+
+    def _array(self, x: np.ndarray) -> np.ndarray:
+        """``x`` as an ndarray of the step's dtype (the kernels read raw memory of that dtype)."""
+        if type(x) is not np.ndarray or x.dtype != self.np_dtype:
+            x = np.asarray(x).astype(self.np_dtype)
+        return x
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if not self.native:
             return self.reference(inputs)
-        name, dtype = self.op_name, self.dtype
-        configure_blas_threads(self.num_threads, _work(name, inputs, self.attrs))
+        name = self.op_name
         if name == "tir.dot":
-            x, y = inputs
-            if x.ndim == 2 and y.ndim == 2:
-                return [matmul(x, y, 1.0, dtype)]
-            if x.ndim == 2 and y.ndim == 1:
-                return [matvec(x, y, 1.0, dtype)]
-            if x.ndim == 1 and y.ndim == 2:
-                return [matvec(y.T, x, 1.0, dtype)]
-            if x.ndim == 1 and y.ndim == 1 and x.shape == y.shape and x.size:
-                return [np.asarray(_routines(dtype)[3](x, y), dtype)]
-            return self.reference(inputs)
+            return self._dot(inputs)
         if name == "tir.gemm":
-            c, alpha, a, b, beta = inputs
-            a = a.T if self.attrs["trans_a"] else a
-            b = b.T if self.attrs["trans_b"] else b
-            out = matmul(a, b, float(alpha), dtype)
-            return [_accumulate(out, c, float(beta))]
+            return self._gemm(inputs)
         if name == "tir.gemv":
-            y, alpha, a, x, beta = inputs
-            a = a.T if self.attrs["trans"] else a
-            return [_accumulate(matvec(a, x, float(alpha), dtype), y, float(beta))]
-        a, alpha, x, y = inputs  # tir.ger: a + alpha * outer(x, y)
+            return self._gemv(inputs)
+        return self._ger(inputs)
+
+    def _dot(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        x, y = (self._array(v) for v in inputs)
+        if x.ndim == 2 and y.ndim == 2:
+            (m, k), (k2, n) = x.shape, y.shape
+            _check_inner(x.shape, y.shape, k, k2)
+            configure_blas_threads(self.num_threads, m * n * k)
+            out = np.empty((m, n), self.np_dtype)
+            if m and n:
+                if k:
+                    self.kernels().gemm(x, y, out)
+                else:
+                    out.fill(0)
+            return [out]
+        if x.ndim == 2 and y.ndim == 1:
+            return [self._matvec(x, y, False, x.shape, y.shape)]
+        if x.ndim == 1 and y.ndim == 2:
+            return [self._matvec(y, x, True, x.shape, y.shape)]
+        if x.ndim == 1 and y.ndim == 1 and x.shape == y.shape and x.size:
+            configure_blas_threads(self.num_threads, x.size)
+            return [self.kernels().dot(x, y)]
+        return self._fresh_reference(inputs)
+
+    def _matvec(self, a: np.ndarray, x: np.ndarray, trans: bool, left: tuple, right: tuple) -> np.ndarray:
+        """``op(a) @ x`` with ``op(a) = a.T`` when ``trans`` (``left @ right`` in the user's terms)."""
+        m, k = (a.shape[1], a.shape[0]) if trans else a.shape
+        _check_inner(left, right, k, x.shape[0])
+        configure_blas_threads(self.num_threads, m * k)
+        out = np.empty(m, self.np_dtype)
+        self._product(lambda: self.kernels().gemv(a, x, out, trans), out, 0.0, k)
+        return out
+
+    def _gemm(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        ta, tb = bool(self.attrs["trans_a"]), bool(self.attrs["trans_b"])
+        a, b = self._array(inputs[2]), self._array(inputs[3])
+        if a.ndim != 2 or b.ndim != 2:
+            return self._fresh_reference(inputs)
+        m, k = (a.shape[1], a.shape[0]) if ta else a.shape
+        k2, n = (b.shape[1], b.shape[0]) if tb else b.shape
+        _check_inner((m, k), (k2, n), k, k2)
+        configure_blas_threads(self.num_threads, m * n * k)
+        alpha, beta = float(inputs[1]), float(inputs[4])
+        out = self._accumulator(inputs, (m, n), beta)
+        if out is not None:
+            self._product(lambda: self.kernels().gemm(a, b, out, ta, tb, alpha, beta), out, beta, k)
+            return [out]
+        product = np.empty((m, n), self.np_dtype)  # c broadcasts the product to a larger shape
+        self._product(lambda: self.kernels().gemm(a, b, product, ta, tb, alpha, 0.0), product, 0.0, k)
+        return [_accumulate(product, inputs[0], beta)]
+
+    def _gemv(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        trans = bool(self.attrs["trans"])
+        a, x = self._array(inputs[2]), self._array(inputs[3])
+        if a.ndim != 2 or x.ndim != 1:
+            return self._fresh_reference(inputs)
+        m, k = (a.shape[1], a.shape[0]) if trans else a.shape
+        _check_inner((m, k), x.shape, k, x.shape[0])
+        configure_blas_threads(self.num_threads, m * k)
+        alpha, beta = float(inputs[1]), float(inputs[4])
+        out = self._accumulator(inputs, (m,), beta)
+        if out is not None:
+            self._product(lambda: self.kernels().gemv(a, x, out, trans, alpha, beta), out, beta, k)
+            return [out]
+        product = np.empty(m, self.np_dtype)
+        self._product(lambda: self.kernels().gemv(a, x, product, trans, alpha, 0.0), product, 0.0, k)
+        return [_accumulate(product, inputs[0], beta)]
+
+    @staticmethod
+    def _product(call: Callable[[], None], out: np.ndarray, beta: float, k: int) -> None:
+        """Run the BLAS ``call`` writing ``out``, except for empty products (BLAS's rules for
+        zero sizes differ between libraries): ``out = beta * out`` then."""
+        if not out.size:
+            return
+        if k:
+            call()
+        elif beta:
+            out *= beta
+        else:
+            out.fill(0)
+
+    def _accumulator(self, inputs: list[np.ndarray], shape: tuple[int, ...], beta: float) -> np.ndarray | None:
+        """The output buffer for ``product + beta * c`` (``c = inputs[0]``) holding ``c`` when beta
+        is not 0: c itself when it is private, else a copy (broadcast). None when c broadcasts the
+        result beyond ``shape`` (the caller adds it in NumPy)."""
+        if not _broadcasts_into(np.shape(inputs[0]), shape):
+            return None
+        if not beta:
+            return np.empty(shape, self.np_dtype)
+        if reusable(inputs[0], shape, self.np_dtype):
+            return inputs[0]
+        out = np.empty(shape, self.np_dtype)
+        out[...] = inputs[0]
+        return out
+
+    def _ger(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        # tir.ger: a + alpha * outer(x, y)
+        x, y = self._array(inputs[2]), self._array(inputs[3])
+        if x.ndim != 1 or y.ndim != 1:
+            return self._fresh_reference(inputs)
         shape = (x.shape[0], y.shape[0])
-        base = np.array(np.broadcast_to(a, np.broadcast_shapes(a.shape, shape)), dtype=dtype)
-        if base.shape != shape or 0 in shape:
-            return self.reference(inputs)
-        ger = _routines(dtype)[2]
-        # Fortran sees base.T (n x m): base.T += alpha * y x^T.
-        return [ger(float(alpha), y, x, a=base.T, overwrite_a=1).T]
+        if 0 in shape or not _broadcasts_into(np.shape(inputs[0]), shape):
+            return self._fresh_reference(inputs)
+        configure_blas_threads(self.num_threads, shape[0] * shape[1])
+        if reusable(inputs[0], shape, self.np_dtype):
+            base = inputs[0]
+        else:
+            base = np.empty(shape, self.np_dtype)
+            base[...] = inputs[0]
+        self.kernels().ger(x, y, base, float(inputs[1]))
+        return [base]
 
 
-def _work(name: str, inputs: list[np.ndarray], attrs: dict) -> int:
-    """Multiply-adds of a BLAS op, to choose its thread count."""
-    if name == "tir.gemm":
-        a, b = inputs[2], inputs[3]
-        m = a.shape[1] if attrs["trans_a"] else a.shape[0]
-        k = a.shape[0] if attrs["trans_a"] else a.shape[1]
-        n = b.shape[0] if attrs["trans_b"] else b.shape[1]
-        return m * n * k
-    sizes = [x.size for x in inputs if x.ndim]
-    if name == "tir.dot" and len(sizes) == 2 and inputs[0].ndim == 2 and inputs[1].ndim == 2:
-        return inputs[0].shape[0] * inputs[0].shape[1] * inputs[1].shape[1]
-    return max(sizes, default=0)
+def _check_inner(a_shape: tuple[int, ...], b_shape: tuple[int, ...], k: int, k2: int) -> None:
+    if k != k2:
+        raise ValueError(f"shapes {a_shape} and {b_shape} not aligned: {k} (dim 1) != {k2} (dim 0)")
+
+
+def _broadcasts_into(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``target`` (np.broadcast_shapes costs ~5 us)."""
+    if len(shape) > len(target):
+        return False
+    return all(d == 1 or d == t for d, t in zip(reversed(shape), reversed(target)))
 
 
 def _accumulate(product: np.ndarray, c: np.ndarray, beta: float) -> np.ndarray:
     """``product + beta * c`` broadcast like the reference (``c`` ignored when beta is 0)."""
+    shape = np.broadcast_shapes(product.shape, np.shape(c))
     if beta == 0.0:
-        shape = np.broadcast_shapes(product.shape, c.shape)
         return product if shape == product.shape else np.array(np.broadcast_to(product, shape))
-    shape = np.broadcast_shapes(product.shape, c.shape)
     if shape == product.shape:
         product += beta * c if beta != 1.0 else c
         return product

@@ -9,14 +9,14 @@ operand's buffer when nothing else can see it (see :func:`reusable`).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel, strided_kernel
 from tensorir.codegen.cpu.lower_nn import row_kernel
 from tensorir.codegen.cpu.lower_reduction import columns_kernel, rows_kernel
-from tensorir.runtime.native_kernels import KernelContext, KernelSet, kernel_name
+from tensorir.runtime.native_kernels import KernelContext, KernelSet, KernelText, kernel_name
 
 __all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_shape", "reusable"]
 
@@ -79,7 +79,19 @@ def _flat_modes(inputs: Sequence[np.ndarray], shape: tuple[int, ...]) -> tuple[b
 
 
 class ElementwiseStep:
-    """A fused elementwise body or a lone elementwise op, flat or strided (see lower_elementwise)."""
+    """A fused elementwise body or a lone elementwise op, flat or strided (see lower_elementwise).
+
+    A call's work in Python depends only on the operands' shapes, so it is planned once per
+    shape signature (:meth:`_launch`): the broadcast shape, the flat variant's kernel, which
+    operands must be checked for contiguity and which may be reused as the output. The call
+    itself is then a few attribute reads, one allocation and one ctypes call.
+    """
+
+    #: Outputs are new arrays or a dead intermediate's buffer, never an argument or a constant.
+    fresh_outputs = True
+    #: Shape signatures remembered per step (a function called with ever new batch sizes must
+    #: not grow without bound).
+    MAX_LAUNCHES = 64
 
     def __init__(self, context: KernelContext, body: ElementwiseBody, ranks: Sequence[int], out_rank: int,
                  inplace_hint: int | None = None) -> None:
@@ -97,14 +109,16 @@ class ElementwiseStep:
         key = body.key()
         n_args = len(self.in_dtypes) + len(self.out_dtypes)
 
-        def make(variant: object) -> tuple[str, str, int]:
-            # Everything the text depends on is in the name: symbols must never clash in the JIT.
+        def make(variant: object) -> tuple[str, Callable[[], str], int]:
+            # Everything the text depends on is in the name: symbols must never clash in the JIT,
+            # and the name keys the compile cache (the text is built only to compile it).
             name = kernel_name("elementwise", key, repr(variant), repr(self.ranks), str(out_rank))
             if variant == "strided":
-                return name, strided_kernel(name, body, self.ranks, out_rank), n_args
-            return name, flat_kernel(name, body, variant), n_args  # type: ignore[arg-type]
+                return name, lambda: strided_kernel(name, body, self.ranks, out_rank), n_args
+            return name, lambda: flat_kernel(name, body, variant), n_args  # type: ignore[arg-type]
 
         self.kernels = KernelSet(context, make)
+        self._launches: dict[tuple, tuple] = {}
 
     def predicted_variant(self, operand_shapes: Sequence[tuple], out_shape: tuple) -> object:
         """The variant the static types suggest: flat with scalars where an operand is all 1s."""
@@ -118,32 +132,112 @@ class ElementwiseStep:
                 return "strided" if out_shape else None
         return tuple(modes)
 
-    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        inputs = _conform(inputs, self.in_dtypes)
+    def _launch(self, inputs: list[np.ndarray]) -> tuple:
+        """(shape, size, full operands, reusable operands, flat kernel or None, caller or None)
+        for operands of these shapes; ValueError when they do not broadcast."""
         shape = broadcast_shape(inputs)
-        outputs = self._outputs(inputs, shape)
         size = 1
         for d in shape:
             size *= d
-        if size == 0:
+        modes: list[bool] | None = []
+        full = []
+        for k, a in enumerate(inputs):
+            if a.shape == shape:
+                modes.append(False)  # type: ignore[union-attr]
+                full.append(k)
+            elif a.size == 1:
+                modes.append(True)  # type: ignore[union-attr]
+            else:
+                modes = None
+                break
+        out_dtype = self.out_dtypes[0]
+        reuse = tuple(k for k in self.reuse_order if inputs[k].shape == shape and self.in_dtypes[k] == out_dtype)
+        flat = self.kernels.get(tuple(modes)) if modes is not None and size else None
+        ctx = self.context
+        parallel = size > 1 and size >= ctx.parallel_min_work and ctx.pool.num_threads > 1
+        # Small calls go straight to the kernel through a caller for this arity; big ones are split.
+        caller = None if parallel else _direct_caller(len(inputs), len(self.out_dtypes))
+        launch = (shape, size, tuple(full), reuse, flat, caller)
+        if len(self._launches) >= self.MAX_LAUNCHES:
+            self._launches.clear()
+        self._launches[_signature(inputs)] = launch
+        return launch
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            # Type, dtype and shape of every operand: the plan of operands seen before.
+            launch = self._launches.get(_signature(inputs))
+        except AttributeError:  # a Python scalar or list: no dtype
+            launch = None
+        if launch is None:
+            # Kernels read the array object itself: a NumPy scalar, another dtype or byte order
+            # is converted first, and only converted operands are ever planned.
+            inputs = _conform(inputs, self.in_dtypes)
+            launch = self._launch(inputs)
+        shape, size, full, reuse, flat, caller = launch
+        outputs = None
+        for k in reuse:
+            # reusable(): owns its C-contiguous, writable buffer and only this call refers to it.
+            # References: the inputs list and getrefcount's argument (no local name holds it).
+            if (sys.getrefcount(inputs[k]) <= _PRIVATE_REFCOUNT - 1 and inputs[k].base is None
+                    and inputs[k].flags.c_contiguous and inputs[k].flags.writeable):
+                outputs = [inputs[k]]
+                break
+        if outputs is None:
+            out_dtypes = self.out_dtypes
+            outputs = [np.empty(shape, out_dtypes[0])] if len(out_dtypes) == 1 else [
+                np.empty(shape, dt) for dt in out_dtypes]
+        if not size:
             return outputs
-        ids = tuple(id(a) for a in inputs) + tuple(id(o) for o in outputs)
-        modes = _flat_modes(inputs, shape)
-        if modes is not None:
-            self.context.run(self.kernels.get(modes), size, size, ids)
+        if flat is not None:
+            for k in full:
+                if not inputs[k].flags.c_contiguous:
+                    flat = None
+                    break
+        if flat is not None:
+            if caller is not None:
+                caller(flat, size, inputs, outputs)
+            else:
+                self.context.pool.run(flat, size, (*map(id, inputs), *map(id, outputs)))
             return outputs
         for a, rank in zip(inputs, self.ranks):
             if a.ndim != rank:  # the kernel reads exactly ``rank`` dims of each operand
                 raise ValueError(f"operand of rank {a.ndim} where rank {rank} was compiled")
+        ids = tuple(id(a) for a in inputs) + tuple(id(o) for o in outputs)
         outer = size // shape[-1]
         self.context.run(self.kernels.get("strided"), outer, size, ids)
         return outputs
 
-    def _outputs(self, inputs: list[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
-        for k in self.reuse_order:
-            if reusable(inputs[k], shape, self.out_dtypes[0]):
-                return [inputs[k]]
-        return [np.empty(shape, dt) for dt in self.out_dtypes]
+
+def _signature(inputs: list[np.ndarray]) -> tuple:
+    """What a call's plan depends on: each operand's type, dtype and shape (AttributeError for
+    operands that are not NumPy objects)."""
+    return tuple([(type(a), a.dtype, a.shape) for a in inputs])
+
+
+# ``fn(0, size, id(in0), ..., id(out0), ...)`` spelled out for the common arities: unpacking
+# ``*map(id, ...)`` costs about as much as the ctypes call itself.
+def _call_1_1(fn: Callable[..., None], size: int, ins: list, outs: list) -> None:
+    fn(0, size, id(ins[0]), id(outs[0]))
+
+
+def _call_2_1(fn: Callable[..., None], size: int, ins: list, outs: list) -> None:
+    fn(0, size, id(ins[0]), id(ins[1]), id(outs[0]))
+
+
+def _call_3_1(fn: Callable[..., None], size: int, ins: list, outs: list) -> None:
+    fn(0, size, id(ins[0]), id(ins[1]), id(ins[2]), id(outs[0]))
+
+
+def _call_any(fn: Callable[..., None], size: int, ins: list, outs: list) -> None:
+    fn(0, size, *map(id, ins), *map(id, outs))
+
+
+_CALLERS = {(1, 1): _call_1_1, (2, 1): _call_2_1, (3, 1): _call_3_1}
+
+
+def _direct_caller(n_in: int, n_out: int) -> Callable[[Callable[..., None], int, list, list], None]:
+    return _CALLERS.get((n_in, n_out), _call_any)
 
 
 _COMBINE = {"tir.sum": np.sum, "tir.mean": np.sum, "tir.prod": np.prod, "tir.max": np.max, "tir.min": np.min,
@@ -152,6 +246,9 @@ _COMBINE = {"tir.sum": np.sum, "tir.mean": np.sum, "tir.prod": np.prod, "tir.max
 
 class ReductionStep:
     """A reduction over axes, of an operand or of a fused elementwise body (see lower_reduction)."""
+
+    #: Outputs are new arrays (or views of them), never an argument or a constant.
+    fresh_outputs = True
 
     def __init__(self, context: KernelContext, body: ElementwiseBody, ranks: Sequence[int], rank: int,
                  reduction: str, axis: tuple[int, ...] | None, keepdims: bool, out_dtype: str) -> None:
@@ -168,16 +265,36 @@ class ReductionStep:
         self.identity_dtype = np.dtype(body.output_dtypes[0])
 
         def maker(b: ElementwiseBody, n_in: int):  # noqa: ANN202
-            def make(variant: object) -> tuple[str, str, int]:
+            def make(variant: object) -> tuple[str, Callable[[], str], int]:
                 layout, scalars = variant  # type: ignore[misc]
                 name = kernel_name("reduce", b.key(), reduction, out_dtype, repr(variant))
                 build = rows_kernel if layout == "rows" else columns_kernel
-                return name, build(name, b, reduction, out_dtype, scalars), n_in + 3
+                return name, lambda: build(name, b, reduction, out_dtype, scalars), n_in + 3
 
             return make
 
         self.fused_kernels = KernelSet(context, maker(body, len(body.input_dtypes)))
         self.plain_kernels = KernelSet(context, maker(identity, 1))
+
+    def predicted_kernels(self, op: object) -> dict[str, tuple[KernelText, int]]:
+        """The kernel the static types of ``op``'s operands suggest, for the executor to compile
+        with the others before the first call (see ``NativeExecutor``)."""
+        shapes = [tuple(1 if d == 1 else -1 for d in v.type.shape) for v in op.operands]  # type: ignore[attr-defined]
+        if any(len(shape) != self.rank for shape in shapes):
+            return {}
+        k = len(self.axes)
+        if self.axes == tuple(range(self.rank - k, self.rank)):
+            layout = "rows"
+        elif self.axes == tuple(range(k)):
+            layout = "columns"
+        else:
+            return {}
+        out_shape = tuple(-1 if any(s[d] != 1 for s in shapes) else 1 for d in range(self.rank))
+        modes = self.materialize.predicted_variant(shapes, out_shape) if self.materialize is not None else (False,)
+        if not isinstance(modes, tuple):
+            return {}
+        name, spec = self.fused_kernels.spec((layout, modes))
+        return {name: spec}
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         inputs = _conform(inputs, self.in_dtypes)
@@ -230,6 +347,9 @@ class ReductionStep:
 class RowStep:
     """softmax / log_softmax / logsumexp / softmax_crossentropy over rows (see lower_nn)."""
 
+    #: Outputs are new arrays (or views of them), never an argument or a constant.
+    fresh_outputs = True
+
     def __init__(self, context: KernelContext, op_name: str, dtype: str, rank: int, attrs: dict,
                  label_dtype: str | None = None) -> None:
         self.op_name = op_name
@@ -245,9 +365,11 @@ class RowStep:
         self.keepdims = bool(attrs.get("keepdims", False))
         self.label_dtype = np.dtype(label_dtype) if label_dtype else None
         name = kernel_name("rows", op_name, dtype, str(label_dtype))
+        # Built now, so an op or dtype without a row kernel raises NotLowerable at plan time (the
+        # executor then runs the reference); a cache hit still keys on the name alone.
         text = row_kernel(name, op_name, dtype, label_dtype)
         n_args = 4 if label_dtype else 3
-        self.kernels = KernelSet(context, lambda variant: (name, text, n_args))
+        self.kernels = KernelSet(context, lambda variant: (name, lambda: text, n_args))
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x = np.asarray(inputs[0])

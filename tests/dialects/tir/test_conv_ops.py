@@ -239,10 +239,15 @@ def test_pool2d_matches_reshaping_numpy(mode, ignore_border):
     np.testing.assert_allclose(out, expected, rtol=1e-12)
 
 
-def test_max_pool_gradient_goes_to_the_first_maximum():
+def test_max_pool_gradient_goes_to_every_tied_maximum():
+    # Theano's MaxPoolGrad: each position equal to its window's maximum gets the window's gradient.
     x = np.array([[[[1.0, 3.0, 3.0, 0.0], [3.0, 2.0, 5.0, 5.0]]]])
     gx = run(POOL_GRAD, [x, np.array([[[[10.0, 20.0]]]])], ws=(2, 2), ignore_border=True)
-    np.testing.assert_array_equal(gx, [[[[0.0, 10.0, 0.0, 0.0], [0.0, 0.0, 20.0, 0.0]]]])
+    np.testing.assert_array_equal(gx, [[[[0.0, 10.0, 0.0, 0.0], [10.0, 0.0, 20.0, 20.0]]]])
+    # max_pool2d_select is its transpose: the sum over the tied positions.
+    v = np.arange(8.0).reshape(1, 1, 2, 4)
+    picked = run(SELECT, [x, v], ws=(2, 2), ignore_border=True)
+    np.testing.assert_array_equal(picked, [[[[1.0 + 4.0, 6.0 + 7.0]]]])
 
 
 def test_pool2d_types_and_errors():

@@ -1,18 +1,13 @@
-"""Native CPU code generation: MLIR text emission, vectorizable math, and the LLVM JIT."""
+"""Native CPU code generation: MLIR text emission, vectorizable math, and the LLVM JIT.
 
-from tensorir.codegen.cpu.approx import APPROXIMATIONS as APPROXIMATIONS
-from tensorir.codegen.cpu.approx import BINARY_OPS as BINARY_OPS
-from tensorir.codegen.cpu.approx import emit_exp as emit_exp
-from tensorir.codegen.cpu.jit import DEFAULT_MLIR_PIPELINE as DEFAULT_MLIR_PIPELINE
-from tensorir.codegen.cpu.jit import CodegenError as CodegenError
-from tensorir.codegen.cpu.jit import NativeModule as NativeModule
-from tensorir.codegen.cpu.jit import compile_llvm_ir as compile_llvm_ir
-from tensorir.codegen.cpu.jit import compile_mlir as compile_mlir
-from tensorir.codegen.cpu.jit import host_target_machine as host_target_machine
-from tensorir.codegen.cpu.jit import lower_mlir_to_llvm_ir as lower_mlir_to_llvm_ir
-from tensorir.codegen.cpu.jit import memref_args as memref_args
-from tensorir.codegen.cpu.mlir_text import KernelEmitter as KernelEmitter
-from tensorir.codegen.cpu.mlir_text import range_kernel as range_kernel
+The names below are imported on first use (PEP 562), so importing one submodule (say the
+kernel ABI of ``lower_elementwise``) does not import the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "APPROXIMATIONS",
@@ -29,3 +24,31 @@ __all__ = [
     "memref_args",
     "range_kernel",
 ]
+
+# name -> the submodule defining it
+_LAZY = {
+    "APPROXIMATIONS": "approx",
+    "BINARY_OPS": "approx",
+    "emit_exp": "approx",
+    "DEFAULT_MLIR_PIPELINE": "jit",
+    "CodegenError": "jit",
+    "NativeModule": "jit",
+    "compile_llvm_ir": "jit",
+    "compile_mlir": "jit",
+    "host_target_machine": "jit",
+    "lower_mlir_to_llvm_ir": "jit",
+    "memref_args": "jit",
+    "KernelEmitter": "mlir_text",
+    "range_kernel": "mlir_text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tensorir.codegen.cpu' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

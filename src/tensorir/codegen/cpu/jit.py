@@ -7,7 +7,12 @@ features, the new pass manager at O0..O3 -> an object file -> ORC LLJIT.
 The object file is the unit of the JIT: a fresh compile emits it and loads it, and
 :meth:`NativeModule.from_object_code` loads the same bytes from a disk cache with no MLIR
 or LLVM optimization at all. External symbols (BLAS function pointers) are bound by name
-when the object is linked.
+when the object is linked. Objects are position independent, so the compile cache can also
+link them into a shared library (:mod:`tensorir.runtime.shared_library`) that a later process
+loads with ``dlopen``, without importing llvmlite or MLIR at all.
+
+Importing this module is cheap: llvmlite and the MLIR bindings are imported by the functions
+that compile or link, never at module level.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import llvmlite.binding as llvm
+if TYPE_CHECKING:
+    import llvmlite.binding as llvm
 
 __all__ = [
     "CodegenError",
@@ -27,6 +34,7 @@ __all__ = [
     "memref_args",
     "compile_llvm_ir",
     "DEFAULT_MLIR_PIPELINE",
+    "import_stubs_ir",
 ]
 
 #: MLIR passes from linalg/scf/arith/math/memref on memrefs down to the LLVM dialect.
@@ -68,9 +76,17 @@ def _mlir_context():
     return _MLIR_CONTEXT
 
 
+def _llvm():  # noqa: ANN202 - the llvmlite.binding module
+    """llvmlite's binding, imported on first use (it costs ~30 ms; a cache hit never needs it)."""
+    import llvmlite.binding as llvm
+
+    return llvm
+
+
 def _init_llvm() -> None:
     global _LLVM_INITIALIZED
     if not _LLVM_INITIALIZED:
+        llvm = _llvm()
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         llvm.initialize_native_asmparser()
@@ -86,13 +102,16 @@ def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
         _init_llvm()
         tm = _TARGET_MACHINES.get(opt_level)
         if tm is None:
+            llvm = _llvm()
             target = llvm.Target.from_default_triple()
+            # Position-independent code with the small code model: the same object links in the
+            # JIT and into a shared library (see the module docstring).
             tm = target.create_target_machine(
                 cpu=llvm.get_host_cpu_name(),
                 features=llvm.get_host_cpu_features().flatten(),
                 opt=opt_level,
-                reloc="default",
-                codemodel="jitdefault",
+                reloc="pic",
+                codemodel="default",
                 jit=True,
             )
             _TARGET_MACHINES[opt_level] = tm
@@ -102,7 +121,7 @@ def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
 def _lljit():
     global _LLJIT
     if _LLJIT is None:
-        _LLJIT = llvm.create_lljit_compiler(host_target_machine(3))
+        _LLJIT = _llvm().create_lljit_compiler(host_target_machine(3))
     return _LLJIT
 
 
@@ -171,6 +190,7 @@ def _non_llvm_ops(module) -> set[str]:
 
 
 def _optimize_llvm_ir(llvm_ir: str, opt_level: int) -> tuple[llvm.ModuleRef, llvm.TargetMachine]:
+    llvm = _llvm()
     tm = host_target_machine(opt_level)
     try:
         module = llvm.parse_assembly(llvm_ir)
@@ -197,7 +217,7 @@ class _Linked:
 
 def _link_object(object_code: bytes, exports: list[str], symbols: dict[str, int]) -> _Linked:
     with _MLIR_LOCK:
-        builder = llvm.JITLibraryBuilder()
+        builder = _llvm().JITLibraryBuilder()
         builder.add_object_img(object_code)
         for name, address in symbols.items():
             builder.import_symbol(name, address)
@@ -215,6 +235,43 @@ def _link_object(object_code: bytes, exports: list[str], symbols: dict[str, int]
 
 def _defined_functions(module: llvm.ModuleRef) -> list[str]:
     return [f.name for f in module.functions if not f.is_declaration]
+
+
+def _import_signatures(module: llvm.ModuleRef, symbols: dict[str, int]) -> dict[str, list]:
+    """``{name: [return type, [parameter types]]}`` of the functions bound through ``symbols``."""
+    out: dict[str, list] = {}
+    for f in module.functions:
+        if f.is_declaration and f.name in symbols:
+            fn_type = f.global_value_type
+            out[f.name] = [str(fn_type.get_function_return()), [str(t) for t in fn_type.get_function_parameters()]]
+    return out
+
+
+def import_stubs_ir(imports: dict[str, list]) -> str:
+    """LLVM IR defining each imported function as a jump through a pointer variable.
+
+    A shared library cannot take an address at link time the way the JIT does
+    (``import_symbol``); instead ``name`` becomes a stub that tail-calls the pointer stored in
+    the global ``__tensorir_import.name``, which the loader fills after ``dlopen``.
+    """
+    lines = []
+    for name, (ret, params) in sorted(imports.items()):
+        slot = f'@"__tensorir_import.{name}"'
+        args = ", ".join(f"{t} %a{i}" for i, t in enumerate(params))
+        lines.append(f"{slot} = global ptr null")
+        lines.append(f'define {ret} @"{name}"({args}) {{')
+        lines.append(f"  %f = load ptr, ptr {slot}")
+        call = f"musttail call {ret} %f({args})"
+        lines += [f"  {call}", "  ret void"] if ret == "void" else [f"  %r = {call}", f"  ret {ret} %r"]
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def emit_object(llvm_ir: str, opt_level: int = 0) -> bytes:
+    """Object code of (small, already optimized) LLVM IR for the host, e.g. :func:`import_stubs_ir`."""
+    with _MLIR_LOCK:
+        module, tm = _optimize_llvm_ir(llvm_ir, opt_level)
+        return tm.emit_object(module)
 
 
 class NativeModule:
@@ -239,6 +296,9 @@ class NativeModule:
         #: Optimized LLVM IR text (None when loaded from object code).
         self.llvm_ir = llvm_ir
         self.opt_level = opt_level
+        #: Imported functions bound through ``symbols``: ``{name: [return type, [parameter types]]}``
+        #: (filled by :func:`compile_llvm_ir`; what a shared library of this object needs stubs for).
+        self.imports: dict[str, list] = {}
         self._linked = _link_object(object_code, self.function_names, self.symbols)
 
     @classmethod
@@ -265,7 +325,7 @@ class NativeModule:
                                "not for ones loaded from object code")
         with _MLIR_LOCK:
             tm = host_target_machine(self.opt_level)
-            module = llvm.parse_assembly(self.llvm_ir)
+            module = _llvm().parse_assembly(self.llvm_ir)
             return tm.emit_assembly(module)
 
     def __repr__(self) -> str:
@@ -283,7 +343,10 @@ def compile_llvm_ir(
         optimized = str(module)
         object_code = tm.emit_object(module)
         names = _defined_functions(module)
-    return NativeModule(object_code, names, symbols, llvm_ir=optimized, opt_level=opt_level)
+        imports = _import_signatures(module, symbols or {})
+    native = NativeModule(object_code, names, symbols, llvm_ir=optimized, opt_level=opt_level)
+    native.imports = imports
+    return native
 
 
 def compile_mlir(

@@ -26,9 +26,14 @@ scatters with one vectorised strided add per kernel position, never a loop over 
 
 ``tir.pool2d`` follows Theano's ``Pool`` exactly: windows may be clipped at the border when
 ``ignore_border`` is False; ``max``, ``sum`` and ``average_exc_pad`` ignore the padding while
-``average_inc_pad`` counts the padded zeros. The max gradient goes to the first maximum of each
-window (row-major order) and ``tir.max_pool2d_select`` (the value of a second tensor at that
-position) is its transpose, which gives the jvp of max pooling and the vjp of its gradient.
+``average_inc_pad`` counts the padded zeros. The max gradient follows Theano's ``MaxPoolGrad``:
+every position equal to its window's maximum receives the window's gradient (ties all do, not
+only the first). ``tir.max_pool2d_select`` is its exact transpose (per window, the sum of a
+second tensor over those positions), which gives the jvp of max pooling and the vjp of its
+gradient; see :class:`MaxPool2DSelect` for why ties are summed there.
+
+The native CPU lowering of all six ops is in ``codegen/cpu/lower_conv.py`` and
+``lower_pool.py`` (steps in ``runtime/native_conv.py``); these references are its oracle.
 """
 
 from __future__ import annotations
@@ -77,6 +82,23 @@ def resolve_pad(code: int, kernel: Dim, dilation: int) -> Dim:
     return dk - 1 if code == PAD_FULL else dk // 2
 
 
+def valid_outputs(size: int, taps: int, step: int, dilation: int, pad: int, out: int) -> tuple[list[int], list[int]]:
+    """Per tap ``t``, the outputs ``[lo[t], hi[t])`` whose tap lies inside the unpadded input.
+
+    Output ``i`` reads position ``i*step + t*dilation - pad``; it is inside ``[0, size)`` exactly
+    for ``lo <= i < hi``. Native kernels loop over these ranges, so they never test bounds per
+    element and never read padding.
+    """
+    lo, hi = [], []
+    for t in range(taps):
+        offset = t * dilation - pad
+        first = min(out, max(0, -(offset // step)))
+        last = min(out, max(0, (size - 1 - offset) // step + 1))
+        lo.append(first)
+        hi.append(max(first, last))
+    return lo, hi
+
+
 def conv_output_size(size: Dim, kernel: Dim, pad: int, stride: int, dilation: int) -> Dim:
     """Output length of one spatial axis, or None when not known statically."""
     p = resolve_pad(pad, kernel, dilation)
@@ -90,7 +112,7 @@ def conv_output_size(size: Dim, kernel: Dim, pad: int, stride: int, dilation: in
 
 
 # -- NumPy kernels ---------------------------------------------------------------------------------
-class _Geometry:
+class ConvGeometry:
     """Resolved sizes of one convolution: pads, kernel, strides, dilations, output size."""
 
     def __init__(self, in_hw: Sequence[int], k_hw: Sequence[int], attrs: Mapping[str, Any]) -> None:
@@ -132,6 +154,12 @@ class _Geometry:
         n, c = win.shape[:2]
         return np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * self.kh * self.kw, -1)
 
+    def valid_outputs(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """Rows ``[lo, hi)`` per kernel row tap, then columns per kernel column tap (see valid_outputs)."""
+        rows = valid_outputs(self.h, self.kh, self.sh, self.dh, self.ph, self.oh)
+        cols = valid_outputs(self.w, self.kw, self.sw, self.dw, self.pw, self.ow)
+        return (*rows, *cols)
+
     def kernel_slice(self, a: int, b: int) -> tuple[Any, ...]:
         """Positions of the padded input that kernel tap ``(a, b)`` reads, for every output pixel."""
         rows = slice(a * self.dh, a * self.dh + self.sh * (self.oh - 1) + 1, self.sh)
@@ -144,7 +172,8 @@ def _channels_first(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(y.shape[1], -1)
 
 
-def _groups(channels: int, filters: int, groups: int, per_group_in: int) -> tuple[int, int]:
+def group_sizes(channels: int, filters: int, groups: int, per_group_in: int) -> tuple[int, int]:
+    """(input, output) channels per group; ValueError when the operands do not split."""
     if groups < 1 or channels % groups or filters % groups:
         raise ValueError(f"{channels} input and {filters} output channels cannot be split in {groups} groups")
     if channels // groups != per_group_in:
@@ -162,8 +191,8 @@ def conv2d_reference(x: np.ndarray, w: np.ndarray, attrs: Mapping[str, Any], dty
         w = w[:, :, ::-1, ::-1]
     n, c = x.shape[:2]
     f = w.shape[0]
-    cg, fg = _groups(c, f, attrs["num_groups"], w.shape[1])
-    geo = _Geometry(x.shape[2:], w.shape[2:], attrs)
+    cg, fg = group_sizes(c, f, attrs["num_groups"], w.shape[1])
+    geo = ConvGeometry(x.shape[2:], w.shape[2:], attrs)
     win = geo.windows(geo.pad(x))
     out = np.empty((n, f, geo.oh, geo.ow), dtype=dtype)
     for g in range(attrs["num_groups"]):
@@ -181,8 +210,8 @@ def conv2d_grad_input_reference(gy: np.ndarray, w: np.ndarray, shape: Sequence[i
         w = w[:, :, ::-1, ::-1]
     n, c, h, wd = (int(s) for s in shape)
     f = w.shape[0]
-    cg, fg = _groups(c, f, attrs["num_groups"], w.shape[1])
-    geo = _Geometry((h, wd), w.shape[2:], attrs)
+    cg, fg = group_sizes(c, f, attrs["num_groups"], w.shape[1])
+    geo = ConvGeometry((h, wd), w.shape[2:], attrs)
     if gy.shape != (n, f, geo.oh, geo.ow):
         raise ValueError(f"output gradient of shape {gy.shape} does not match input shape {tuple(shape)} "
                          f"(expected {(n, f, geo.oh, geo.ow)})")
@@ -204,8 +233,8 @@ def conv2d_grad_filters_reference(x: np.ndarray, gy: np.ndarray, shape: Sequence
     gy = np.asarray(gy, dtype=dtype)
     f, cin, kh, kw = (int(s) for s in shape)
     n, c = x.shape[:2]
-    cg, fg = _groups(c, f, attrs["num_groups"], cin)
-    geo = _Geometry(x.shape[2:], (kh, kw), attrs)
+    cg, fg = group_sizes(c, f, attrs["num_groups"], cin)
+    geo = ConvGeometry(x.shape[2:], (kh, kw), attrs)
     if gy.shape != (n, f, geo.oh, geo.ow):
         raise ValueError(f"output gradient of shape {gy.shape} does not match input {x.shape} and filters "
                          f"{tuple(shape)} (expected {(n, f, geo.oh, geo.ow)})")
@@ -362,7 +391,7 @@ class Conv2DGradInput(_ConvBase):
 
     def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
         gy, w, shape = inputs
-        _check_static(self.name, shape, attrs["static_shape"])
+        check_static_shape(self.name, shape, attrs["static_shape"])
         return [cast_result(conv2d_grad_input_reference(gy, w, shape, attrs, types[0].dtype), types[0])]
 
     def vjp(self, b: Builder, op: Operation, grads: Sequence[Value | None]) -> list[Value | None]:
@@ -415,7 +444,7 @@ class Conv2DGradFilters(_ConvBase):
 
     def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
         x, gy, shape = inputs
-        _check_static(self.name, shape, attrs["static_shape"])
+        check_static_shape(self.name, shape, attrs["static_shape"])
         return [cast_result(conv2d_grad_filters_reference(x, gy, shape, attrs, types[0].dtype), types[0])]
 
     def vjp(self, b: Builder, op: Operation, grads: Sequence[Value | None]) -> list[Value | None]:
@@ -468,7 +497,8 @@ def _merge(name: str, a: Dim, b: Dim, what: str) -> Dim:
     return a
 
 
-def _check_static(name: str, shape: np.ndarray, static: Sequence[int]) -> None:
+def check_static_shape(name: str, shape: np.ndarray, static: Sequence[int]) -> None:
+    """ValueError unless a shape operand's run-time value agrees with its static part."""
     if len(shape) != 4 or any(s >= 0 and int(d) != s for d, s in zip(shape, static)):
         raise ValueError(f"{name}: run-time shape {tuple(int(d) for d in shape)} does not match "
                          f"static {static}")
@@ -499,7 +529,7 @@ def pool_output_size(size: Dim, ws: int, stride: int, pad: int, ignore_border: b
     return max(0, (r - 1 - ws + stride) // stride) + 1
 
 
-class _PoolGeometry:
+class PoolGeometry:
     """Windows of one pooling over the last two axes of a concrete shape."""
 
     def __init__(self, hw: Sequence[int], attrs: Mapping[str, Any]) -> None:
@@ -532,8 +562,20 @@ class _PoolGeometry:
     def crop(self, buf: np.ndarray) -> np.ndarray:
         return buf[..., self.pad[0]:self.pad[0] + self.hw[0], self.pad[1]:self.pad[1] + self.hw[1]]
 
+    def valid_outputs(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """Rows ``[lo, hi)`` per window row offset, then columns per column offset: the outputs
+        whose window offset lies inside the unpadded input (see :func:`valid_outputs`)."""
+        rows = valid_outputs(self.hw[0], self.ws[0], self.st[0], 1, self.pad[0], self.out[0])
+        cols = valid_outputs(self.hw[1], self.ws[1], self.st[1], 1, self.pad[1], self.out[1])
+        return (*rows, *cols)
+
     def counts(self, include_padding: bool) -> np.ndarray:
         """Elements averaged by each window: ``(OH, OW)`` (clipped at the border as in Theano)."""
+        rows, cols = self.axis_counts(include_padding)
+        return np.outer(rows, cols)
+
+    def axis_counts(self, include_padding: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The factors of :meth:`counts` per axis (float64): a window's count is their product."""
         per_axis = []
         for i in range(2):
             idx = np.arange(self.length[i])
@@ -543,8 +585,8 @@ class _PoolGeometry:
                 valid = (idx >= self.pad[i]) & (idx < self.pad[i] + self.hw[i])
             csum = np.concatenate([[0], np.cumsum(valid)])
             starts = np.arange(self.out[i]) * self.st[i]
-            per_axis.append(csum[starts + self.ws[i]] - csum[starts])
-        return np.outer(per_axis[0], per_axis[1]).astype(np.float64)
+            per_axis.append((csum[starts + self.ws[i]] - csum[starts]).astype(np.float64))
+        return per_axis[0], per_axis[1]
 
     def taps(self, buf: np.ndarray) -> Iterator[np.ndarray]:
         """For each window offset in row-major order, the strided view of what it covers.
@@ -555,18 +597,12 @@ class _PoolGeometry:
             for b in range(self.ws[1]):
                 yield buf[self.tap(a, b)]
 
-    def first_max(self, x: np.ndarray) -> np.ndarray:
-        """Index (row-major in the window) of the first maximum of every window of ``x``."""
-        best: np.ndarray | None = None
-        first = np.zeros(x.shape[:-2] + self.out, dtype=np.int64)
-        for k, view in enumerate(self.taps(self.padded(x, _lowest(x.dtype)))):
-            if best is None:
-                best = view.copy()
-                continue
-            better = view > best  # strict: ties keep the earlier position
-            first[better] = k
-            np.maximum(best, view, out=best)
-        return first
+    def window_max(self, x: np.ndarray) -> np.ndarray:
+        """The maximum of every window of ``x`` (padding never wins; nan propagates)."""
+        out = np.full(x.shape[:-2] + self.out, _lowest(x.dtype), dtype=x.dtype)
+        for view in self.taps(self.padded(x, _lowest(x.dtype))):
+            np.maximum(out, view, out=out)
+        return out
 
 
 def _lowest(dtype: np.dtype) -> Any:
@@ -576,13 +612,10 @@ def _lowest(dtype: np.dtype) -> Any:
 
 
 def pool2d_reference(x: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray:
-    geo = _PoolGeometry(x.shape[-2:], attrs)
+    geo = PoolGeometry(x.shape[-2:], attrs)
     mode = attrs["mode"]
     if mode == "max":
-        out = np.full(x.shape[:-2] + geo.out, _lowest(x.dtype), dtype=x.dtype)
-        for view in geo.taps(geo.padded(x, _lowest(x.dtype))):
-            np.maximum(out, view, out=out)
-        return out
+        return geo.window_max(x)
     acc = np.float64 if x.dtype.kind != "f" else x.dtype
     total = np.zeros(x.shape[:-2] + geo.out, dtype=acc)
     for view in geo.taps(geo.padded(x.astype(acc, copy=False), 0)):
@@ -593,35 +626,36 @@ def pool2d_reference(x: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray:
 
 
 def pool2d_grad_reference(x: np.ndarray, gz: np.ndarray, attrs: Mapping[str, Any], dtype: str) -> np.ndarray:
-    geo = _PoolGeometry(x.shape[-2:], attrs)
+    geo = PoolGeometry(x.shape[-2:], attrs)
     if gz.shape != x.shape[:-2] + geo.out:
         raise ValueError(f"output gradient of shape {gz.shape} for a pooled shape {x.shape[:-2] + geo.out}")
     gz = np.asarray(gz, dtype=dtype)
     gbuf = np.zeros(x.shape[:-2] + geo.length, dtype=dtype)
     mode = attrs["mode"]
-    ws0, ws1 = geo.ws
     if mode == "max":
-        first = geo.first_max(x)
-        for k in range(ws0 * ws1):
-            hit = first == k
-            if hit.any():
-                gbuf[geo.tap(*divmod(k, ws1))] += np.where(hit, gz, 0)
+        # Theano's MaxPoolGrad: every position equal to its window's maximum receives the
+        # window's gradient (ties all do; padding cells are cropped away below).
+        best = geo.window_max(x)
+        for k, view in enumerate(geo.taps(geo.padded(x, _lowest(x.dtype)))):
+            gbuf[geo.tap(*divmod(k, geo.ws[1]))] += np.where(view == best, gz, 0)
     else:
         share = gz if mode == "sum" else gz / geo.counts(mode == "average_inc_pad")
-        for a in range(ws0):
-            for b in range(ws1):
+        for a in range(geo.ws[0]):
+            for b in range(geo.ws[1]):
                 gbuf[geo.tap(a, b)] += share
     return geo.crop(gbuf)
 
 
 def max_pool2d_select_reference(x: np.ndarray, v: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray:
-    geo = _PoolGeometry(x.shape[-2:], attrs)
+    """Per window, the sum of ``v`` over the positions where ``x`` equals the window's maximum:
+    the exact transpose of the max-pooling gradient above (ties included)."""
+    geo = PoolGeometry(x.shape[-2:], attrs)
     if v.shape != x.shape:
         raise ValueError(f"values of shape {v.shape} for an input of shape {x.shape}")
-    first = geo.first_max(x)
-    out = np.zeros(first.shape, dtype=v.dtype)
-    for k, view in enumerate(geo.taps(geo.padded(v, 0))):
-        np.copyto(out, view, where=first == k)
+    best = geo.window_max(x)
+    out = np.zeros(best.shape, dtype=v.dtype)
+    for xv, vv in zip(geo.taps(geo.padded(x, _lowest(x.dtype))), geo.taps(geo.padded(v, 0))):
+        out += np.where(xv == best, vv, 0)
     return out
 
 
@@ -694,7 +728,7 @@ class Pool2D(_PoolBase):
 
 
 class Pool2DGrad(_PoolBase):
-    """``pool2d_grad(x, gz)``: the input gradient of ``pool2d(x)`` (max: to the first maximum)."""
+    """``pool2d_grad(x, gz)``: the input gradient of ``pool2d(x)`` (max: to every maximum of a window)."""
 
     name = "tir.pool2d_grad"
     arity = 2
@@ -726,9 +760,16 @@ class Pool2DGrad(_PoolBase):
 
 
 class MaxPool2DSelect(_PoolBase):
-    """``max_pool2d_select(x, v)``: per window of ``x``, the value of ``v`` at x's first maximum.
+    """``max_pool2d_select(x, v)``: per window of ``x``, the sum of ``v`` where ``x`` is the maximum.
 
     The transpose of the max-pooling gradient: the jvp of max pooling and the vjp of its gradient.
+    Max pooling has no derivative where a window's maximum is tied; the gradient picks the
+    generalized Jacobian ``J[w, i] = [x_i == max_w]`` (Theano's ``MaxPoolGrad``, ties all get the
+    window's gradient). Summing ``v`` over the tied positions is ``J v`` for that same ``J``, so
+    the jvp stays the transpose of the vjp (``<J v, g> = <v, J^T g>``, Rop and Lop agree) and the
+    second-order vjp (of ``pool2d_grad`` in ``gz``) is exact. Theano's own ``MaxPoolRop`` and
+    ``DownsampleFactorMaxGradGrad`` take the value at one position instead, which breaks that
+    identity on ties; without ties both definitions agree.
     """
 
     name = "tir.max_pool2d_select"

@@ -1,0 +1,310 @@
+"""Native steps for convolution and pooling: ``tir.conv2d`` (and its two gradients), ``tir.pool2d``,
+``tir.pool2d_grad`` and ``tir.max_pool2d_select``.
+
+Each step checks its operands in Python (ranks, shapes, groups, the shape operands; the
+messages are the references'), resolves the geometry with the reference's own classes, packs
+the sizes into one int64 ``params`` array and calls its kernel (see
+:mod:`tensorir.codegen.cpu.lower_conv` and :mod:`~tensorir.codegen.cpu.lower_pool`), so no bad
+input reaches native code. Outputs and scratch buffers are fresh, which is the kernels' no-overlap
+contract. What the kernels do not cover runs the op's NumPy reference: dtypes other than
+float32/float64, sizes beyond BLAS's 32-bit ints.
+
+Threads: pooling splits planes over the pool. A convolution splits its batch into one slot per
+thread, each running im2col and single-threaded gemms on its own scratch (the measurements are
+in ``lower_conv``); with one slot (a single image, or one thread) BLAS gets the threads instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tensorir.codegen.cpu.lower_conv import CONV_DTYPES, CONV_PARAMS, conv_kernel
+from tensorir.codegen.cpu.lower_pool import POOL_DTYPES, POOL_PARAMS, pool_kernel, tiles_exactly
+from tensorir.dialects.interpret import run_op
+from tensorir.dialects.ir import Operation
+from tensorir.dialects.tir.conv import (
+    ConvGeometry,
+    PoolGeometry,
+    check_static_shape,
+    conv_attrs,
+    group_sizes,
+)
+from tensorir.runtime.blas import blas_symbols
+from tensorir.runtime.native_blas import configure_blas_threads
+from tensorir.runtime.native_kernels import KernelContext, KernelSet, kernel_name
+
+__all__ = ["NATIVE_CONV_OPS", "ConvStep", "PoolStep", "conv_pool_step"]
+
+_CONV_KINDS = {"tir.conv2d": "forward", "tir.conv2d_grad_input": "grad_input",
+               "tir.conv2d_grad_filters": "grad_filters"}
+_POOL_KINDS = {"tir.pool2d": "forward", "tir.pool2d_grad": "grad", "tir.max_pool2d_select": "select"}
+NATIVE_CONV_OPS = (*_CONV_KINDS, *_POOL_KINDS)
+
+#: Fortran BLAS takes 32-bit ints; larger sizes run the reference.
+_INT32_MAX = 2**31 - 1
+#: Limits of the register-tiled products (see ConvStep.small_products).
+_SMALL_BLOCK_BYTES = 256 * 1024
+_SMALL_FILTER_ROWS = 64
+Step = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def conv_pool_step(context: KernelContext, op: Operation) -> tuple[Step, str]:
+    """The native step of a convolution or pooling op (see :data:`NATIVE_CONV_OPS`)."""
+    if op.name in _CONV_KINDS:
+        return ConvStep(context, op), "kernel"
+    return PoolStep(context, op), "kernel"
+
+
+def _as_dtype(a: Any, dtype: np.dtype) -> np.ndarray:
+    """``a`` as an ndarray of ``dtype`` in native byte order (kernels read the array object)."""
+    a = np.asarray(a)
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def _element_strides(a: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """``a`` (copied if a stride is not a whole number of elements) and its strides in elements."""
+    if any(s % a.itemsize for s in a.strides):
+        a = np.ascontiguousarray(a)
+    return a, [s // a.itemsize for s in a.strides]
+
+
+def _shape_operand(name: str, shape: Any, static: Sequence[int]) -> tuple[int, int, int, int]:
+    shape = np.asarray(shape)
+    check_static_shape(name, shape, static)
+    dims = tuple(int(d) for d in shape)
+    if min(dims) < 0:
+        raise ValueError(f"{name}: negative dimension in shape {dims}")
+    return dims  # type: ignore[return-value]
+
+
+def _rank4(name: str, what: str, a: np.ndarray) -> None:
+    if a.ndim != 4:
+        raise ValueError(f"{name}: {what} must be 4-d, got shape {a.shape}")
+
+
+class ConvStep:
+    """``tir.conv2d``, ``tir.conv2d_grad_input`` or ``tir.conv2d_grad_filters`` (im2col + gemm)."""
+
+    def __init__(self, context: KernelContext, op: Operation) -> None:
+        self.context = context
+        self.op = op
+        self.name = op.name
+        self.kind = _CONV_KINDS[op.name]
+        self.attrs = conv_attrs(op)
+        self.static = op.attributes.get("static_shape", (-1, -1, -1, -1))
+        self.dtype = np.dtype(op.results[0].type.dtype)
+        self.native = self.dtype.name in CONV_DTYPES
+        self._kernels: dict[tuple[bool, bool], tuple[object, Callable[..., None]]] = {}
+
+    def kernel(self, unit: bool, small: bool) -> Callable[..., None]:
+        """The compiled kernel of a variant; it calls SciPy's BLAS, bound when the module loads."""
+        entry = self._kernels.get((unit, small))
+        if entry is None:
+            name = kernel_name("conv", self.kind, self.dtype.name, str(unit), str(small))
+            text = conv_kernel(name, self.kind, self.dtype.name, unit, small)
+            module = self.context.cache.get(text, self.context.opt_level, symbols=blas_symbols())
+            fn = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 7))(module.address(name))
+            entry = self._kernels[unit, small] = (module, fn)  # the module owns the machine code
+        return entry[1]  # type: ignore[return-value]
+
+    def small_products(self, kg: int, p: int) -> bool:
+        """Whether the register-tiled loops beat BLAS (measured on 2 cores, float32, batch 500):
+        they won while one group's im2col block stays in L2 (LeNet: 57 and 128 KiB; forward 1.1-1.8x,
+        input gradient 1.4-1.7x; a 450 KiB block was 1.1-1.2x slower), and for the filter gradient
+        only with few rows (``Kg = 25``: 1.3x faster, ``Kg = 500``: 1.8x slower)."""
+        if kg * p * self.dtype.itemsize > _SMALL_BLOCK_BYTES:
+            return False
+        return self.kind != "grad_filters" or kg <= _SMALL_FILTER_ROWS
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        out = getattr(self, self.kind)(*inputs) if self.native else None
+        return run_op(self.op, inputs) if out is None else [out]
+
+    # -- operands ------------------------------------------------------------------------------
+    def filters(self, w: Any) -> np.ndarray:
+        """C-contiguous filters, flipped for a true convolution (the kernels cross-correlate)."""
+        w = _as_dtype(w, self.dtype)
+        _rank4(self.name, "the filters", w)
+        if self.attrs["filter_flip"]:
+            w = w[:, :, ::-1, ::-1]
+        return np.ascontiguousarray(w)
+
+    def output_gradient(self, gy: Any, expected: tuple[int, ...], context: str) -> np.ndarray:
+        gy = np.ascontiguousarray(_as_dtype(gy, self.dtype))
+        if gy.shape != expected:
+            raise ValueError(f"output gradient of shape {gy.shape} does not match {context} "
+                             f"(expected {expected})")
+        return gy
+
+    def run(self, operands: tuple[np.ndarray, np.ndarray], geo: ConvGeometry,
+            sizes: tuple[int, int, int, int, int], x_strides: Sequence[int], unit: bool, small: bool,
+            make_output: Callable[[int], np.ndarray]) -> np.ndarray:
+        """Call the kernel over the batch: ``sizes`` are (N, C, G, Fg, Kg); ``make_output(slots)``
+        allocates the output once the slot count is known."""
+        n, c, groups, fg, kg = sizes
+        p = geo.oh * geo.ow
+        work = n * groups * fg * kg * p
+        ctx = self.context
+        threads = ctx.pool.num_threads
+        slots = min(threads, n) if threads > 1 and n > 1 and work >= ctx.parallel_min_work else 1
+        # One slot per thread with a one-thread BLAS each; a lone slot lets BLAS use the threads.
+        configure_blas_threads(threads, 0 if slots > 1 else fg * kg * p)
+        out = make_output(slots)
+        cols = np.empty((slots, c * geo.kh * geo.kw * p), self.dtype)
+        per = -(-n // slots)
+        values = dict(N=n, per=per, C=c, H=geo.h, W=geo.w, kh=geo.kh, kw=geo.kw, OH=geo.oh, OW=geo.ow,
+                      sh=geo.sh, sw=geo.sw, dh=geo.dh, dw=geo.dw, ph=geo.ph, pw=geo.pw, G=groups, Fg=fg,
+                      sx0=x_strides[0], sx1=x_strides[1], sx2=x_strides[2], sx3=x_strides[3])
+        params = np.array([values[k] for k in CONV_PARAMS] + [v for r in geo.valid_outputs() for v in r], np.int64)
+        a, b = operands
+        ctx.run(self.kernel(unit, small), slots, work, (id(a), id(b), id(out), id(cols), id(params)))
+        return out
+
+    def blas_sizes_fit(self, geo: ConvGeometry, c: int, fg: int, kg: int) -> bool:
+        p = geo.oh * geo.ow
+        return max(p, fg, kg, c * geo.kh * geo.kw * p) <= _INT32_MAX
+
+    # -- the three ops (None: not lowered, run the reference) -------------------------------------
+    def forward(self, x: Any, w: Any) -> np.ndarray | None:
+        x = _as_dtype(x, self.dtype)
+        _rank4(self.name, "the input", x)
+        w = self.filters(w)
+        n, c = x.shape[:2]
+        f = w.shape[0]
+        groups = self.attrs["num_groups"]
+        cg, fg = group_sizes(c, f, groups, w.shape[1])
+        geo = ConvGeometry(x.shape[2:], w.shape[2:], self.attrs)
+        kg = cg * geo.kh * geo.kw
+        shape = (n, f, geo.oh, geo.ow)
+        if 0 in shape or kg == 0:
+            return np.zeros(shape, self.dtype)
+        if not self.blas_sizes_fit(geo, c, fg, kg):
+            return None
+        x, strides = _element_strides(x)
+        unit = geo.sw == 1 and strides[3] == 1
+        small = self.small_products(kg, geo.oh * geo.ow)
+        return self.run((x, w), geo, (n, c, groups, fg, kg), strides, unit, small,
+                        lambda slots: np.empty(shape, self.dtype))
+
+    def grad_input(self, gy: Any, w: Any, shape: Any) -> np.ndarray | None:
+        n, c, h, wd = _shape_operand(self.name, shape, self.static)
+        w = self.filters(w)
+        f = w.shape[0]
+        groups = self.attrs["num_groups"]
+        cg, fg = group_sizes(c, f, groups, w.shape[1])
+        geo = ConvGeometry((h, wd), w.shape[2:], self.attrs)
+        gy = self.output_gradient(gy, (n, f, geo.oh, geo.ow), f"input shape {(n, c, h, wd)}")
+        kg = cg * geo.kh * geo.kw
+        if 0 in (n, c, h, wd, f, geo.oh, geo.ow, kg):
+            return np.zeros((n, c, h, wd), self.dtype)
+        if not self.blas_sizes_fit(geo, c, fg, kg):
+            return None
+        small = self.small_products(kg, geo.oh * geo.ow)
+        if small:  # the tiled product reads the filters transposed per group, (G, Kg, Fg)
+            w = np.ascontiguousarray(w.reshape(groups, fg, kg).transpose(0, 2, 1))
+        return self.run((gy, w), geo, (n, c, groups, fg, kg), (0, 0, 0, 0), geo.sw == 1, small,
+                        lambda slots: np.empty((n, c, h, wd), self.dtype))
+
+    def grad_filters(self, x: Any, gy: Any, shape: Any) -> np.ndarray | None:
+        f, cin, kh, kw = _shape_operand(self.name, shape, self.static)
+        x = _as_dtype(x, self.dtype)
+        _rank4(self.name, "the input", x)
+        n, c = x.shape[:2]
+        groups = self.attrs["num_groups"]
+        cg, fg = group_sizes(c, f, groups, cin)
+        geo = ConvGeometry(x.shape[2:], (kh, kw), self.attrs)
+        gy = self.output_gradient(gy, (n, f, geo.oh, geo.ow), f"input {x.shape} and filters {(f, cin, kh, kw)}")
+        kg = cin * kh * kw
+        if 0 in (f, kg, n, geo.oh, geo.ow):
+            return np.zeros((f, cin, kh, kw), self.dtype)
+        if not self.blas_sizes_fit(geo, c, fg, kg):
+            return None
+        x, strides = _element_strides(x)
+        unit = geo.sw == 1 and strides[3] == 1
+        small = self.small_products(kg, geo.oh * geo.ow)
+        parts = self.run((x, gy), geo, (n, c, groups, fg, kg), strides, unit, small,
+                         lambda slots: np.zeros((slots, groups, kg, fg), self.dtype))
+        total = parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
+        dw = total.transpose(0, 2, 1).reshape(f, cin, kh, kw)
+        if self.attrs["filter_flip"]:
+            dw = dw[:, :, ::-1, ::-1]
+        return np.ascontiguousarray(dw)
+
+
+class PoolStep:
+    """``tir.pool2d``, ``tir.pool2d_grad`` or ``tir.max_pool2d_select`` over the last two axes."""
+
+    def __init__(self, context: KernelContext, op: Operation) -> None:
+        self.context = context
+        self.op = op
+        self.name = op.name
+        self.kind = _POOL_KINDS[op.name]
+        self.attrs = dict(op.attributes)
+        self.mode = "max" if self.kind == "select" else self.attrs["mode"]
+        self.dtype = np.dtype(op.results[0].type.dtype)
+
+        def make(variant: object) -> tuple[str, str, int]:
+            dtype, value_dtype, unit = variant  # type: ignore[misc]
+            ws, stride = self.attrs["ws"], self.attrs["stride"]
+            name = kernel_name("pool", self.kind, self.mode, dtype, value_dtype, repr(ws), repr(stride), str(unit))
+            return name, pool_kernel(name, self.kind, self.mode, dtype, value_dtype, ws, stride, unit), 7
+
+        self.kernels = KernelSet(context, make)
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        x = np.asarray(inputs[0])
+        # Forward and gradient kernels work in the result's dtype (the reference's gradient casts
+        # gz to it); select compares in x's dtype and sums v in the result's.
+        x_dtype = x.dtype if self.kind == "select" else self.dtype
+        if x_dtype.name not in POOL_DTYPES or self.dtype.name not in POOL_DTYPES or x.ndim < 2:
+            return run_op(self.op, inputs)
+        x = _as_dtype(x, x_dtype)
+        geo = PoolGeometry(x.shape[-2:], self.attrs)
+        leading = x.shape[:-2]
+        pooled = leading + geo.out
+        if self.kind == "forward":
+            v = x
+        else:
+            v = np.asarray(inputs[1])
+            expected = pooled if self.kind == "grad" else x.shape
+            if v.shape != expected:
+                what = "output gradient" if self.kind == "grad" else "values"
+                raise ValueError(f"{what} of shape {v.shape} does not match the expected {expected} "
+                                 f"(input of shape {x.shape})")
+            v = _as_dtype(v, self.dtype)
+        out = np.empty(x.shape if self.kind == "grad" else pooled, self.dtype)
+        if 0 in pooled:  # nothing pooled: an empty result, or an all-zero gradient
+            out.fill(0)
+            return [out]
+        planes = int(np.prod(leading))
+        x3, x_strides = _element_strides(x.reshape((planes, *geo.hw)))
+        if v is x:
+            v3, v_strides = x3, x_strides
+        else:
+            if self.kind == "grad":
+                v = np.ascontiguousarray(v)  # the kernel indexes gz as C-contiguous
+            v3, v_strides = _element_strides(v.reshape((planes, *v.shape[-2:])))
+        unit = x_strides[2] == 1 and v_strides[2] == 1
+        ilo, ihi, jlo, jhi = geo.valid_outputs()
+        # The interior: outputs whose whole window is inside the image (empty when lo == hi).
+        row_lo, col_lo = max(ilo), max(jlo)
+        row_hi, col_hi = max(row_lo, min(ihi)), max(col_lo, min(jhi))
+        values = dict(H=geo.hw[0], W=geo.hw[1], OH=geo.out[0], OW=geo.out[1], sx0=x_strides[0], sx1=x_strides[1],
+                      sx2=x_strides[2], sv0=v_strides[0], sv1=v_strides[1], sv2=v_strides[2], ph=geo.pad[0],
+                      pw=geo.pad[1], row_lo=row_lo, row_hi=row_hi, col_lo=col_lo, col_hi=col_hi, wsh=geo.ws[0],
+                      wsw=geo.ws[1], segments=2,
+                      zero_fill=int(not tiles_exactly(geo.hw, geo.out, geo.ws, geo.st, geo.pad)))
+        params = np.array([values[k] for k in POOL_PARAMS] + ilo + ihi + jlo + jhi, np.int64)
+        counts_h = counts_w = scratch = params  # placeholders the kernel does not read
+        if self.mode.startswith("average"):
+            counts_h, counts_w = geo.axis_counts(self.mode == "average_inc_pad")
+        if self.kind != "forward" and self.mode == "max":
+            scratch = np.empty(planes * geo.out[1], x3.dtype)  # one row of window maxima per plane
+        fn = self.kernels.get((x3.dtype.name, v3.dtype.name, unit))
+        args = (id(x3), id(v3), id(out), id(params), id(counts_h), id(counts_w), id(scratch))
+        self.context.run(fn, planes, x.size, args)
+        return [out]
