@@ -253,3 +253,31 @@ def test_pool_gradients_against_finite_differences() -> None:
         return pool.pool_2d(x, ws=(3, 2), stride=(1, 2), pad=(1, 1), ignore_border=True, mode="max") ** 2
 
     verify_grad(fn, [xv], rng=np.random.default_rng(5), n_tests=1, mode="FAST_RUN")
+
+
+def test_conv_and_pool_kernels_compile_with_the_executor() -> None:
+    # Static shapes predict the variants: they are compiled in the executor's one module (their
+    # BLAS declarations merged), so the first call compiles nothing more.
+    import tensorir
+    import tensorir.tensor as T
+    from tensorir.tensor.signal import pool
+
+    x = T.tensor4("x", dtype="float32")
+    w = T.tensor4("w", dtype="float32")
+    y = pool.pool_2d(T.nnet.conv2d(x, w, input_shape=(2, 1, 8, 8), filter_shape=(3, 1, 3, 3)), ws=(2, 2),
+                     ignore_border=True)
+    f = tensorir.function([x, w], [y, T.grad(y.sum(), w)])
+    context = f.executor.context
+    names = set(context.preloaded)
+    conv_steps = [s for s, *_ in f.executor.steps if type(s).__name__ in ("ConvStep", "PoolStep")]
+    assert conv_steps
+    for step in conv_steps:
+        assert set(step.predicted_kernels(step.op)) <= names
+
+
+def test_merged_kernel_texts_declare_externals_once() -> None:
+    from tensorir.runtime.native_kernels import merge_kernel_texts
+
+    decl = "llvm.func @tensorir_blas_sgemm(!llvm.ptr)\n"
+    merged = merge_kernel_texts([decl + "llvm.func @a() {\n}\n", decl + "llvm.func @b() {\n}\n"])
+    assert merged.count(decl) == 1 and "@a()" in merged and "@b()" in merged

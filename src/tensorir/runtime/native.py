@@ -38,6 +38,7 @@ from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.dialects.builtin import CONSTANT
 from tensorir.dialects.interpret import EvaluationError, run_block, run_op
 from tensorir.dialects.ir import Block, Operation, Value, walk
+from tensorir.runtime.blas import blas_symbols
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.native_blas import BlasStep
 from tensorir.runtime.native_conv import NATIVE_CONV_OPS, conv_pool_step
@@ -127,7 +128,8 @@ class NativeExecutor:
             [None] * (next_slot - first_free - len(self.constants))
         if predicted:
             try:
-                self.context.load_many(predicted)
+                # Conv kernels call SciPy's BLAS through declared symbols, bound as the module loads.
+                self.context.load_many(predicted, symbols=blas_symbols())
             except Exception:  # noqa: BLE001 - a bad kernel shows up again (with context) on first use
                 pass
 

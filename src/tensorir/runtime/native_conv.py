@@ -17,6 +17,7 @@ in ``lower_conv``); with one slot (a single image, or one thread) BLAS gets the 
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -100,11 +101,47 @@ class ConvStep:
         self.native = self.dtype.name in CONV_DTYPES
         self._kernels: dict[tuple[bool, bool], tuple[object, Callable[..., None]]] = {}
 
+    def _kernel_name(self, unit: bool, small: bool) -> str:
+        return kernel_name("conv", self.kind, self.dtype.name, str(unit), str(small))
+
+    def predicted_kernels(self, op: Operation) -> dict[str, tuple[Callable[[], str], int]]:
+        """The variants for contiguous operands (BLAS and register-tiled products), compiled with
+        the executor's other kernels: one compiler run instead of one per variant at the first call."""
+        if not self.native:
+            return {}
+        known = self._static_small(op)
+        variants = (False, True) if known is None else (known,)
+        return {self._kernel_name(True, small): (functools.partial(conv_kernel, self._kernel_name(True, small),
+                                                                   self.kind, self.dtype.name, True, small), 5)
+                for small in variants}
+
+    def _static_small(self, op: Operation) -> bool | None:
+        """Which product the static shapes choose (see :meth:`small_products`); None if unknown."""
+        types = [v.type.shape for v in op.operands]
+        if self.kind == "forward":
+            in_hw, (cg, kh, kw) = types[0][2:], types[1][1:]
+        elif self.kind == "grad_input":
+            in_hw, (cg, kh, kw) = self.static[2:], types[1][1:]
+        else:
+            in_hw, (cg, kh, kw) = types[0][2:], self.static[1:]
+        sizes = (*in_hw, cg, kh, kw)
+        if any(d is None or d < 0 for d in sizes):
+            return None
+        try:
+            geo = ConvGeometry(in_hw, (kh, kw), self.attrs)
+        except ValueError:
+            return None
+        return self.small_products(cg * kh * kw, geo.oh * geo.ow)
+
     def kernel(self, unit: bool, small: bool) -> Callable[..., None]:
         """The compiled kernel of a variant; it calls SciPy's BLAS, bound when the module loads."""
         entry = self._kernels.get((unit, small))
         if entry is None:
-            name = kernel_name("conv", self.kind, self.dtype.name, str(unit), str(small))
+            name = self._kernel_name(unit, small)
+            fn = self.context.preloaded.get(name)
+            if fn is not None:
+                entry = self._kernels[unit, small] = (None, fn)
+                return fn
             text = conv_kernel(name, self.kind, self.dtype.name, unit, small)
             module = self.context.cache.get(text, self.context.opt_level, symbols=blas_symbols())
             fn = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 7))(module.address(name))
@@ -254,6 +291,17 @@ class PoolStep:
             return name, pool_kernel(name, self.kind, self.mode, dtype, value_dtype, ws, stride, unit), 7
 
         self.kernels = KernelSet(context, make)
+
+    def predicted_kernels(self, op: Operation) -> dict[str, tuple[Callable[[], str] | str, int]]:
+        """The contiguous variant in the static dtypes, compiled with the executor's other kernels."""
+        x_dtype = op.operands[0].type.dtype if self.kind == "select" else self.dtype.name
+        v_dtype = op.operands[1].type.dtype if self.kind == "select" else self.dtype.name
+        if self.kind == "grad":
+            v_dtype = self.dtype.name
+        if x_dtype not in POOL_DTYPES or self.dtype.name not in POOL_DTYPES or v_dtype not in POOL_DTYPES:
+            return {}
+        name, (text, n_args) = self.kernels.spec((x_dtype, v_dtype, True))
+        return {name: (text, n_args)}
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x = np.asarray(inputs[0])

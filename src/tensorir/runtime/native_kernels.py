@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +26,8 @@ from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.threadpool import ThreadPool
 
-__all__ = ["KernelContext", "KernelSet", "KernelText", "array_layout_ok", "kernel_function", "kernel_name"]
+__all__ = ["KernelContext", "KernelSet", "KernelText", "array_layout_ok", "kernel_function", "kernel_name",
+           "merge_kernel_texts"]
 
 #: Below this many elements of work a kernel runs on the calling thread.
 PARALLEL_MIN_WORK = 1 << 17
@@ -38,6 +39,28 @@ KernelText = str | Callable[[], str]
 # for ``c_int64`` (0.4 vs 0.9 us for five arguments), and on the x86-64 and AArch64 C ABIs both
 # travel in the same 64-bit registers, so the kernels' ``i64`` parameters read the same bits.
 _ARG = ctypes.c_void_p
+
+
+def merge_kernel_texts(texts: Iterable[str]) -> str:
+    """Several kernels' MLIR as one module's text. Kernels that call an external function (BLAS)
+    each declare it; a module may declare a symbol once, so repeated declarations are dropped."""
+    seen: set[str] = set()
+    parts: list[str] = []
+    for text in texts:
+        for line in text.splitlines(keepends=True):
+            if _is_declaration(line):
+                if line in seen:
+                    continue
+                seen.add(line)
+            parts.append(line)
+        if parts and not parts[-1].endswith("\n"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+def _is_declaration(line: str) -> bool:
+    """A top-level external function declaration (no body), e.g. ``llvm.func @sgemm(!llvm.ptr)``."""
+    return (line.startswith("llvm.func @") or line.startswith("func.func private @")) and "{" not in line
 
 
 def kernel_function(address: int, n_args: int) -> Callable[..., None]:
@@ -114,10 +137,11 @@ class KernelContext:
         names = sorted(todo)
         texts = [todo[name][0] for name in names]
         if all(callable(t) for t in texts):
-            module = self.cache.get_lazy("\n".join(names), lambda: "".join(t() for t in texts),  # type: ignore[misc]
+            module = self.cache.get_lazy("\n".join(names), lambda: merge_kernel_texts(t() for t in texts),  # type: ignore[misc]
                                          self.opt_level, symbols)
         else:
-            module = self.cache.get("".join(t() if callable(t) else t for t in texts), self.opt_level, symbols)
+            module = self.cache.get(merge_kernel_texts(t() if callable(t) else t for t in texts), self.opt_level,
+                                    symbols)
         self._modules.append(module)
         for name in names:
             n_args = todo[name][1]
