@@ -36,10 +36,12 @@ _TOO_LARGE = 1 << 8
 _PRIVATE_REFCOUNT = 3
 
 
-# Below this many multiply-adds a product runs on one BLAS thread: on 2 cores a 600x784x10
-# gemm took 0.46 ms on one thread and 1.2-2.2 ms on two (the threads wait for each other and for
-# our kernel pool); a 1600x128x512 one still gains from two (2.5 ms -> 1.3 ms).
-SMALL_PRODUCT = 1 << 24
+# Below this many multiply-adds a product runs on one BLAS thread. With OpenBLAS's idle threads
+# spinning for 0.1 s (its default) two threads lost even at 600x784x10; since tensorir sets
+# OPENBLAS_THREAD_TIMEOUT they gain from about 1M multiply-adds on 2 cores: logistic-regression
+# step (600x784x10 products) 0.85 -> 0.69 ms, char-LSTM step (32x256x1024 per loop step) 97 -> 86 ms,
+# MLP and LeNet unchanged (moving the threshold from 2^24 to 2^20).
+SMALL_PRODUCT = 1 << 20
 _blas_threads_now: list[int | None] = [None]
 
 
