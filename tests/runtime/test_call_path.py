@@ -12,14 +12,6 @@ from tensorir.dialects.interpret import EvaluationError
 from tensorir.runtime.arguments import InputError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN202
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TENSORIR_COMPILEDIR", str(tmp_path_factory.mktemp("compiledir")))
-    yield
-    mp.undo()
-
-
 def test_bad_arguments_still_raise_after_fast_calls() -> None:
     x = T.vector("x", dtype="float32")
     f = tr.function([x], x + 1)

@@ -19,14 +19,6 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> CompileCache:
     return CompileCache(tmp_path_factory.mktemp("blas-cache"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN202
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TENSORIR_COMPILEDIR", str(tmp_path_factory.mktemp("compiledir")))
-    yield
-    mp.undo()
-
-
 def _tol(dtype: str) -> float:
     return 1e-4 if dtype == "float32" else 1e-12
 

@@ -25,14 +25,6 @@ SETTINGS = settings(max_examples=14, deadline=None, suppress_health_check=[Healt
 TOLERANCE = {"float32": 2e-4, "float64": 1e-10}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN202
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TENSORIR_COMPILEDIR", str(tmp_path_factory.mktemp("compiledir")))
-    yield
-    mp.undo()
-
-
 def both(inputs, outputs):  # noqa: ANN001, ANN201
     native = tr.function(inputs, outputs, mode="FAST_RUN", on_unused_input="ignore")
     reference = tr.function(inputs, outputs, mode="REFERENCE", on_unused_input="ignore")

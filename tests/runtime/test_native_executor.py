@@ -12,14 +12,6 @@ import tensorir.tensor as T
 from tensorir.dialects.interpret import EvaluationError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN202
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TENSORIR_COMPILEDIR", str(tmp_path_factory.mktemp("compiledir")))
-    yield
-    mp.undo()
-
-
 def both(inputs, outputs, **kwargs):  # noqa: ANN001, ANN003, ANN201
     kwargs.setdefault("on_unused_input", "ignore")
     native = tr.function(inputs, outputs, mode="FAST_RUN", **kwargs)
