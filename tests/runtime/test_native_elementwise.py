@@ -75,7 +75,8 @@ def random_values(rng: np.random.Generator, dtype: str, shape: tuple[int, ...]) 
 
 
 def with_layout(arr: np.ndarray, layout: str) -> np.ndarray:
-    """The same values in another memory layout: Fortran order, reversed, or every other element."""
+    """The same values in another memory layout: Fortran order, reversed, every other element, or
+    contiguous rows with gaps between them (a column slice of a wider array)."""
     if layout == "fortran" and arr.ndim:
         return np.asfortranarray(arr)
     if layout == "reversed" and arr.ndim:
@@ -85,6 +86,10 @@ def with_layout(arr: np.ndarray, layout: str) -> np.ndarray:
         wide = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), arr.dtype)
         wide[..., ::2] = arr
         return wide[..., ::2]
+    if layout == "columns" and arr.ndim:
+        wide = np.zeros(arr.shape[:-1] + (arr.shape[-1] + 3,), arr.dtype)
+        wide[..., 1:-2] = arr
+        return wide[..., 1:-2]
     return arr
 
 
@@ -121,8 +126,8 @@ def test_op_native_matches_reference(name: str, data: st.DataObject) -> None:
         return
     native, reference, dtypes = pair
     shapes = data.draw(operand_shapes(len(dtypes), rank), label="shapes")
-    layouts = data.draw(st.lists(st.sampled_from(["c", "fortran", "reversed", "step2"]), min_size=len(dtypes),
-                                 max_size=len(dtypes)), label="layouts")
+    layout = st.sampled_from(["c", "fortran", "reversed", "step2", "columns"])
+    layouts = data.draw(st.lists(layout, min_size=len(dtypes), max_size=len(dtypes)), label="layouts")
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
     inputs = [with_layout(random_values(rng, d, s), lay) for d, s, lay in zip(dtypes, shapes, layouts)]
     with np.errstate(all="ignore"):

@@ -59,15 +59,19 @@ class OpDef:
     def normalize_attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """Fill defaults and reject unknown or missing attributes."""
         out: dict[str, Any] = {}
+        given = 0
         for key, default in self.attributes.items():
             if key in attrs:
                 out[key] = attrs[key]
+                given += 1
             elif default is REQUIRED:
                 raise IRError(f"{self.name}: missing required attribute {key!r}")
             else:
                 out[key] = default
-        extra = set(attrs) - set(self.attributes)
-        if extra:
+        # Every op built goes through here: the sets naming unknown attributes are made only when
+        # some given attribute was not among the known ones.
+        if given != len(attrs):
+            extra = set(attrs) - set(self.attributes)
             raise IRError(f"{self.name}: unknown attribute(s) {sorted(extra)}; known: {sorted(self.attributes)}")
         return out
 

@@ -62,6 +62,9 @@ def normalize_dtype(dtype: object) -> str:
     return name
 
 
+_INTEGER_TYPES = (int, np.integer)
+
+
 class TensorType:
     """The type of a tensor value: element dtype and shape (each dim an int or None for dynamic)."""
 
@@ -70,10 +73,16 @@ class TensorType:
     def __init__(self, dtype: object, shape: Iterable[Dim] = ()) -> None:
         self.dtype: str = dtype if dtype in ALL_DTYPES else normalize_dtype(dtype)  # type: ignore[assignment]
         dims = tuple(shape)
+        # Graph building and every rewrite make types: dims that are already plain ints (or None)
+        # are kept as they are, and only other integers (NumPy's, bools) are converted.
+        plain = True
         for d in dims:
-            if d is not None and (not isinstance(d, int | np.integer) or d < 0):
+            if d is None or (type(d) is int and d >= 0):
+                continue
+            if not isinstance(d, _INTEGER_TYPES) or d < 0:
                 raise ValueError(f"invalid dimension {d!r} in shape {dims}: dims are ints >= 0 or None")
-        self.shape: tuple[Dim, ...] = tuple(None if d is None else int(d) for d in dims)
+            plain = False
+        self.shape: tuple[Dim, ...] = dims if plain else tuple(None if d is None else int(d) for d in dims)
         self._hash = hash((self.dtype, self.shape))
 
     @classmethod

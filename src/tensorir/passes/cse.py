@@ -20,9 +20,18 @@ from tensorir.dialects.ir import Block, Operation
 from tensorir.dialects.types import TensorType
 from tensorir.passes.pass_manager import Pass
 
+#: Exact types whose key is ``(type name, value)`` (the last case of :func:`freeze`), tested
+#: first: most attribute values are one of these, and CSE freezes every op's attributes.
+_PLAIN_TYPES = frozenset({bool, int, str, TensorType, type(None)})
+
 
 def freeze(value: Any) -> Hashable:
     """A hashable key for an attribute value; arrays compare by dtype, shape and bytes."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return (kind.__name__, value)
+    if kind is tuple:
+        return tuple(freeze(v) for v in value)
     if isinstance(value, np.ndarray):
         return ("ndarray", value.dtype.str, value.shape, value.tobytes())
     if isinstance(value, tuple | list):
@@ -38,7 +47,8 @@ def freeze(value: Any) -> Hashable:
 
 def op_key(op: Operation) -> Hashable:
     """What makes two ops the same computation."""
-    attrs = tuple(sorted((k, freeze(v)) for k, v in op.attributes.items()))
+    attributes = op.attributes
+    attrs = tuple(sorted((k, freeze(v)) for k, v in attributes.items())) if attributes else ()
     return (id(op.opdef), tuple(id(v) for v in op.operands), attrs, tuple(r.type for r in op.results))
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from tensorir.dialects.builder import Builder
-from tensorir.dialects.ir import Block, Operation, Value, walk
+from tensorir.dialects.ir import Block, Operation, Value
 from tensorir.dialects.opdef import OpDef, types_compatible
 
 
@@ -123,7 +123,38 @@ class RewritePattern:
 
 def is_dead(op: Operation) -> bool:
     """A pure op none of whose results is used (terminators and functions are never pure)."""
-    return op.opdef.pure and all(not r.uses for r in op.results)
+    # A loop rather than ``all(...)`` over a generator: the driver asks this of every op it pops.
+    if not op.opdef.pure:
+        return False
+    for r in op.results:
+        if r.uses:
+            return False
+    return True
+
+
+def _ops_in_program_order(root: Operation | Block) -> list[Operation]:
+    """The ops under ``root`` (not ``root`` itself), pre-order as :func:`walk` yields them.
+
+    Same order as ``walk`` without its generator and per-item type tests: the driver collects
+    every op of the function once per pattern pass, about a dozen times per ``function``.
+    """
+    out: list[Operation] = []
+    if isinstance(root, Operation):
+        stack = [(blk.operations, 0) for region in reversed(root.regions) for blk in reversed(region.blocks)]
+    else:
+        stack = [(root.operations, 0)]
+    while stack:
+        ops, i = stack.pop()
+        n = len(ops)
+        while i < n:
+            op = ops[i]
+            i += 1
+            out.append(op)
+            if op.regions:  # its body comes next, then the rest of this block
+                stack.append((ops, i))
+                stack.extend((blk.operations, 0) for region in reversed(op.regions) for blk in reversed(region.blocks))
+                break
+    return out
 
 
 def apply_patterns(
@@ -145,28 +176,35 @@ def apply_patterns(
                 by_name.setdefault(name, []).append(p)
         else:
             generic.append(p)
+    ops = [op for op in _ops_in_program_order(root) if op.parent is not None]
+    # Most passes of a pipeline find nothing to do (the loop rewrites on a graph without loops):
+    # when no op is named by a pattern and none is dead, the worklist below would only pop every
+    # op and change nothing, so answer at once.
+    if not generic and not any(op.opdef.name in by_name or is_dead(op) for op in ops):
+        return False
     rewriter = PatternRewriter(registry)
-    ops = (
-        [op for op in walk(root) if op.parent is not None and op is not root]
-        if isinstance(root, Operation)
-        else [op for top in root.operations for op in walk(top)]
-    )
-    # The worklist pops from the end: push in reverse so ops are first visited in program order.
-    for op in reversed(ops):
-        rewriter.push(op)
+    # The worklist pops from the end: reversed, so ops are first visited in program order (what
+    # pushing each op in reverse order would build; the ops are distinct).
+    worklist = rewriter.worklist
+    worklist.extend(reversed(ops))
+    queued = rewriter.queued
+    queued.update(id(op) for op in ops)
     budget = max_rewrites if max_rewrites is not None else max(10_000, 20 * len(ops))
     rewrites = 0
-    while rewriter.worklist:
-        op = rewriter.worklist.pop()
-        rewriter.queued.discard(id(op))
+    # Candidate patterns by op name (the named ones, then the generic ones), built once per name.
+    candidates_of: dict[str, list[RewritePattern]] = {}
+    while worklist:
+        op = worklist.pop()
+        queued.discard(id(op))
         if op.parent is None:
             continue  # erased meanwhile
         if is_dead(op):
             rewriter.erase(op)
             continue
-        candidates = by_name.get(op.name, [])
-        if generic:
-            candidates = candidates + generic
+        name = op.opdef.name
+        candidates = candidates_of.get(name)
+        if candidates is None:
+            candidates = candidates_of[name] = by_name.get(name, []) + generic
         for pattern in candidates:
             if pattern.match_and_rewrite(op, rewriter):
                 rewrites += 1

@@ -126,6 +126,9 @@ class _Batcher:
         self.taps = editor.sequence_of()
         self.steps = editor.constant_steps()
         self.sources: dict[int, Value] = {id(s.value): s.value for s in editor.sequences}
+        # Keys hold ids (addresses); IR built from a key follows the sequences' order instead, so
+        # every process emits the same ops in the same order (and hits the same cache entries).
+        self.position: dict[int, int] = {id(s.value): i for i, s in enumerate(editor.sequences)}
         self.common: dict[Key, Value] = {}  # the number of rows common to a set of sources
 
     def _rows(self, v: Value) -> Rows | None:
@@ -148,7 +151,7 @@ class _Batcher:
         if key not in self.common:
             b = self.b
             counts = []
-            for source, start in sorted(key):
+            for source, start in sorted(key, key=lambda entry: (self.position[entry[0]], entry[1])):
                 length = b.op("tir.shape_i", self.sources[source], i=0)
                 counts.append(b.op("tir.sub", length, int64(b, start)) if start else length)
             common = counts[0]

@@ -17,7 +17,6 @@ is applied once, when the first native executor is made; it does nothing outside
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 __all__ = ["reuse_large_buffers"]
@@ -33,10 +32,10 @@ LARGE_BUFFER_LIMIT = 1 << 30
 @functools.cache
 def reuse_large_buffers(limit: int = LARGE_BUFFER_LIMIT) -> bool:
     """Ask glibc to keep freed blocks of up to ``limit`` bytes; True when it agreed."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        # The process's own symbols include the C library's; find_library("c") would run
+        # ldconfig in a subprocess (about 2 ms) to name the same library.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):
         return False  # not glibc: its allocator decides
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

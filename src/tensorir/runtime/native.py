@@ -11,6 +11,8 @@ the steps (no dictionary lookups, no per-op type tests). The steps:
   generated kernels (:class:`BlasStep`);
 - convolution and pooling (``tir.conv2d`` and its gradients, ``tir.pool2d``, ``tir.pool2d_grad``,
   ``tir.max_pool2d_select``): generated loops plus per-thread products (runtime/native_conv.py);
+- basic indexing and ``tir.sum_to``: the reference's semantics without the interpreter's
+  per-call cost, writes in place into dead buffers (runtime/native_indexing.py);
 - everything else, shape ops included (their references are NumPy views, O(1)), runs the op's
   NumPy reference, so every graph runs.
 
@@ -42,6 +44,7 @@ from tensorir.runtime.blas import blas_symbols
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.native_blas import BlasStep
 from tensorir.runtime.native_conv import NATIVE_CONV_OPS, conv_pool_step
+from tensorir.runtime.native_indexing import INDEX_STEP_OPS, index_step
 from tensorir.runtime.native_kernels import KernelContext
 from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count
@@ -200,6 +203,8 @@ class NativeExecutor:
             return step, "kernel"
         if name in NATIVE_CONV_OPS:
             return conv_pool_step(ctx, op)
+        if name in INDEX_STEP_OPS:
+            return index_step(op, ctx)
         if name in _BLAS_OPS:
             reference = self._reference_step(op)
             return BlasStep(name, op.attributes, op.results[0].type.dtype, [t.dtype for t in operand_types],

@@ -249,10 +249,14 @@ class BlasStep:
             kernels = (_DOT_KERNELS[ranks],) if ranks in _DOT_KERNELS else ()
         else:
             kernels = _OP_KERNELS[self.op_name]
-        from tensorir.codegen.cpu.lower_blas import blas_kernel
-
         def text(kernel: str, name: str):  # noqa: ANN202
-            return lambda: blas_kernel(kernel, name, self.dtype)
+            def build() -> str:
+                # Imported only when the text is built: a cache hit never needs the generator.
+                from tensorir.codegen.cpu.lower_blas import blas_kernel
+
+                return blas_kernel(kernel, name, self.dtype)
+
+            return build
 
         names = {kernel: blas_kernel_name(kernel, self.dtype) for kernel in kernels}
         return {name: (text(kernel, name), None) for kernel, name in names.items()}

@@ -284,11 +284,13 @@ class PoolStep:
         self.mode = "max" if self.kind == "select" else self.attrs["mode"]
         self.dtype = np.dtype(op.results[0].type.dtype)
 
-        def make(variant: object) -> tuple[str, str, int]:
+        def make(variant: object) -> tuple[str, Callable[[], str], int]:
             dtype, value_dtype, unit = variant  # type: ignore[misc]
             ws, stride = self.attrs["ws"], self.attrs["stride"]
             name = kernel_name("pool", self.kind, self.mode, dtype, value_dtype, repr(ws), repr(stride), str(unit))
-            return name, pool_kernel(name, self.kind, self.mode, dtype, value_dtype, ws, stride, unit), 7
+            # Lazy text: the name hashes every argument, so a cache hit never builds it.
+            return name, functools.partial(pool_kernel, name, self.kind, self.mode, dtype, value_dtype, ws, stride,
+                                           unit), 7
 
         self.kernels = KernelSet(context, make)
 

@@ -113,15 +113,16 @@ class ElementwiseStep:
             # Everything the text depends on is in the name: symbols must never clash in the JIT,
             # and the name keys the compile cache (the text is built only to compile it).
             name = kernel_name("elementwise", key, repr(variant), repr(self.ranks), str(out_rank))
-            if variant == "strided":
-                return name, lambda: strided_kernel(name, body, self.ranks, out_rank), n_args
+            if _is_strided(variant):
+                return name, lambda: strided_kernel(name, body, self.ranks, out_rank, variant[1]), n_args
             return name, lambda: flat_kernel(name, body, variant), n_args  # type: ignore[arg-type]
 
         self.kernels = KernelSet(context, make)
         self._launches: dict[tuple, tuple] = {}
 
     def predicted_variant(self, operand_shapes: Sequence[tuple], out_shape: tuple) -> object:
-        """The variant the static types suggest: flat with scalars where an operand is all 1s."""
+        """The variant the static types suggest: flat with scalars where an operand is all 1s,
+        else strided with contiguous rows (a size-1 last dim broadcasts)."""
         modes = []
         for shape in operand_shapes:
             if all(d == 1 for d in shape) and any(d != 1 for d in out_shape):
@@ -129,7 +130,9 @@ class ElementwiseStep:
             elif len(shape) == len(out_shape) and all(d != 1 or o == 1 for d, o in zip(shape, out_shape)):
                 modes.append(False)
             else:
-                return "strided" if out_shape else None
+                if not out_shape:
+                    return None
+                return ("strided", tuple("z" if not s or s[-1] == 1 else "u" for s in operand_shapes))
         return tuple(modes)
 
     def _launch(self, inputs: list[np.ndarray]) -> tuple:
@@ -205,8 +208,27 @@ class ElementwiseStep:
                 raise ValueError(f"operand of rank {a.ndim} where rank {rank} was compiled")
         ids = tuple(id(a) for a in inputs) + tuple(id(o) for o in outputs)
         outer = size // shape[-1]
-        self.context.run(self.kernels.get("strided"), outer, size, ids)
+        self.context.run(self.kernels.get(("strided", _inner_modes(inputs, shape[-1]))), outer, size, ids)
         return outputs
+
+
+def _is_strided(variant: object) -> bool:
+    """Whether a variant key names a strided kernel, ``("strided", inner modes)``."""
+    return isinstance(variant, tuple) and len(variant) == 2 and variant[0] == "strided"
+
+
+def _inner_modes(inputs: Sequence[np.ndarray], inner: int) -> tuple[str, ...]:
+    """Per operand, its stride along the output's last dim (of size ``inner``) as the strided
+    kernel's variants know it: "u" one element, "z" broadcast, "s" anything else."""
+    modes = []
+    for a in inputs:
+        if not a.ndim or a.shape[-1] == 1:
+            modes.append("z")
+        elif a.strides[-1] == a.itemsize or inner == 1:
+            modes.append("u")
+        else:
+            modes.append("s")
+    return tuple(modes)
 
 
 def _signature(inputs: list[np.ndarray]) -> tuple:
@@ -291,7 +313,7 @@ class ReductionStep:
             return {}
         out_shape = tuple(-1 if any(s[d] != 1 for s in shapes) else 1 for d in range(self.rank))
         modes = self.materialize.predicted_variant(shapes, out_shape) if self.materialize is not None else (False,)
-        if not isinstance(modes, tuple):
+        if not isinstance(modes, tuple) or _is_strided(modes):
             return {}
         name, spec = self.fused_kernels.spec((layout, modes))
         return {name: spec}

@@ -195,6 +195,34 @@ def test_sigmoid_denormal_tail() -> None:
         assert err.max() <= 3, _report("sigmoid", dtype, xd, got, ref, err)
 
 
+def test_f32_exp_of_negated_abs() -> None:
+    # Fused as exp(-abs(y)), LLVM proves the sign and drops the x >= 0 scaling and the upper clamp
+    # of the f32 exp; the remaining branch must still give denormals, 0 and nan.
+    text = range_kernel("kernel", ["f32"], ["f32"],
+                        lambda e, v: [APPROXIMATIONS["exp"](e, e.neg(e.abs(v[0], "f32"), "f32"), "f32")])
+    module = compile_mlir(text)
+    function = ctypes.CFUNCTYPE(None, _I64, _I64, *(_MEMREF * 2))(module.address("kernel"))
+    rng = np.random.default_rng(5)
+    with np.errstate(all="ignore"):
+        x = np.concatenate([np.array(SPECIALS, np.float32), rng.uniform(-110, 110, 50_000).astype(np.float32)])
+    out = np.empty_like(x)
+    function(0, x.size, *memref_args(x), *memref_args(out))
+    ref = np.exp(-np.abs(x.astype(np.float64)))
+    err = ulp_error(out, ref, np.float32)
+    assert err.max() <= ULP_BOUNDS[np.float32], _report("exp(-abs)", np.float32, x, out, ref, err)
+
+
+def test_f32_tanh_and_sigmoid_stay_in_range() -> None:
+    # Dense near the point where tanh rounds to 1 and out to inf: never past +-1, exactly +-1 there.
+    x = np.concatenate([np.linspace(0.0, 12.0, 200_001), [20.0, 1e30, np.inf]]).astype(np.float32)
+    for sign in (1, -1):
+        got = evaluate("tanh", np.float32, sign * x)
+        assert np.all(np.abs(got) <= 1)
+        np.testing.assert_array_equal(got[x >= 9.1], np.float32(sign))
+        s = evaluate("sigmoid", np.float32, sign * x)
+        assert np.all((s >= 0) & (s <= 1))
+
+
 def _pairs(values: list[float], dtype: type) -> tuple[np.ndarray, np.ndarray]:
     grid_a, grid_b = np.meshgrid(np.array(values, dtype), np.array(values, dtype))
     return grid_a.ravel().copy(), grid_b.ravel().copy()

@@ -238,16 +238,25 @@ def _operand_strides(kb: KernelBuilder, arg: str, rank: int, out_rank: int) -> l
     return out
 
 
-def strided_kernel(name: str, body: ElementwiseBody, operand_ranks: Sequence[int], out_rank: int) -> str:
+def strided_kernel(name: str, body: ElementwiseBody, operand_ranks: Sequence[int], out_rank: int,
+                   inner: Sequence[str] | None = None) -> str:
     """Strided N-D elementwise kernel for outputs of rank ``out_rank`` >= 1 (see module doc).
 
     Iterations ``[start, end)`` are flat indices over the output's dims but the last.
+    ``inner``: per operand, what its stride along the last dim is known to be: ``"u"`` one element
+    (contiguous rows, e.g. a column slice), ``"z"`` zero (broadcast), ``"s"`` read at run time.
+    Known strides make the row loop's addresses affine with a constant step, which LLVM
+    vectorizes; a run-time stride leaves it scalar.
     """
     n_in, n_out = len(body.input_dtypes), len(body.output_dtypes)
     kb = KernelBuilder(name, n_in + n_out)
     e, pre = kb.e, kb.preamble
     bases = [kb.array_field(pre, kb.args[k], "data") for k in range(n_in + n_out)]
     strides = [_operand_strides(kb, kb.args[k], operand_ranks[k], out_rank) for k in range(n_in)]
+    for k, mode in enumerate(inner or ()):
+        if strides[k][-1] is not None and mode != "s":
+            itemsize = _ITEMSIZE[memory_type(body.input_dtypes[k])]
+            strides[k][-1] = None if mode == "z" else e.constant(itemsize, "i64")
     out_dims_ptr = kb.array_field(pre, kb.args[n_in], "dimensions")
     dims = [kb.load_i64(pre, out_dims_ptr, d) for d in range(out_rank)]
     inner = dims[-1]

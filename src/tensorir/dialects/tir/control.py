@@ -358,13 +358,19 @@ class ScanDef(OpDef):
         limits = [max(self.keep_of(op, j), w) if self.keep_of(op, j) else 0 for j, w in enumerate(windows)]
         nits: list[list[np.ndarray]] = [[] for _ in range(lay.n_nit)]
         block = op.regions[0].block
-        shifts = [seq_shift(taps) for taps in lay.seq_taps]
+        # Per sequence tap: the rows it reads (views made once, in C) and its offset from t.
+        # Indexing a list per step costs a fraction of ``x[t + k]`` (a new view every time),
+        # which a backward loop with many sequences paid tens of microseconds a step for.
+        seq_reads: list[tuple[list[np.ndarray], int]] = []
+        for x, taps in zip(seqs, lay.seq_taps):
+            shift = seq_shift(taps)
+            rows = list(x[: n + taps[-1] + shift]) if n else []
+            seq_reads.extend((rows, k + shift) for k in taps)
         ran = 0
         for i in range(n):
             t = n - 1 - i if a["reverse"] else i
             args: list[np.ndarray] = [np.asarray(t, dtype=np.int64)] if lay.with_index else []
-            for x, taps, shift in zip(seqs, lay.seq_taps, shifts):
-                args.extend(x[t + k + shift] for k in taps)
+            args += [rows[t + offset] for rows, offset in seq_reads]
             for h, taps in zip(hist, lay.state_taps):
                 args.extend(h[k] for k in taps)
             args.extend(nonseqs)
