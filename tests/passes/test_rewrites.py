@@ -216,3 +216,30 @@ def test_deep_graph_is_rewritten_iteratively() -> None:
     func = build([v.sum()], [x])
     new, _, _ = compare(func, pipeline("fast_run"), [V], rtol=1e-12)
     assert [op.name for op in new.regions[0].block.operations] == ["tir.fused", "func.return"]
+
+
+def test_sum_of_increments_of_zeros_becomes_one_chain() -> None:
+    # The gradient of slicing a matrix into four column blocks (an LSTM's gates).
+    x = T.matrix("x")
+    parts = [x[:, 3 * k:3 * k + 3] for k in range(4)]
+    cost = sum((T.tanh(p) * (k + 1)).sum() for k, p in enumerate(parts))
+    import tensorir as tr
+
+    (g,) = tr.grad(cost, [x])
+    wide = RNG.standard_normal((2, 12))
+    new, _, _ = compare(build([g], [x]), [CanonicalizePass(), CSEPass(), DCEPass()], [wide])
+    names = op_names(new)
+    assert names.count("tir.inc_subtensor") == 4 and "tir.add" not in names
+    writes = [op for op in walk(new) if op.name == "tir.inc_subtensor"]
+    # One chain: every write but the first increments the previous one's result.
+    assert sum(op.operands[0].owner in writes for op in writes) == 3
+
+
+def test_increments_are_not_serialized_without_a_shape_proof() -> None:
+    # ``q`` may be (2, 12) while ``a`` is (2, 1) at run time: moving the increment past the add
+    # would index a broadcast result instead, so the add stays.
+    a, q, b = T.matrix("a"), T.matrix("q"), T.matrix("b")
+    out = T.inc_subtensor(a[:, :1], b) + q
+    new, _, _ = compare(build([out], [a, q, b]), [CanonicalizePass()],
+                        [RNG.standard_normal((2, 1)), RNG.standard_normal((2, 12)), RNG.standard_normal((2, 1))])
+    assert "tir.add" in op_names(new)

@@ -455,6 +455,70 @@ class ShapeOnlyOperand(RewritePattern):
         return True
 
 
+_WRITES = ("tir.inc_subtensor", "tir.set_subtensor", "tir.advanced_inc_subtensor", "tir.advanced_set_subtensor")
+
+
+def _shape_root(v: Value) -> Value:
+    """The earliest value provably of ``v``'s shape: through index writes (their result has the
+    written tensor's shape), broadcasts of a scalar (``like``'s shape) and :func:`shape_source`."""
+    while True:
+        op = v.owner
+        if op is not None and op.name in _WRITES:
+            v = op.operands[0]
+        elif op is not None and op.name == "tir.broadcast_like" and op.operands[0].type.ndim == 0:
+            v = op.operands[1]
+        else:
+            source = shape_source(v)
+            if source is v:
+                return v
+            v = source
+
+
+def _zeros_of_shape(v: Value) -> bool:
+    """Whether ``v`` is a scalar zero broadcast to a shape (the zeros the gradient builds)."""
+    op = defining(v, "tir.broadcast_like")
+    return op is not None and op.operands[0].type.ndim == 0 and is_constant(op.operands[0], 0)
+
+
+class SerializeIncrements(RewritePattern):
+    """``inc(a, b, i) + q -> inc(a + q, b, i)`` when ``q`` provably has ``a``'s shape (Theano's
+    ``local_IncSubtensor_serialize``). The gradient of slicing a tensor into parts (an LSTM's four
+    gates) is a sum of increments of zeros, each a full-size copy; serialized, it is one chain
+    of writes into one buffer, which the runtime does in place."""
+
+    ops = ("tir.add",)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        result = op.results[0].type
+        for p, q in (op.operands, tuple(reversed(op.operands))):
+            inc = defining(p, "tir.inc_subtensor")
+            if inc is None or p.type != result or q.type.dtype != result.dtype or q.type.ndim != result.ndim:
+                continue
+            a = inc.operands[0]
+            if _shape_root(a) is not _shape_root(q):
+                continue
+            b = rewriter.builder(op)
+            base = b.op("tir.add", a, q)
+            rewriter.replace(op, [b.op("tir.inc_subtensor", base, *inc.operands[1:], **inc.attributes)])
+            return True
+        return False
+
+
+class AddZerosOfShape(RewritePattern):
+    """``x + zeros_like(y) -> x`` when ``y`` provably has ``x``'s shape and dtype (what is left of
+    :class:`SerializeIncrements` on the gradient's zeros)."""
+
+    ops = ("tir.add",)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        result = op.results[0].type
+        for x, z in (op.operands, tuple(reversed(op.operands))):
+            if x.type == result and _zeros_of_shape(z) and _shape_root(x) is _shape_root(z):
+                rewriter.replace(op, [x])
+                return True
+        return False
+
+
 GRADIENT_STOPS = ("tir.zero_grad", "tir.disconnected_grad", "tir.grad_clip", "tir.grad_scale")
 
 
@@ -486,6 +550,8 @@ def canonicalization_patterns(max_elements: int = DEFAULT_MAX_ELEMENTS, fold: bo
         UselessReduction(),
         SumOfSum(),
         ConstantSwitch(),
+        SerializeIncrements(),
+        AddZerosOfShape(),
     ]
     if fold:
         patterns.append(FoldConstant(max_elements))
