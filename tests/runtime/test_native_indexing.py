@@ -2,6 +2,9 @@
 
 The write steps update ``x`` in place only when nothing else can see it; the tests that matter
 most check that an input, a shared value or an intermediate still read later is never changed.
+The writes themselves are strided kernels: dtypes, layouts (negative steps, int indices, 3-D)
+and broadcasts of ``y`` are checked against the reference, and that the in-place path is one
+``KernelContext.run`` call with no NumPy work.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from hypothesis import strategies as st
 import tensorir as tr
 import tensorir.tensor as T
 from tensorir.dialects.interpret import EvaluationError
-from tensorir.runtime.native_indexing import IndexWriteStep, SubtensorStep, SumToStep
+from tensorir.runtime import native_indexing
+from tensorir.runtime.native_indexing import IndexWriteStep, SubtensorStep, SumToStep, index_step
+from tensorir.runtime.native_kernels import KernelContext
 
 
 def both(inputs, outputs, **kwargs):  # noqa: ANN001, ANN003, ANN201
@@ -144,3 +149,153 @@ def test_sum_to_over_broadcast_axes_matches_reference(b_shape, x_shape, dtype, s
     args = [rng.standard_normal(s).astype(dtype) for s in (x_shape, b_shape, x_shape)]
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(native(*args), reference(*args), rtol=tol, atol=tol)
+
+
+# 3-D keys: steps, negative steps, ints mixed with slices (an int last axis leaves rows with a
+# non-unit stride), and all ints (a single element: NumPy writes it).
+_KEYS_3D = [
+    (slice(None), slice(None), slice(None)),
+    (slice(None, None, -1), slice(1, None), slice(None, None, 2)),
+    (1, slice(None, None, -1), slice(1, 3)),
+    (slice(None), 2, slice(None, None, -2)),
+    (slice(1, 3), slice(None), 0),
+    (0, 1, slice(None)),
+    (slice(None, None, -1), slice(None, None, -1), slice(None, None, -1)),
+    (1, 2, 0),
+]
+
+
+def _y_shape(region: tuple[int, ...], form: str) -> tuple[int, ...]:
+    if form == "lower":  # a missing leading dim broadcasts
+        return region[1:]
+    if form == "ones":  # size-1 dims broadcast
+        return tuple(1 if i % 2 == 0 else d for i, d in enumerate(region))
+    if form == "scalar":
+        return ()
+    return region
+
+
+def _values(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    if dtype == "bool":
+        return rng.random(shape) > 0.5
+    return (rng.standard_normal(shape) * 10).astype(dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(_KEYS_3D), st.sampled_from(["set", "inc"]),
+       st.sampled_from(["float32", "float64", "int32", "bool"]), st.sampled_from(["full", "lower", "ones", "scalar"]),
+       st.booleans(), st.integers(0, 2**16))
+def test_basic_writes_match_reference_across_dtypes_layouts_and_broadcasts(key, mode, dtype, form, strided_y,
+                                                                            seed) -> None:  # noqa: ANN001
+    x_shape = (3, 4, 5)
+    region = np.empty(x_shape)[key].shape
+    y_shape = _y_shape(region, form)
+    x = T.tensor(dtype=dtype, broadcastable=(False,) * 3, name="x")
+    y = T.tensor(dtype=dtype, broadcastable=(False,) * len(y_shape), name="y")
+    # A private intermediate of the same dtype, so the write may happen in place.
+    base = ~x if dtype == "bool" else 2 * x
+    write = T.set_subtensor if mode == "set" else T.inc_subtensor
+    native, reference = both([x, y], write(base[key], y))
+    rng = np.random.default_rng(seed)
+    xv = _values(rng, x_shape, dtype)
+    if strided_y and y_shape:
+        # y as a view with reversed, non-unit strides along its last dim.
+        yv = _values(rng, (*y_shape[:-1], 2 * y_shape[-1]), dtype)[..., ::-2]
+    else:
+        yv = _values(rng, y_shape, dtype)
+    np.testing.assert_array_equal(native(xv, yv), reference(xv, yv))
+
+
+def _write_step(fn) -> IndexWriteStep:  # noqa: ANN001
+    (step,) = steps_of(fn, IndexWriteStep)
+    return step
+
+
+class _NoNumpyWrites:
+    """``numpy`` for the step's module, refusing the calls that would move values in Python."""
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        if name in ("add", "copyto", "empty", "array", "ascontiguousarray"):
+            raise AssertionError(f"np.{name} on the in-place path")
+        return getattr(np, name)
+
+
+def test_in_place_write_is_one_kernel_call_and_no_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert IndexWriteStep.recordable
+    x = T.matrix("x", dtype="float32")
+    y = T.matrix("y", dtype="float32")
+    native, reference = both([x, y], T.inc_subtensor((x * 2)[:, 256:512], y))
+    step = _write_step(native)
+    rng = np.random.default_rng(0)
+    xv = rng.standard_normal((32, 1024)).astype(np.float32)
+    yv = rng.standard_normal((32, 256)).astype(np.float32)
+    calls = []
+    original = KernelContext.run
+
+    def counting(self, fn, n, work, args, *rest):  # noqa: ANN001, ANN002, ANN202
+        calls.append((fn, n, work, args))
+        return original(self, fn, n, work, args, *rest)
+
+    monkeypatch.setattr(KernelContext, "run", counting)
+    np.testing.assert_array_equal(native(xv, yv), reference(xv, yv))
+    mine = [c for c in calls if c[0] in step.kernels.variants.values()]
+    assert len(mine) == 1 and mine[0][1:3] == (32, 32 * 256)
+    # The step alone, on a private x: the result is x, written by one call and nothing else.
+    calls.clear()
+    inputs = [2 * xv, yv]
+    monkeypatch.setattr(native_indexing, "np", _NoNumpyWrites())
+    (out,) = step(inputs)
+    monkeypatch.undo()
+    assert out is inputs[0] and len(calls) == 1
+    want = 2 * xv
+    want[:, 256:512] += yv
+    np.testing.assert_array_equal(out, want)
+
+
+def test_set_with_other_dtypes_and_bad_shapes() -> None:
+    x = T.matrix("x", dtype="float32")
+    y = T.matrix("y", dtype="float32")
+    native, reference = both([x, y], T.set_subtensor((x * 2)[1:, ::-1], y))
+    xv = np.ones((3, 4), np.float32)
+    for yv in (np.full((2, 4), 5, np.float32), np.ones((1, 4), np.float32)):
+        np.testing.assert_array_equal(native(xv, yv), reference(xv, yv))
+    with pytest.raises((EvaluationError, ValueError), match="broadcast"):
+        native(xv, np.ones((3, 4), np.float32))
+    # A zero-size region: nothing to write (and no kernel call).
+    native, reference = both([x, y], T.inc_subtensor((x * 3)[:, 2:2], y))
+    np.testing.assert_array_equal(native(xv, np.ones((3, 0), np.float32)), reference(xv, np.ones((3, 0), np.float32)))
+    # The step alone: a y of another dtype is cast for a set (as NumPy's assignment does) and
+    # left to NumPy for an increment (which computes in the common dtype); a Python scalar works.
+    set_step, inc_step = (_write_step(tr.function([x, y], f((x * 2)[:, 1:3], y), mode="FAST_RUN"))
+                          for f in (T.set_subtensor, T.inc_subtensor))
+    for step, y_value in ((set_step, np.full((3, 2), 2.5)), (inc_step, np.full((3, 2), 1e-9)), (set_step, 7.0)):
+        want = np.ones((3, 4), np.float32)
+        if step is set_step:
+            want[:, 1:3] = y_value
+        else:
+            want[:, 1:3] += y_value
+        (got,) = step([np.ones((3, 4), np.float32), y_value])
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="could not broadcast"):
+        set_step([np.ones((3, 4), np.float32), np.ones((3, 3), np.float32)])
+
+
+def test_y_overlapping_x_and_no_context_take_numpy() -> None:
+    x = T.matrix("x")
+    y = T.matrix("y")
+    native = tr.function([x, y], T.set_subtensor((x * 2)[:, 1:], y), mode="FAST_RUN")
+    step = _write_step(native)
+    # y a view of x itself: x is then not private (the view holds it), so the write goes to a
+    # copy; y read while the region is written would otherwise see its own updates.
+    buf = np.arange(12.0).reshape(3, 4)
+    (got,) = step([buf, buf[:, :-1]])
+    want = buf.copy()
+    want[:, 1:] = buf[:, :-1]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(buf, np.arange(12.0).reshape(3, 4))
+    plain, kind = index_step(step.op)
+    assert kind == "index" and plain.kernels is None
+    (got,) = plain([np.arange(12.0).reshape(3, 4), np.ones((3, 3))])
+    want = np.arange(12.0).reshape(3, 4)
+    want[:, 1:] = 1.0
+    np.testing.assert_array_equal(got, want)

@@ -35,6 +35,7 @@ class Mode:
             opt_level=3 if self.optimizer == "fast_run" else 1,
             cache_dir=config.compiledir,
             num_threads=config.threads or None,
+            native_loops=config.native_loops,
         )
 
     def including(self, *tags: str) -> Mode:

@@ -18,12 +18,13 @@ def native_available() -> bool:
 
 
 def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: str | None = "",
-                  num_threads: int | None = None) -> Any:
+                  num_threads: int | None = None, native_loops: bool = True) -> Any:
     """An executor for ``func``: 'reference' (NumPy interpreter) or 'native' (machine code).
 
     ``cache_dir``: directory of the compile cache ('' for the default, see
     :func:`tensorir.runtime.compile_cache.default_cache_dir`; None for memory only).
     ``num_threads``: threads of native kernels (None: ``TENSORIR_NUM_THREADS`` or all cores).
+    ``native_loops``: replay scan bodies natively (runtime/native_loop.py).
     """
     if linker == "reference":
         return ReferenceExecutor(func)
@@ -32,5 +33,6 @@ def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: s
             return ReferenceExecutor(func)
         from tensorir.runtime.native import NativeExecutor
 
-        return NativeExecutor(func, opt_level, cache_dir=cache_dir, num_threads=num_threads)
+        return NativeExecutor(func, opt_level, cache_dir=cache_dir, num_threads=num_threads,
+                              native_loops=native_loops)
     raise ValueError(f"unknown linker {linker!r}; use 'native' or 'reference'")

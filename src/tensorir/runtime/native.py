@@ -13,6 +13,8 @@ the steps (no dictionary lookups, no per-op type tests). The steps:
   ``tir.max_pool2d_select``): generated loops plus per-thread products (runtime/native_conv.py);
 - basic indexing and ``tir.sum_to``: the reference's semantics without the interpreter's
   per-call cost, writes in place into dead buffers (runtime/native_indexing.py);
+- ``tir.scan``: a native loop (runtime/native_loop.py) when its body's first step records
+  cleanly, else the reference loop over the body's own plan;
 - everything else, shape ops included (their references are NumPy views, O(1)), runs the op's
   NumPy reference, so every graph runs.
 
@@ -28,6 +30,7 @@ are checked in Python before any kernel runs, so bad input never reaches native 
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Callable, Sequence
 
@@ -45,7 +48,8 @@ from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.native_blas import BlasStep
 from tensorir.runtime.native_conv import NATIVE_CONV_OPS, conv_pool_step
 from tensorir.runtime.native_indexing import INDEX_STEP_OPS, index_step
-from tensorir.runtime.native_kernels import KernelContext
+from tensorir.runtime.native_kernels import RECORDING, KernelContext
+from tensorir.runtime.native_loop import NativeScan, Recorder
 from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count
 
@@ -53,9 +57,13 @@ __all__ = ["NativeExecutor"]
 
 Step = Callable[[list[np.ndarray]], list[np.ndarray]]
 _BLAS_OPS = ("tir.gemm", "tir.gemv", "tir.ger", "tir.dot")
+_SHAPE_READERS = ("tir.shape", "tir.shape_i")
 _CAUGHT = (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, np.linalg.LinAlgError)
 
 _POOLS: dict[int, ThreadPool] = {}
+# The loop runner per compile cache, and the modules that hold its code.
+_RUNNERS: dict[int, Callable[..., int]] = {}
+_RUNNER_MODULES: list[object] = []
 
 
 def _pool(num_threads: int) -> ThreadPool:
@@ -79,10 +87,11 @@ class NativeExecutor:
     kind = "native"
 
     def __init__(self, func: Operation | Block, opt_level: int = 3, cache_dir: str | None = "",
-                 num_threads: int | None = None) -> None:
+                 num_threads: int | None = None, native_loops: bool = True) -> None:
         # A block is a loop or branch body (ending in tir.yield), run once per step of its op.
         self.func = func
         self.opt_level, self.cache_dir = opt_level, cache_dir
+        self.native_loops = native_loops
         threads = _thread_count(num_threads)
         self.context = KernelContext(opt_level, get_cache(cache_dir), _pool(threads))
         self.num_threads = threads
@@ -107,8 +116,12 @@ class NativeExecutor:
                 continue
             extra: list[Value] = []
             if op.regions and op.name != "tir.fused":
-                step, extra = self._region_step(op, slots, self._body_executor)
-                kind = "reference"
+                loop = None
+                if op.name == "tir.scan" and self.native_loops:
+                    block_ = op.regions[0].block
+                    loop = NativeScan(op, lambda block_=block_: self._body_executor(block_), self._replay_runner)
+                step, extra = self._region_step(op, slots, self._body_executor, loop)
+                kind = "loop" if loop is not None else "reference"
             else:
                 step, kind = self._make_step(op, predicted, slots)
             ins = tuple(slots[id(v)] for v in [*op.operands, *extra])
@@ -239,12 +252,28 @@ class NativeExecutor:
         cache = self.__dict__.setdefault("_bodies", {})
         executor = cache.get(id(block))
         if executor is None:
-            executor = cache[id(block)] = NativeExecutor(block, self.opt_level, self.cache_dir, self.num_threads)
+            executor = cache[id(block)] = NativeExecutor(block, self.opt_level, self.cache_dir, self.num_threads,
+                                                         self.native_loops)
         return executor
+
+    def _replay_runner(self) -> Callable[..., int]:
+        """The native loop runner (codegen/cpu/lower_replay.py), compiled once per cache."""
+        runner = _RUNNERS.get(id(self.context.cache))
+        if runner is None:
+            from tensorir.codegen.cpu.lower_replay import REPLAY_FUNCTION, replay_runner
+
+            # O1: a loop of loads and indirect calls; the called kernels carry the work.
+            module = self.context.cache.get_lazy(REPLAY_FUNCTION, replay_runner, opt_level=1)
+            address = module.address(REPLAY_FUNCTION)
+            runner = ctypes.CFUNCTYPE(ctypes.c_int64, *([ctypes.c_int64] * 4))(address)
+            _RUNNERS[id(self.context.cache)] = runner
+            _RUNNER_MODULES.append(module)
+        return runner
 
     @staticmethod
     def _region_step(op: Operation, slots: dict[int, int],
-                     body_executor: Callable[[Block], NativeExecutor] | None = None) -> tuple[Step, list[Value]]:
+                     body_executor: Callable[[Block], NativeExecutor] | None = None,
+                     loop: NativeScan | None = None) -> tuple[Step, list[Value]]:
         """A region op (scan, ...) on the interpreter. Values its regions read from the enclosing
         function become extra inputs of the step, handed to the interpreter as free values."""
         outer: list[Value] = []
@@ -260,6 +289,15 @@ class NativeExecutor:
 
         def step(inputs: list[np.ndarray]) -> list[np.ndarray]:
             free = dict(zip(outer, inputs[n:]))
+            if loop is not None and not free:
+                try:
+                    results = loop.run(inputs[:n])
+                except EvaluationError:
+                    raise
+                except _CAUGHT as exc:
+                    raise EvaluationError(op, exc) from exc
+                if results is not None:
+                    return results
 
             def nested(block, args):  # noqa: ANN001, ANN202
                 # Bodies isolated from above (scan, if) run as native plans; others interpret.
@@ -326,6 +364,51 @@ class NativeExecutor:
             raise
         except _CAUGHT as exc:
             raise EvaluationError(self.ops[k], exc) from exc
+        return [vals[i] for i in self.result_slots]
+
+    def run_recorded(self, args: Sequence[np.ndarray], recorder: Recorder,
+                     moving: dict[int, tuple[np.ndarray, int]], changing: set[int]) -> list[np.ndarray]:
+        """:meth:`run` with ``recorder`` listening, for a native loop (runtime/native_loop.py).
+
+        ``changing``: ids of the arguments whose values change from step to step; ``moving``:
+        id -> (array, bytes per step) of those whose data moves, extended here with the views
+        the steps make of them. A step that is not ``recordable`` runs unrecorded; it must then
+        read nothing that changes. Every value stays referenced (no step reuses a buffer).
+        """
+        vals = self.template.copy()
+        vals[:self.n_args] = args
+        changed = {i for i, a in enumerate(args) if id(a) in changing}
+        for (step, ins, outs, _dead), op in zip(self.steps, self.ops):
+            inputs = [vals[i] for i in ins]
+            # Shapes are the same at every step: an op that reads only shapes gives fixed values.
+            reads_changing = op.name not in _SHAPE_READERS and any(i in changed for i in ins)
+            if getattr(step, "recordable", False):
+                # Operands the step reads in Python (indices, BLAS's alpha and beta) must not
+                # change from step to step: their first values are baked into the calls.
+                fixed = getattr(step, "fixed_operands", ())
+                if any(ins[k] in changed for k in fixed if k < len(ins)):
+                    recorder.invalidate(f"{op.name} reads a per-step operand in Python")
+                results = step(inputs)
+            else:
+                if reads_changing:
+                    recorder.invalidate(f"{op.name} reads values of the step and is not recordable")
+                RECORDING.recorder = None
+                try:
+                    results = step(inputs)
+                finally:
+                    RECORDING.recorder = recorder
+            recorder.keep.append(results)
+            for slot, value in zip(outs, results):
+                vals[slot] = value
+                if not reads_changing:
+                    continue
+                changed.add(slot)
+                if type(value) is np.ndarray and id(value) not in moving:
+                    # A view of a moving row moves with it (a kernel's output is its own buffer).
+                    for a in inputs:
+                        if id(a) in moving and np.may_share_memory(value, a):
+                            moving[id(value)] = (value, moving[id(a)][1])
+                            break
         return [vals[i] for i in self.result_slots]
 
     def describe(self) -> str:

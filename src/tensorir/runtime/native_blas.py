@@ -24,7 +24,8 @@ import numpy as np
 
 from tensorir.runtime.blas import blas_pointer, get_blas_num_threads, set_blas_num_threads
 from tensorir.runtime.compile_cache import CompileCache, get_cache
-from tensorir.runtime.native_kernels import kernel_name
+from tensorir.runtime.native_kernels import RECORDING, function_address, kernel_name, python_work, record_copy
+from tensorir.runtime.native_steps import broadcast_into
 
 __all__ = ["BlasKernels", "BlasStep", "blas_kernels", "configure_blas_threads"]
 
@@ -119,6 +120,7 @@ class BlasKernels:
         """``out = alpha op(a) op(b) + beta out`` (``op(x)`` is ``x.T`` when its flag is set); sizes >= 1."""
         fn, routine = self.function("gemm")
         status = fn(routine, id(a), id(b), id(out), trans_a, trans_b, alpha, beta)
+        _record("gemm", fn, status, (routine, id(a), id(b), id(out), int(trans_a), int(trans_b)), (alpha, beta))
         if status & (1 | 2):
             a = _c_contiguous_copy(a) if status & 1 else a
             b = _c_contiguous_copy(b) if status & 2 else b
@@ -133,6 +135,7 @@ class BlasKernels:
         """``out = alpha op(a) x + beta out`` for a matrix and a vector; sizes >= 1."""
         fn, routine = self.function("gemv")
         status = fn(routine, id(a), id(x), id(out), trans, alpha, beta)
+        _record("gemv", fn, status, (routine, id(a), id(x), id(out), int(trans)), (alpha, beta))
         if status & (1 | 2):
             a = _c_contiguous_copy(a) if status & 1 else a
             x = _c_contiguous_copy(x) if status & 2 else x
@@ -146,6 +149,7 @@ class BlasKernels:
         """``out += alpha outer(x, y)``; ``out`` C-contiguous ``len(x) x len(y)``, sizes >= 1."""
         fn, routine = self.function("ger")
         status = fn(routine, id(x), id(y), id(out), alpha)
+        _record("ger", fn, status, (routine, id(x), id(y), id(out)), (alpha,))
         if status & (1 | 2):
             x = _c_contiguous_copy(x) if status & 1 else x
             y = _c_contiguous_copy(y) if status & 2 else y
@@ -159,6 +163,7 @@ class BlasKernels:
         out = np.empty((), self.dtype)
         fn, routine = self.function("dot")
         status = fn(routine, id(x), id(y), id(out))
+        _record("dot", fn, status, (routine, id(x), id(y), id(out)), ())
         if status & (1 | 2):
             x = _c_contiguous_copy(x) if status & 1 else x
             y = _c_contiguous_copy(y) if status & 2 else y
@@ -186,6 +191,18 @@ class BlasKernels:
     def _too_large(status: int) -> None:
         if status & ~_TOO_LARGE:
             raise RuntimeError(f"BLAS kernel refused C-contiguous operands (status {status})")
+
+
+def _record(kind: str, fn: Callable[..., int], status: int, ints: tuple[int, ...], floats: tuple[float, ...]) -> None:
+    """Give a BLAS call to the active recorder (runtime/native_loop.py); a refused layout (the
+    call is repeated on Python-made copies) cannot be replayed."""
+    recorder = RECORDING.recorder
+    if recorder is None:
+        return
+    if status:
+        recorder.invalidate(f"BLAS {kind} needed copied operands")
+    else:
+        recorder.blas(kind, function_address(fn), ints, floats)
 
 
 _KERNELS: dict[tuple[int, str], BlasKernels] = {}
@@ -219,8 +236,13 @@ class BlasStep:
     compile cache the others come from.
     """
 
+    #: Its BLAS calls and copies are recorded; other Python work says so (python_work).
+    recordable = True
+
     def __init__(self, op_name: str, attrs: dict, out_dtype: str, in_dtypes: list[str], reference, num_threads: int):  # noqa: ANN001
         self.op_name = op_name
+        #: alpha and beta are read in Python: a recorded loop needs them the same at every step.
+        self.fixed_operands = {"tir.gemm": (1, 4), "tir.gemv": (1, 4), "tir.ger": (1,)}.get(op_name, ())
         self.attrs = attrs
         self.dtype = out_dtype
         self.np_dtype = np.dtype(out_dtype)
@@ -272,16 +294,19 @@ class BlasStep:
 
     def _fresh_reference(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """The reference's results as new arrays (rare shapes; keeps ``fresh_outputs`` true)."""
+        python_work("BLAS op on its reference")
         return [np.array(r) for r in self.reference(inputs)]
 
     def _array(self, x: np.ndarray) -> np.ndarray:
         """``x`` as an ndarray of the step's dtype (the kernels read raw memory of that dtype)."""
         if type(x) is not np.ndarray or x.dtype != self.np_dtype:
+            python_work("BLAS operand conversion")
             x = np.asarray(x).astype(self.np_dtype)
         return x
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if not self.native:
+            python_work("BLAS op on its reference")
             return self.reference(inputs)
         name = self.op_name
         if name == "tir.dot":
@@ -303,6 +328,7 @@ class BlasStep:
                 if k:
                     self.kernels().gemm(x, y, out)
                 else:
+                    python_work("empty product")
                     out.fill(0)
             return [out]
         if x.ndim == 2 and y.ndim == 1:
@@ -366,7 +392,9 @@ class BlasStep:
             return
         if k:
             call()
-        elif beta:
+            return
+        python_work("empty product")
+        if beta:
             out *= beta
         else:
             out.fill(0)
@@ -382,8 +410,17 @@ class BlasStep:
         if reusable(inputs[0], shape, self.np_dtype):
             return inputs[0]
         out = np.empty(shape, self.np_dtype)
-        out[...] = inputs[0]
+        self._fill(out, inputs[0])
         return out
+
+    def _fill(self, out: np.ndarray, c: object) -> None:
+        """``out[...] = c`` (broadcast): a native copy when the step has kernels (a recorded
+        loop replays it), else NumPy's."""
+        if self.context is not None and type(c) is np.ndarray and c.dtype == out.dtype:
+            broadcast_into(self.context, out, c)
+        else:
+            out[...] = c
+            record_copy(out, c)
 
     def _ger(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         # tir.ger: a + alpha * outer(x, y)
@@ -398,7 +435,7 @@ class BlasStep:
             base = inputs[0]
         else:
             base = np.empty(shape, self.np_dtype)
-            base[...] = inputs[0]
+            self._fill(base, inputs[0])
         self.kernels().ger(x, y, base, float(inputs[1]))
         return [base]
 
@@ -417,6 +454,7 @@ def _broadcasts_into(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
 
 def _accumulate(product: np.ndarray, c: np.ndarray, beta: float) -> np.ndarray:
     """``product + beta * c`` broadcast like the reference (``c`` ignored when beta is 0)."""
+    python_work("product broadcast in Python")
     shape = np.broadcast_shapes(product.shape, np.shape(c))
     if beta == 0.0:
         return product if shape == product.shape else np.array(np.broadcast_to(product, shape))

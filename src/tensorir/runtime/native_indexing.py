@@ -1,6 +1,6 @@
 """Plan steps for basic indexing and ``sum_to``: the op's semantics without the interpreter's cost.
 
-These ops move no arithmetic work to native code; what they save is Python time, which inside a
+These ops move little arithmetic work to native code; what they save is Python time, which inside a
 ``scan`` body is paid once per loop step (the char-LSTM's backward step runs 4 basic writes, 4
 reads and 9 ``sum_to``\\ s that change nothing: about 10 us each through the generic reference).
 
@@ -9,7 +9,8 @@ reads and 9 ``sum_to``\\ s that change nothing: about 10 us each through the gen
 - ``tir.set_subtensor`` / ``tir.inc_subtensor`` (basic writes): the reference copies ``x`` and
   writes into the copy; here ``x`` is written in place when nothing else can see it (a dead
   intermediate that owns its buffer), so a chain of writes into one buffer (the gradient of
-  slicing gates apart) copies once instead of once per write.
+  slicing gates apart) copies once instead of once per write. The write itself is one strided
+  kernel call (the region is a view; the kernel stores through its strides).
 - ``tir.sum_to``: returns its operand when the shapes already agree (the common case a static
   type could not prove), else sums natively over the broadcast axes (a bias gradient).
 
@@ -24,20 +25,25 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
+from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, strided_kernel
+from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.dialects.interpret import run_op
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.indexing import RUNTIME, numpy_key, parse_index
-from tensorir.runtime.native_kernels import KernelContext
+from tensorir.runtime.native_kernels import KernelContext, KernelSet, kernel_name, python_work, record_copy
 from tensorir.runtime.native_steps import ReductionStep
 
 __all__ = ["INDEX_STEP_OPS", "index_step"]
 
-INDEX_STEP_OPS = ("tir.subtensor", "tir.set_subtensor", "tir.inc_subtensor", "tir.sum_to")
+INDEX_STEP_OPS = ("tir.subtensor", "tir.set_subtensor", "tir.inc_subtensor", "tir.sum_to", "tir.dimshuffle",
+                  "tir.reshape")
 
 # References to ``x`` inside a write step when only the plan's operand list holds it: that list,
 # the local name and getrefcount's argument.
 _PRIVATE_REFCOUNT = 3
+
+#: Write layouts remembered per step (see IndexWriteStep._launch).
+_MAX_LAUNCHES = 64
 
 Step = Callable[[list[np.ndarray]], list[np.ndarray]]
 
@@ -62,11 +68,17 @@ class _Step:
         return self.static_shape is None or self.static_shape.accepts_shape(out.shape)
 
     def reference(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        python_work(f"{self.op.name} on its reference")
         return run_op(self.op, inputs)
 
 
 class SubtensorStep(_Step):
     """``x[key]`` as a view (``fresh_outputs`` is false: the result shares ``x``'s memory)."""
+
+    #: A view of ``x``: a recorded loop moves it with ``x``, as long as the index operands are
+    #: the same at every step.
+    recordable = True
+    fixed_operands = tuple(range(1, 64))
 
     def __init__(self, op: Operation) -> None:
         super().__init__(op)
@@ -87,16 +99,34 @@ class SubtensorStep(_Step):
 
 
 class IndexWriteStep(_Step):
-    """``x`` with ``x[key]`` set to / incremented by ``y``, in place when ``x`` is private."""
+    """``x`` with ``x[key]`` set to / incremented by ``y``, in place when ``x`` is private.
+
+    With a :class:`KernelContext`, a dtype the elementwise kernels support and a region of rank
+    >= 1, the write itself is one strided kernel (see ``strided_kernel``'s ``strided_output``)
+    that reads ``y`` broadcast and stores through the region's own strides, so on the in-place
+    path all the step's work on values is that one ``context.run`` call: Python only builds the
+    view and picks the variant (a recorder replaying native loops captures the call, see
+    :attr:`recordable`). Anything else (no context, other dtypes, a single element, a ``y``
+    that overlaps ``x``, an increment by another dtype) takes NumPy, as before.
+    """
 
     #: The result is ``x``'s own buffer only when nothing else could see it, else a new copy.
     fresh_outputs = True
+    #: On the native path the step's whole effect on values is one ``context.run`` call (the
+    #: index operands, read in Python, must be the same at every step of a recorded loop).
+    recordable = True
+    fixed_operands = tuple(range(2, 64))
 
-    def __init__(self, op: Operation) -> None:
+    def __init__(self, op: Operation, context: KernelContext | None = None) -> None:
         super().__init__(op)
         self.entries = parse_index(op.attributes["index"])
         self.key = _static_key(op.attributes["index"])
         self.increment = op.name == "tir.inc_subtensor"
+        self.context = context
+        self.kernels = _write_kernels(context, self.dtype, self.increment) if context is not None else None
+        # (kernel, outer iterations, size) by the region's and y's shapes and strides: the
+        # checks and the choice of variant are made once per layout, not once per call.
+        self._launches: dict[tuple, tuple] = {}
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x = inputs[0]
@@ -109,19 +139,131 @@ class IndexWriteStep(_Step):
         else:
             out = np.empty(x.shape, self.dtype)
             np.copyto(out, x)
+            record_copy(out, x)  # a native loop replays the copy (a byte copy) or gives up
         x = None  # noqa: F841 - the local name must not outlive the decision above
         region = out[key]
+        y = inputs[1]
+        if self.kernels is not None and type(region) is np.ndarray:
+            if (type(y) is not np.ndarray or y.dtype != self.dtype
+                    or ((y.base is not None or y is out) and np.may_share_memory(y, out))):
+                y = self._native_operand(y, out)
+            if y is not None:
+                launch = self._launches.get((region.shape, region.strides, y.shape, y.strides))
+                if launch is None:
+                    launch = self._launch(region, y)
+                if launch:
+                    fn, outer, size = launch
+                    if fn is not None:
+                        if self.increment:
+                            # Operand 0 and the output are the region itself (read, then
+                            # written, per element).
+                            self.context.run(fn, outer, size, (id(region), id(y), id(region)),  # type: ignore[union-attr]
+                                             (region, y))
+                        else:
+                            self.context.run(fn, outer, size, (id(y), id(region)), (region, y))  # type: ignore[union-attr]
+                    return [out]
+            y = inputs[1]
+        python_work("index write through NumPy")
         if type(region) is not np.ndarray:  # a single element
             if self.increment:
-                out[key] += inputs[1]
+                out[key] += y
             else:
-                out[key] = inputs[1]
+                out[key] = y
         elif self.increment:
             # ``out[key] += y`` would also store the sum back through __setitem__: a second pass.
-            np.add(region, inputs[1], out=region)
+            np.add(region, y, out=region)
         else:
-            np.copyto(region, inputs[1])
+            np.copyto(region, y)
         return [out]
+
+    def _native_operand(self, y: object, out: np.ndarray) -> np.ndarray | None:
+        """``y`` as an ndarray the kernel can read, or None: NumPy must do the write."""
+        converted = type(y) is not np.ndarray
+        if converted:
+            y = np.asarray(y)
+        if y.dtype != self.dtype:
+            if self.increment:
+                # ``+=`` computes in the common dtype, then casts (or refuses): keep NumPy's result.
+                return None
+            y = y.astype(self.dtype)  # assignment casts unsafely, as ``astype`` does
+            converted = True
+        if converted:
+            # A new array made in Python: a recorded loop would replay the kernel on this
+            # step's value of y.
+            python_work("index write converts its value")
+        # The kernel reads y while it writes the region: a y inside ``out`` (only a view of a
+        # private x could be) must go through NumPy, which buffers overlaps. An array that owns
+        # its data and is not ``out`` cannot overlap it; bounds are enough for the rest (a
+        # conservative answer only costs the NumPy path).
+        if (y.base is not None or y is out) and np.may_share_memory(y, out):
+            return None
+        return y
+
+    def _launch(self, region: np.ndarray, y: np.ndarray) -> tuple:
+        """(kernel or None when there is nothing to write, outer iterations, size) for writing
+        ``y`` into ``region``, remembered per layout; ``()`` when NumPy must write (a 0-d region,
+        a y of higher rank); ValueError when y does not broadcast to the region."""
+        shape = region.shape
+        y_shape = y.shape
+        if not shape or len(y_shape) > len(shape):
+            return ()
+        for yd, rd in zip(reversed(y_shape), reversed(shape)):
+            if yd != rd and yd != 1:
+                if self.increment:
+                    raise ValueError(f"operands could not be broadcast together with shapes {shape} {y_shape}")
+                raise ValueError(f"could not broadcast input array from shape {y_shape} into shape {shape}")
+        size = region.size
+        inner = shape[-1]
+        if not size:
+            launch: tuple = (None, 0, 0)
+        else:
+            itemsize = region.itemsize
+            # Known unit strides along rows let LLVM vectorize (see strided_kernel's ``inner``).
+            r_mode = "u" if inner == 1 or region.strides[-1] == itemsize else "s"
+            if not y_shape or y_shape[-1] == 1:
+                y_mode = "z"
+            elif y.strides[-1] == itemsize:
+                y_mode = "u"
+            else:
+                y_mode = "s"
+            fn = self.kernels.get((len(shape), len(y_shape), r_mode, y_mode))  # type: ignore[union-attr]
+            launch = (fn, size // inner, size)
+        if len(self._launches) >= _MAX_LAUNCHES:
+            self._launches.clear()  # a function called with ever new shapes must not grow without bound
+        self._launches[(shape, region.strides, y_shape, y.strides)] = launch
+        return launch
+
+
+def _write_kernels(context: KernelContext, dtype: np.dtype, increment: bool) -> KernelSet | None:
+    """The strided-output kernels of a basic write of ``dtype`` by variant (region rank, y rank,
+    region's and y's inner modes), or None when the dtype has no elementwise lowering."""
+    d = dtype.name
+    try:
+        if increment:
+            # value 2 = values 0 (the region) + 1 (y); the output is stored back into the region.
+            body = ElementwiseBody([d, d], [d], [("tir.add", {}, (0, 1), d)], [2])
+        else:
+            body = ElementwiseBody.identity(d)
+        body.validate()
+    except NotLowerable:
+        return None
+    mode = "inc" if increment else "set"
+    n_args = len(body.input_dtypes) + 1
+    key = body.key()
+
+    def make(variant: object) -> tuple[str, Callable[[], str], int]:
+        out_rank, y_rank, r_mode, y_mode = variant  # type: ignore[misc]
+        ranks = (out_rank, y_rank) if increment else (y_rank,)
+        inner = (r_mode, y_mode) if increment else (y_mode,)
+        # Everything the text depends on is in the name (it keys the JIT symbols and the cache).
+        name = kernel_name("index_write", mode, key, f"inplace={0 if increment else None}", repr(ranks),
+                           str(out_rank), repr(inner), r_mode)
+        # An increment reads the region through the output's address: LLVM vectorizes the row
+        # loop instead of failing an overlap check between two pointers to the same array.
+        return name, lambda: strided_kernel(name, body, ranks, out_rank, inner, strided_output=True,
+                                            output_inner=r_mode, inplace_operand=0 if increment else None), n_args
+
+    return KernelSet(context, make)
 
 
 def _sum_axes(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -143,6 +285,9 @@ def _sum_axes(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...
 class SumToStep(_Step):
     """``sum_to(x, like)``: ``x`` itself when the shapes agree, else a native sum over the
     broadcast axes (float dtypes; others take the reference)."""
+
+    #: Returns its operand, or sums through a recordable ReductionStep.
+    recordable = True
 
     def __init__(self, op: Operation, context: KernelContext | None) -> None:
         super().__init__(op)
@@ -168,13 +313,32 @@ class SumToStep(_Step):
         return [step([x])[0].reshape(target)]
 
 
+class ViewStep(_Step):
+    """``tir.dimshuffle`` / ``tir.reshape``: the reference, which gives a view whenever the
+    layout allows; a copy (a reshape of a non-contiguous array) is Python work for a recorder."""
+
+    #: A view moves with its operand in a recorded loop; the shape operands must be fixed.
+    recordable = True
+    fixed_operands = tuple(range(1, 64))
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        out = run_op(self.op, inputs)
+        x = inputs[0]
+        if type(x) is not np.ndarray or out[0].base is None or not np.may_share_memory(out[0], x):
+            python_work(f"{self.op.name} copied its operand")
+        return out
+
+
 def index_step(op: Operation, context: KernelContext | None = None) -> tuple[Step, str] | None:
     """A step for ``op`` (one of :data:`INDEX_STEP_OPS`), or None to use the reference.
-    ``context``: the executor's kernels, for the sums of ``sum_to``."""
+    ``context``: the executor's kernels, for the sums of ``sum_to`` and the basic writes (None:
+    those take NumPy)."""
     if op.name == "tir.subtensor":
         return SubtensorStep(op), "view"
     if op.name in ("tir.set_subtensor", "tir.inc_subtensor"):
-        return IndexWriteStep(op), "index"
+        return IndexWriteStep(op, context), "index"
     if op.name == "tir.sum_to":
         return SumToStep(op, context), "view"
+    if op.name in ("tir.dimshuffle", "tir.reshape"):
+        return ViewStep(op), "view"
     return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -26,8 +27,8 @@ from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.threadpool import ThreadPool
 
-__all__ = ["KernelContext", "KernelSet", "KernelText", "array_layout_ok", "kernel_function", "kernel_name",
-           "merge_kernel_texts"]
+__all__ = ["RECORDING", "KernelContext", "KernelSet", "KernelText", "array_layout_ok", "function_address",
+           "kernel_function", "kernel_name", "merge_kernel_texts", "python_work", "record_copy"]
 
 #: Below this many elements of work a kernel runs on the calling thread.
 PARALLEL_MIN_WORK = 1 << 17
@@ -39,6 +40,45 @@ KernelText = str | Callable[[], str]
 # for ``c_int64`` (0.4 vs 0.9 us for five arguments), and on the x86-64 and AArch64 C ABIs both
 # travel in the same 64-bit registers, so the kernels' ``i64`` parameters read the same bits.
 _ARG = ctypes.c_void_p
+
+
+class _Recording(threading.local):
+    """The recorder capturing this thread's native calls, or None (see runtime/native_loop.py).
+
+    While a loop body's first step runs, every native call the steps make is appended to the
+    recorder so the other steps can be replayed natively; a step that computes values in
+    Python instead says so with :func:`python_work`, which makes the body unreplayable.
+    """
+
+    recorder = None
+
+
+RECORDING = _Recording()
+
+
+def python_work(reason: str) -> None:
+    """Note that the running step computed values in Python (a recorded body cannot replay it)."""
+    recorder = RECORDING.recorder
+    if recorder is not None:
+        recorder.invalidate(reason)
+
+
+def record_copy(dst: np.ndarray, src: object) -> None:
+    """Note that the running step copied ``src`` into ``dst`` with NumPy: a byte copy the
+    recorder can replay when both are C-contiguous of one shape and dtype (else: Python work)."""
+    recorder = RECORDING.recorder
+    if recorder is None:
+        return
+    if (type(src) is np.ndarray and src.dtype == dst.dtype and src.shape == dst.shape
+            and src.flags.c_contiguous and dst.flags.c_contiguous):
+        recorder.copy(dst, src)
+    else:
+        recorder.invalidate("a broadcast copy")
+
+
+def function_address(fn: Callable[..., object]) -> int:
+    """The machine address of a ctypes function."""
+    return ctypes.cast(fn, ctypes.c_void_p).value or 0
 
 
 def merge_kernel_texts(texts: Iterable[str]) -> str:
@@ -150,9 +190,21 @@ class KernelContext:
             else:
                 self.preloaded[name] = kernel_function(module.address(name), n_args)
 
-    def run(self, fn: Callable[..., None], n: int, work: int, args: tuple[int, ...]) -> None:
-        """``fn(start, end, *args)`` over ``[0, n)``: split over threads when ``work`` is big."""
+    def run(self, fn: Callable[..., None], n: int, work: int, args: tuple[int, ...],
+            owners: tuple[object, ...] = ()) -> None:
+        """``fn(start, end, *args)`` over ``[0, n)``: split over threads when ``work`` is big.
+
+        ``owners``: temporary objects whose addresses are in ``args`` (a view made for the call):
+        a recorder keeps them alive for its replay.
+        """
         if n <= 0:
+            return
+        recorder = RECORDING.recorder
+        if recorder is not None:
+            # Recorded as one call over the whole range: the replay runs on one thread.
+            recorder.keep.append(owners)
+            recorder.call(fn, (0, n, *args))
+            fn(0, n, *args)
             return
         if n > 1 and work >= self.parallel_min_work and self.pool.num_threads > 1:
             self.pool.run(fn, n, args)

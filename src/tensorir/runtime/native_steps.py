@@ -16,9 +16,9 @@ import numpy as np
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel, strided_kernel
 from tensorir.codegen.cpu.lower_nn import row_kernel
 from tensorir.codegen.cpu.lower_reduction import columns_kernel, rows_kernel
-from tensorir.runtime.native_kernels import KernelContext, KernelSet, KernelText, kernel_name
+from tensorir.runtime.native_kernels import RECORDING, KernelContext, KernelSet, KernelText, kernel_name, python_work
 
-__all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_shape", "reusable"]
+__all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_into", "broadcast_shape", "reusable"]
 
 # References to an operand inside a step when only the plan holds it: the inputs list, the local
 # name, and getrefcount's own argument.
@@ -61,6 +61,7 @@ def _conform(inputs: list[np.ndarray], dtypes: Sequence[np.dtype]) -> list[np.nd
     garbage) in the kernel's dtypes, native byte order."""
     for k, (a, dt) in enumerate(zip(inputs, dtypes)):
         if type(a) is not np.ndarray or a.dtype != dt:
+            python_work("operand conversion")
             inputs[k] = np.asarray(a).astype(dt, copy=False)
     return inputs
 
@@ -89,6 +90,8 @@ class ElementwiseStep:
 
     #: Outputs are new arrays or a dead intermediate's buffer, never an argument or a constant.
     fresh_outputs = True
+    #: Its native work goes through recordable calls; Python-side value work says so (python_work).
+    recordable = True
     #: Shape signatures remembered per step (a function called with ever new batch sizes must
     #: not grow without bound).
     MAX_LAUNCHES = 64
@@ -198,8 +201,10 @@ class ElementwiseStep:
                     flat = None
                     break
         if flat is not None:
-            if caller is not None:
+            if caller is not None and RECORDING.recorder is None:
                 caller(flat, size, inputs, outputs)
+            elif RECORDING.recorder is not None:
+                self.context.run(flat, size, size, (*map(id, inputs), *map(id, outputs)))
             else:
                 self.context.pool.run(flat, size, (*map(id, inputs), *map(id, outputs)))
             return outputs
@@ -262,6 +267,37 @@ def _direct_caller(n_in: int, n_out: int) -> Callable[[Callable[..., None], int,
     return _CALLERS.get((n_in, n_out), _call_any)
 
 
+_COPY_KERNELS: dict[tuple[int, str], KernelSet] = {}
+
+
+def broadcast_into(context: KernelContext, dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` with NumPy's broadcasting, by a native strided kernel (so a recording
+    of a loop step replays it). ``dst`` is C-contiguous; ``src`` of the same dtype broadcasts to it
+    (ValueError otherwise)."""
+    shape = dst.shape
+    if src.ndim > dst.ndim or any(s != d and s != 1 for s, d in zip(reversed(src.shape), reversed(shape))):
+        raise ValueError(f"could not broadcast input array from shape {src.shape} into shape {shape}")
+    if not dst.size:
+        return
+    if not shape:
+        dst[()] = src  # a single element; nothing to record that a kernel would do better
+        python_work("scalar copy")
+        return
+    dtype = dst.dtype.name
+    kernels = _COPY_KERNELS.get((id(context), dtype))
+    if kernels is None:
+        body = ElementwiseBody.identity(dtype)
+
+        def make(variant: object) -> tuple[str, Callable[[], str], int]:
+            src_rank, dst_rank, inner = variant  # type: ignore[misc]
+            name = kernel_name("broadcast_copy", body.key(), repr(variant))
+            return name, lambda: strided_kernel(name, body, [src_rank], dst_rank, inner), 2
+
+        kernels = _COPY_KERNELS[(id(context), dtype)] = KernelSet(context, make)
+    fn = kernels.get((src.ndim, dst.ndim, _inner_modes([src], shape[-1])))
+    context.run(fn, dst.size // shape[-1], dst.size, (id(src), id(dst)), (src, dst))
+
+
 _COMBINE = {"tir.sum": np.sum, "tir.mean": np.sum, "tir.prod": np.prod, "tir.max": np.max, "tir.min": np.min,
             "tir.all": np.all, "tir.any": np.any}
 
@@ -271,6 +307,8 @@ class ReductionStep:
 
     #: Outputs are new arrays (or views of them), never an argument or a constant.
     fresh_outputs = True
+    #: Its native work goes through recordable calls; Python-side value work says so (python_work).
+    recordable = True
 
     def __init__(self, context: KernelContext, body: ElementwiseBody, ranks: Sequence[int], rank: int,
                  reduction: str, axis: tuple[int, ...] | None, keepdims: bool, out_dtype: str) -> None:
@@ -338,6 +376,7 @@ class ReductionStep:
         modes = _flat_modes(inputs, shape)
         kernels = self.fused_kernels
         if modes is None or not (suffix or prefix):
+            python_work("reduction over a copied operand")
             x = self.materialize(inputs)[0] if self.materialize is not None else inputs[0]
             if not (suffix or prefix):
                 x = np.moveaxis(x, axes, range(len(shape) - k, len(shape)))
@@ -351,6 +390,7 @@ class ReductionStep:
         ctx = self.context
         if suffix and rest == 1 and total >= ctx.parallel_min_work and ctx.pool.num_threads > 1:
             # One big reduction: a partial result per thread, combined here.
+            python_work("partial sums combined in Python")
             parts = ctx.pool.num_threads
             chunk = -(-total // parts)
             partial = np.empty(parts, self.out_dtype)
@@ -361,6 +401,7 @@ class ReductionStep:
         else:
             ctx.run(kernels.get(("columns", modes)), rest, total, (*ids, id(out), count, rest))
         if self.reduction == "tir.mean":
+            python_work("mean divided in Python")
             with np.errstate(invalid="ignore", divide="ignore"):
                 np.divide(out, count, out=out)
         return [out.reshape(out_shape)]

@@ -13,8 +13,9 @@ Two variants of an elementwise kernel:
   element (a scalar broadcast everywhere); iterations are flat element indices. LLVM vectorizes
   this loop; the runtime splits ``[0, size)`` over threads.
 - **strided** (one per output rank): operands of any layout and broadcasting (a size-1 dim of an
-  operand gets stride 0, missing leading dims are absent); the output is C-contiguous. Iterations
-  are the flat indices of the outer dims; the innermost dim is the inner loop.
+  operand gets stride 0, missing leading dims are absent); the output is C-contiguous, or, with
+  ``strided_output``, addressed through its own strides (an in-place write into a view).
+  Iterations are the flat indices of the outer dims; the innermost dim is the inner loop.
 """
 
 from __future__ import annotations
@@ -179,14 +180,16 @@ class KernelBuilder:
             return self.emit_into(target, e.cmpi, "ne", value, e.constant(0, "i8"), "i8")
         return value
 
-    def store(self, target: list[str], value: str, base: str, index: str, dtype: str) -> None:
-        """Store a register value as element ``index`` of an array of ``dtype``."""
+    def store(self, target: list[str], value: str, base: str, index: str, dtype: str, *,
+              byte_offset: bool = False) -> None:
+        """Store a register value as element ``index`` (or at byte offset ``index``) of an array of ``dtype``."""
         e = self.e
         mem = memory_type(dtype)
         if dtype == "bool":
             value = self.emit_into(target, e.cast, "extui", value, "i1", "i8")
         addr = e.fresh("sa")
-        target.append(f"{addr} = llvm.getelementptr inbounds {base}[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, {mem}")
+        elem = "i8" if byte_offset else mem
+        target.append(f"{addr} = llvm.getelementptr inbounds {base}[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, {elem}")
         target.append(f"llvm.store {value}, {addr} : {mem}, !llvm.ptr")
 
     def render(self, body: list[str]) -> str:
@@ -238,8 +241,36 @@ def _operand_strides(kb: KernelBuilder, arg: str, rank: int, out_rank: int) -> l
     return out
 
 
+def _inner_stride(kb: KernelBuilder, strides: list[str | None], mode: str, dtype: str) -> None:
+    """Replace the last-dim byte stride by what ``mode`` says it is known to be (see
+    :func:`strided_kernel`); "s" keeps the run-time value."""
+    if strides[-1] is not None and mode != "s":
+        strides[-1] = None if mode == "z" else kb.e.constant(_ITEMSIZE[memory_type(dtype)], "i64")
+
+
+def _row_offset(kb: KernelBuilder, target: list[str], strides: list[str | None], index_of: list[str]) -> str:
+    """Byte offset of the row at outer indices ``index_of`` for an array of these per-dim strides."""
+    e = kb.e
+    offset = "%zero"
+    for d, index in enumerate(index_of):
+        if strides[d] is not None:
+            term = kb.emit_into(target, e.int_op, "muli", index, strides[d], "i64")
+            offset = kb.emit_into(target, e.int_op, "addi", offset, term, "i64")
+    return offset
+
+
+def _element_offset(kb: KernelBuilder, target: list[str], row: str, stride: str | None) -> str:
+    """Byte offset of element ``%j`` of a row: ``row + j * stride`` (``row`` when it broadcasts)."""
+    if stride is None:
+        return row
+    e = kb.e
+    return kb.emit_into(target, e.int_op, "addi", row, kb.emit_into(target, e.int_op, "muli", "%j", stride, "i64"),
+                        "i64")
+
+
 def strided_kernel(name: str, body: ElementwiseBody, operand_ranks: Sequence[int], out_rank: int,
-                   inner: Sequence[str] | None = None) -> str:
+                   inner: Sequence[str] | None = None, *, strided_output: bool = False,
+                   output_inner: str = "s", inplace_operand: int | None = None) -> str:
     """Strided N-D elementwise kernel for outputs of rank ``out_rank`` >= 1 (see module doc).
 
     Iterations ``[start, end)`` are flat indices over the output's dims but the last.
@@ -247,19 +278,43 @@ def strided_kernel(name: str, body: ElementwiseBody, operand_ranks: Sequence[int
     (contiguous rows, e.g. a column slice), ``"z"`` zero (broadcast), ``"s"`` read at run time.
     Known strides make the row loop's addresses affine with a constant step, which LLVM
     vectorizes; a run-time stride leaves it scalar.
+
+    ``strided_output``: the outputs are addressed through their own byte strides, read from the
+    array objects like the operands' (a view of a bigger buffer, e.g. ``x[:, 2:5]`` written in
+    place), instead of being C-contiguous; ``output_inner`` ("u" or "s") is then what their
+    last-dim stride is known to be. All outputs have the first output's dims. Operands must not
+    overlap the outputs (a row could read elements already written), but see ``inplace_operand``.
+
+    ``inplace_operand``: operand ``k`` is the first output itself (``region += y``; the caller
+    passes the same array twice). Each element is read before it is written, in the same
+    iteration, so that is safe; and the kernel reads it through the output's address, not the
+    operand's: LLVM then sees a load and a store of one location, which vectorizes, where two
+    pointers it cannot tell apart get a run-time overlap check that fails (equal arrays overlap)
+    and sends every row to the scalar loop. Needs ``strided_output``.
     """
+    if output_inner not in ("u", "s"):
+        raise ValueError(f"output_inner must be 'u' or 's', got {output_inner!r}")
+    if inplace_operand is not None and (not strided_output or operand_ranks[inplace_operand] != out_rank):
+        raise ValueError("inplace_operand needs strided_output and an operand of the output's rank")
     n_in, n_out = len(body.input_dtypes), len(body.output_dtypes)
     kb = KernelBuilder(name, n_in + n_out)
     e, pre = kb.e, kb.preamble
     bases = [kb.array_field(pre, kb.args[k], "data") for k in range(n_in + n_out)]
     strides = [_operand_strides(kb, kb.args[k], operand_ranks[k], out_rank) for k in range(n_in)]
     for k, mode in enumerate(inner or ()):
-        if strides[k][-1] is not None and mode != "s":
-            itemsize = _ITEMSIZE[memory_type(body.input_dtypes[k])]
-            strides[k][-1] = None if mode == "z" else e.constant(itemsize, "i64")
+        _inner_stride(kb, strides[k], mode, body.input_dtypes[k])
+    out_strides: list[list[str | None]] = []
+    if strided_output:
+        for k, dtype in enumerate(body.output_dtypes):
+            out_strides.append(_operand_strides(kb, kb.args[n_in + k], out_rank, out_rank))
+            _inner_stride(kb, out_strides[-1], output_inner, dtype)
+    if inplace_operand is not None:
+        # The same addresses as the output's (see the docstring): same base, same strides.
+        bases[inplace_operand] = bases[n_in]
+        strides[inplace_operand] = out_strides[0]
     out_dims_ptr = kb.array_field(pre, kb.args[n_in], "dimensions")
     dims = [kb.load_i64(pre, out_dims_ptr, d) for d in range(out_rank)]
-    inner = dims[-1]
+    row_size = dims[-1]
     outer: list[str] = []
     # Decompose the outer flat index into the indices of dims 0..r-2 (last varies fastest).
     index_of: list[str] = [""] * (out_rank - 1)
@@ -267,30 +322,23 @@ def strided_kernel(name: str, body: ElementwiseBody, operand_ranks: Sequence[int
     for d in range(out_rank - 2, -1, -1):
         index_of[d] = kb.emit_into(outer, e.op, "arith.remsi", [rest, dims[d]], "i64")
         rest = kb.emit_into(outer, e.op, "arith.divsi", [rest, dims[d]], "i64")
-    row_offsets: list[str] = []
-    for k in range(n_in):
-        offset = "%zero"
-        for d in range(out_rank - 1):
-            if strides[k][d] is not None:
-                term = kb.emit_into(outer, e.int_op, "muli", index_of[d], strides[k][d], "i64")
-                offset = kb.emit_into(outer, e.int_op, "addi", offset, term, "i64")
-        row_offsets.append(offset)
-    out_row = kb.emit_into(outer, e.int_op, "muli", "%o", inner, "i64")
+    row_offsets = [_row_offset(kb, outer, strides[k], index_of) for k in range(n_in)]
+    out_rows = [_row_offset(kb, outer, s, index_of) for s in out_strides]
+    out_row = None if strided_output else kb.emit_into(outer, e.int_op, "muli", "%o", row_size, "i64")
     loop: list[str] = []
     values = []
     for k, dtype in enumerate(body.input_dtypes):
-        last = strides[k][-1]
-        if last is None:
-            address = row_offsets[k]
-        else:
-            address = kb.emit_into(loop, e.int_op, "addi", row_offsets[k],
-                                   kb.emit_into(loop, e.int_op, "muli", "%j", last, "i64"), "i64")
+        address = _element_offset(kb, loop, row_offsets[k], strides[k][-1])
         values.append(kb.load(loop, bases[k], address, dtype, byte_offset=True))
     results = kb.emit_into(loop, body.emit, e, values)
-    flat = kb.emit_into(loop, e.int_op, "addi", out_row, "%j", "i64")
+    flat = None if strided_output else kb.emit_into(loop, e.int_op, "addi", out_row, "%j", "i64")
     for k, (value, dtype) in enumerate(zip(results, body.output_dtypes)):
-        kb.store(loop, value, bases[n_in + k], flat, dtype)
+        if strided_output:
+            address = _element_offset(kb, loop, out_rows[k], out_strides[k][-1])
+            kb.store(loop, value, bases[n_in + k], address, dtype, byte_offset=True)
+        else:
+            kb.store(loop, value, bases[n_in + k], flat, dtype)
     text = ["scf.for %o = %start to %end step %one : i64 {"] + ["  " + line for line in outer]
-    text += ["  scf.for %j = %zero to " + inner + " step %one : i64 {"] + ["    " + line for line in loop]
+    text += ["  scf.for %j = %zero to " + row_size + " step %one : i64 {"] + ["    " + line for line in loop]
     text += ["  }", "}"]
     return kb.render(text)

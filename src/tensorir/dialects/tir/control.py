@@ -240,6 +240,37 @@ def seq_steps(length: int, taps: Sequence[int]) -> int:
     return length - taps[-1] - seq_shift(taps)
 
 
+def scan_label(op: Operation) -> str:
+    """How errors name a scan: by its name when it has one."""
+    return f"scan {op.attributes['name']!r}" if op.attributes["name"] else "scan"
+
+
+def checked_scan_inputs(op: Operation, inputs: Sequence[np.ndarray]
+                        ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], int]:
+    """(sequences, initial windows, non-sequences, step count) of a ``tir.scan`` call, or the
+    ValueError a user should see (too few rows, no n_steps, a window of the wrong size)."""
+    lay = ScanLayout.of(op)
+    label = scan_label(op)
+    seqs = list(inputs[1 : 1 + lay.n_seq])
+    inits = list(inputs[1 + lay.n_seq : 1 + lay.n_seq + lay.n_state])
+    nonseqs = list(inputs[1 + lay.n_seq + lay.n_state :])
+    n = int(inputs[0])
+    avail = [seq_steps(x.shape[0], taps) for x, taps in zip(seqs, lay.seq_taps)]
+    if n < 0:
+        if not seqs:
+            raise ValueError(f"{label} has no sequences: give n_steps")
+        n = max(0, min(avail))
+    elif avail and n > min(avail):
+        s = avail.index(min(avail))
+        raise ValueError(f"{label}: n_steps={n} but sequence {s} (of {seqs[s].shape[0]} rows, taps "
+                         f"{list(lay.seq_taps[s])}) allows only {max(min(avail), 0)} steps")
+    for j, (x, w) in enumerate(zip(inits, lay.windows())):
+        if x.shape[0] != w:
+            raise ValueError(f"{label}: recurrent output {j} with taps {list(lay.state_taps[j])} needs an "
+                             f"initial value with {w} rows, got shape {x.shape}")
+    return seqs, inits, nonseqs, n
+
+
 class ScanDef(OpDef):
     """``tir.scan``: a loop whose body is a region (see the module docstring for the layout)."""
 
@@ -333,26 +364,11 @@ class ScanDef(OpDef):
     def evaluate(self, op: Operation, inputs: Sequence[np.ndarray], run_block: RunBlock) -> list[np.ndarray]:
         lay = ScanLayout.of(op)
         a = op.attributes
-        label = f"scan {a['name']!r}" if a["name"] else "scan"
-        seqs = list(inputs[1 : 1 + lay.n_seq])
-        inits = list(inputs[1 + lay.n_seq : 1 + lay.n_seq + lay.n_state])
-        nonseqs = list(inputs[1 + lay.n_seq + lay.n_state :])
-        n = int(inputs[0])
-        avail = [seq_steps(x.shape[0], taps) for x, taps in zip(seqs, lay.seq_taps)]
-        if n < 0:
-            if not seqs:
-                raise ValueError(f"{label} has no sequences: give n_steps")
-            n = max(0, min(avail))
-        elif avail and n > min(avail):
-            s = avail.index(min(avail))
-            raise ValueError(f"{label}: n_steps={n} but sequence {s} (of {seqs[s].shape[0]} rows, taps "
-                             f"{list(lay.seq_taps[s])}) allows only {max(min(avail), 0)} steps")
+        label = scan_label(op)
+        seqs, inits, nonseqs, n = checked_scan_inputs(op, inputs)
         windows = lay.windows()
         hist: list[list[np.ndarray]] = []
-        for j, (x, w) in enumerate(zip(inits, windows)):
-            if x.shape[0] != w:
-                raise ValueError(f"{label}: recurrent output {j} with taps {list(lay.state_taps[j])} needs an "
-                                 f"initial value with {w} rows, got shape {x.shape}")
+        for x in inits:
             rows = list(x)
             hist.append(rows[::-1] if a["reverse"] else rows)
         limits = [max(self.keep_of(op, j), w) if self.keep_of(op, j) else 0 for j, w in enumerate(windows)]

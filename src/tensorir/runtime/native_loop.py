@@ -1,0 +1,273 @@
+"""Native loops: a ``tir.scan`` whose body is native calls runs its steps in one native call.
+
+The body's plan makes the same native calls at every step; only the rows it reads and writes
+move. So the first step runs through the plan as usual with a :class:`Recorder` listening
+(``native_kernels.RECORDING``): every kernel, BLAS and copy call is noted with its arguments,
+and every array object whose data moves with the step (the row views of sequences and states,
+and views made of them) is noted with its per-step byte offset. The other steps then run from
+a table in :func:`tensorir.codegen.cpu.lower_replay.replay_runner`: per step it moves those
+objects' data pointers to the step's rows, makes the recorded calls, and copies the step's
+results into the output buffers.
+
+A body can be replayed when every step with a changing input is recordable (its native work
+goes through recorded calls and it computed nothing in Python: ``recordable`` steps report
+Python work through ``python_work``). Steps with unchanging inputs ran once and their results
+stay valid. Otherwise the scan runs the ordinary Python loop over the plan, and the executor
+remembers not to try again. While recording, the recorder holds every intermediate, so no
+step reuses a buffer in place: the replayed calls must write the buffers they wrote the
+first time, and no other.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
+from tensorir.dialects.ir import Operation
+from tensorir.dialects.tir.control import ScanDef, ScanLayout, checked_scan_inputs, scan_label, seq_shift
+from tensorir.runtime.native_kernels import RECORDING, function_address
+
+__all__ = ["DataOf", "Moving", "NativeScan", "Recorder"]
+
+_DATA = ARRAY_LAYOUT["data"]
+_MEMCPY = function_address(ctypes.CDLL(None).memcpy)
+
+
+class DataOf:
+    """A recorded argument that is the data address of an array (it moves when the array does)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+
+class Moving:
+    """A table argument given directly as ``base + i * step`` at step ``i``."""
+
+    __slots__ = ("base", "step")
+
+    def __init__(self, base: int, step: int) -> None:
+        self.base, self.step = base, step
+
+
+class Recorder:
+    """The native calls of one recorded loop step (see the module docstring)."""
+
+    def __init__(self) -> None:
+        from tensorir.codegen.cpu.lower_replay import KINDS, MAX_ARGS
+
+        self._kinds, self._max_args = KINDS, MAX_ARGS
+        #: (kind, function address, arguments: ints or DataOf)
+        self.entries: list[tuple[int, int, tuple[Any, ...]]] = []
+        self.keep: list[object] = []
+        #: Why the step cannot be replayed (the first reason), or None.
+        self.reason: str | None = None
+
+    def invalidate(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def call(self, fn: Callable[..., object], args: Sequence[int]) -> None:
+        """A range kernel ``void fn(i64, ...)``."""
+        if len(args) > self._max_args:
+            self.invalidate(f"a kernel with {len(args)} arguments")
+            return
+        self.entries.append((len(args), function_address(fn), tuple(int(a) for a in args)))
+
+    def blas(self, kind: str, address: int, ints: Sequence[int], floats: Sequence[float]) -> None:
+        """A BLAS call kernel (runtime/native_blas.py); floats travel as their bit patterns."""
+        bits = tuple(struct.unpack("<q", struct.pack("<d", float(f)))[0] for f in floats)
+        self.entries.append((self._kinds[kind], address, tuple(int(i) for i in ints) + bits))
+
+    def copy(self, dst: np.ndarray, src: np.ndarray) -> None:
+        """``dst[...] = src`` for C-contiguous arrays of one shape and dtype (a byte copy)."""
+        self.keep += [dst, src]
+        self.entries.append((3, _MEMCPY, (DataOf(dst), DataOf(src), dst.nbytes)))
+
+
+class _Table:
+    """Entries as the runner's int64 table: each argument a (base, step) pair."""
+
+    def __init__(self, moving: dict[int, tuple[np.ndarray, int]]) -> None:
+        from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS
+
+        self.words = ENTRY_WORDS
+        self.moving = moving
+        self.rows: list[list[int]] = []
+
+    def data(self, array: np.ndarray) -> tuple[int, int]:
+        """(address at step 0, bytes per step) of an array's data."""
+        delta = self.moving.get(id(array), (None, 0))[1]
+        return array.ctypes.data, delta
+
+    def add(self, kind: int, address: int, args: Sequence[Any]) -> None:
+        row = [kind, address]
+        for a in args:
+            if isinstance(a, DataOf):
+                row += list(self.data(a.array))
+            elif isinstance(a, Moving):
+                row += [a.base, a.step]
+            else:
+                row += [int(a), 0]
+        self.rows.append(row + [0] * (self.words - len(row)))
+
+    def array(self) -> np.ndarray:
+        return np.array(self.rows, dtype=np.int64).reshape(len(self.rows), self.words)
+
+
+class NativeScan:
+    """Runs one ``tir.scan`` op with its body replayed natively after a recorded first step.
+
+    ``body()`` gives the body's NativeExecutor, ``runner()`` the address of the replay function.
+    :meth:`run` returns the scan's results, or None when this scan cannot run natively (the
+    caller then runs the reference loop); after a failed recording it stops trying.
+    """
+
+    def __init__(self, op: Operation, body: Callable[[], Any], runner: Callable[[], Callable[..., int]]) -> None:
+        self.op = op
+        self.layout = ScanLayout.of(op)
+        self.body = body
+        self.runner = runner
+        self.reason: str | None = None
+        lay = self.layout
+        if lay.until:
+            cond = op.regions[0].block.terminator.operands[-1].type
+            if cond.dtype != "bool":
+                self.reason = f"until condition of dtype {cond.dtype}"
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray] | None:
+        if self.reason is not None:
+            return None
+        op, lay = self.op, self.layout
+        reverse = bool(op.attributes["reverse"])
+        seqs, inits, nonseqs, n = checked_scan_inputs(op, inputs)
+        if n < 2:
+            return None
+        windows = lay.windows()
+        dtypes = [np.dtype(r.type.dtype) for r in op.results]
+        # Every state's values in the order the steps make them: the window, then one row a step.
+        states = []
+        for x, w, dt in zip(inits, windows, dtypes):
+            buffer = np.empty((w + n, *x.shape[1:]), dt)
+            buffer[:w] = x[::-1] if reverse else x
+            states.append(buffer)
+        t0, dt_step = (n - 1, -1) if reverse else (0, 1)
+        moving: dict[int, tuple[np.ndarray, int]] = {}
+        args: list[np.ndarray] = []
+        index = None
+        if lay.with_index:
+            index = np.asarray(t0, dtype=np.int64).copy()
+            args.append(index)
+        # Row views (``x[i, ...]`` is a view even for a row of one element) that the replay moves.
+        for x, taps in zip(seqs, lay.seq_taps):
+            shift = seq_shift(taps)
+            for k in taps:
+                row = x[t0 + k + shift, ...]
+                moving[id(row)] = (row, x.strides[0] * dt_step)
+                args.append(row)
+        for buffer, w, taps in zip(states, windows, lay.state_taps):
+            for k in taps:
+                row = buffer[w + k, ...]
+                moving[id(row)] = (row, buffer.strides[0])
+                args.append(row)
+        args.extend(nonseqs)
+        changing = {id(a) for a in args[: len(args) - len(nonseqs)]}
+
+        recorder = Recorder()
+        body = self.body()
+        RECORDING.recorder = recorder
+        try:
+            outs = body.run_recorded(args, recorder, moving, changing)
+        finally:
+            RECORDING.recorder = None
+        label = scan_label(op)
+        plain: list[np.ndarray] = []
+        for j, (buffer, w) in enumerate(zip(states, windows)):
+            new = outs[j]
+            if new.shape != buffer.shape[1:]:
+                raise ValueError(f"{label}: recurrent output {j} changed shape from {buffer.shape[1:]} to "
+                                 f"{new.shape} at step 0; its new value must keep the state's shape")
+            buffer[w] = new
+        for m in range(lay.n_nit):
+            out = outs[lay.n_state + m]
+            stack = np.empty((n, *np.shape(out)), dtypes[lay.n_state + m])
+            stack[0] = out
+            plain.append(stack)
+        stopped = lay.until and bool(outs[-1])
+        if recorder.reason is not None:
+            return self._give_up(recorder.reason)
+        ran = 1
+        if not stopped:
+            table = _Table(moving)
+            try:
+                self._fill(table, recorder, outs, states, windows, plain, index, t0, dt_step)
+            except _NotReplayable as exc:
+                return self._give_up(str(exc))
+            rows = table.array()
+            ran = self.runner()(rows.ctypes.data, len(rows), 1, n)
+            if ran < 0:
+                raise RuntimeError(f"{label}: a BLAS call refused its operands at step {-ran - 1} of a native loop")
+            del recorder, rows, outs
+        return self._results(states, windows, plain, ran, reverse)
+
+    def _give_up(self, reason: str) -> None:
+        self.reason = reason
+        return None
+
+    def _fill(self, table: _Table, recorder: Recorder, outs: list, states: list[np.ndarray], windows: list[int],
+              plain: list[np.ndarray], index: np.ndarray | None, t0: int, dt_step: int) -> None:
+        kinds = recorder._kinds
+        for obj, delta in table.moving.values():
+            # Move the object's data pointer to this step's row before any call reads it.
+            table.add(kinds["store"], 0, [id(obj) + _DATA, Moving(obj.ctypes.data, delta)])
+        if index is not None:
+            table.add(kinds["store"], 0, [DataOf(index), Moving(t0, dt_step)])
+        for kind, address, args in recorder.entries:
+            table.add(kind, address, args)
+        lay = self.layout
+        for j, (buffer, w) in enumerate(zip(states, windows)):
+            self._store_row(table, outs[j], buffer, w)
+        for m, stack in enumerate(plain):
+            self._store_row(table, outs[lay.n_state + m], stack, 0)
+        if lay.until:
+            cond = outs[-1]
+            if type(cond) is not np.ndarray or cond.dtype != np.bool_:
+                raise _NotReplayable("until condition is not a bool array")
+            table.add(kinds["until"], 0, [DataOf(cond)])
+
+    @staticmethod
+    def _store_row(table: _Table, out: Any, buffer: np.ndarray, first: int) -> None:
+        """Copy a step's result into row ``first + i`` of ``buffer`` at step ``i``."""
+        if type(out) is not np.ndarray or out.dtype != buffer.dtype or not out.flags.c_contiguous:
+            raise _NotReplayable("a step result that is not a contiguous array of its dtype")
+        row_bytes = buffer.strides[0]
+        table.add(3, _MEMCPY, [Moving(buffer.ctypes.data + first * row_bytes, row_bytes), DataOf(out), out.nbytes])
+
+    def _results(self, states: list[np.ndarray], windows: list[int], plain: list[np.ndarray], ran: int,
+                 reverse: bool) -> list[np.ndarray]:
+        op, lay = self.op, self.layout
+        label = scan_label(op)
+        results = []
+        for i in range(len(op.results)):
+            full = states[i] if i < lay.n_state else plain[i - lay.n_state]
+            rows = full[: windows[i] + ran] if i < lay.n_state else full[:ran]
+            k = ScanDef.keep_of(op, i)
+            if k:
+                if len(rows) < k:
+                    raise ValueError(f"{label}: result {i} keeps the last {k} values but only {ran} steps ran")
+                rows = rows[-k:]
+            if reverse:
+                rows = rows[::-1]
+            # A whole stack is the result itself; a part is copied, so the stack can be freed.
+            results.append(full if rows.shape == full.shape and not reverse else np.array(rows))
+        return results
+
+
+class _NotReplayable(Exception):
+    pass

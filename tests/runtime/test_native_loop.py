@@ -1,0 +1,164 @@
+"""Native loops: scans replayed from a recorded first step against the reference executor.
+
+Each case runs the same function three ways: FAST_RUN with native loops, FAST_RUN with the
+Python loop over the body (``native_loops=False``) and REFERENCE; and checks which loops were
+actually replayed, so a body that silently fell back would fail the test.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensorir as tr
+import tensorir.tensor as T
+from tensorir.dialects.interpret import EvaluationError
+from tensorir.frontend.scan import scan, until
+from tensorir.runtime.native_loop import NativeScan
+
+RNG = np.random.default_rng(5)
+
+
+def loops_of(fn) -> list[NativeScan]:  # noqa: ANN001
+    """The NativeScan objects of a compiled function (loops in loop bodies included)."""
+    return [o for o in gc.get_objects() if isinstance(o, NativeScan) and _belongs(o, fn)]
+
+
+def _belongs(loop: NativeScan, fn) -> bool:  # noqa: ANN001
+    ops = set()
+    todo = [fn.executor]
+    while todo:
+        executor = todo.pop()
+        ops.update(id(op) for op in executor.ops)
+        todo.extend(getattr(executor, "_bodies", {}).values())
+    return id(loop.op) in ops
+
+
+def three_ways(inputs, outputs, args, *, replayed: int, rtol: float = 1e-10, **kwargs):  # noqa: ANN001, ANN003
+    native = tr.function(inputs, outputs, **kwargs)
+    with tr.change_flags(native_loops=False):
+        python = tr.function(inputs, outputs, **kwargs)
+    reference = tr.function(inputs, outputs, mode="REFERENCE", **kwargs)
+    got = native(*args)
+    for want in (python(*args), reference(*args)):
+        for g, w in zip(got if isinstance(got, list) else [got], want if isinstance(want, list) else [want]):
+            assert g.shape == w.shape and g.dtype == w.dtype
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol)
+    loops = loops_of(native)
+    assert sum(loop.reason is None for loop in loops) == replayed, [loop.reason for loop in loops]
+    return native, got
+
+
+def _lstm_step(xt, h, c, W, U, b):  # noqa: ANN001, ANN202
+    z = T.dot(xt, W) + T.dot(h, U) + b
+    n = h.shape[1]
+    i, f, o, g = T.sigmoid(z[:, :n]), T.sigmoid(z[:, n:2 * n]), T.sigmoid(z[:, 2 * n:3 * n]), T.tanh(z[:, 3 * n:])
+    c2 = f * c + i * g
+    return o * T.tanh(c2), c2
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lstm_forward_and_backward_loops_run_natively(dtype: str) -> None:
+    x = T.tensor3("x", dtype=dtype)
+    h0, W, U = T.matrix("h0", dtype=dtype), T.matrix("W", dtype=dtype), T.matrix("U", dtype=dtype)
+    b = T.vector("b", dtype=dtype)
+    (h, c), _ = scan(_lstm_step, sequences=x, outputs_info=[h0, h0], non_sequences=[W, U, b])
+    cost = (h * h).sum() + c[-1].sum()
+    grads = tr.grad(cost, [W, U, b, h0, x])
+    args = [RNG.standard_normal((6, 3, 4)), RNG.standard_normal((3, 5)), RNG.standard_normal((4, 20)) * 0.4,
+            RNG.standard_normal((5, 20)) * 0.4, RNG.standard_normal(20) * 0.1]
+    args = [a.astype(dtype) for a in args]
+    three_ways([x, h0, W, U, b], [cost, *grads], args, replayed=2, rtol=2e-4 if dtype == "float32" else 1e-10)
+
+
+def test_rnn_with_taps_go_backwards_and_a_plain_output() -> None:
+    x, h0, W = T.matrix("x"), T.matrix("h0"), T.matrix("W")
+
+    def step(x_prev, x_next, h2, h1, W):  # noqa: ANN001, ANN202
+        h = T.tanh(T.dot(h1, W) + T.dot(h2, W) * 0.5 + x_prev + x_next)
+        return h, (h * h).sum()
+
+    (hs, norms), _ = scan(step, sequences=dict(input=x, taps=[-1, 1]), outputs_info=[dict(initial=h0, taps=[-2, -1]),
+                                                                                   None],
+                          non_sequences=W, go_backwards=True)
+    cost = hs.sum() + norms.sum()
+    gW = tr.grad(cost, W)
+    args = [RNG.standard_normal((9, 4)), RNG.standard_normal((2, 4)), RNG.standard_normal((4, 4)) * 0.5]
+    three_ways([x, h0, W], [hs, norms, gW], args, replayed=2)
+
+
+def test_until_stops_the_native_loop() -> None:
+    v = T.vector("v")
+    limit = T.scalar("limit")
+
+    def step(total, v, limit):  # noqa: ANN001, ANN202
+        new = total * 1.5 + v
+        return new, until((new > limit).all())
+
+    out, _ = scan(step, outputs_info=v, non_sequences=[v, limit], n_steps=50)
+    _, got = three_ways([v, limit], out, [np.ones(3), np.float64(100.0)], replayed=1)
+    assert 2 < len(got) < 50
+
+
+def test_index_sequence_and_integer_outputs() -> None:
+    coefficients = T.vector("coefficients")
+    x = T.scalar("x")
+    powers = T.arange(coefficients.shape[0])
+
+    def step(c, p, acc, x):  # noqa: ANN001, ANN202
+        return acc + c * x ** p, p * 2
+
+    (acc, twice), _ = scan(step, sequences=[coefficients, powers], outputs_info=[T.zeros(()), None],
+                           non_sequences=x)
+    three_ways([coefficients, x], [acc, twice], [np.arange(1.0, 6.0), np.float64(0.5)], replayed=1)
+
+
+def test_loop_with_python_work_falls_back_and_says_why() -> None:
+    # A mean inside the body is divided in Python: the loop runs on the plan instead.
+    x, h0 = T.matrix("x"), T.vector("h0")
+    h, _ = scan(lambda xt, h: T.tanh(h + xt.mean()), sequences=x, outputs_info=h0)
+    native, _ = three_ways([x, h0], h, [RNG.standard_normal((5, 3)), RNG.standard_normal(4)], replayed=0)
+    (loop,) = loops_of(native)
+    assert loop.reason
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 7), st.integers(1, 4), st.booleans(), st.sampled_from(["float32", "float64"]))
+def test_random_rnn_lengths_and_sizes(steps: int, width: int, backwards: bool, dtype: str) -> None:
+    x, h0, W = T.matrix("x", dtype=dtype), T.vector("h0", dtype=dtype), T.matrix("W", dtype=dtype)
+    h, _ = scan(lambda xt, h, W: T.tanh(T.dot(h, W) + xt), sequences=x, outputs_info=h0, non_sequences=W,
+                go_backwards=backwards)
+    g = tr.grad(h.sum(), [W, h0])
+    rng = np.random.default_rng(steps * 10 + width)
+    args = [rng.standard_normal((steps, width)), rng.standard_normal(width), rng.standard_normal((width, width)) * 0.5]
+    three_ways([x, h0, W], [h, *g], [a.astype(dtype) for a in args], replayed=2,
+               rtol=1e-4 if dtype == "float32" else 1e-10)
+
+
+def test_shared_values_and_errors_survive_native_loops() -> None:
+    W = tr.shared(np.eye(3) * 0.5, name="W")
+    x, h0 = T.matrix("x"), T.vector("h0")
+    h, _ = scan(lambda xt, h: T.tanh(T.dot(h, W) + xt), sequences=x, outputs_info=h0)
+    f = tr.function([x, h0], h, updates=[(W, W + 1)])
+    before = W.get_value().copy()
+    with pytest.raises(EvaluationError, match="broadcast"):
+        f(np.ones((4, 5)), np.zeros(3))  # rows of 5 cannot add to a state of 3
+    np.testing.assert_array_equal(W.get_value(), before)
+    out = f(np.ones((4, 3)), np.zeros(3))
+    assert out.shape == (4, 3) and np.all(np.isfinite(out))
+
+
+def test_truncated_gradient_loop_reads_the_step_index() -> None:
+    # truncate_gradient makes the backward loop read its step index (a value the replay stores
+    # into the index argument at every step).
+    x, h0, W = T.tensor3("x"), T.matrix("h0"), T.matrix("W")
+    h, _ = scan(lambda xt, h, W: T.tanh(T.dot(h, W) + xt), sequences=x, outputs_info=h0, non_sequences=W,
+                truncate_gradient=3)
+    grads = tr.grad(h[-1].sum() + h.sum(), [W, h0, x])
+    args = [RNG.standard_normal((7, 2, 3)), RNG.standard_normal((2, 3)), RNG.standard_normal((3, 3)) * 0.5]
+    native, _ = three_ways([x, h0, W], grads, args, replayed=2)
+    assert any(loop.layout.with_index for loop in loops_of(native))
