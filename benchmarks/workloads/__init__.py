@@ -17,8 +17,9 @@ def all_workloads() -> list[Workload]:
         w7_compile,
         w8_overhead,
         w9_ir_scaling,
+        w10_small_rnn,
     )
 
     mods = (w1_elementwise, w2_softmax, w3_logreg, w4_mlp, w5_lenet, w6_lstm, w7_compile, w8_overhead,
-            w9_ir_scaling)
+            w9_ir_scaling, w10_small_rnn)
     return [wl for m in mods for wl in m.WORKLOADS]

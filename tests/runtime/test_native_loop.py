@@ -162,3 +162,13 @@ def test_truncated_gradient_loop_reads_the_step_index() -> None:
     args = [RNG.standard_normal((7, 2, 3)), RNG.standard_normal((2, 3)), RNG.standard_normal((3, 3)) * 0.5]
     native, _ = three_ways([x, h0, W], grads, args, replayed=2)
     assert any(loop.layout.with_index for loop in loops_of(native))
+
+
+def test_loop_with_kernels_big_enough_for_threads_keeps_the_threaded_plan() -> None:
+    x, h0 = T.tensor3("x"), T.matrix("h0")
+    h, _ = scan(lambda xt, h: T.tanh(h * 0.5 + xt), sequences=x, outputs_info=h0)
+    args = [RNG.standard_normal((3, 400, 400)), RNG.standard_normal((400, 400))]
+    with tr.change_flags(threads=2):  # 160,000 elements a step: above the size split over 2 threads
+        native, _ = three_ways([x, h0], h, args, replayed=0)
+    (loop,) = loops_of(native)
+    assert "threads" in loop.reason

@@ -201,7 +201,10 @@ class KernelContext:
             return
         recorder = RECORDING.recorder
         if recorder is not None:
-            # Recorded as one call over the whole range: the replay runs on one thread.
+            # Recorded as one call over the whole range: the replay runs on one thread, which
+            # would lose to the pool on a big kernel (the loop then stays on the plan).
+            if n > 1 and work >= self.parallel_min_work and self.pool.num_threads > 1:
+                recorder.invalidate("a kernel big enough to split over threads")
             recorder.keep.append(owners)
             recorder.call(fn, (0, n, *args))
             fn(0, n, *args)
