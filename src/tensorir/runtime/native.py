@@ -39,6 +39,7 @@ import numpy as np
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
 from tensorir.codegen.cpu.lower_nn import ROW_OPS
 from tensorir.codegen.cpu.lower_reduction import NATIVE_REDUCTIONS
+from tensorir.codegen.cpu.lower_replay import REPLAY_FUNCTION, replay_runner
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.dialects.builtin import CONSTANT
 from tensorir.dialects.interpret import EvaluationError, run_block, run_op
@@ -58,6 +59,8 @@ __all__ = ["NativeExecutor"]
 Step = Callable[[list[np.ndarray]], list[np.ndarray]]
 _BLAS_OPS = ("tir.gemm", "tir.gemv", "tir.ger", "tir.dot")
 _SHAPE_READERS = ("tir.shape", "tir.shape_i")
+# Region ops whose bodies read only their block arguments: their plans can be built up front.
+_ISOLATED_REGION_OPS = ("tir.scan", "tir.if")
 _CAUGHT = (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, np.linalg.LinAlgError)
 
 _POOLS: dict[int, ThreadPool] = {}
@@ -87,13 +90,20 @@ class NativeExecutor:
     kind = "native"
 
     def __init__(self, func: Operation | Block, opt_level: int = 3, cache_dir: str | None = "",
-                 num_threads: int | None = None, native_loops: bool = True) -> None:
+                 num_threads: int | None = None, native_loops: bool = True,
+                 parent: NativeExecutor | None = None,
+                 parent_predicted: dict[str, tuple[str, int]] | None = None) -> None:
         # A block is a loop or branch body (ending in tir.yield), run once per step of its op.
+        # Bodies share their parent's kernel context, and their predicted kernels compile in the
+        # parent's one module (``parent_predicted``): one MLIR and LLVM run for the function.
         self.func = func
         self.opt_level, self.cache_dir = opt_level, cache_dir
         self.native_loops = native_loops
         threads = _thread_count(num_threads)
-        self.context = KernelContext(opt_level, get_cache(cache_dir), _pool(threads))
+        if parent is not None:
+            self.context = parent.context
+        else:
+            self.context = KernelContext(opt_level, get_cache(cache_dir), _pool(threads))
         self.num_threads = threads
         block = func.regions[0].block if isinstance(func, Operation) else func
         slots: dict[int, int] = {id(a): i for i, a in enumerate(block.arguments)}
@@ -116,6 +126,11 @@ class NativeExecutor:
                 continue
             extra: list[Value] = []
             if op.regions and op.name != "tir.fused":
+                if op.name in _ISOLATED_REGION_OPS:
+                    for region in op.regions:
+                        self._body_executor(region.block, predicted)
+                if op.name == "tir.scan" and self.native_loops and id(self.context.cache) not in _RUNNERS:
+                    predicted[REPLAY_FUNCTION] = (replay_runner, None)  # compiled with the kernels
                 loop = None
                 if op.name == "tir.scan" and self.native_loops:
                     block_ = op.regions[0].block
@@ -142,7 +157,9 @@ class NativeExecutor:
         self.fresh_results = self._fresh_results(plan)
         self.template: list[np.ndarray | None] = [None] * self.n_args + list(self.constants) + \
             [None] * (next_slot - first_free - len(self.constants))
-        if predicted:
+        if parent_predicted is not None:
+            parent_predicted.update(predicted)
+        elif predicted:
             try:
                 # Conv kernels call SciPy's BLAS through declared symbols, bound as the module loads.
                 self.context.load_many(predicted, symbols=blas_symbols())
@@ -247,23 +264,25 @@ class NativeExecutor:
 
         return step
 
-    def _body_executor(self, block: Block) -> NativeExecutor:
-        """The plan of a loop or branch body, built once and reused for every step."""
+    def _body_executor(self, block: Block, predicted: dict[str, tuple[str, int]] | None = None) -> NativeExecutor:
+        """The plan of a loop or branch body, built once and reused for every step (at plan time,
+        with ``predicted`` collecting its kernels for this executor's module)."""
         cache = self.__dict__.setdefault("_bodies", {})
         executor = cache.get(id(block))
         if executor is None:
             executor = cache[id(block)] = NativeExecutor(block, self.opt_level, self.cache_dir, self.num_threads,
-                                                         self.native_loops)
+                                                         self.native_loops, parent=self,
+                                                         parent_predicted=predicted)
         return executor
 
     def _replay_runner(self) -> Callable[..., int]:
         """The native loop runner (codegen/cpu/lower_replay.py), compiled once per cache."""
         runner = _RUNNERS.get(id(self.context.cache))
         if runner is None:
-            from tensorir.codegen.cpu.lower_replay import REPLAY_FUNCTION, replay_runner
-
-            # O1: a loop of loads and indirect calls; the called kernels carry the work.
-            module = self.context.cache.get_lazy(REPLAY_FUNCTION, replay_runner, opt_level=1)
+            module = self.context.preloaded_modules.get(REPLAY_FUNCTION)
+            if module is None:
+                # O1: a loop of loads and indirect calls; the called kernels carry the work.
+                module = self.context.cache.get_lazy(REPLAY_FUNCTION, replay_runner, opt_level=1)
             address = module.address(REPLAY_FUNCTION)
             runner = ctypes.CFUNCTYPE(ctypes.c_int64, *([ctypes.c_int64] * 4))(address)
             _RUNNERS[id(self.context.cache)] = runner

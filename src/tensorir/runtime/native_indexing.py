@@ -176,6 +176,22 @@ class IndexWriteStep(_Step):
             np.copyto(region, y)
         return [out]
 
+    def predicted_kernels(self, op: Operation) -> dict[str, tuple[object, int]]:
+        """The write kernel the static types suggest (x is written C-contiguous, y assumed
+        contiguous), for the executor to compile with its other kernels."""
+        if self.kernels is None:
+            return {}
+        x_rank, y_type = op.operands[0].type.ndim, op.operands[1].type
+        last_covered = len(self.entries) == x_rank
+        region_rank = x_rank - sum(e[0] == "int" for e in self.entries)
+        if region_rank < 1 or y_type.ndim > region_rank:
+            return {}
+        last = self.entries[-1] if last_covered else None
+        r_mode = "u" if last is None or (last[0] == "slice" and last[3] in (None, 1)) else "s"
+        y_mode = "z" if not y_type.ndim or y_type.shape[-1] == 1 else "u"
+        name, spec = self.kernels.spec((region_rank, y_type.ndim, r_mode, y_mode))
+        return {name: spec}
+
     def _native_operand(self, y: object, out: np.ndarray) -> np.ndarray | None:
         """``y`` as an ndarray the kernel can read, or None: NumPy must do the write."""
         converted = type(y) is not np.ndarray
@@ -294,6 +310,24 @@ class SumToStep(_Step):
         self.context = context if self.dtype.kind == "f" else None
         self._sums: dict[tuple[int, tuple[int, ...]], ReductionStep] = {}
 
+    def _sum_step(self, rank: int, axes: tuple[int, ...]) -> ReductionStep:
+        step = self._sums.get((rank, axes))
+        if step is None:
+            body = ElementwiseBody.identity(self.dtype.name)
+            step = self._sums[(rank, axes)] = ReductionStep(self.context, body, [rank], rank, "tir.sum", axes,
+                                                            True, self.dtype.name)
+        return step
+
+    def predicted_kernels(self, op: Operation) -> dict[str, tuple[object, int]]:
+        """The column sum of a ``sum_to`` over leading axes (a bias gradient), compiled with the
+        executor's other kernels."""
+        x, like = op.operands[0].type, op.operands[1].type
+        lead = x.ndim - like.ndim
+        if self.context is None or lead <= 0 or 1 in like.shape:
+            return {}
+        name, spec = self._sum_step(x.ndim, tuple(range(lead))).fused_kernels.spec(("columns", (False,)))
+        return {name: spec}
+
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x = inputs[0]
         if type(x) is not np.ndarray or x.dtype != self.dtype:
@@ -304,13 +338,7 @@ class SumToStep(_Step):
         axes = _sum_axes(x.shape, target)
         if axes is None or self.context is None or not x.size:
             return self.reference(inputs)
-        key = (x.ndim, axes)
-        step = self._sums.get(key)
-        if step is None:
-            body = ElementwiseBody.identity(self.dtype.name)
-            step = self._sums[key] = ReductionStep(self.context, body, [x.ndim], x.ndim, "tir.sum", axes, True,
-                                                   self.dtype.name)
-        return [step([x])[0].reshape(target)]
+        return [self._sum_step(x.ndim, axes)([x])[0].reshape(target)]
 
 
 class ViewStep(_Step):

@@ -18,7 +18,8 @@ from tensorir.codegen.cpu.lower_nn import row_kernel
 from tensorir.codegen.cpu.lower_reduction import columns_kernel, rows_kernel
 from tensorir.runtime.native_kernels import RECORDING, KernelContext, KernelSet, KernelText, kernel_name, python_work
 
-__all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_into", "broadcast_shape", "reusable"]
+__all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_into", "broadcast_shape", "is_strided_variant",
+           "reusable"]
 
 # References to an operand inside a step when only the plan holds it: the inputs list, the local
 # name, and getrefcount's own argument.
@@ -116,7 +117,7 @@ class ElementwiseStep:
             # Everything the text depends on is in the name: symbols must never clash in the JIT,
             # and the name keys the compile cache (the text is built only to compile it).
             name = kernel_name("elementwise", key, repr(variant), repr(self.ranks), str(out_rank))
-            if _is_strided(variant):
+            if is_strided_variant(variant):
                 return name, lambda: strided_kernel(name, body, self.ranks, out_rank, variant[1]), n_args
             return name, lambda: flat_kernel(name, body, variant), n_args  # type: ignore[arg-type]
 
@@ -217,7 +218,7 @@ class ElementwiseStep:
         return outputs
 
 
-def _is_strided(variant: object) -> bool:
+def is_strided_variant(variant: object) -> bool:
     """Whether a variant key names a strided kernel, ``("strided", inner modes)``."""
     return isinstance(variant, tuple) and len(variant) == 2 and variant[0] == "strided"
 
@@ -351,7 +352,7 @@ class ReductionStep:
             return {}
         out_shape = tuple(-1 if any(s[d] != 1 for s in shapes) else 1 for d in range(self.rank))
         modes = self.materialize.predicted_variant(shapes, out_shape) if self.materialize is not None else (False,)
-        if not isinstance(modes, tuple) or _is_strided(modes):
+        if not isinstance(modes, tuple) or is_strided_variant(modes):
             return {}
         name, spec = self.fused_kernels.spec((layout, modes))
         return {name: spec}
