@@ -392,16 +392,25 @@ class NativeExecutor:
         ``changing``: ids of the arguments whose values change from step to step; ``moving``:
         id -> (array, bytes per step) of those whose data moves, extended here with the views
         the steps make of them. A step that is not ``recordable`` runs unrecorded; it must then
-        read nothing that changes. Every value stays referenced (no step reuses a buffer).
+        read nothing that changes.
+
+        The recorder keeps every value alive (its address is in the recorded calls) with one
+        reference, which the steps' reuse checks allow for (``recording_references``): a dead
+        intermediate is still written in place, as in :meth:`run`, so the replay makes the same
+        writes. A value computed once by an unrecorded step gets a second reference: the replay
+        never recomputes it, so it must never be overwritten.
         """
         vals = self.template.copy()
         vals[:self.n_args] = args
         changed = {i for i, a in enumerate(args) if id(a) in changing}
-        for (step, ins, outs, _dead), op in zip(self.steps, self.ops):
+        for (step, ins, outs, dead), op in zip(self.steps, self.ops):
             inputs = [vals[i] for i in ins]
+            for d in dead:
+                vals[d] = None
             # Shapes are the same at every step: an op that reads only shapes gives fixed values.
             reads_changing = op.name not in _SHAPE_READERS and any(i in changed for i in ins)
-            if getattr(step, "recordable", False):
+            recordable = getattr(step, "recordable", False)
+            if recordable:
                 # Operands the step reads in Python (indices, BLAS's alpha and beta) must not
                 # change from step to step: their first values are baked into the calls.
                 fixed = getattr(step, "fixed_operands", ())
@@ -416,7 +425,8 @@ class NativeExecutor:
                     results = step(inputs)
                 finally:
                     RECORDING.recorder = recorder
-            recorder.keep.append(results)
+                recorder.keep.append(tuple(results))  # pinned: see the docstring
+            recorder.hold(results)
             for slot, value in zip(outs, results):
                 vals[slot] = value
                 if not reads_changing:
@@ -428,6 +438,8 @@ class NativeExecutor:
                         if id(a) in moving and np.may_share_memory(value, a):
                             moving[id(value)] = (value, moving[id(a)][1])
                             break
+            # No local name may hold a value when the next step checks whether it may reuse it.
+            inputs = results = value = a = None  # noqa: F841
         return [vals[i] for i in self.result_slots]
 
     def describe(self) -> str:

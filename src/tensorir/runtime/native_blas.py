@@ -24,7 +24,14 @@ import numpy as np
 
 from tensorir.runtime.blas import blas_pointer, get_blas_num_threads, set_blas_num_threads
 from tensorir.runtime.compile_cache import CompileCache, get_cache
-from tensorir.runtime.native_kernels import RECORDING, function_address, kernel_name, python_work, record_copy
+from tensorir.runtime.native_kernels import (
+    RECORDING,
+    function_address,
+    kernel_name,
+    python_work,
+    record_copy,
+    recording_references,
+)
 from tensorir.runtime.native_steps import broadcast_into
 
 __all__ = ["BlasKernels", "BlasStep", "blas_kernels", "configure_blas_threads"]
@@ -226,7 +233,8 @@ _DOT_KERNELS = {(2, 2): "gemm", (2, 1): "gemv", (1, 2): "gemv", (1, 1): "dot"}
 def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> bool:
     """Whether ``a`` may be overwritten as the output (see :func:`native_steps.reusable`)."""
     return (type(a) is np.ndarray and a.base is None and a.shape == shape and a.dtype == dtype
-            and a.flags.c_contiguous and a.flags.writeable and sys.getrefcount(a) <= _PRIVATE_REFCOUNT)
+            and a.flags.c_contiguous and a.flags.writeable
+            and sys.getrefcount(a) <= _PRIVATE_REFCOUNT + recording_references(a))
 
 
 class BlasStep:

@@ -30,7 +30,14 @@ from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.dialects.interpret import run_op
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.indexing import RUNTIME, numpy_key, parse_index
-from tensorir.runtime.native_kernels import KernelContext, KernelSet, kernel_name, python_work, record_copy
+from tensorir.runtime.native_kernels import (
+    KernelContext,
+    KernelSet,
+    kernel_name,
+    python_work,
+    record_copy,
+    recording_references,
+)
 from tensorir.runtime.native_steps import ReductionStep
 
 __all__ = ["INDEX_STEP_OPS", "index_step"]
@@ -134,7 +141,7 @@ class IndexWriteStep(_Step):
             return self.reference(inputs)
         key = self.key if self.key is not None else numpy_key(self.entries, inputs[2:])
         if (x.base is None and x.flags.c_contiguous and x.flags.writeable
-                and sys.getrefcount(x) <= _PRIVATE_REFCOUNT):
+                and sys.getrefcount(x) <= _PRIVATE_REFCOUNT + recording_references(x)):
             out = x
         else:
             out = np.empty(x.shape, self.dtype)

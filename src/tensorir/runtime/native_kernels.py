@@ -28,7 +28,8 @@ from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.threadpool import ThreadPool
 
 __all__ = ["RECORDING", "KernelContext", "KernelSet", "KernelText", "array_layout_ok", "function_address",
-           "kernel_function", "kernel_name", "merge_kernel_texts", "python_work", "record_copy"]
+           "kernel_function", "kernel_name", "merge_kernel_texts", "python_work", "record_copy",
+           "recording_references"]
 
 #: Below this many elements of work a kernel runs on the calling thread.
 PARALLEL_MIN_WORK = 1 << 17
@@ -54,6 +55,13 @@ class _Recording(threading.local):
 
 
 RECORDING = _Recording()
+
+
+def recording_references(array: object) -> int:
+    """References a recorder holds on ``array`` while it records a loop step (see
+    ``NativeExecutor.run_recorded``): reuse checks allow for them."""
+    recorder = RECORDING.recorder
+    return 0 if recorder is None else recorder.references(array)
 
 
 def python_work(reason: str) -> None:
@@ -205,7 +213,7 @@ class KernelContext:
             # would lose to the pool on a big kernel (the loop then stays on the plan).
             if n > 1 and work >= self.parallel_min_work and self.pool.num_threads > 1:
                 recorder.invalidate("a kernel big enough to split over threads")
-            recorder.keep.append(owners)
+            recorder.own(owners)
             recorder.call(fn, (0, n, *args))
             fn(0, n, *args)
             return

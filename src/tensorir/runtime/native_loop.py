@@ -65,9 +65,33 @@ class Recorder:
         self._kinds, self._max_args = KINDS, MAX_ARGS
         #: (kind, function address, arguments: ints or DataOf)
         self.entries: list[tuple[int, int, tuple[Any, ...]]] = []
+        #: Objects the recorded calls refer to; ``values`` holds each step value exactly once (the
+        #: steps' reuse checks count on one reference, see ``recording_references``).
         self.keep: list[object] = []
+        self.values: dict[int, object] = {}
+        #: id -> references the recorder holds on that array beyond its one in ``values``: the
+        #: base references of views kept for earlier calls (those calls come first in every
+        #: replayed step, so writing the base in place later is what the first step did too).
+        self.extra: dict[int, int] = {}
         #: Why the step cannot be replayed (the first reason), or None.
         self.reason: str | None = None
+
+    def hold(self, values: Sequence[object]) -> None:
+        """Keep the values of a step alive, one reference each however often they recur."""
+        for v in values:
+            self.values.setdefault(id(v), v)
+
+    def own(self, objects: Sequence[object]) -> None:
+        """Keep objects made for one call (a region view) alive for the replay."""
+        self.keep.append(tuple(objects))
+        for o in objects:
+            base = getattr(o, "base", None)
+            if base is not None:
+                self.extra[id(base)] = self.extra.get(id(base), 0) + 1
+
+    def references(self, array: object) -> int:
+        """References the recorder holds on ``array`` (see ``recording_references``)."""
+        return (id(array) in self.values) + self.extra.get(id(array), 0)
 
     def invalidate(self, reason: str) -> None:
         if self.reason is None:

@@ -16,7 +16,15 @@ import numpy as np
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel, strided_kernel
 from tensorir.codegen.cpu.lower_nn import row_kernel
 from tensorir.codegen.cpu.lower_reduction import columns_kernel, rows_kernel
-from tensorir.runtime.native_kernels import RECORDING, KernelContext, KernelSet, KernelText, kernel_name, python_work
+from tensorir.runtime.native_kernels import (
+    RECORDING,
+    KernelContext,
+    KernelSet,
+    KernelText,
+    kernel_name,
+    python_work,
+    recording_references,
+)
 
 __all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_into", "broadcast_shape", "is_strided_variant",
            "reusable"]
@@ -31,7 +39,7 @@ def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> bool:
     shape and dtype and nothing but the running step refers to it (not an argument, a constant,
     a view's base or an output)."""
     return (a.base is None and a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
-            and a.flags.writeable and sys.getrefcount(a) <= _PRIVATE_REFCOUNT)
+            and a.flags.writeable and sys.getrefcount(a) <= _PRIVATE_REFCOUNT + recording_references(a))
 
 
 def broadcast_shape(arrays: Sequence[np.ndarray]) -> tuple[int, ...]:
@@ -185,9 +193,10 @@ class ElementwiseStep:
         outputs = None
         for k in reuse:
             # reusable(): owns its C-contiguous, writable buffer and only this call refers to it.
-            # References: the inputs list and getrefcount's argument (no local name holds it).
-            if (sys.getrefcount(inputs[k]) <= _PRIVATE_REFCOUNT - 1 and inputs[k].base is None
-                    and inputs[k].flags.c_contiguous and inputs[k].flags.writeable):
+            # References: the inputs list and getrefcount's argument (no local name holds it),
+            # and a loop recorder's (recording_references).
+            if (sys.getrefcount(inputs[k]) <= _PRIVATE_REFCOUNT - 1 + recording_references(inputs[k])
+                    and inputs[k].base is None and inputs[k].flags.c_contiguous and inputs[k].flags.writeable):
                 outputs = [inputs[k]]
                 break
         if outputs is None:
