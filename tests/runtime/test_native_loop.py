@@ -172,3 +172,17 @@ def test_loop_with_kernels_big_enough_for_threads_keeps_the_threaded_plan() -> N
         native, _ = three_ways([x, h0], h, args, replayed=0)
     (loop,) = loops_of(native)
     assert "threads" in loop.reason
+
+
+def test_softmax_inside_the_body_is_replayed() -> None:
+    # An attention-like step: scores against a memory, softmax over the last axis, weighted sum.
+    x, h0, M = T.tensor3("x"), T.matrix("h0"), T.matrix("M")
+
+    def step(xt, h, M):  # noqa: ANN001, ANN202
+        weights = T.nnet.softmax(T.dot(h, M.T))
+        return T.tanh(T.dot(weights, M) + xt)
+
+    h, _ = scan(step, sequences=x, outputs_info=h0, non_sequences=M)
+    g = tr.grad(h.sum(), [M, h0])
+    args = [RNG.standard_normal((6, 2, 4)), RNG.standard_normal((2, 4)), RNG.standard_normal((5, 4))]
+    three_ways([x, h0, M], [h, *g], args, replayed=2)

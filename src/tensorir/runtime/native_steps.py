@@ -422,6 +422,8 @@ class RowStep:
 
     #: Outputs are new arrays (or views of them), never an argument or a constant.
     fresh_outputs = True
+    #: One recorded kernel call on contiguous rows; copies and label checks are Python work.
+    recordable = True
 
     def __init__(self, context: KernelContext, op_name: str, dtype: str, rank: int, attrs: dict,
                  label_dtype: str | None = None) -> None:
@@ -454,6 +456,8 @@ class RowStep:
         if moved:
             x = np.moveaxis(x, self.axes, range(n - k, n))
         x = np.ascontiguousarray(x)
+        if x is not inputs[0] and not np.may_share_memory(x, inputs[0]):
+            python_work("row op on a converted copy")
         cols = 1
         for d in x.shape[n - k:]:
             cols *= d
@@ -461,16 +465,18 @@ class RowStep:
         if self.op_name in ("tir.softmax", "tir.log_softmax"):
             out = np.empty(x.shape, self.dtype)
             if x.size:
-                self.context.run(self.kernels.get(0), rows, x.size, (id(x), id(out), cols))
+                self.context.run(self.kernels.get(0), rows, x.size, (id(x), id(out), cols), (x,))
             return [np.moveaxis(out, n - 1, self.axes[0]) if moved else out]
         out = np.empty(rows, self.dtype)
         if self.op_name == "tir.logsumexp":
             if rows:
-                self.context.run(self.kernels.get(0), rows, rows * cols, (id(x), id(out), cols))
+                self.context.run(self.kernels.get(0), rows, rows * cols, (id(x), id(out), cols), (x,))
             kept = [d for i, d in enumerate(inputs[0].shape) if i not in self.axes]
             shape = tuple(1 if i in self.axes else d for i, d in enumerate(inputs[0].shape)) if self.keepdims \
                 else tuple(kept)
             return [out.reshape(shape)]
+        # Labels are range-checked here, in Python: a replay would skip the check.
+        python_work("class labels checked in Python")
         y = inputs[1]
         if y.shape != x.shape[:-1]:
             raise ValueError(f"labels of shape {y.shape} do not match scores of shape {x.shape}")
