@@ -186,3 +186,42 @@ def test_softmax_inside_the_body_is_replayed() -> None:
     g = tr.grad(h.sum(), [M, h0])
     args = [RNG.standard_normal((6, 2, 4)), RNG.standard_normal((2, 4)), RNG.standard_normal((5, 4))]
     three_ways([x, h0, M], [h, *g], args, replayed=2)
+
+
+def test_later_calls_replay_the_recording_with_their_own_values() -> None:
+    # Same shapes: the second and third calls replay every step from the first call's recording
+    # with new sequences, initial states and non-sequences (weights) of the same layout.
+    x, h0, W, U = T.tensor3("x"), T.matrix("h0"), T.matrix("W"), T.matrix("U")
+    h, _ = scan(lambda xt, h, W, U: T.tanh(T.dot(xt, W) + T.dot(h, U)), sequences=x, outputs_info=h0,
+                non_sequences=[W, U])
+    outs = [h, *tr.grad((h[-1] ** 2).sum(), [W, U, h0])]
+    native = tr.function([x, h0, W, U], outs)
+    reference = tr.function([x, h0, W, U], outs, mode="REFERENCE")
+    rng = np.random.default_rng(3)
+    for call in range(3):
+        args = [rng.standard_normal((5, 2, 3)), rng.standard_normal((2, 4)), rng.standard_normal((3, 4)) * 0.5,
+                rng.standard_normal((4, 4)) * 0.5]
+        for g, w in zip(native(*args), reference(*args)):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=f"call {call}")
+    loops = loops_of(native)
+    assert all(loop._traces for loop in loops), [loop.reason for loop in loops]
+    # Another length is another signature: recorded again, and still right.
+    args = [rng.standard_normal((7, 2, 3)), rng.standard_normal((2, 4)), rng.standard_normal((3, 4)) * 0.5,
+            rng.standard_normal((4, 4)) * 0.5]
+    for g, w in zip(native(*args), reference(*args)):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+    assert all(len(loop._traces) == 2 for loop in loops)
+
+
+def test_a_reused_recording_does_not_keep_the_callers_arrays_alive() -> None:
+    import weakref
+
+    x, h0 = T.matrix("x"), T.vector("h0")
+    h, _ = scan(lambda xt, h: T.tanh(h + xt), sequences=x, outputs_info=h0)
+    f = tr.function([x, h0], h)
+    xv = np.ones((4, 3))
+    f(xv, np.zeros(3))
+    ref = weakref.ref(xv)
+    del xv
+    gc.collect()
+    assert ref() is None

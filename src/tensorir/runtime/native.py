@@ -385,14 +385,17 @@ class NativeExecutor:
             raise EvaluationError(self.ops[k], exc) from exc
         return [vals[i] for i in self.result_slots]
 
-    def run_recorded(self, args: Sequence[np.ndarray], recorder: Recorder,
-                     moving: dict[int, tuple[np.ndarray, int]], changing: set[int]) -> list[np.ndarray]:
+    def run_recorded(self, args: Sequence[np.ndarray], recorder: Recorder, moving: dict[int, tuple],
+                     changing: set[int], from_call: set[int]) -> list[np.ndarray]:
         """:meth:`run` with ``recorder`` listening, for a native loop (runtime/native_loop.py).
 
-        ``changing``: ids of the arguments whose values change from step to step; ``moving``:
-        id -> (array, bytes per step) of those whose data moves, extended here with the views
-        the steps make of them. A step that is not ``recordable`` runs unrecorded; it must then
-        read nothing that changes.
+        ``changing``: ids of the arguments whose values change from step to step; ``from_call``:
+        ids of those that come from the call (all but constants: a later call gives others).
+        ``moving``: id -> (array, bytes per step, root, offset) of the arguments whose data moves
+        (from step to step, or to the next call's arrays), extended here with the views the steps
+        make of them. A step that is not ``recordable`` runs unrecorded; it must then read
+        nothing that changes, and a recording where it reads a call's value cannot be reused by
+        a later call (``recorder.not_reusable``).
 
         The recorder keeps every value alive (its address is in the recorded calls) with one
         reference, which the steps' reuse checks allow for (``recording_references``): a dead
@@ -403,23 +406,30 @@ class NativeExecutor:
         vals = self.template.copy()
         vals[:self.n_args] = args
         changed = {i for i, a in enumerate(args) if id(a) in changing}
+        derived = {i for i, a in enumerate(args) if id(a) in from_call}
         for (step, ins, outs, dead), op in zip(self.steps, self.ops):
             inputs = [vals[i] for i in ins]
             for d in dead:
                 vals[d] = None
             # Shapes are the same at every step: an op that reads only shapes gives fixed values.
-            reads_changing = op.name not in _SHAPE_READERS and any(i in changed for i in ins)
+            shapes_only = op.name in _SHAPE_READERS
+            reads_changing = not shapes_only and any(i in changed for i in ins)
+            reads_call = not shapes_only and any(i in derived for i in ins)
             recordable = getattr(step, "recordable", False)
             if recordable:
                 # Operands the step reads in Python (indices, BLAS's alpha and beta) must not
                 # change from step to step: their first values are baked into the calls.
-                fixed = getattr(step, "fixed_operands", ())
-                if any(ins[k] in changed for k in fixed if k < len(ins)):
+                fixed = [ins[k] for k in getattr(step, "fixed_operands", ()) if k < len(ins)]
+                if any(i in changed for i in fixed):
                     recorder.invalidate(f"{op.name} reads a per-step operand in Python")
+                if any(i in derived for i in fixed):
+                    recorder.not_reusable = f"{op.name} reads an operand of the call in Python"
                 results = step(inputs)
             else:
                 if reads_changing:
                     recorder.invalidate(f"{op.name} reads values of the step and is not recordable")
+                if reads_call:
+                    recorder.not_reusable = f"{op.name} computes from the call's values in Python"
                 RECORDING.recorder = None
                 try:
                     results = step(inputs)
@@ -429,14 +439,18 @@ class NativeExecutor:
             recorder.hold(results)
             for slot, value in zip(outs, results):
                 vals[slot] = value
-                if not reads_changing:
+                if reads_changing:
+                    changed.add(slot)
+                if not reads_call:
                     continue
-                changed.add(slot)
+                derived.add(slot)
                 if type(value) is np.ndarray and id(value) not in moving:
-                    # A view of a moving row moves with it (a kernel's output is its own buffer).
+                    # A view of a moving array moves with it (a kernel's output is its own buffer).
                     for a in inputs:
-                        if id(a) in moving and np.may_share_memory(value, a):
-                            moving[id(value)] = (value, moving[id(a)][1])
+                        source = moving.get(id(a))
+                        if source is not None and np.may_share_memory(value, a):
+                            root_address = a.ctypes.data - source[3]
+                            moving[id(value)] = (value, source[1], source[2], value.ctypes.data - root_address)
                             break
             # No local name may hold a value when the next step checks whether it may reuse it.
             inputs = results = value = a = None  # noqa: F841

@@ -59,6 +59,10 @@ def configure_blas_threads(num_threads: int, work: int | None = None) -> None:
     The switch is one call into OpenBLAS, made only when the wanted count changes.
     """
     want = 1 if work is not None and work < SMALL_PRODUCT else num_threads
+    recorder = RECORDING.recorder
+    if recorder is not None:
+        # A replayed loop sets the count once for all its products (runtime/native_loop.py).
+        recorder.blas_threads = max(recorder.blas_threads, want)
     if _blas_threads_now[0] == want:
         return
     try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ import numpy as np
 from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.control import ScanDef, ScanLayout, checked_scan_inputs, scan_label, seq_shift
+from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import RECORDING, function_address
 
 __all__ = ["DataOf", "Moving", "NativeScan", "Recorder"]
@@ -75,6 +77,10 @@ class Recorder:
         self.extra: dict[int, int] = {}
         #: Why the step cannot be replayed (the first reason), or None.
         self.reason: str | None = None
+        #: Why a later call cannot reuse the recording, or None.
+        self.not_reusable: str | None = None
+        #: The BLAS thread count the step's products asked for (0: no product).
+        self.blas_threads = 0
 
     def hold(self, values: Sequence[object]) -> None:
         """Keep the values of a step alive, one reference each however often they recur."""
@@ -118,7 +124,7 @@ class Recorder:
 class _Table:
     """Entries as the runner's int64 table: each argument a (base, step) pair."""
 
-    def __init__(self, moving: dict[int, tuple[np.ndarray, int]]) -> None:
+    def __init__(self, moving: dict[int, tuple]) -> None:
         from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS
 
         self.words = ENTRY_WORDS
@@ -127,8 +133,8 @@ class _Table:
 
     def data(self, array: np.ndarray) -> tuple[int, int]:
         """(address at step 0, bytes per step) of an array's data."""
-        delta = self.moving.get(id(array), (None, 0))[1]
-        return array.ctypes.data, delta
+        entry = self.moving.get(id(array))
+        return array.ctypes.data, entry[1] if entry is not None else 0
 
     def add(self, kind: int, address: int, args: Sequence[Any]) -> None:
         row = [kind, address]
@@ -159,6 +165,8 @@ class NativeScan:
         self.body = body
         self.runner = runner
         self.reason: str | None = None
+        #: Recordings by call signature (shapes, strides and dtypes of every input, step count).
+        self._traces: dict[tuple, _Trace] = {}
         lay = self.layout
         if lay.until:
             cond = op.regions[0].block.terminator.operands[-1].type
@@ -181,33 +189,56 @@ class NativeScan:
             buffer = np.empty((w + n, *x.shape[1:]), dt)
             buffer[:w] = x[::-1] if reverse else x
             states.append(buffer)
+        signature = _signature(n, seqs, inits, nonseqs)
+        trace = self._traces.get(signature) if signature is not None else None
+        if trace is not None and trace.lock.acquire(blocking=False):
+            try:
+                return self._replay(trace, seqs, states, nonseqs, n, reverse)
+            finally:
+                trace.lock.release()
+        return self._record(seqs, states, nonseqs, n, reverse, dtypes, signature)
+
+    def _record(self, seqs: list[np.ndarray], states: list[np.ndarray], nonseqs: list[np.ndarray], n: int,
+                reverse: bool, dtypes: list[np.dtype], signature: tuple | None) -> list[np.ndarray] | None:
+        """Run the first step through the body's plan with a recorder, then the others natively;
+        keep the recording for the next call with the same signature when it allows."""
+        op, lay = self.op, self.layout
+        windows = lay.windows()
         t0, dt_step = (n - 1, -1) if reverse else (0, 1)
-        moving: dict[int, tuple[np.ndarray, int]] = {}
+        #: id -> (array, bytes per step, root, offset from the root's data)
+        moving: dict[int, tuple] = {}
         args: list[np.ndarray] = []
         index = None
         if lay.with_index:
             index = np.asarray(t0, dtype=np.int64).copy()
             args.append(index)
-        # Row views (``x[i, ...]`` is a view even for a row of one element) that the replay moves.
-        for x, taps in zip(seqs, lay.seq_taps):
+        # Rows as proxies (``x[i, ...]``'s layout, not keeping ``x`` alive) that the replay moves.
+        for s, (x, taps) in enumerate(zip(seqs, lay.seq_taps)):
             shift = seq_shift(taps)
             for k in taps:
-                row = x[t0 + k + shift, ...]
-                moving[id(row)] = (row, x.strides[0] * dt_step)
+                row = _proxy(x[t0 + k + shift, ...])
+                moving[id(row)] = (row, x.strides[0] * dt_step, ("seq", s), row.ctypes.data - x.ctypes.data)
                 args.append(row)
-        for buffer, w, taps in zip(states, windows, lay.state_taps):
+        for j, (buffer, w, taps) in enumerate(zip(states, windows, lay.state_taps)):
             for k in taps:
-                row = buffer[w + k, ...]
-                moving[id(row)] = (row, buffer.strides[0])
+                row = _proxy(buffer[w + k, ...])
+                moving[id(row)] = (row, buffer.strides[0], ("state", j), row.ctypes.data - buffer.ctypes.data)
                 args.append(row)
-        args.extend(nonseqs)
+        # Non-sequences through proxies (arrays whose data pointer is set per call), so a later
+        # call with other arrays of the same layout can reuse the recording.
+        for m, value in enumerate(nonseqs):
+            if signature is not None:
+                value = _proxy(value)
+                moving[id(value)] = (value, 0, ("nonseq", m), 0)
+            args.append(value)
         changing = {id(a) for a in args[: len(args) - len(nonseqs)]}
+        from_call = {id(a) for a in args} - ({id(index)} if index is not None else set())
 
         recorder = Recorder()
         body = self.body()
         RECORDING.recorder = recorder
         try:
-            outs = body.run_recorded(args, recorder, moving, changing)
+            outs = body.run_recorded(args, recorder, moving, changing, from_call)
         finally:
             RECORDING.recorder = None
         label = scan_label(op)
@@ -226,19 +257,47 @@ class NativeScan:
         stopped = lay.until and bool(outs[-1])
         if recorder.reason is not None:
             return self._give_up(recorder.reason)
-        ran = 1
-        if not stopped:
-            table = _Table(moving)
-            try:
-                self._fill(table, recorder, outs, states, windows, plain, index, t0, dt_step)
-            except _NotReplayable as exc:
-                return self._give_up(str(exc))
-            rows = table.array()
-            ran = self.runner()(rows.ctypes.data, len(rows), 1, n)
-            if ran < 0:
-                raise RuntimeError(f"{label}: a BLAS call refused its operands at step {-ran - 1} of a native loop")
-            del recorder, rows, outs
+        if stopped:
+            return self._results(states, windows, plain, 1, reverse)
+        table = _Table(moving)
+        try:
+            self._fill(table, recorder, outs, states, windows, plain, index, t0, dt_step)
+        except _NotReplayable as exc:
+            return self._give_up(str(exc))
+        ran = self._run_table(table, recorder, 1, n)
+        if signature is not None and recorder.not_reusable is None:
+            if len(self._traces) >= _MAX_TRACES:
+                self._traces.clear()
+            self._traces[signature] = _Trace(recorder, moving, outs, index, [p.shape for p in plain])
         return self._results(states, windows, plain, ran, reverse)
+
+    def _replay(self, trace: _Trace, seqs: list[np.ndarray], states: list[np.ndarray], nonseqs: list[np.ndarray],
+                n: int, reverse: bool) -> list[np.ndarray]:
+        """Every step from a recording made by an earlier call with the same signature."""
+        lay = self.layout
+        roots = {("seq", s): x.ctypes.data for s, x in enumerate(seqs)}
+        roots.update({("state", j): b.ctypes.data for j, b in enumerate(states)})
+        roots.update({("nonseq", m): v.ctypes.data for m, v in enumerate(nonseqs)})
+        for obj, _delta, root, offset in trace.moving.values():
+            _set_data(obj, roots[root] + offset)  # this call's step 0
+        plain = [np.empty(shape, dtype) for shape, dtype in
+                 zip(trace.plain_shapes, [np.dtype(r.type.dtype) for r in self.op.results[lay.n_state:]])]
+        t0, dt_step = (n - 1, -1) if reverse else (0, 1)
+        table = _Table(trace.moving)
+        self._fill(table, trace.recorder, trace.outs, states, lay.windows(), plain, trace.index, t0, dt_step)
+        ran = self._run_table(table, trace.recorder, 0, n)
+        return self._results(states, lay.windows(), plain, ran, reverse)
+
+    def _run_table(self, table: _Table, recorder: Recorder, lo: int, hi: int) -> int:
+        if recorder.blas_threads:
+            # The plan sets BLAS's threads per product; a replay sets them once, as recorded.
+            configure_blas_threads(recorder.blas_threads)
+        rows = table.array()
+        ran = self.runner()(rows.ctypes.data, len(rows), lo, hi)
+        if ran < 0:
+            raise RuntimeError(f"{scan_label(self.op)}: a BLAS call refused its operands at step {-ran - 1} of a "
+                               "native loop")
+        return ran
 
     def _give_up(self, reason: str) -> None:
         self.reason = reason
@@ -247,7 +306,7 @@ class NativeScan:
     def _fill(self, table: _Table, recorder: Recorder, outs: list, states: list[np.ndarray], windows: list[int],
               plain: list[np.ndarray], index: np.ndarray | None, t0: int, dt_step: int) -> None:
         kinds = recorder._kinds
-        for obj, delta in table.moving.values():
+        for obj, delta, _root, _offset in table.moving.values():
             # Move the object's data pointer to this step's row before any call reads it.
             table.add(kinds["store"], 0, [id(obj) + _DATA, Moving(obj.ctypes.data, delta)])
         if index is not None:
@@ -295,3 +354,45 @@ class NativeScan:
 
 class _NotReplayable(Exception):
     pass
+
+
+#: Recordings kept per scan (a loop called with ever new shapes must not grow without bound).
+_MAX_TRACES = 8
+
+
+class _Trace:
+    """A recorded step that later calls with the same signature replay from step 0: the
+    recorder (its calls and the intermediates they write), the moving objects with their roots,
+    the step's results, the index argument and the shapes of the plain outputs' stacks. One
+    call at a time uses it (``lock``): its intermediates are shared."""
+
+    def __init__(self, recorder: Recorder, moving: dict[int, tuple], outs: list, index: np.ndarray | None,
+                 plain_shapes: list[tuple[int, ...]]) -> None:
+        self.recorder, self.moving, self.outs, self.index = recorder, moving, outs, index
+        self.plain_shapes = plain_shapes
+        self.lock = threading.Lock()
+
+
+def _signature(n: int, *groups: Sequence[np.ndarray]) -> tuple | None:
+    """What a recording depends on besides values: the step count and every input's type,
+    dtype, shape and strides (None when an input is not an ndarray)."""
+    parts: list[object] = [n]
+    for group in groups:
+        for a in group:
+            if type(a) is not np.ndarray:
+                return None
+            parts.append((a.dtype, a.shape, a.strides))
+    return tuple(parts)
+
+
+def _set_data(array: np.ndarray, address: int) -> None:
+    """Point an array object (one of ours: a row view or a proxy) at other memory of its layout."""
+    ctypes.c_void_p.from_address(id(array) + _DATA).value = address
+
+
+def _proxy(value: np.ndarray) -> np.ndarray:
+    """An array object of ``value``'s layout that does not keep ``value`` alive; its data pointer
+    is ``value``'s now and is set again for every call that replays a recording."""
+    proxy = np.lib.stride_tricks.as_strided(np.zeros(1, value.dtype), value.shape, value.strides, writeable=False)
+    _set_data(proxy, value.ctypes.data)
+    return proxy
