@@ -13,9 +13,15 @@ A body can be replayed when every step with a changing input is recordable (its 
 goes through recorded calls and it computed nothing in Python: ``recordable`` steps report
 Python work through ``python_work``). Steps with unchanging inputs ran once and their results
 stay valid. Otherwise the scan runs the ordinary Python loop over the plan, and the executor
-remembers not to try again. While recording, the recorder holds every intermediate, so no
-step reuses a buffer in place: the replayed calls must write the buffers they wrote the
-first time, and no other.
+remembers not to try again (``NativeScan.reason`` says why). While recording, the recorder
+holds every intermediate; the steps' reuse checks allow for its references, so a dead buffer
+is still written in place, and the replayed calls write the buffers the first step wrote.
+
+The row and non-sequence arguments are proxies: array objects of the right layout whose data
+pointer is set from outside (they keep no caller array alive). So a later call whose inputs
+have the same shapes, strides and dtypes (the signature) replays every step of the kept
+recording, step 0 included, after pointing the proxies at its own arrays, unless the
+recording computed something from the call's values in Python (``Recorder.not_reusable``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
+from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS, KINDS, MAX_ARGS
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.control import ScanDef, ScanLayout, checked_scan_inputs, scan_label, seq_shift
 from tensorir.runtime.native_blas import configure_blas_threads
@@ -62,9 +69,6 @@ class Recorder:
     """The native calls of one recorded loop step (see the module docstring)."""
 
     def __init__(self) -> None:
-        from tensorir.codegen.cpu.lower_replay import KINDS, MAX_ARGS
-
-        self._kinds, self._max_args = KINDS, MAX_ARGS
         #: (kind, function address, arguments: ints or DataOf)
         self.entries: list[tuple[int, int, tuple[Any, ...]]] = []
         #: Objects the recorded calls refer to; ``values`` holds each step value exactly once (the
@@ -105,7 +109,7 @@ class Recorder:
 
     def call(self, fn: Callable[..., object], args: Sequence[int]) -> None:
         """A range kernel ``void fn(i64, ...)``."""
-        if len(args) > self._max_args:
+        if len(args) > MAX_ARGS:
             self.invalidate(f"a kernel with {len(args)} arguments")
             return
         self.entries.append((len(args), function_address(fn), tuple(int(a) for a in args)))
@@ -113,7 +117,7 @@ class Recorder:
     def blas(self, kind: str, address: int, ints: Sequence[int], floats: Sequence[float]) -> None:
         """A BLAS call kernel (runtime/native_blas.py); floats travel as their bit patterns."""
         bits = tuple(struct.unpack("<q", struct.pack("<d", float(f)))[0] for f in floats)
-        self.entries.append((self._kinds[kind], address, tuple(int(i) for i in ints) + bits))
+        self.entries.append((KINDS[kind], address, tuple(int(i) for i in ints) + bits))
 
     def copy(self, dst: np.ndarray, src: np.ndarray) -> None:
         """``dst[...] = src`` for C-contiguous arrays of one shape and dtype (a byte copy)."""
@@ -125,8 +129,6 @@ class _Table:
     """Entries as the runner's int64 table: each argument a (base, step) pair."""
 
     def __init__(self, moving: dict[int, tuple]) -> None:
-        from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS
-
         self.words = ENTRY_WORDS
         self.moving = moving
         self.rows: list[list[int]] = []
@@ -305,7 +307,7 @@ class NativeScan:
 
     def _fill(self, table: _Table, recorder: Recorder, outs: list, states: list[np.ndarray], windows: list[int],
               plain: list[np.ndarray], index: np.ndarray | None, t0: int, dt_step: int) -> None:
-        kinds = recorder._kinds
+        kinds = KINDS
         for obj, delta, _root, _offset in table.moving.values():
             # Move the object's data pointer to this step's row before any call reads it.
             table.add(kinds["store"], 0, [id(obj) + _DATA, Moving(obj.ctypes.data, delta)])
