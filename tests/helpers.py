@@ -35,3 +35,14 @@ def check_reference_type(types: Sequence[TensorType], outputs: Sequence[np.ndarr
         assert isinstance(out, np.ndarray), f"reference returned {type(out).__name__}, not an ndarray"
         assert out.dtype.name == t.dtype, f"inferred dtype {t.dtype}, reference gave {out.dtype}"
         assert t.accepts_shape(out.shape), f"inferred type {t} does not accept the reference shape {out.shape}"
+
+
+def lstm_step(xt, h, c, W, U, b):  # noqa: ANN001, ANN201
+    """One LSTM step (gates i, f, o, g sliced from one product) for scan tests."""
+    import tensorir.tensor as T
+
+    z = T.dot(xt, W) + T.dot(h, U) + b
+    n = h.shape[1]
+    i, f, o, g = T.sigmoid(z[:, :n]), T.sigmoid(z[:, n:2 * n]), T.sigmoid(z[:, 2 * n:3 * n]), T.tanh(z[:, 3 * n:])
+    c2 = f * c + i * g
+    return o * T.tanh(c2), c2

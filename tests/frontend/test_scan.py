@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from tests.helpers import lstm_step
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -128,17 +129,11 @@ def test_rnn_gradient_against_finite_differences():
     verify_grad(_rnn, RNN_POINT, n_tests=1)
 
 
-def _lstm_step(xt, h, c, W, U, b):
-    z = T.dot(xt, W) + T.dot(h, U) + b
-    n = h.shape[1]
-    i, f, o, g = T.sigmoid(z[:, :n]), T.sigmoid(z[:, n:2 * n]), T.sigmoid(z[:, 2 * n:3 * n]), T.tanh(z[:, 3 * n:])
-    c2 = f * c + i * g
-    return o * T.tanh(c2), c2
 
 
 def test_lstm_gradient_against_finite_differences():
     def lstm(x, h0, c0, W, U, b):
-        (h, c), _ = scan(_lstm_step, sequences=x, outputs_info=[h0, c0], non_sequences=[W, U, b])
+        (h, c), _ = scan(lstm_step, sequences=x, outputs_info=[h0, c0], non_sequences=[W, U, b])
         return h.sum() + (c * c).sum()
 
     pt = [RNG.normal(size=(4, 2, 3)), RNG.normal(size=(2, 2)), RNG.normal(size=(2, 2)),

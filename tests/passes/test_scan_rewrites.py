@@ -7,6 +7,7 @@ parses the rewritten IR); the LSTM also runs natively.
 
 import numpy as np
 import pytest
+from tests.helpers import lstm_step
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -144,18 +145,12 @@ def _rnn(x, h0, W, U, **kw):
     return h
 
 
-def _lstm_step(xt, h, c, W, U, b):
-    z = T.dot(xt, W) + T.dot(h, U) + b
-    n = h.shape[1]
-    i, f, o, g = T.sigmoid(z[:, :n]), T.sigmoid(z[:, n:2 * n]), T.sigmoid(z[:, 2 * n:3 * n]), T.tanh(z[:, 3 * n:])
-    c2 = f * c + i * g
-    return o * T.tanh(c2), c2
 
 
 def _lstm_inputs(dtype="float64", last=True):
     x, h0, W, U, b = (T.tensor3("x", dtype=dtype), T.matrix("h0", dtype=dtype), T.matrix("W", dtype=dtype),
                       T.matrix("U", dtype=dtype), T.vector("b", dtype=dtype))
-    (h, c), _ = scan(_lstm_step, sequences=x, outputs_info=[h0, h0], non_sequences=[W, U, b])
+    (h, c), _ = scan(lstm_step, sequences=x, outputs_info=[h0, h0], non_sequences=[W, U, b])
     cost = (h ** 2).sum() + (c[-1] if last else c).sum()
     values = [RNG.normal(size=(5, 2, 3)), RNG.normal(size=(2, 4)), RNG.normal(size=(3, 16)) * 0.5,
               RNG.normal(size=(4, 16)) * 0.5, RNG.normal(size=16) * 0.1]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.helpers import lstm_step
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -53,12 +54,6 @@ def three_ways(inputs, outputs, args, *, replayed: int, rtol: float = 1e-10, **k
     return native, got
 
 
-def _lstm_step(xt, h, c, W, U, b):  # noqa: ANN001, ANN202
-    z = T.dot(xt, W) + T.dot(h, U) + b
-    n = h.shape[1]
-    i, f, o, g = T.sigmoid(z[:, :n]), T.sigmoid(z[:, n:2 * n]), T.sigmoid(z[:, 2 * n:3 * n]), T.tanh(z[:, 3 * n:])
-    c2 = f * c + i * g
-    return o * T.tanh(c2), c2
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -66,7 +61,7 @@ def test_lstm_forward_and_backward_loops_run_natively(dtype: str) -> None:
     x = T.tensor3("x", dtype=dtype)
     h0, W, U = T.matrix("h0", dtype=dtype), T.matrix("W", dtype=dtype), T.matrix("U", dtype=dtype)
     b = T.vector("b", dtype=dtype)
-    (h, c), _ = scan(_lstm_step, sequences=x, outputs_info=[h0, h0], non_sequences=[W, U, b])
+    (h, c), _ = scan(lstm_step, sequences=x, outputs_info=[h0, h0], non_sequences=[W, U, b])
     cost = (h * h).sum() + c[-1].sum()
     grads = tr.grad(cost, [W, U, b, h0, x])
     args = [RNG.standard_normal((6, 3, 4)), RNG.standard_normal((3, 5)), RNG.standard_normal((4, 20)) * 0.4,
