@@ -44,6 +44,7 @@ from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.dialects.builtin import CONSTANT
 from tensorir.dialects.interpret import EvaluationError, run_block, run_op
 from tensorir.dialects.ir import Block, Operation, Value, walk
+from tensorir.dialects.tir.indexing import parse_index
 from tensorir.runtime.blas import blas_symbols
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.native_blas import BlasStep
@@ -51,7 +52,7 @@ from tensorir.runtime.native_conv import NATIVE_CONV_OPS, conv_pool_step
 from tensorir.runtime.native_indexing import INDEX_STEP_OPS, index_step
 from tensorir.runtime.native_kernels import RECORDING, KernelContext
 from tensorir.runtime.native_loop import NativeScan, Recorder
-from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep
+from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep, is_strided_variant
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count
 
 __all__ = ["NativeExecutor"]
@@ -59,6 +60,21 @@ __all__ = ["NativeExecutor"]
 Step = Callable[[list[np.ndarray]], list[np.ndarray]]
 _BLAS_OPS = ("tir.gemm", "tir.gemv", "tir.ger", "tir.dot")
 _SHAPE_READERS = ("tir.shape", "tir.shape_i")
+def _column_slice(v: Value) -> str | None:
+    """For a value made by ``tir.subtensor`` slicing its operand's last axis: its inner stride
+    as a strided kernel's mode ("u" unit, "s" a step); else None."""
+    op = v.owner
+    if op is None or op.name != "tir.subtensor":
+        return None
+    entries = parse_index(op.attributes["index"])
+    if len(entries) != op.operands[0].type.ndim or not entries or entries[-1][0] != "slice":
+        return None
+    start, stop, step = entries[-1][1:]
+    if start is None and stop is None:
+        return None if step in (None, 1) else "s"
+    return "u" if step in (None, 1) else "s"
+
+
 # Region ops whose bodies read only their block arguments: their plans can be built up front.
 _ISOLATED_REGION_OPS = ("tir.scan", "tir.if")
 _CAUGHT = (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, np.linalg.LinAlgError)
@@ -246,6 +262,12 @@ class NativeExecutor:
         shapes = [tuple(1 if d == 1 else -1 for d in v.type.shape) for v in op.operands]
         out_shape = tuple(1 if d == 1 else -1 for d in op.results[0].type.shape)
         variant = step.predicted_variant(shapes, out_shape)
+        if isinstance(variant, tuple) and out_shape and not is_strided_variant(variant):
+            # An operand that is a column slice has rows with gaps: it runs strided, not flat.
+            inner = [_column_slice(v) for v in op.operands]
+            if any(inner):
+                variant = ("strided", tuple("z" if not shape or shape[-1] == 1 else (mode or "u")
+                                            for shape, mode in zip(shapes, inner)))
         if variant is not None:
             name, spec = step.kernels.spec(variant)
             predicted[name] = spec

@@ -148,7 +148,7 @@ class ElementwiseStep:
         return tuple(modes)
 
     def _launch(self, inputs: list[np.ndarray]) -> tuple:
-        """(shape, size, full operands, reusable operands, flat kernel or None, caller or None)
+        """(shape, size, full operands, reusable operands, flat variant or None, caller or None)
         for operands of these shapes; ValueError when they do not broadcast."""
         shape = broadcast_shape(inputs)
         size = 1
@@ -167,7 +167,9 @@ class ElementwiseStep:
                 break
         out_dtype = self.out_dtypes[0]
         reuse = tuple(k for k in self.reuse_order if inputs[k].shape == shape and self.in_dtypes[k] == out_dtype)
-        flat = self.kernels.get(tuple(modes)) if modes is not None and size else None
+        # The flat variant's key, not its kernel: whether the full operands are contiguous is
+        # known per call (the launch is keyed on shapes), and a kernel no call runs is not compiled.
+        flat = tuple(modes) if modes is not None and size else None
         ctx = self.context
         parallel = size > 1 and size >= ctx.parallel_min_work and ctx.pool.num_threads > 1
         # Small calls go straight to the kernel through a caller for this arity; big ones are split.
@@ -210,6 +212,8 @@ class ElementwiseStep:
                 if not inputs[k].flags.c_contiguous:
                     flat = None
                     break
+            else:
+                flat = self.kernels.get(flat)
         if flat is not None:
             if caller is not None and RECORDING.recorder is None:
                 caller(flat, size, inputs, outputs)
