@@ -113,12 +113,22 @@ def test_index_sequence_and_integer_outputs() -> None:
 
 
 def test_loop_with_python_work_falls_back_and_says_why() -> None:
-    # A mean inside the body is divided in Python: the loop runs on the plan instead.
+    # Advanced indexing runs its NumPy reference: the loop runs on the plan instead.
     x, h0 = T.matrix("x"), T.vector("h0")
-    h, _ = scan(lambda xt, h: T.tanh(h + xt.mean()), sequences=x, outputs_info=h0)
-    native, _ = three_ways([x, h0], h, [RNG.standard_normal((5, 3)), RNG.standard_normal(4)], replayed=0)
+    idx = T.lvector("idx")
+    h, _ = scan(lambda xt, h, idx: T.tanh(h + xt[idx]), sequences=x, outputs_info=h0, non_sequences=idx)
+    args = [RNG.standard_normal((5, 3)), RNG.standard_normal(2), np.array([2, 0])]
+    native, _ = three_ways([x, h0, idx], h, args, replayed=0)
     (loop,) = loops_of(native)
-    assert loop.reason
+    assert "advanced_subtensor" in loop.reason
+
+
+def test_means_in_the_body_are_replayed() -> None:
+    x, h0 = T.tensor3("x"), T.matrix("h0")
+    h, _ = scan(lambda xt, h: T.tanh(h * xt.mean(axis=1, keepdims=True) + xt.mean()), sequences=x,
+                outputs_info=h0)
+    g = tr.grad(h.sum(), h0)
+    three_ways([x, h0], [h, g], [RNG.standard_normal((5, 2, 3)), RNG.standard_normal((2, 3))], replayed=2)
 
 
 @settings(max_examples=15, deadline=None)

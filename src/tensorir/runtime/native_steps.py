@@ -312,6 +312,29 @@ def broadcast_into(context: KernelContext, dst: np.ndarray, src: np.ndarray) -> 
     context.run(fn, dst.size // shape[-1], dst.size, (id(src), id(dst)), (src, dst))
 
 
+_DIVIDE_KERNELS: dict[tuple[int, str], Callable[..., None]] = {}
+
+
+def _divide_in_place(context: KernelContext, out: np.ndarray, count: int) -> None:
+    """``out /= count`` (a mean's last step) by a native kernel for float outputs, so a
+    recorded loop step replays it; NumPy's division for the others."""
+    dtype = out.dtype.name
+    if out.dtype.kind != "f" or not out.flags.c_contiguous:
+        python_work("mean divided in Python")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(out, count, out=out)
+        return
+    fn = _DIVIDE_KERNELS.get((id(context), dtype))
+    if fn is None:
+        body = ElementwiseBody([dtype, dtype], [dtype], [("tir.true_div", {}, (0, 1), dtype)], [2])
+        name = kernel_name("divide_in_place", body.key())
+        fn = _DIVIDE_KERNELS[(id(context), dtype)] = context.load(lambda: flat_kernel(name, body, (False, True)),
+                                                                   name, 3)
+    divisor = np.asarray(count, dtype=out.dtype)
+    # Elementwise, so reading and writing ``out`` at one index is safe.
+    context.run(fn, out.size, out.size, (id(out), id(divisor), id(out)), (divisor,))
+
+
 _COMBINE = {"tir.sum": np.sum, "tir.mean": np.sum, "tir.prod": np.prod, "tir.max": np.max, "tir.min": np.min,
             "tir.all": np.all, "tir.any": np.any}
 
@@ -415,9 +438,7 @@ class ReductionStep:
         else:
             ctx.run(kernels.get(("columns", modes)), rest, total, (*ids, id(out), count, rest))
         if self.reduction == "tir.mean":
-            python_work("mean divided in Python")
-            with np.errstate(invalid="ignore", divide="ignore"):
-                np.divide(out, count, out=out)
+            _divide_in_place(ctx, out, count)
         return [out.reshape(out_shape)]
 
 
