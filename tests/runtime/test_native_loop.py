@@ -230,3 +230,26 @@ def test_a_reused_recording_does_not_keep_the_callers_arrays_alive() -> None:
     del xv
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("first_chunk", [1, 3])
+def test_a_loop_replayed_in_chunks_gives_the_same_results(first_chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Long loops run in chunks so Python regains control between them (Ctrl-C works); chunk
+    # boundaries must not change anything, including where ``until`` stops.
+    import tensorir.runtime.native_loop as native_loop
+
+    monkeypatch.setattr(native_loop, "FIRST_CHUNK", first_chunk)
+    monkeypatch.setattr(native_loop, "CHUNK_SECONDS", 1e-9)  # every later chunk: one step
+    v, limit = T.vector("v"), T.scalar("limit")
+
+    def step(total, v, limit):  # noqa: ANN001, ANN202
+        new = total * 1.5 + v
+        return new, until((new > limit).all())
+
+    out, _ = scan(step, outputs_info=v, non_sequences=[v, limit], n_steps=50)
+    x, h0, W = T.tensor3("x"), T.matrix("h0"), T.matrix("W")
+    h, _ = scan(lambda xt, h, W: T.tanh(T.dot(h, W) + xt), sequences=x, outputs_info=h0, non_sequences=W)
+    args = [np.ones(3), np.float64(100.0)]
+    three_ways([v, limit], out, args, replayed=1)
+    rnn_args = [RNG.standard_normal((9, 2, 3)), RNG.standard_normal((2, 3)), RNG.standard_normal((3, 3)) * 0.5]
+    three_ways([x, h0, W], [h, *tr.grad(h.sum(), [W, h0])], rnn_args, replayed=2)

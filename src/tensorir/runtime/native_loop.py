@@ -29,13 +29,14 @@ from __future__ import annotations
 import ctypes
 import struct
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
-from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS, KINDS, MAX_ARGS
+from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS, KINDS, MAX_ARGS, STOPPED
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.control import ScanDef, ScanLayout, checked_scan_inputs, scan_label, seq_shift
 from tensorir.runtime.native_blas import configure_blas_threads
@@ -295,11 +296,23 @@ class NativeScan:
             # The plan sets BLAS's threads per product; a replay sets them once, as recorded.
             configure_blas_threads(recorder.blas_threads)
         rows = table.array()
-        ran = self.runner()(rows.ctypes.data, len(rows), lo, hi)
-        if ran < 0:
-            raise RuntimeError(f"{scan_label(self.op)}: a BLAS call refused its operands at step {-ran - 1} of a "
-                               "native loop")
-        return ran
+        runner = self.runner()
+        # Steps run in chunks of about CHUNK_SECONDS, so Python gets control (Ctrl-C, other
+        # threads) between chunks of a long loop; the first chunk measures a step.
+        chunk, start = FIRST_CHUNK, lo
+        while start < hi:
+            stop = min(hi, start + chunk)
+            began = time.perf_counter()
+            ran = runner(rows.ctypes.data, len(rows), start, stop)
+            if ran < 0:
+                raise RuntimeError(f"{scan_label(self.op)}: a BLAS call refused its operands at step {-ran - 1} "
+                                   "of a native loop")
+            if ran >= STOPPED:  # ``until`` fired
+                return ran - STOPPED
+            per_step = (time.perf_counter() - began) / (stop - start)
+            chunk = max(1, min(1 << 20, int(CHUNK_SECONDS / per_step) if per_step > 0 else 1 << 20))
+            start = stop
+        return hi
 
     def _give_up(self, reason: str) -> None:
         self.reason = reason
@@ -357,6 +370,10 @@ class NativeScan:
 class _NotReplayable(Exception):
     pass
 
+
+#: Steps of a native loop's first chunk, and the time a later chunk aims at (see _run_table).
+FIRST_CHUNK = 64
+CHUNK_SECONDS = 0.1
 
 #: Recordings kept per scan (a loop called with ever new shapes must not grow without bound).
 _MAX_TRACES = 8

@@ -18,18 +18,21 @@ bit patterns; a non-zero status stops the loop); ``void f(i32)`` (OpenBLAS's thr
 ``store`` writes ``arg1`` at address ``arg0`` (moves an array object's data pointer to this
 step's row); ``until`` stops after the current step when the byte at ``arg0`` is non-zero.
 
-Returns the number of the first step not run (``hi``, or one past the step whose ``until``
-fired), or ``-1 - i`` when a BLAS kernel refused its operands at step ``i``.
+Returns ``hi`` when every step ran, ``STOPPED + i + 1`` when the ``until`` of step ``i`` fired
+(one past it, flagged, so a caller running chunks can tell it from a chunk's end), or ``-1 - i``
+when a BLAS kernel refused its operands at step ``i``.
 """
 
 from __future__ import annotations
 
-__all__ = ["ENTRY_WORDS", "KINDS", "MAX_ARGS", "REPLAY_FUNCTION", "replay_runner"]
+__all__ = ["ENTRY_WORDS", "KINDS", "MAX_ARGS", "REPLAY_FUNCTION", "STOPPED", "replay_runner"]
 
 #: Arguments an entry can pass (a range kernel's start and end included).
 MAX_ARGS = 16
 ENTRY_WORDS = 2 + 2 * MAX_ARGS
 REPLAY_FUNCTION = "tensorir_replay"
+#: Added to the result when an ``until`` stopped the loop.
+STOPPED = 1 << 40
 
 #: kind -> (number of i64 arguments, number of f64 arguments, returns a status)
 _BLAS_KINDS = {100: (6, 2), 101: (5, 2), 102: (4, 1), 103: (4, 0)}
@@ -120,7 +123,9 @@ def replay_runner() -> str:
         "^step_end:",
         "  %i1 = llvm.add %i, %c1 : i64",
         "  %stopped = llvm.icmp \"ne\" %stop, %c0 : i64",
-        "  llvm.cond_br %stopped, ^exit(%i1 : i64), ^step(%i1 : i64)",
+        f"  %flag = llvm.mlir.constant({STOPPED} : i64) : i64",
+        "  %flagged = llvm.add %i1, %flag : i64",
+        "  llvm.cond_br %stopped, ^exit(%flagged : i64), ^step(%i1 : i64)",
         "^refused:",
         "  %neg = llvm.sub %c0, %i : i64",
         "  %err = llvm.sub %neg, %c1 : i64",
