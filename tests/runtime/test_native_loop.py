@@ -253,3 +253,23 @@ def test_a_loop_replayed_in_chunks_gives_the_same_results(first_chunk: int, monk
     three_ways([v, limit], out, args, replayed=1)
     rnn_args = [RNG.standard_normal((9, 2, 3)), RNG.standard_normal((2, 3)), RNG.standard_normal((3, 3)) * 0.5]
     three_ways([x, h0, W], [h, *tr.grad(h.sum(), [W, h0])], rnn_args, replayed=2)
+
+
+def test_a_long_loop_that_keeps_only_its_last_state_stays_on_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tensorir.runtime.native_loop as native_loop
+
+    monkeypatch.setattr(native_loop, "KEPT_STACK_LIMIT", 1000)  # bytes: 10 steps of 3 doubles
+    x, h0 = T.matrix("x"), T.vector("h0")
+    last, _ = tr.reduce(lambda xt, acc: T.tanh(acc * 0.5 + xt), sequences=x, outputs_info=h0)
+    f = tr.function([x, h0], last)
+    reference = tr.function([x, h0], last, mode="REFERENCE")
+    recorded = []
+    original = native_loop.NativeScan._record
+    monkeypatch.setattr(native_loop.NativeScan, "_record",
+                        lambda self, *args: recorded.append(args[3]) or original(self, *args))
+    for steps in (5, 100):  # short: native; long: on the plan
+        args = [RNG.standard_normal((steps, 3)), RNG.standard_normal(3)]
+        np.testing.assert_allclose(f(*args), reference(*args), rtol=1e-12)
+    assert recorded == [5]
+    (loop,) = loops_of(f)
+    assert loop.reason is None  # not given up: the next short call is native again

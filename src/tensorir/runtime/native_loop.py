@@ -186,6 +186,11 @@ class NativeScan:
             return None
         windows = lay.windows()
         dtypes = [np.dtype(r.type.dtype) for r in op.results]
+        for j, (x, w) in enumerate(zip(inits, windows)):
+            # A native loop stores every step's state; a result that keeps only the last few
+            # (``keep``, e.g. ``reduce``) runs on the plan when that would be a lot of memory.
+            if ScanDef.keep_of(op, j) and (w + n) * (x.nbytes // max(w, 1)) > KEPT_STACK_LIMIT:
+                return None
         # Every state's values in the order the steps make them: the window, then one row a step.
         states = []
         for x, w, dt in zip(inits, windows, dtypes):
@@ -370,6 +375,10 @@ class NativeScan:
 class _NotReplayable(Exception):
     pass
 
+
+#: Bytes of a state's whole trajectory above which a scan that keeps only its last rows runs on
+#: the plan (which holds just those rows) instead of a native loop (which stores every row).
+KEPT_STACK_LIMIT = 1 << 26
 
 #: Steps of a native loop's first chunk, and the time a later chunk aims at (see _run_table).
 FIRST_CHUNK = 64
