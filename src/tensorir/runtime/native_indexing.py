@@ -30,6 +30,7 @@ from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.dialects.interpret import run_op
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.indexing import RUNTIME, numpy_key, parse_index
+from tensorir.dialects.tir.reduction import sum_to_axes
 from tensorir.runtime.native_kernels import (
     KernelContext,
     KernelSet,
@@ -289,22 +290,6 @@ def _write_kernels(context: KernelContext, dtype: np.dtype, increment: bool) -> 
     return KernelSet(context, make)
 
 
-def _sum_axes(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...] | None:
-    """The axes ``sum_to`` adds up to turn ``shape`` into ``target`` (keeping them as size 1
-    before the leading ones are dropped), or None when it cannot (the reference raises)."""
-    lead = len(shape) - len(target)
-    if lead < 0:
-        return None
-    axes = list(range(lead))
-    for i, d in enumerate(target):
-        have = shape[lead + i]
-        if d == 1 and have != 1:
-            axes.append(lead + i)
-        elif d != have:
-            return None
-    return tuple(axes)
-
-
 class SumToStep(_Step):
     """``sum_to(x, like)``: ``x`` itself when the shapes agree, else a native sum over the
     broadcast axes (float dtypes; others take the reference)."""
@@ -342,7 +327,7 @@ class SumToStep(_Step):
         target = np.shape(inputs[1])
         if x.shape == target:
             return [x]
-        axes = _sum_axes(x.shape, target)
+        axes = sum_to_axes(x.shape, target)
         if axes is None or self.context is None or not x.size:
             return self.reference(inputs)
         return [self._sum_step(x.ndim, axes)([x])[0].reshape(target)]

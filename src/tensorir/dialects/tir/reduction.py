@@ -292,19 +292,29 @@ class SumTo(OpDef):
         return [None if t is None else b.op(self, t, op.operands[1])]
 
 
-def sum_to_shape(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    lead = x.ndim - len(shape)
+def sum_to_axes(shape: Sequence[int], target: Sequence[int]) -> tuple[int, ...] | None:
+    """The axes ``sum_to`` adds up to turn ``shape`` into ``target`` (summed with keepdims, then
+    the leading ones dropped), or None when no sum does."""
+    lead = len(shape) - len(target)
     if lead < 0:
-        raise ValueError(f"cannot sum shape {x.shape} to the larger rank shape {tuple(shape)}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and x.shape[lead + i] != 1
-    )
-    out = x.sum(axis=axes, keepdims=True) if axes else x
-    if lead:
-        out = out.reshape(out.shape[lead:])
-    if out.shape != tuple(shape):
+        return None
+    axes = list(range(lead))
+    for i, d in enumerate(target):
+        have = shape[lead + i]
+        if d == 1 and have != 1:
+            axes.append(lead + i)
+        elif d != have:
+            return None
+    return tuple(axes)
+
+
+def sum_to_shape(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    axes = sum_to_axes(x.shape, shape)
+    if axes is None:
         raise ValueError(f"cannot sum shape {x.shape} to shape {tuple(shape)}")
-    return out
+    out = x.sum(axis=axes, keepdims=True) if axes else x
+    lead = x.ndim - len(shape)
+    return out.reshape(out.shape[lead:]) if lead else out
 
 
 class BroadcastLike(OpDef):
