@@ -189,3 +189,37 @@ def test_tutorial_loss_with_advanced_indexing() -> None:
     expected = np.mean(scipy.special.logsumexp(zv, axis=1) - zv[[0, 1], yv])
     np.testing.assert_allclose(got, expected, rtol=1e-14)
     assert not np.isfinite(naive)
+
+
+def test_gradient_of_the_tutorial_loss_becomes_one_op() -> None:
+    """The gradient of ``log_softmax(z)[arange(n), y]`` is ``softmax_crossentropy_grad``: no zeros,
+    scatter or row sum over the scores are left, and the values are the naive graph's."""
+    import tensorir as tr
+
+    z, y = T.matrix("z"), T.ivector("y")
+    loss = -T.mean(T.log(T.nnet.softmax(z))[T.arange(y.shape[0]), y])
+    func = build([tr.grad(loss, z)], [z, y])
+    rng = np.random.default_rng(3)
+    zv, yv = rng.standard_normal((5, 4)) * 3, rng.integers(0, 4, 5).astype(np.int32)
+    before = run_function(func, [zv, yv])[0]
+    new = rewritten_copy(func, pipeline("fast_run"))
+    names = op_names(new)
+    assert "tir.softmax_crossentropy_grad" in names, names
+    assert "tir.advanced_inc_subtensor" not in names and "tir.log_softmax" not in names, names
+    np.testing.assert_allclose(run_function(new, [zv, yv])[0], before, rtol=1e-12, atol=1e-15)
+    expected = (scipy.special.softmax(zv, axis=1) - np.eye(4)[yv]) / 5
+    np.testing.assert_allclose(before, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_gradient_rewrite_needs_the_rows_arange() -> None:
+    """With rows picked by another index vector (here reversed), the rewrite must not apply."""
+    z, y, r = T.matrix("z"), T.ivector("y"), T.lvector("r")
+    import tensorir as tr
+
+    loss = -T.sum(T.log(T.nnet.softmax(z))[r, y])
+    func = build([tr.grad(loss, z)], [z, y, r])
+    new = rewritten_copy(func, pipeline("fast_run"))
+    assert "tir.softmax_crossentropy_grad" not in op_names(new)
+    zv = np.random.default_rng(0).standard_normal((3, 4))
+    yv, rv = np.array([1, 0, 3], np.int32), np.array([2, 1, 0])
+    np.testing.assert_allclose(run_function(new, [zv, yv, rv])[0], run_function(func, [zv, yv, rv])[0], rtol=1e-12)

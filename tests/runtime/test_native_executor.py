@@ -142,3 +142,28 @@ def test_zero_size_and_scalars() -> None:
     native, reference = both([x, s], [T.exp(x) * s + 1, x.sum() + s])
     for a in (np.zeros((0, 5)), np.zeros((3, 0)), np.ones((1, 1))):
         assert_same(native(a, 2.0), reference(a, 2.0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_crossentropy_gradient_row_kernel(dtype: str) -> None:
+    """The tutorial loss's gradient is one row kernel (softmax_crossentropy_grad), checked against
+    REFERENCE for several row counts (one thread and split), with its label errors."""
+    z = T.matrix("z", dtype=dtype)
+    y = T.ivector("y")
+    w = T.vector("w", dtype=dtype)
+    loss = -T.mean(T.log(T.nnet.softmax(z))[T.arange(y.shape[0]), y])
+    weighted = T.sum(T.nnet.crossentropy_softmax_1hot(z, y)[0] * w)
+    native, reference = both([z, y, w], [tr.grad(loss, z), tr.grad(weighted, z), loss])
+    assert ("tir.softmax_crossentropy_grad", "kernel") in native.executor.step_kinds
+    rng = np.random.default_rng(8)
+    for rows, cols in [(1, 1), (7, 10), (600, 10), (3000, 33)]:
+        a = (rng.standard_normal((rows, cols)) * 5).astype(dtype)
+        labels = rng.integers(0, cols, rows).astype("int32")
+        weights = rng.standard_normal(rows).astype(dtype)
+        assert_same(native(a, labels, weights), reference(a, labels, weights), 2e-6 if dtype == "float32" else 1e-13)
+    labels[-1] = cols
+    with pytest.raises(EvaluationError, match=f"class label {cols} out of range"):
+        native(a, labels, weights)
+    labels[-1] = -1
+    with pytest.raises(EvaluationError, match="class label -1 out of range"):
+        native(a, labels, weights)

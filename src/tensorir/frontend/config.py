@@ -58,6 +58,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("threads", 0, "threads for native kernels (0: all available cores)", None, int),
     Flag("native_loops", True, "run a scan whose body is native calls as one native loop after a recorded "
          "first step (False: a Python loop over the body)", None, _bool),
+    Flag("native_calls", True, "replay a function's native calls, recorded once per argument signature, as one "
+         "native call (False: a Python loop over the plan's steps on every call)", None, _bool),
     Flag("reuse_large_buffers", True, "keep freed large arrays in the process (no page faults on the next call's "
          "outputs; the resident size stays at its peak)", None, _bool),
 )

@@ -36,6 +36,7 @@ class Mode:
             cache_dir=config.compiledir,
             num_threads=config.threads or None,
             native_loops=config.native_loops,
+            native_calls=config.native_calls,
         )
 
     def including(self, *tags: str) -> Mode:

@@ -353,6 +353,65 @@ class IndexedCrossentropy(RewritePattern):
         return True
 
 
+class IndexedCrossentropyGrad(RewritePattern):
+    """The gradient of ``log_softmax(z)[arange(n), y]`` (cotangent ``v`` per row) with respect
+    to ``z`` -> ``softmax_crossentropy_grad(-v, z, y)`` (Theano's
+    ``local_advanced_indexing_crossentropy_onehot_grad``).
+
+    The indexing's gradient ``g`` is zeros with ``v[i]`` at ``(i, y[i])``; log_softmax's vjp is
+    ``g - exp(log_softmax(z)) * sum(g, -1)``. Each row of ``g`` holds exactly one entry, so
+    ``sum(g, -1) = v`` and the whole is ``v * (onehot(y) - softmax(z))``: one row kernel instead
+    of zeros, a scatter, a row sum and a product over the full scores.
+    """
+
+    ops = ("tir.sub",)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        g, scaled = op.operands
+        mul = defining(scaled, "tir.mul")
+        if mul is None or not rewriter.has_op("tir.softmax_crossentropy_grad"):
+            return False
+        for e, s in (mul.operands, tuple(reversed(mul.operands))):
+            exp = defining(e, "tir.exp")
+            total = defining(s, "tir.sum")
+            if exp is None or total is None or total.operands[0] is not g:
+                continue
+            ls = defining(exp.operands[0], "tir.log_softmax")
+            if ls is None or ls.results[0].type.ndim != 2 or ls.attributes["axis"] % 2 != 1:
+                continue
+            if tuple(total.attributes["axis"] or ()) not in ((1,), (-1,)) or not total.attributes["keepdims"]:
+                continue
+            found = self._indexed_gradient(g, ls)
+            if found is None:
+                continue
+            v, y = found
+            b = rewriter.builder(op)
+            dtype = op.results[0].type.dtype
+            dz = b.op("tir.softmax_crossentropy_grad", cast_to(b, b.op("tir.neg", v), dtype), ls.operands[0], y)
+            rewriter.replace(op, [cast_to(b, dz, dtype)])
+            return True
+        return False
+
+    @staticmethod
+    def _indexed_gradient(g: Value, ls: Operation) -> tuple[Value, Value] | None:
+        """``(v, y)`` when ``g`` is ``inc(zeros like log_softmax(z), v, arange(n), y)``."""
+        inc = defining(g, "tir.advanced_inc_subtensor")
+        if inc is None or len(inc.operands) != 4 or inc.attributes.get("index", "").replace(" ", "") != "@,@":
+            return None
+        zeros, v, rows, y = inc.operands
+        fill = defining(zeros, "tir.broadcast_like")
+        logp, z = ls.results[0], ls.operands[0]
+        if fill is None or fill.operands[0].type.ndim != 0 or not is_constant(fill.operands[0], 0):
+            return None
+        if fill.operands[1] is not logp and fill.operands[1] is not z:
+            return None
+        if y.type.ndim != 1 or y.type.dtype not in INT_DTYPES or v.type.ndim > 1:
+            return None
+        if not _arange_of_rows(rows, [y, z, logp]):
+            return None
+        return v, y
+
+
 def _log_sigmoid_of(v: Value) -> Value | None:
     """``x`` when ``v`` computes ``log(sigmoid(x))`` (naive or already stabilized)."""
     op = defining(v, "tir.log")
@@ -440,6 +499,7 @@ def stabilization_patterns() -> list[RewritePattern]:
         LogSoftmax(),
         SoftmaxCrossentropy(),
         IndexedCrossentropy(),
+        IndexedCrossentropyGrad(),
         SigmoidBinaryCrossentropy(),
         DoubleNegation(),
     ]

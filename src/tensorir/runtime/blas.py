@@ -32,6 +32,7 @@ from types import ModuleType
 
 __all__ = [
     "BLAS_FUNCTIONS",
+    "blas_thread_setter",
     "blas_pointer",
     "blas_pointers",
     "blas_symbols",
@@ -145,6 +146,13 @@ def _openblas_functions() -> tuple[Callable[[], int], Callable[[int], None]] | N
             set_.restype, set_.argtypes = None, [ctypes.c_int]
             return get, set_
     return None
+
+
+def blas_thread_setter() -> Callable[[int], None] | None:
+    """OpenBLAS's ``openblas_set_num_threads`` (a ctypes function taking an int), or None when
+    SciPy's BLAS is not a pthreads OpenBLAS. A recorded call makes it from native code."""
+    functions = _openblas_functions()
+    return functions[1] if functions is not None else None
 
 
 @functools.cache

@@ -18,13 +18,14 @@ def native_available() -> bool:
 
 
 def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: str | None = "",
-                  num_threads: int | None = None, native_loops: bool = True) -> Any:
+                  num_threads: int | None = None, native_loops: bool = True, native_calls: bool = True) -> Any:
     """An executor for ``func``: 'reference' (NumPy interpreter) or 'native' (machine code).
 
     ``cache_dir``: directory of the compile cache ('' for the default, see
     :func:`tensorir.runtime.compile_cache.default_cache_dir`; None for memory only).
     ``num_threads``: threads of native kernels (None: ``TENSORIR_NUM_THREADS`` or all cores).
     ``native_loops``: replay scan bodies natively (runtime/native_loop.py).
+    ``native_calls``: replay a whole call as one native call (runtime/native_function.py).
     """
     if linker == "reference":
         return ReferenceExecutor(func)
@@ -34,5 +35,5 @@ def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: s
         from tensorir.runtime.native import NativeExecutor
 
         return NativeExecutor(func, opt_level, cache_dir=cache_dir, num_threads=num_threads,
-                              native_loops=native_loops)
+                              native_loops=native_loops, native_calls=native_calls)
     raise ValueError(f"unknown linker {linker!r}; use 'native' or 'reference'")

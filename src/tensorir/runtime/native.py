@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
-from tensorir.codegen.cpu.lower_nn import ROW_OPS
+from tensorir.codegen.cpu.lower_nn import LABELLED, ROW_OPS
 from tensorir.codegen.cpu.lower_reduction import NATIVE_REDUCTIONS
 from tensorir.codegen.cpu.lower_replay import REPLAY_FUNCTION, replay_runner
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
@@ -49,6 +49,7 @@ from tensorir.runtime.blas import blas_symbols
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.native_blas import BlasStep
 from tensorir.runtime.native_conv import NATIVE_CONV_OPS, conv_pool_step
+from tensorir.runtime.native_function import FunctionReplay
 from tensorir.runtime.native_indexing import INDEX_STEP_OPS, index_step
 from tensorir.runtime.native_kernels import RECORDING, KernelContext
 from tensorir.runtime.native_loop import NativeScan, Recorder
@@ -106,7 +107,7 @@ class NativeExecutor:
     kind = "native"
 
     def __init__(self, func: Operation | Block, opt_level: int = 3, cache_dir: str | None = "",
-                 num_threads: int | None = None, native_loops: bool = True,
+                 num_threads: int | None = None, native_loops: bool = True, native_calls: bool = True,
                  parent: NativeExecutor | None = None,
                  parent_predicted: dict[str, tuple[str, int]] | None = None) -> None:
         # A block is a loop or branch body (ending in tir.yield), run once per step of its op.
@@ -173,6 +174,8 @@ class NativeExecutor:
         self.fresh_results = self._fresh_results(plan)
         self.template: list[np.ndarray | None] = [None] * self.n_args + list(self.constants) + \
             [None] * (next_slot - first_free - len(self.constants))
+        #: The whole call as one native call, per argument signature (runtime/native_function.py).
+        self.function_replay = FunctionReplay(self, self._replay_runner) if parent is None and native_calls else None
         if parent_predicted is not None:
             parent_predicted.update(predicted)
         elif predicted:
@@ -239,10 +242,11 @@ class NativeExecutor:
             return ReductionStep(ctx, body, [t.ndim], t.ndim, name, op.attributes["axis"], op.attributes["keepdims"],
                                  op.results[0].type.dtype), "kernel"
         if name in ROW_OPS:
-            x = operand_types[0]
+            gradient = name == "tir.softmax_crossentropy_grad"
+            x = operand_types[1] if gradient else operand_types[0]
             if x.ndim == 0:
                 return None
-            label = operand_types[1].dtype if name == "tir.softmax_crossentropy" else None
+            label = operand_types[-1].dtype if name in LABELLED else None
             step = RowStep(ctx, name, op.results[0].type.dtype, x.ndim, op.attributes, label)
             kernel_name_, spec = step.kernels.spec(0)
             predicted[kernel_name_] = spec
@@ -382,6 +386,15 @@ class NativeExecutor:
     # -- running -------------------------------------------------------------------------------
     def run(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Outputs (then update values) for the arguments (inputs, then shared values)."""
+        replay = self.function_replay
+        if replay is not None:
+            results = replay.run(args)
+            if results is not None:
+                return results
+        return self.run_plan(args)
+
+    def run_plan(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`run` step by step, in Python."""
         vals = self.template.copy()
         vals[:self.n_args] = args
         k = 0
@@ -425,6 +438,7 @@ class NativeExecutor:
         writes. A value computed once by an unrecorded step gets a second reference: the replay
         never recomputes it, so it must never be overwritten.
         """
+        recorder.moving = moving
         vals = self.template.copy()
         vals[:self.n_args] = args
         changed = {i for i, a in enumerate(args) if id(a) in changing}

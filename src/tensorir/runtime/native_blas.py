@@ -34,7 +34,7 @@ from tensorir.runtime.native_kernels import (
 )
 from tensorir.runtime.native_steps import broadcast_into
 
-__all__ = ["BlasKernels", "BlasStep", "blas_kernels", "configure_blas_threads"]
+__all__ = ["BlasKernels", "BlasStep", "blas_kernels", "configure_blas_threads", "note_blas_threads"]
 
 _BLAS_DTYPES = ("float32", "float64")
 #: Status bit of a kernel whose sizes exceed Fortran's 32-bit int (see lower_blas.TOO_LARGE).
@@ -61,8 +61,11 @@ def configure_blas_threads(num_threads: int, work: int | None = None) -> None:
     want = 1 if work is not None and work < SMALL_PRODUCT else num_threads
     recorder = RECORDING.recorder
     if recorder is not None:
-        # A replayed loop sets the count once for all its products (runtime/native_loop.py).
+        # A replayed loop sets the count once for all its products (runtime/native_loop.py);
+        # a replayed call sets it before each product that wants another count.
         recorder.blas_threads = max(recorder.blas_threads, want)
+        if recorder.pool_calls and not recorder.blas_thread_count(want):
+            recorder.invalidate("BLAS threads that cannot be set from native code")
     if _blas_threads_now[0] == want:
         return
     try:
@@ -72,6 +75,11 @@ def configure_blas_threads(num_threads: int, work: int | None = None) -> None:
         _blas_threads_now[0] = want
     except Exception:  # noqa: BLE001 - no BLAS found or the library refuses: keep its default
         _blas_threads_now[0] = want
+
+
+def note_blas_threads(num_threads: int) -> None:
+    """Tell :func:`configure_blas_threads` that native code (a replay) set the count."""
+    _blas_threads_now[0] = num_threads
 
 
 _I64, _PTR, _F64 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double

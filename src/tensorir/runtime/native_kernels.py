@@ -209,9 +209,15 @@ class KernelContext:
             return
         recorder = RECORDING.recorder
         if recorder is not None:
-            # Recorded as one call over the whole range: the replay runs on one thread, which
-            # would lose to the pool on a big kernel (the loop then stays on the plan).
             if n > 1 and work >= self.parallel_min_work and self.pool.num_threads > 1:
+                if recorder.pool_calls:
+                    # A whole call's replay runs it on the pool between native stretches.
+                    recorder.own(owners)
+                    recorder.pool_call(self.pool, fn, n, args)
+                    self.pool.run(fn, n, args)
+                    return
+                # A loop's replay runs on one thread, which would lose to the pool on a big
+                # kernel: the loop stays on the plan.
                 recorder.invalidate("a kernel big enough to split over threads")
             recorder.own(owners)
             recorder.call(fn, (0, n, *args))

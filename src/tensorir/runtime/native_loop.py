@@ -39,10 +39,11 @@ from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS, KINDS, MAX_ARGS, STOPPED
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.control import ScanDef, ScanLayout, checked_scan_inputs, scan_label, seq_shift
+from tensorir.runtime.blas import blas_thread_setter
 from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import RECORDING, function_address
 
-__all__ = ["DataOf", "Moving", "NativeScan", "Recorder"]
+__all__ = ["POOL", "DataOf", "Moving", "NativeScan", "Recorder", "ReplayTable", "proxy_of", "set_data", "signature_of"]
 
 _DATA = ARRAY_LAYOUT["data"]
 _MEMCPY = function_address(ctypes.CDLL(None).memcpy)
@@ -84,8 +85,19 @@ class Recorder:
         self.reason: str | None = None
         #: Why a later call cannot reuse the recording, or None.
         self.not_reusable: str | None = None
+        #: id -> (array, ...) of the arrays whose data moves (runtime/native.py ``run_recorded``).
+        self.moving: dict[int, tuple] = {}
         #: The BLAS thread count the step's products asked for (0: no product).
         self.blas_threads = 0
+        #: Whether big kernels may be recorded as calls on the thread pool (``POOL`` entries,
+        #: for a whole call's replay) and BLAS thread counts as ``threads`` entries; a loop's
+        #: replay runs on one thread and sets BLAS's threads once (``blas_threads``).
+        self.pool_calls = False
+        #: The BLAS thread count the recorded entries leave behind (None: none recorded).
+        self.threads_now: int | None = None
+        #: (status array, classes) of the kernels that check class labels (see lower_nn): set
+        #: to -1 before a replay, a row index after it when a label was out of range.
+        self.checks: list[tuple[np.ndarray, int]] = []
 
     def hold(self, values: Sequence[object]) -> None:
         """Keep the values of a step alive, one reference each however often they recur."""
@@ -99,10 +111,46 @@ class Recorder:
             base = getattr(o, "base", None)
             if base is not None:
                 self.extra[id(base)] = self.extra.get(id(base), 0) + 1
+                if id(o) not in self.moving and any(np.may_share_memory(o, m[0]) for m in self.moving.values()):
+                    # Its data pointer was fixed when the step made it: a replay would not follow
+                    # the value it views to the next row or the next call's argument.
+                    self.invalidate("a step made a view of a value that moves")
 
     def references(self, array: object) -> int:
         """References the recorder holds on ``array`` (see ``recording_references``)."""
         return (id(array) in self.values) + self.extra.get(id(array), 0)
+
+    def pool_call(self, pool: object, fn: Callable[..., object], n: int, args: Sequence[int]) -> None:
+        """A range kernel over ``[0, n)`` that the replay runs on ``pool`` (a ``POOL`` entry)."""
+        self.keep.append(fn)
+        self.entries.append((POOL, 0, (pool, fn, n, tuple(int(a) for a in args))))
+
+    def blas_thread_count(self, want: int) -> bool:
+        """Record setting BLAS's thread count before the next product; False when it cannot."""
+        if want == self.threads_now:
+            return True
+        setter = blas_thread_setter()
+        if setter is None:
+            return False
+        self.keep.append(setter)
+        self.entries.append((KINDS["threads"], function_address(setter), (want,)))
+        self.threads_now = want
+        return True
+
+    def check(self, status: np.ndarray, classes: int) -> None:
+        """A kernel's status word that a replay must reset before and read after it."""
+        self.keep.append(status)
+        self.checks.append((status, classes))
+
+    def reset_checks(self) -> None:
+        for status, _ in self.checks:
+            status[0] = -1
+
+    def raise_failed_checks(self) -> None:
+        """A ValueError when a replayed kernel met a class label out of range."""
+        for status, classes in self.checks:
+            if status[0] >= 0:
+                raise ValueError(f"class label out of range [0, {classes}) in row {int(status[0])}")
 
     def invalidate(self, reason: str) -> None:
         if self.reason is None:
@@ -126,7 +174,11 @@ class Recorder:
         self.entries.append((3, _MEMCPY, (DataOf(dst), DataOf(src), dst.nbytes)))
 
 
-class _Table:
+#: Entry kind of a recorded pool call (never in a runner's table: the replay splits there).
+POOL = -1
+
+
+class ReplayTable:
     """Entries as the runner's int64 table: each argument a (base, step) pair."""
 
     def __init__(self, moving: dict[int, tuple]) -> None:
@@ -197,7 +249,7 @@ class NativeScan:
             buffer = np.empty((w + n, *x.shape[1:]), dt)
             buffer[:w] = x[::-1] if reverse else x
             states.append(buffer)
-        signature = _signature(n, seqs, inits, nonseqs)
+        signature = signature_of(n, seqs, inits, nonseqs)
         trace = self._traces.get(signature) if signature is not None else None
         if trace is not None and trace.lock.acquire(blocking=False):
             try:
@@ -224,19 +276,19 @@ class NativeScan:
         for s, (x, taps) in enumerate(zip(seqs, lay.seq_taps)):
             shift = seq_shift(taps)
             for k in taps:
-                row = _proxy(x[t0 + k + shift, ...])
+                row = proxy_of(x[t0 + k + shift, ...])
                 moving[id(row)] = (row, x.strides[0] * dt_step, ("seq", s), row.ctypes.data - x.ctypes.data)
                 args.append(row)
         for j, (buffer, w, taps) in enumerate(zip(states, windows, lay.state_taps)):
             for k in taps:
-                row = _proxy(buffer[w + k, ...])
+                row = proxy_of(buffer[w + k, ...])
                 moving[id(row)] = (row, buffer.strides[0], ("state", j), row.ctypes.data - buffer.ctypes.data)
                 args.append(row)
         # Non-sequences through proxies (arrays whose data pointer is set per call), so a later
         # call with other arrays of the same layout can reuse the recording.
         for m, value in enumerate(nonseqs):
             if signature is not None:
-                value = _proxy(value)
+                value = proxy_of(value)
                 moving[id(value)] = (value, 0, ("nonseq", m), 0)
             args.append(value)
         changing = {id(a) for a in args[: len(args) - len(nonseqs)]}
@@ -267,7 +319,7 @@ class NativeScan:
             return self._give_up(recorder.reason)
         if stopped:
             return self._results(states, windows, plain, 1, reverse)
-        table = _Table(moving)
+        table = ReplayTable(moving)
         try:
             self._fill(table, recorder, outs, states, windows, plain, index, t0, dt_step)
         except _NotReplayable as exc:
@@ -287,21 +339,22 @@ class NativeScan:
         roots.update({("state", j): b.ctypes.data for j, b in enumerate(states)})
         roots.update({("nonseq", m): v.ctypes.data for m, v in enumerate(nonseqs)})
         for obj, _delta, root, offset in trace.moving.values():
-            _set_data(obj, roots[root] + offset)  # this call's step 0
+            set_data(obj, roots[root] + offset)  # this call's step 0
         plain = [np.empty(shape, dtype) for shape, dtype in
                  zip(trace.plain_shapes, [np.dtype(r.type.dtype) for r in self.op.results[lay.n_state:]])]
         t0, dt_step = (n - 1, -1) if reverse else (0, 1)
-        table = _Table(trace.moving)
+        table = ReplayTable(trace.moving)
         self._fill(table, trace.recorder, trace.outs, states, lay.windows(), plain, trace.index, t0, dt_step)
         ran = self._run_table(table, trace.recorder, 0, n)
         return self._results(states, lay.windows(), plain, ran, reverse)
 
-    def _run_table(self, table: _Table, recorder: Recorder, lo: int, hi: int) -> int:
+    def _run_table(self, table: ReplayTable, recorder: Recorder, lo: int, hi: int) -> int:
         if recorder.blas_threads:
             # The plan sets BLAS's threads per product; a replay sets them once, as recorded.
             configure_blas_threads(recorder.blas_threads)
         rows = table.array()
         runner = self.runner()
+        recorder.reset_checks()
         # Steps run in chunks of about CHUNK_SECONDS, so Python gets control (Ctrl-C, other
         # threads) between chunks of a long loop; the first chunk measures a step.
         chunk, start = FIRST_CHUNK, lo
@@ -313,17 +366,19 @@ class NativeScan:
                 raise RuntimeError(f"{scan_label(self.op)}: a BLAS call refused its operands at step {-ran - 1} "
                                    "of a native loop")
             if ran >= STOPPED:  # ``until`` fired
+                recorder.raise_failed_checks()
                 return ran - STOPPED
             per_step = (time.perf_counter() - began) / (stop - start)
             chunk = max(1, min(1 << 20, int(CHUNK_SECONDS / per_step) if per_step > 0 else 1 << 20))
             start = stop
+        recorder.raise_failed_checks()
         return hi
 
     def _give_up(self, reason: str) -> None:
         self.reason = reason
         return None
 
-    def _fill(self, table: _Table, recorder: Recorder, outs: list, states: list[np.ndarray], windows: list[int],
+    def _fill(self, table: ReplayTable, recorder: Recorder, outs: list, states: list[np.ndarray], windows: list[int],
               plain: list[np.ndarray], index: np.ndarray | None, t0: int, dt_step: int) -> None:
         kinds = KINDS
         for obj, delta, _root, _offset in table.moving.values():
@@ -345,7 +400,7 @@ class NativeScan:
             table.add(kinds["until"], 0, [DataOf(cond)])
 
     @staticmethod
-    def _store_row(table: _Table, out: Any, buffer: np.ndarray, first: int) -> None:
+    def _store_row(table: ReplayTable, out: Any, buffer: np.ndarray, first: int) -> None:
         """Copy a step's result into row ``first + i`` of ``buffer`` at step ``i``."""
         if type(out) is not np.ndarray or out.dtype != buffer.dtype or not out.flags.c_contiguous:
             raise _NotReplayable("a step result that is not a contiguous array of its dtype")
@@ -401,7 +456,7 @@ class _Trace:
         self.lock = threading.Lock()
 
 
-def _signature(n: int, *groups: Sequence[np.ndarray]) -> tuple | None:
+def signature_of(n: int, *groups: Sequence[np.ndarray]) -> tuple | None:
     """What a recording depends on besides values: the step count and every input's type,
     dtype, shape and strides (None when an input is not an ndarray)."""
     parts: list[object] = [n]
@@ -413,14 +468,14 @@ def _signature(n: int, *groups: Sequence[np.ndarray]) -> tuple | None:
     return tuple(parts)
 
 
-def _set_data(array: np.ndarray, address: int) -> None:
+def set_data(array: np.ndarray, address: int) -> None:
     """Point an array object (one of ours: a row view or a proxy) at other memory of its layout."""
     ctypes.c_void_p.from_address(id(array) + _DATA).value = address
 
 
-def _proxy(value: np.ndarray) -> np.ndarray:
+def proxy_of(value: np.ndarray) -> np.ndarray:
     """An array object of ``value``'s layout that does not keep ``value`` alive; its data pointer
     is ``value``'s now and is set again for every call that replays a recording."""
     proxy = np.lib.stride_tricks.as_strided(np.zeros(1, value.dtype), value.shape, value.strides, writeable=False)
-    _set_data(proxy, value.ctypes.data)
+    set_data(proxy, value.ctypes.data)
     return proxy

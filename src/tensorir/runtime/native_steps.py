@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel, strided_kernel
-from tensorir.codegen.cpu.lower_nn import row_kernel
+from tensorir.codegen.cpu.lower_nn import row_kernel, row_kernel_arity
 from tensorir.codegen.cpu.lower_reduction import columns_kernel, rows_kernel
 from tensorir.runtime.native_kernels import (
     RECORDING,
@@ -335,10 +335,6 @@ def _divide_in_place(context: KernelContext, out: np.ndarray, count: int) -> Non
     context.run(fn, out.size, out.size, (id(out), id(divisor), id(out)), (divisor,))
 
 
-_COMBINE = {"tir.sum": np.sum, "tir.mean": np.sum, "tir.prod": np.prod, "tir.max": np.max, "tir.min": np.min,
-            "tir.all": np.all, "tir.any": np.any}
-
-
 class ReductionStep:
     """A reduction over axes, of an operand or of a fused elementwise body (see lower_reduction)."""
 
@@ -372,6 +368,16 @@ class ReductionStep:
 
         self.fused_kernels = KernelSet(context, maker(body, len(body.input_dtypes)))
         self.plain_kernels = KernelSet(context, maker(identity, 1))
+        # The per-thread partial results of one big reduction are combined by a plain reduction
+        # of the output dtype (partial means are sums).
+        combine = ElementwiseBody.identity(out_dtype)
+        combined_by = "tir.sum" if reduction == "tir.mean" else reduction
+
+        def make_combine(variant: object) -> tuple[str, Callable[[], str], int]:
+            name = kernel_name("reduce", combine.key(), combined_by, out_dtype, "combine")
+            return name, lambda: rows_kernel(name, combine, combined_by, out_dtype, (False,)), 4
+
+        self.combine_kernels = KernelSet(context, make_combine)
 
     def predicted_kernels(self, op: object) -> dict[str, tuple[KernelText, int]]:
         """The kernel the static types of ``op``'s operands suggest, for the executor to compile
@@ -426,13 +432,12 @@ class ReductionStep:
         total = rest * count
         ctx = self.context
         if suffix and rest == 1 and total >= ctx.parallel_min_work and ctx.pool.num_threads > 1:
-            # One big reduction: a partial result per thread, combined here.
-            python_work("partial sums combined in Python")
+            # One big reduction: a partial result per thread, combined by a second kernel.
             parts = ctx.pool.num_threads
             chunk = -(-total // parts)
             partial = np.empty(parts, self.out_dtype)
-            ctx.run(kernels.get(("rows", modes)), parts, total, (*ids, id(partial), chunk, total))
-            out[0] = _COMBINE[self.reduction](partial)
+            ctx.run(kernels.get(("rows", modes)), parts, total, (*ids, id(partial), chunk, total), (partial,))
+            ctx.run(self.combine_kernels.get(0), 1, parts, (id(partial), id(out), parts, parts))
         elif suffix:
             ctx.run(kernels.get(("rows", modes)), rest, total, (*ids, id(out), count, total))
         else:
@@ -443,7 +448,8 @@ class ReductionStep:
 
 
 class RowStep:
-    """softmax / log_softmax / logsumexp / softmax_crossentropy over rows (see lower_nn)."""
+    """softmax / log_softmax / logsumexp / softmax_crossentropy (and its gradient) over rows
+    (see lower_nn)."""
 
     #: Outputs are new arrays (or views of them), never an argument or a constant.
     fresh_outputs = True
@@ -468,10 +474,12 @@ class RowStep:
         # Built now, so an op or dtype without a row kernel raises NotLowerable at plan time (the
         # executor then runs the reference); a cache hit still keys on the name alone.
         text = row_kernel(name, op_name, dtype, label_dtype)
-        n_args = 4 if label_dtype else 3
+        n_args = row_kernel_arity(op_name)
         self.kernels = KernelSet(context, lambda variant: (name, lambda: text, n_args))
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self.op_name == "tir.softmax_crossentropy_grad":
+            return self._crossentropy_grad(*inputs)
         x = np.asarray(inputs[0])
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
@@ -500,17 +508,55 @@ class RowStep:
             shape = tuple(1 if i in self.axes else d for i, d in enumerate(inputs[0].shape)) if self.keepdims \
                 else tuple(kept)
             return [out.reshape(shape)]
-        # Labels are range-checked here, in Python: a replay would skip the check.
-        python_work("class labels checked in Python")
-        y = inputs[1]
-        if y.shape != x.shape[:-1]:
-            raise ValueError(f"labels of shape {y.shape} do not match scores of shape {x.shape}")
-        if y.size and (y.min() < 0 or y.max() >= cols):
-            bad = y[(y < 0) | (y >= cols)].ravel()[0]
-            raise ValueError(f"class label {int(bad)} out of range [0, {cols})")
-        y = np.ascontiguousarray(y, dtype=self.label_dtype)
-        if rows and cols:
-            self.context.run(self.kernels.get(0), rows, rows * cols, (id(x), id(out), id(y), cols))
-        elif rows:
-            raise ValueError(f"class label {int(y.ravel()[0])} out of range [0, 0)")
+        y = self._labels(inputs[1], x.shape, cols)
+        if rows:
+            self._run_checked(rows, rows * cols, (id(x), id(out), id(y)), y, cols)
         return [out.reshape(x.shape[:-1])]
+
+    def _labels(self, y: np.ndarray, shape: tuple[int, ...], cols: int) -> np.ndarray:
+        """Labels of scores of ``shape`` (rows x ``cols``), contiguous of the kernel's dtype. Their
+        range is checked by the kernel (see lower_nn), so a replayed call checks it too."""
+        if y.shape != shape[:-1]:
+            raise ValueError(f"labels of shape {y.shape} do not match scores of shape {shape}")
+        if y.size and not cols:
+            raise ValueError(f"class label {int(y.ravel()[0])} out of range [0, 0)")
+        labels = np.ascontiguousarray(y, dtype=self.label_dtype)
+        if labels is not y:
+            python_work("labels converted in Python")
+        return labels
+
+    def _run_checked(self, rows: int, work: int, arrays: tuple[int, ...], labels: np.ndarray, cols: int) -> None:
+        """Run the kernel with a status word for bad labels; raise on one (see lower_nn)."""
+        status = np.full(1, -1, np.int64)
+        self.context.run(self.kernels.get(0), rows, work, (*arrays, id(status), cols), (status,))
+        recorder = RECORDING.recorder
+        if recorder is not None:
+            recorder.check(status, cols)
+        if status[0] >= 0:
+            flat = labels.ravel()
+            bad = flat[(flat < 0) | (flat >= cols)][0]
+            raise ValueError(f"class label {int(bad)} out of range [0, {cols})")
+
+    def _crossentropy_grad(self, dy: np.ndarray, z: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        x = np.ascontiguousarray(z, dtype=self.dtype)
+        if x is not z:
+            python_work("scores converted in Python")
+        if x.ndim != self.rank:
+            raise ValueError(f"scores of rank {x.ndim}, expected {self.rank}")
+        cols = x.shape[-1] if x.ndim else 1
+        labels = self._labels(y, x.shape, cols)
+        per_row = dy
+        if not (type(dy) is np.ndarray and dy.dtype == self.dtype and dy.shape == labels.shape
+                and dy.flags.c_contiguous):
+            try:
+                per_row = np.broadcast_to(np.asarray(dy, dtype=self.dtype), labels.shape)
+            except ValueError:
+                raise ValueError(f"cotangent of shape {np.shape(dy)} does not broadcast to the labels' "
+                                 f"shape {labels.shape}") from None
+            per_row = np.ascontiguousarray(per_row)
+        if per_row is not dy:
+            python_work("cotangents broadcast in Python")
+        out = np.empty(x.shape, self.dtype)
+        if labels.size:
+            self._run_checked(labels.size, x.size, (id(x), id(out), id(labels), id(per_row)), labels, cols)
+        return [out]

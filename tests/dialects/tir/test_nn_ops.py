@@ -295,3 +295,40 @@ def test_nn_ops_declare_their_rules():
     for name in NN_OPS:
         assert OPS[name].has_vjp and OPS[name].has_jvp, name
     assert not OPS["tir.one_hot"].differentiable
+
+
+# -- the cross-entropy's gradient op --------------------------------------------------------------------
+@given(st.integers(0, 5), st.integers(1, 6), FLOATS, st.booleans())
+def test_softmax_crossentropy_grad_is_scaled_softmax_minus_onehot(rows, n, dtype, per_row):
+    rng = np.random.default_rng(rows * 10 + n)
+    z = (rng.standard_normal((rows, n)) * 4).astype(dtype)
+    y = rng.integers(0, n, rows).astype("int32")
+    dy = rng.standard_normal(rows if per_row else 1).astype(dtype)
+    for dynamic in (False, True):
+        got, t = run("tir.softmax_crossentropy_grad", [dy, z, y], dynamic=dynamic)
+        expected = np.broadcast_to(dy, (rows,))[:, None] * (scipy.special.softmax(z, axis=-1) - np.eye(n)[y])
+        assert got.dtype == dtype and got.shape == z.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_crossentropy_grad_derivatives():
+    rng = np.random.default_rng(4)
+    dy, z, y = rng.standard_normal(4), rng.standard_normal((4, 3)), np.array([0, 2, 1, 2], "int64")
+    check_derivatives("tir.softmax_crossentropy_grad", [dy, z, y], {}, rng)
+    check_derivatives("tir.softmax_crossentropy_grad", [dy, z, y], {}, rng, dynamic=True)
+
+
+def test_softmax_crossentropy_grad_errors():
+    with pytest.raises(EvaluationError, match="out of range"):
+        run("tir.softmax_crossentropy_grad", [np.ones(2), np.zeros((2, 3)), np.array([0, 3])])
+    with pytest.raises(IRError, match="broadcast"):
+        _build("tir.softmax_crossentropy_grad", [np.ones(3), np.zeros((2, 3)), np.array([0, 1])], {})
+    with pytest.raises(IRError, match="integers"):
+        _build("tir.softmax_crossentropy_grad", [np.ones(2), np.zeros((2, 3)), np.zeros(2)], {})
+
+
+def test_softmax_crossentropy_vjp_uses_the_gradient_op():
+    b, args, op = _build("tir.softmax_crossentropy", [np.zeros((2, 3)), np.array([0, 1])], {})
+    g = FreeValue(op.results[0].type)
+    dz, _ = op.opdef.vjp(b, op, [g])
+    assert dz.owner.name == "tir.softmax_crossentropy_grad"

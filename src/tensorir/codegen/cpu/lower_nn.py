@@ -1,4 +1,5 @@
-"""Row kernels of the softmax family: softmax, log_softmax, logsumexp, softmax_crossentropy.
+"""Row kernels of the softmax family: softmax, log_softmax, logsumexp, softmax_crossentropy and
+its gradient.
 
 Each iteration is one row of a C-contiguous ``rows x cols`` float input ``x``:
 
@@ -7,11 +8,15 @@ Each iteration is one row of a C-contiguous ``rows x cols`` float input ``x``:
 2. ``s = sum(exp(x - m))`` with our vectorizable ``exp`` (softmax stores ``exp(x - m)`` in the
    output on the way);
 3. softmax: ``out *= 1 / s``; log_softmax: ``out = (x - m) - log(s)``; logsumexp:
-   ``out[r] = m + log(s)``; softmax_crossentropy: ``out[r] = log(s) - (x[y[r]] - m)``.
+   ``out[r] = m + log(s)``; softmax_crossentropy: ``out[r] = log(s) - (x[y[r]] - m)``;
+   softmax_crossentropy_grad: ``out = exp(x - m) * (dy[r] / s)``, then ``out[y[r]] -= dy[r]``.
 
-Labels are checked by the runtime before the call, so ``x[y[r]]`` stays in the row.
-Arguments (ABI of :mod:`.lower_elementwise`): ``x``, the output, labels (cross-entropy only),
-then ``cols``.
+The kernels check the labels themselves (so a replayed call checks them too): a label outside
+``[0, cols)`` is read as 0, so nothing outside the row is touched, and its row index is stored
+in ``status[0]``, which the runtime sets to -1 before the call and reads after it.
+Arguments (ABI of :mod:`.lower_elementwise`): ``x``, the output, labels (cross-entropies only),
+the per-row cotangents ``dy`` (gradient only, one per row, contiguous), ``status`` (an int64
+array; cross-entropies only), then ``cols``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,29 @@ from tensorir.codegen.cpu.scalar_ops import NotLowerable, cast_scalar
 
 __all__ = ["ROW_OPS", "row_kernel"]
 
-ROW_OPS = ("tir.softmax", "tir.log_softmax", "tir.logsumexp", "tir.softmax_crossentropy")
+ROW_OPS = ("tir.softmax", "tir.log_softmax", "tir.logsumexp", "tir.softmax_crossentropy",
+           "tir.softmax_crossentropy_grad")
+#: Row ops that read class labels (and, for the gradient, one cotangent per row).
+LABELLED = ("tir.softmax_crossentropy", "tir.softmax_crossentropy_grad")
+
+
+def row_kernel_arity(op: str) -> int:
+    """Arguments of ``op``'s row kernel besides the range (see the module docstring)."""
+    return {"tir.softmax_crossentropy": 5, "tir.softmax_crossentropy_grad": 6}.get(op, 3)
+
+
+def _checked_label(kb: KernelBuilder, body: list[str], y_base: str, status_base: str, label_dtype: str,
+                   cols: str) -> str:
+    """Row ``%r``'s label as i64, 0 when outside ``[0, cols)`` (the row is then noted in status)."""
+    e = kb.e
+    label = kb.emit_into(body, cast_scalar, e, kb.load(body, y_base, "%r", label_dtype), label_dtype, "int64")
+    # Unsigned: a negative label compares as huge.
+    inside = kb.emit_into(body, e.cmpi, "ult", label, cols, "i64")
+    outside = kb.emit_into(body, e.int_op, "xori", inside, e.constant(1, "i1"), "i1")
+    note: list[str] = []
+    kb.store(note, "%r", status_base, e.constant(0, "i64"), "int64")
+    body += [f"scf.if {outside} {{"] + ["  " + line for line in note] + ["}"]
+    return kb.emit_into(body, e.select, inside, label, e.constant(0, "i64"), "i64")
 
 
 def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -> str:
@@ -32,12 +59,17 @@ def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -
     if dtype not in ("float32", "float64"):
         raise NotLowerable(f"{op} of {dtype}")
     t = "f32" if dtype == "float32" else "f64"
-    labels = op == "tir.softmax_crossentropy"
-    kb = KernelBuilder(name, 4 if labels else 3)
+    labels = op in LABELLED
+    if labels and label_dtype is None:
+        raise NotLowerable(f"{op} needs the labels' dtype")
+    gradient = op == "tir.softmax_crossentropy_grad"
+    kb = KernelBuilder(name, row_kernel_arity(op))
     e, pre = kb.e, kb.preamble
     x_base = kb.array_field(pre, kb.args[0], "data")
     out_base = kb.array_field(pre, kb.args[1], "data")
     y_base = kb.array_field(pre, kb.args[2], "data") if labels else ""
+    dy_base = kb.array_field(pre, kb.args[3], "data") if gradient else ""
+    status_base = kb.array_field(pre, kb.args[-2], "data") if labels else ""
     cols = kb.args[-1]
     exp = APPROXIMATIONS["exp"]
     log = APPROXIMATIONS["log"]
@@ -56,17 +88,22 @@ def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -
     sum_loop: list[str] = []
     xv = kb.load(sum_loop, x_base, "%i", dtype)
     ev = kb.emit_into(sum_loop, exp, e, kb.emit_into(sum_loop, e.sub, xv, m, t), t)
-    if op == "tir.softmax":
+    if op in ("tir.softmax", "tir.softmax_crossentropy_grad"):
         kb.store(sum_loop, ev, out_base, "%i", dtype)
     new_sum = kb.emit_into(sum_loop, e.op, "arith.addf", ["%s_acc", ev], t, attributes="fastmath<reassoc>")
     body += [f"%s = scf.for %i = {row} to {end} step %one iter_args(%s_acc = {e.constant(0.0, t)}) -> ({t}) : i64 {{"]
     body += ["  " + line for line in sum_loop] + [f"  scf.yield {new_sum} : {t}", "}"]
-    if op == "tir.softmax":
-        inverse = kb.emit_into(body, e.div, e.constant(1.0, t), "%s", t)
+    if op in ("tir.softmax", "tir.softmax_crossentropy_grad"):
+        dy = kb.load(body, dy_base, "%r", dtype) if gradient else e.constant(1.0, t)
+        inverse = kb.emit_into(body, e.div, dy, "%s", t)
         scale: list[str] = []
         scaled = kb.emit_into(scale, e.mul, kb.load(scale, out_base, "%i", dtype), inverse, t)
         kb.store(scale, scaled, out_base, "%i", dtype)
         body += [f"scf.for %i = {row} to {end} step %one : i64 {{"] + ["  " + line for line in scale] + ["}"]
+        if gradient:
+            label = _checked_label(kb, body, y_base, status_base, label_dtype, cols)
+            at = kb.emit_into(body, e.int_op, "addi", row, label, "i64")
+            kb.store(body, kb.emit_into(body, e.sub, kb.load(body, out_base, at, dtype), dy, t), out_base, at, dtype)
     elif op == "tir.log_softmax":
         log_sum = kb.emit_into(body, log, e, "%s", t)
         shift: list[str] = []
@@ -79,8 +116,7 @@ def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -
     else:
         assert label_dtype is not None
         log_sum = kb.emit_into(body, log, e, "%s", t)
-        label = kb.load(body, y_base, "%r", label_dtype)
-        label = kb.emit_into(body, cast_scalar, e, label, label_dtype, "int64")
+        label = _checked_label(kb, body, y_base, status_base, label_dtype, cols)
         picked = kb.load(body, x_base, kb.emit_into(body, e.int_op, "addi", row, label, "i64"), dtype)
         loss = kb.emit_into(body, e.sub, log_sum, kb.emit_into(body, e.sub, picked, m, t), t)
         kb.store(body, loss, out_base, "%r", dtype)

@@ -1,0 +1,239 @@
+"""One native call per function call: the plan's native calls, recorded once per argument
+signature, replayed by the loop runner as a single step.
+
+A plan makes the same native calls on every call whose arguments have the same dtypes, shapes
+and strides; only the arguments' data moves. So when a signature comes back
+(:data:`RECORD_AFTER` calls), the plan runs once with a :class:`~.native_loop.Recorder`
+listening and the arguments replaced by proxies (array objects whose data pointer is set per
+call); later calls with that signature point the proxies at their arrays and make one call of
+:func:`tensorir.codegen.cpu.lower_replay.replay_runner` over the recorded table, instead of a
+Python round per step.
+
+A plan is replayed only when every step that reads the call's values is recordable (its
+native work goes through recorded calls and it computes nothing from values in Python; the
+native loop's rules, ``NativeExecutor.run_recorded``); ``FunctionReplay.reason`` says why not.
+Unlike a loop's, a call's recording keeps the threads: a kernel big enough to split runs on
+the thread pool between native stretches of the table, and BLAS's thread count is set by
+recorded calls before the products that want another count.
+
+The recorded intermediates stay alive between calls (their addresses are in the table), as
+PyTensor's VM keeps its storage with ``allow_gc=False``; a recording whose intermediates pass
+:data:`TRACE_BYTES_LIMIT` is not kept. A result is handed out without a copy: the recorded
+array and a new one of its layout swap data buffers (both own buffers NumPy allocated with the
+same size), so the caller gets the computed values and the next replay writes the new buffer.
+Results that other recorded arrays view, arguments and values computed once are copied.
+
+A replay that fails (a BLAS kernel refusing its operands, a class label out of range) changed
+only the recorded intermediates, so the call runs again on the plan, which raises the error
+with the op and the user's line; no shared variable has changed by then.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
+from tensorir.runtime.native_blas import note_blas_threads
+from tensorir.runtime.native_kernels import RECORDING
+from tensorir.runtime.native_loop import POOL, DataOf, Recorder, ReplayTable, proxy_of, set_data, signature_of
+
+__all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT"]
+
+#: Calls with one signature before the next records it: a function called once (or with ever
+#: new shapes) never pays for a recording.
+RECORD_AFTER = 2
+#: Bytes of recorded intermediates above which a recording is not kept (they stay allocated).
+TRACE_BYTES_LIMIT = 1 << 26
+#: Recordings kept per function, and signatures counted before the count starts over.
+_MAX_TRACES = 8
+_MAX_SEEN = 64
+#: Plans with fewer steps run as they are: a replay's fixed cost (about 3 us) buys nothing there.
+MIN_STEPS = 3
+
+_DATA = ARRAY_LAYOUT["data"]
+
+
+class FunctionReplay:
+    """Replays the plan of ``executor`` (a top-level NativeExecutor) natively, per signature."""
+
+    def __init__(self, executor, runner: Callable[[], Callable[..., int]]) -> None:  # noqa: ANN001
+        self.executor = executor
+        self.runner = runner
+        #: Why calls of this function are not replayed (None: they are, or may be).
+        self.reason: str | None = None if len(executor.steps) >= MIN_STEPS else "a plan of fewer than 3 steps"
+        self._seen: dict[tuple, int] = {}
+        self._traces: dict[tuple, _Trace] = {}
+        #: Calls answered by a replay (for tests and reports).
+        self.replayed = 0
+
+    def run(self, args: Sequence[np.ndarray]) -> list[np.ndarray] | None:
+        """The results of a call by replay (recording first when due), or None to run the plan."""
+        if self.reason is not None:
+            return None
+        signature = signature_of(0, args)
+        if signature is None:
+            return None
+        trace = self._traces.get(signature)
+        if trace is not None:
+            if not trace.lock.acquire(blocking=False):
+                return None  # another thread is replaying it: this call takes the plan
+            try:
+                results = trace.replay(args, self.runner())
+            finally:
+                trace.lock.release()
+            if results is not None:
+                self.replayed += 1
+            return results
+        seen = self._seen.get(signature, 0) + 1
+        if seen < RECORD_AFTER:
+            if len(self._seen) >= _MAX_SEEN:
+                self._seen.clear()
+            self._seen[signature] = seen
+            return None
+        self._seen.pop(signature, None)
+        try:
+            return self._record(args, signature)
+        except Exception:  # noqa: BLE001 - bad values of this call: the plan raises it with its op and line
+            return None
+
+    def _record(self, args: Sequence[np.ndarray], signature: tuple) -> list[np.ndarray]:
+        proxies = [proxy_of(a) for a in args]
+        moving = {id(p): (p, 0, ("arg", k), 0) for k, p in enumerate(proxies)}
+        ids = {id(p) for p in proxies}
+        recorder = Recorder()
+        recorder.pool_calls = True
+        RECORDING.recorder = recorder
+        try:
+            outs = self.executor.run_recorded(proxies, recorder, moving, ids, ids)
+        finally:
+            RECORDING.recorder = None
+        recorder.raise_failed_checks()
+        reason = recorder.reason or recorder.not_reusable
+        held = sum(v.nbytes for v in recorder.values.values() if type(v) is np.ndarray)
+        if reason is None and held > TRACE_BYTES_LIMIT:
+            reason = f"{held >> 20} MB of intermediates"
+        if reason is not None:
+            self.reason = reason
+            # Results that are (views of) proxies must not outlive this call's arguments.
+            return [np.array(o) if id(o) in moving else o for o in outs]
+        trace = _Trace(recorder, moving, proxies, outs)
+        if len(self._traces) >= _MAX_TRACES:
+            self._traces.clear()
+        self._traces[signature] = trace
+        return trace.hand_out()
+
+
+class _Stretch:
+    """Recorded entries between two pool calls: one runner table, and the table words that hold
+    an array's data address, set before each replay (a proxy's, or a result's whose buffer was
+    handed out)."""
+
+    def __init__(self, moving: dict[int, tuple], entries: Sequence[tuple]) -> None:
+        table = ReplayTable(moving)
+        self.patches: list[tuple[int, int, np.ndarray]] = []
+        for kind, address, call_args in entries:
+            for k, a in enumerate(call_args):
+                if isinstance(a, DataOf):
+                    self.patches.append((len(table.rows), 2 + 2 * k, a.array))
+            table.add(kind, address, call_args)
+        self.table = table.array()
+
+    def run(self, runner: Callable[..., int]) -> bool:
+        table = self.table
+        for row, word, array in self.patches:
+            table[row, word] = data_address(array)
+        return runner(table.ctypes.data, len(table), 0, 1) == 1
+
+
+class _Trace:
+    """A recorded call: its stretches and pool calls, proxies, results and how each result is
+    handed out."""
+
+    def __init__(self, recorder: Recorder, moving: dict[int, tuple], proxies: list[np.ndarray],
+                 outs: list[np.ndarray]) -> None:
+        self.recorder, self.moving, self.proxies, self.outs = recorder, moving, proxies, outs
+        self.lock = threading.Lock()
+        #: _Stretch objects and (pool, kernel, n, args) pool calls, in recorded order.
+        self.parts: list[object] = []
+        pending: list[tuple] = []
+        for entry in recorder.entries:
+            if entry[0] == POOL:
+                if pending:
+                    self.parts.append(_Stretch(moving, pending))
+                    pending = []
+                self.parts.append(entry[2])
+            else:
+                pending.append(entry)
+        if pending:
+            self.parts.append(_Stretch(moving, pending))
+        self.swappable = self._swappable()
+
+    def _swappable(self) -> list[bool]:
+        """Per result: whether its buffer can be handed out (see the module docstring)."""
+        recorder = self.recorder
+        viewed = {id(v.base) for v in recorder.values.values() if type(v) is np.ndarray and v.base is not None}
+        viewed.update(recorder.extra)
+        pinned = {id(v) for kept in recorder.keep if isinstance(kept, tuple) for v in kept}
+        seen: set[int] = set()
+        out = []
+        for o in self.outs:
+            ok = (type(o) is np.ndarray and id(o) in recorder.values and id(o) not in self.moving
+                  and id(o) not in viewed and id(o) not in pinned and id(o) not in seen
+                  and o.base is None and o.flags.c_contiguous and o.flags.writeable
+                  and bool(o.flags.owndata))
+            seen.add(id(o))
+            out.append(ok)
+        return out
+
+    def replay(self, args: Sequence[np.ndarray], runner: Callable[..., int]) -> list[np.ndarray] | None:
+        # The proxies and the views the steps made of them: each at its offset in its argument.
+        addresses = [data_address(a) for a in args]
+        for obj, _step, root, offset in self.moving.values():
+            set_data(obj, addresses[root[1]] + offset)
+        recorder = self.recorder
+        recorder.reset_checks()
+        for part in self.parts:
+            if isinstance(part, _Stretch):
+                if not part.run(runner):
+                    return None  # a BLAS call refused its operands: the plan copies them
+            else:
+                pool, kernel, n, kernel_args = part
+                pool.run(kernel, n, kernel_args)
+        if recorder.threads_now is not None:
+            note_blas_threads(recorder.threads_now)
+        for status, _ in recorder.checks:
+            if status[0] >= 0:
+                return None  # the plan raises the error with its op and line
+        return self.hand_out()
+
+    def hand_out(self) -> list[np.ndarray]:
+        """The results for the caller: buffers swapped out of the recording, or copies."""
+        results: list[np.ndarray] = []
+        given: dict[int, np.ndarray] = {}
+        for o, swap in zip(self.outs, self.swappable):
+            mine = given.get(id(o))
+            if mine is None:
+                mine = given[id(o)] = _swap_out(o) if swap else np.array(o)
+            results.append(mine)
+        return results
+
+
+def _swap_out(recorded: np.ndarray) -> np.ndarray:
+    """A new array holding ``recorded``'s buffer; ``recorded`` gets the new array's buffer.
+
+    Both own buffers of one size from NumPy's allocator, so each frees the other's as it would
+    its own."""
+    fresh = np.empty_like(recorded)
+    a, b = data_address(recorded), data_address(fresh)
+    set_data(recorded, b)
+    set_data(fresh, a)
+    return fresh
+
+
+def data_address(array: np.ndarray) -> int:
+    """The data pointer of an array object (cheaper than ``array.ctypes.data``)."""
+    return ctypes.c_void_p.from_address(id(array) + _DATA).value or 0

@@ -1,0 +1,168 @@
+"""Whole calls replayed as one native call (runtime/native_function.py) against the plan and REFERENCE.
+
+Each case calls a function several times with new values of one signature: the first calls
+run the plan and record, the later ones replay. Results must match the plan's
+(``native_calls=False``) and REFERENCE's on every call, the results of one call must not change
+when the next runs (their buffers were handed out), and the test checks that replays happened,
+so a function that silently stayed on the plan would fail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensorir as tr
+import tensorir.tensor as T
+from tensorir.dialects.interpret import EvaluationError
+from tensorir.runtime.native_function import RECORD_AFTER
+
+RNG = np.random.default_rng(11)
+
+
+def three_ways(inputs, outputs, calls, *, replays: bool = True, rtol: float = 1e-6, **kwargs):  # noqa: ANN001, ANN003
+    """Run ``calls`` (argument tuples) through the replaying function, the plan and REFERENCE."""
+    native = tr.function(inputs, outputs, **kwargs)
+    with tr.change_flags(native_calls=False):
+        plan = tr.function(inputs, outputs, **kwargs)
+    reference = tr.function(inputs, outputs, mode="REFERENCE", **kwargs)
+    kept = []
+    for args in calls:
+        got = _as_list(native(*args))
+        kept.append(([g.copy() for g in got], got))
+        for want in (_as_list(plan(*args)), _as_list(reference(*args))):
+            for g, w in zip(got, want):
+                assert g.shape == w.shape and g.dtype == w.dtype
+                np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol)
+    for copies, handed in kept:  # later calls did not write into earlier results
+        for c, h in zip(copies, handed):
+            np.testing.assert_array_equal(c, h)
+    replay = native.executor.function_replay
+    if replays:
+        assert replay.reason is None, replay.reason
+        assert replay.replayed == len(calls) - RECORD_AFTER
+    return native
+
+
+def _as_list(x):  # noqa: ANN001, ANN202
+    return x if isinstance(x, list) else [x]
+
+
+def _calls(n: int, *shapes_dtypes) -> list[tuple]:  # noqa: ANN002
+    return [tuple(RNG.standard_normal(s).astype(d) for s, d in shapes_dtypes) for _ in range(n)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logistic_regression_step_replays_with_updates(dtype: str) -> None:
+    x = T.matrix("x", dtype=dtype)
+    y = T.ivector("y")
+    w = tr.shared(np.zeros((7, 3), dtype), name="w")
+    b = tr.shared(np.zeros(3, dtype), name="b")
+    p = T.nnet.softmax(T.dot(x, w) + b)
+    cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+    gw, gb = tr.grad(cost, [w, b])
+    train = tr.function([x, y], cost, updates=[(w, w - 0.5 * gw), (b, b - 0.5 * gb)])
+    # The same training with the plan only and with REFERENCE, from the same start.
+    with tr.change_flags(native_calls=False):
+        w2, b2 = tr.shared(np.zeros((7, 3), dtype)), tr.shared(np.zeros(3, dtype))
+        p2 = T.nnet.softmax(T.dot(x, w2) + b2)
+        c2 = -T.mean(T.log(p2)[T.arange(y.shape[0]), y])
+        g2 = tr.grad(c2, [w2, b2])
+        train2 = tr.function([x, y], c2, updates=[(w2, w2 - 0.5 * g2[0]), (b2, b2 - 0.5 * g2[1])])
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for _ in range(6):
+        xv = RNG.standard_normal((20, 7)).astype(dtype)
+        yv = RNG.integers(0, 3, 20).astype("int32")
+        np.testing.assert_allclose(train(xv, yv), train2(xv, yv), rtol=tol)
+        np.testing.assert_allclose(w.get_value(), w2.get_value(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(b.get_value(), b2.get_value(), rtol=tol, atol=tol)
+    replay = train.executor.function_replay
+    assert replay.reason is None and replay.replayed == 6 - RECORD_AFTER
+
+
+def test_a_bad_label_in_a_replayed_call_raises_and_keeps_shared_values() -> None:
+    x = T.matrix("x")
+    y = T.ivector("y")
+    w = tr.shared(RNG.standard_normal((4, 5)), name="w")
+    cost = T.mean(T.nnet.crossentropy_softmax_1hot(T.dot(x, w), y)[0])
+    train = tr.function([x, y], cost, updates=[(w, w - 0.1 * tr.grad(cost, w))])
+    xv = RNG.standard_normal((6, 4))
+    for _ in range(RECORD_AFTER + 1):
+        train(xv, RNG.integers(0, 5, 6).astype("int32"))
+    assert train.executor.function_replay.replayed == 1
+    before = w.get_value().copy()
+    with pytest.raises(EvaluationError, match="class label 5 out of range"):
+        train(xv, np.array([0, 1, 5, 2, 3, 4], "int32"))
+    np.testing.assert_array_equal(w.get_value(), before)
+    train(xv, RNG.integers(0, 5, 6).astype("int32"))  # and the function still works
+    assert train.executor.function_replay.replayed == 2
+
+
+def test_results_that_are_inputs_or_their_views_are_copies() -> None:
+    x = T.matrix("x")
+    v = T.vector("v")
+    outs = [x, x.T, x[1:], x * 2 + v, T.exp(x).sum(axis=0)]
+    calls = _calls(5, ((4, 3), "float64"), ((3,), "float64"))
+    native = three_ways([x, v], outs, calls)
+    got = native(*calls[0])
+    assert not np.shares_memory(got[0], calls[0][0]) or got[0] is not calls[0][0]
+    del got
+
+
+def test_a_softmax_over_the_first_axis_follows_the_arguments() -> None:
+    x = T.matrix("x")
+    outs = [T.nnet.softmax(x.T).T * 2, T.exp(x) + 1]
+    three_ways([x], outs, _calls(5, ((5, 4), "float64")), replays=False)
+
+
+def test_a_new_signature_records_again() -> None:
+    x = T.matrix("x")
+    y = T.matrix("y")
+    fn = tr.function([x, y], [T.tanh(x) * y + 1, (x * y).sum(axis=1), T.dot(x, y.T)])
+    ref = tr.function([x, y], [T.tanh(x) * y + 1, (x * y).sum(axis=1), T.dot(x, y.T)], mode="REFERENCE")
+    for shape in [(3, 4), (5, 2), (3, 4), (5, 2)] * 3:
+        args = (RNG.standard_normal(shape), RNG.standard_normal(shape))
+        for g, w in zip(fn(*args), ref(*args)):
+            np.testing.assert_allclose(g, w, rtol=1e-12)
+    assert fn.executor.function_replay.replayed == 12 - 2 * RECORD_AFTER
+    # Strides are part of the signature: a transposed view of the same shape records anew.
+    a, b = RNG.standard_normal((4, 3)).T, RNG.standard_normal((3, 4))
+    for g, w in zip(fn(a, b), ref(a, b)):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+def test_flag_off_keeps_the_plan() -> None:
+    x = T.vector("x")
+    with tr.change_flags(native_calls=False):
+        fn = tr.function([x], [T.exp(x) + 1, T.tanh(x) * 2, x.sum()])
+    for _ in range(4):
+        fn(RNG.standard_normal(5))
+    assert fn.executor.function_replay is None
+
+
+def test_big_kernels_run_on_the_pool_between_native_stretches() -> None:
+    x = T.vector("x", dtype="float32")
+    y = T.matrix("y", dtype="float32")
+    w = T.matrix("w", dtype="float32")
+    outs = [T.exp(x) + 1, T.tanh(x) * 2, x.sum(), T.dot(T.tanh(y), w), T.dot(y, w).sum(axis=0)]
+    calls = _calls(5, ((1 << 20,), "float32"), ((300, 200), "float32"), ((200, 150), "float32"))
+    native = three_ways([x, y, w], outs, calls, rtol=2e-5)
+    parts = native.executor.function_replay._traces.popitem()[1].parts
+    if native.executor.num_threads > 1:
+        assert any(isinstance(p, tuple) for p in parts)  # a pool call
+
+
+@settings(max_examples=15, deadline=None)
+@given(rows=st.integers(0, 9), cols=st.integers(1, 9), dtype=st.sampled_from(["float32", "float64"]))
+def test_hypothesis_dense_layer_with_softmax(rows: int, cols: int, dtype: str) -> None:
+    x = T.matrix("x", dtype=dtype)
+    w = T.matrix("w", dtype=dtype)
+    b = T.vector("b", dtype=dtype)
+    h = T.tanh(T.dot(x, w) + b)
+    outs = [T.nnet.softmax(h), h.sum(axis=0), T.mean(h)]
+    calls = _calls(4, ((rows, 5), dtype), ((5, cols), dtype), ((cols,), dtype))
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    with np.errstate(all="ignore"):
+        three_ways([x, w, b], outs, calls, rtol=tol, replays=rows > 0)
