@@ -463,7 +463,7 @@ class NativeExecutor:
                 results = step(inputs)
             else:
                 if reads_changing:
-                    recorder.invalidate(f"{op.name} reads values of the step and is not recordable")
+                    recorder.invalidate(f"{op.name} reads values that change (per step or call) and is not recordable")
                 if reads_call:
                     recorder.not_reusable = f"{op.name} computes from the call's values in Python"
                 RECORDING.recorder = None

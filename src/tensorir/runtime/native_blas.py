@@ -17,15 +17,23 @@ and :meth:`BlasKernels.gemm` the same on arrays; get the kernels of a dtype with
 from __future__ import annotations
 
 import ctypes
+import functools
+import struct
 import sys
+from collections import Counter
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
+from tensorir.codegen.cpu.lower_skinny import PACK_N_ARGS, SKINNY_N_ARGS, block_rows
 from tensorir.runtime.blas import blas_pointer, get_blas_num_threads, set_blas_num_threads
 from tensorir.runtime.compile_cache import CompileCache, get_cache
 from tensorir.runtime.native_kernels import (
     RECORDING,
+    KernelContext,
+    KernelSet,
+    KernelText,
     function_address,
     kernel_name,
     python_work,
@@ -34,7 +42,8 @@ from tensorir.runtime.native_kernels import (
 )
 from tensorir.runtime.native_steps import broadcast_into
 
-__all__ = ["BlasKernels", "BlasStep", "blas_kernels", "configure_blas_threads", "note_blas_threads"]
+__all__ = ["SKINNY_CALLS", "BlasKernels", "BlasStep", "SkinnyKernels", "SkinnyPlan", "blas_kernels",
+           "configure_blas_threads", "skinny_kind"]
 
 _BLAS_DTYPES = ("float32", "float64")
 #: Status bit of a kernel whose sizes exceed Fortran's 32-bit int (see lower_blas.TOO_LARGE).
@@ -237,6 +246,157 @@ def blas_kernels(cache: CompileCache | None, dtype: str) -> BlasKernels:
     return kernels
 
 
+# -- skinny products: register-tiled kernels instead of BLAS (codegen/cpu/lower_skinny.py) --------
+# Measured on this project's 2-core Zen 3 (float32, median of 200 calls through the step, OpenBLAS
+# as called by BlasStep):
+#   TODO
+#: Most output columns of a ``dots`` or ``columns`` product, most inner size of ``small_inner``.
+SKINNY_MAX_N = 16
+SMALL_INNER_MAX_K = 16
+#: The kernels re-read op(B) for every tile of rows: beyond half of a core's L2 they would wait
+#: on memory (a huge k) where BLAS blocks for the cache.
+SKINNY_MAX_B_BYTES = 256 * 1024
+#: Fewer multiply-adds: BLAS (both cost about a call).
+SKINNY_MIN_FMA = 1
+#: From this many multiply-adds the rows are split over the pool's threads.
+SKINNY_PARALLEL_MIN_FMA = 1 << 19
+#: Skinny products run so far, by kernel kind (for tests and profiles).
+SKINNY_CALLS: Counter[str] = Counter()
+
+
+def skinny_kind(m: int, n: int, k: int, a_steps: tuple[int, int], b_steps: tuple[int, int],
+                itemsize: int) -> str | None:
+    """The skinny kernel for ``(m x k) @ (k x n)`` with op(A), op(B) element strides ``a_steps``,
+    ``b_steps`` (rows, columns), or None where BLAS is faster (see the measurements above).
+
+    ``dots`` needs op(A)'s rows contiguous, ``columns`` its columns; op(B) may be any layout
+    (packed by the step where the kernel needs it contiguous).
+    """
+    if m * n * k < SKINNY_MIN_FMA or n * k * itemsize > SKINNY_MAX_B_BYTES:
+        return None
+    if n <= SKINNY_MAX_N:
+        if a_steps[1] == 1:
+            return "dots"
+        if a_steps[0] == 1:
+            return "columns"
+        return None
+    if k <= SMALL_INNER_MAX_K:
+        return "small_inner"
+    return None
+
+
+def _element_steps(x: np.ndarray, transposed: bool) -> tuple[int, int] | None:
+    """Element strides (rows, columns) of ``x.T if transposed else x``; None where the kernels cannot
+    address it (misaligned data, a stride not a whole number of elements). A dim of length 1 gets
+    step 1: its stride is never used, and a unit step lets either kernel read it."""
+    size = x.itemsize
+    s0, s1 = x.strides
+    if s0 % size or s1 % size or not x.flags.aligned:
+        return None
+    r0 = 1 if x.shape[0] == 1 else s0 // size
+    r1 = 1 if x.shape[1] == 1 else s1 // size
+    return (r1, r0) if transposed else (r0, r1)
+
+
+@functools.lru_cache(maxsize=256)
+def _float_bits(value: float) -> int:
+    """The bits of a float64 as a signed int64 (kernel arguments are integers)."""
+    return struct.unpack("<q", struct.pack("<d", value))[0]
+
+
+def skinny_kernel_name(kind: str, dtype: str, accumulate: bool) -> str:
+    """The symbol of a skinny product kernel, the same in every process."""
+    return kernel_name("skinny", kind, dtype, str(accumulate))
+
+
+def _skinny_text(kind: str, dtype: str, accumulate: bool) -> tuple[str, KernelText, int]:
+    from tensorir.codegen.cpu.lower_skinny import pack_kernel, skinny_kernel
+
+    name = skinny_kernel_name(kind, dtype, accumulate)
+    # Lazy text: the name hashes every argument, so a cache hit never builds it.
+    if kind == "pack":
+        return name, functools.partial(pack_kernel, name, dtype), PACK_N_ARGS
+    return name, functools.partial(skinny_kernel, name, kind, dtype, accumulate), SKINNY_N_ARGS
+
+
+class SkinnyPlan(NamedTuple):
+    """A product as a skinny kernel runs it (see :meth:`SkinnyKernels.plan`)."""
+
+    kind: str
+    m: int
+    n: int
+    k: int
+    a_steps: tuple[int, int]
+    b_steps: tuple[int, int]
+    parallel: bool
+
+
+class SkinnyKernels:
+    """The skinny product kernels of one dtype in one :class:`KernelContext`, compiled on first use."""
+
+    def __init__(self, context: KernelContext, dtype: str) -> None:
+        self.context = context
+        self.dtype = np.dtype(dtype)
+        self.itemsize = self.dtype.itemsize
+        name = self.dtype.name
+        self.kernels = KernelSet(context, lambda variant: _skinny_text(variant[0], name, variant[1]))
+        # Looked up per call: ``dtype.name`` alone costs about 2 us.
+        self._block_rows = {kind: block_rows(kind, name) for kind in ("dots", "columns", "small_inner")}
+
+    def plan(self, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool) -> SkinnyPlan | None:
+        """How a skinny kernel computes ``op(a) @ op(b)``, or None where BLAS is faster (the shapes,
+        see :func:`skinny_kind`), where the kernels cannot read the operands (misaligned, odd
+        strides), for empty products (BLAS's path has their rules) and for products big enough
+        for threads while a loop step is recorded (a replay runs kernels on one thread and BLAS
+        on all)."""
+        m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+        n = b.shape[0] if trans_b else b.shape[1]
+        if not (m and n and k):
+            return None
+        a_steps, b_steps = _element_steps(a, trans_a), _element_steps(b, trans_b)
+        if a_steps is None or b_steps is None:
+            return None
+        kind = skinny_kind(m, n, k, a_steps, b_steps, self.itemsize)
+        if kind is None:
+            return None
+        parallel = m * n * k >= SKINNY_PARALLEL_MIN_FMA and self.context.pool.num_threads > 1
+        if parallel and RECORDING.recorder is not None:
+            return None
+        return SkinnyPlan(kind, m, n, k, a_steps, b_steps, parallel)
+
+    def run(self, plan: SkinnyPlan, a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray, alpha: float,
+            beta: float) -> None:
+        """``out = alpha op(a) op(b) + beta c`` as planned; ``out`` C-contiguous ``m x n``, ``c``
+        too (read only when beta is not 0; it may be ``out`` itself)."""
+        kind, m, n, k, a_steps, b_steps, parallel = plan
+        owners: tuple[np.ndarray, ...] = ()
+        if kind == "dots" and b_steps[0] != 1:
+            b = self._packed(b, (n, k), (b_steps[1], b_steps[0]))  # the columns of op(B) as rows
+            b_steps, owners = (1, k), (b,)
+        elif kind == "small_inner" and b_steps[1] != 1:
+            b = self._packed(b, (k, n), b_steps)
+            b_steps, owners = (n, 1), (b,)
+        fn = self.kernels.get((kind, beta != 0.0))
+        args = (id(a), id(b), id(c), id(out), m, n, k, *a_steps, *b_steps, _float_bits(alpha), _float_bits(beta))
+        context = self.context
+        context.run(fn, -(-m // self._block_rows[kind]), context.parallel_min_work if parallel else 0, args, owners)
+        SKINNY_CALLS[kind] += 1
+
+    def _packed(self, source: np.ndarray, shape: tuple[int, int], steps: tuple[int, int]) -> np.ndarray:
+        """The dense ``shape`` matrix whose element ``(r, q)`` is ``source``'s at element offset
+        ``r*steps[0] + q*steps[1]``, copied by a native kernel (a recorded loop replays it;
+        broadcast_into's strided copy cost 6 us more a call)."""
+        packed = np.empty(shape, self.dtype)
+        rows, cols = shape
+        self.context.run(self.kernels.get(("pack", False)), cols, 0, (id(source), id(packed), rows, cols, *steps),
+                         (packed,))
+        return packed
+
+    def predicted(self, kind: str, accumulate: bool) -> tuple[str, tuple[KernelText, int]]:
+        """(name, (text, n_args)) of a kernel, for :meth:`KernelContext.load_many`."""
+        return self.kernels.spec((kind, accumulate))
+
+
 # The kernel each op's native path calls (tir.dot: by the operands' ranks, see BlasStep._dot).
 _OP_KERNELS = {"tir.gemm": ("gemm",), "tir.gemv": ("gemv",), "tir.ger": ("ger",)}
 _DOT_KERNELS = {(2, 2): "gemm", (2, 1): "gemv", (1, 2): "gemv", (1, 1): "dot"}
@@ -274,12 +434,14 @@ class BlasStep:
         self.fresh_outputs = self.native
         self.context = None
         self._kernels: BlasKernels | None = None
+        self._skinny: SkinnyKernels | None = None
 
     def bind(self, context) -> None:  # noqa: ANN001 - a KernelContext
         """Take the kernels from ``context``: those it preloaded (:meth:`predicted_kernels`),
         else its compile cache."""
         self.context = context
         self._kernels = None
+        self._skinny = None
 
     def predicted_kernels(self, op: object) -> dict[str, tuple[object, None]]:
         """The BLAS call kernel this op's static ranks call, for the executor to compile with
@@ -301,7 +463,64 @@ class BlasStep:
             return build
 
         names = {kernel: blas_kernel_name(kernel, self.dtype) for kernel in kernels}
-        return {name: (text(kernel, name), None) for kernel, name in names.items()}
+        predicted: dict[str, tuple[object, int | None]] = {name: (text(kernel, name), None)
+                                                         for kernel, name in names.items()}
+        skinny = self._predicted_skinny(op)
+        if skinny is not None and self.context is not None:
+            name, spec = self.skinny_kernels().predicted(*skinny)
+            predicted[name] = spec
+        return predicted  # type: ignore[return-value]
+
+    def _predicted_skinny(self, op: object) -> tuple[str, bool] | None:
+        """(kind, accumulate) of the skinny kernel a ``tir.gemm`` with static n and k and
+        C-contiguous operands would run, or None."""
+        if self.op_name != "tir.gemm":
+            return None
+        ta, tb = bool(self.attrs["trans_a"]), bool(self.attrs["trans_b"])
+        _, _, a, b, beta = op.operands  # type: ignore[attr-defined]
+        k, n = reversed(b.type.shape) if tb else b.type.shape
+        if any(d is None or d < 0 for d in (k, n)):
+            return None
+        m = 1 << 20  # any batch: the rule's size limits are on n and k
+        a_steps, b_steps = ((1, k) if ta else (k, 1)), ((1, k) if tb else (n, 1))
+        kind = skinny_kind(m, n, k, a_steps, b_steps, self.np_dtype.itemsize)
+        if kind is None:
+            return None
+        owner = beta.owner
+        zero = owner is not None and owner.name == "tir.constant" and not np.any(owner.attributes["value"])
+        return kind, not zero
+
+    def skinny_kernels(self) -> SkinnyKernels:
+        """The skinny product kernels (the step must be bound to a context)."""
+        if self._skinny is None:
+            self._skinny = SkinnyKernels(self.context, self.dtype)  # type: ignore[arg-type]
+        return self._skinny
+
+    def _skinny_product(self, c: object, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool,
+                        alpha: float, beta: float) -> np.ndarray | None:
+        """``beta * c + alpha op(a) op(b)`` by a skinny kernel where one beats BLAS (see
+        :func:`skinny_kind`), else None. ``c`` (not read when beta is 0) is read in place when it
+        has the result's shape and layout (no copy into the output first)."""
+        if self.context is None:
+            return None
+        kernels = self.skinny_kernels()
+        plan = kernels.plan(a, b, trans_a, trans_b)
+        if plan is None:
+            return None
+        shape = (plan.m, plan.n)
+        if not beta:
+            out = c = np.empty(shape, self.np_dtype)
+        elif reusable(c, shape, self.np_dtype):
+            out = c
+        elif (type(c) is np.ndarray and c.shape == shape and c.dtype == self.np_dtype and c.flags.c_contiguous
+              and c.flags.aligned):
+            out = np.empty(shape, self.np_dtype)
+        else:
+            out = c = self._accumulator([c], shape, beta)
+            if out is None:  # c broadcasts the product to a larger shape
+                return None
+        kernels.run(plan, a, b, c, out, alpha, beta)
+        return out
 
     def kernels(self) -> BlasKernels:
         if self._kernels is None:
@@ -342,6 +561,9 @@ class BlasStep:
         if x.ndim == 2 and y.ndim == 2:
             (m, k), (k2, n) = x.shape, y.shape
             _check_inner(x.shape, y.shape, k, k2)
+            out = self._skinny_product(None, x, y, False, False, 1.0, 0.0)
+            if out is not None:
+                return [out]
             configure_blas_threads(self.num_threads, m * n * k)
             out = np.empty((m, n), self.np_dtype)
             if m and n:
@@ -377,8 +599,11 @@ class BlasStep:
         m, k = (a.shape[1], a.shape[0]) if ta else a.shape
         k2, n = (b.shape[1], b.shape[0]) if tb else b.shape
         _check_inner((m, k), (k2, n), k, k2)
-        configure_blas_threads(self.num_threads, m * n * k)
         alpha, beta = float(inputs[1]), float(inputs[4])
+        out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta)
+        if out is not None:
+            return [out]
+        configure_blas_threads(self.num_threads, m * n * k)
         out = self._accumulator(inputs, (m, n), beta)
         if out is not None:
             self._product(lambda: self.kernels().gemm(a, b, out, ta, tb, alpha, beta), out, beta, k)

@@ -261,6 +261,17 @@ class LoopBuilder:
                             f": {vtype}, {vtype}")
         return result
 
+    def extract(self, vector: str, lane: int | str, scalar_type: str, width: int) -> str:
+        """Lane ``lane`` (a constant, or an i64 value) of a ``width``-lane vector."""
+        if isinstance(lane, str):
+            position = self.e.fresh("lane")
+            self._target.append(f"{position} = arith.index_cast {lane} : i64 to index")
+            lane = position
+        result = self.e.fresh("x")
+        self._target.append(f"{result} = vector.extract {vector}[{lane}] : {scalar_type} from "
+                            f"vector<{width}x{scalar_type}>")
+        return result
+
     def reduce_add(self, vector: str, scalar_type: str, width: int) -> str:
         """The sum of a vector's elements."""
         result = self.e.fresh("s")
