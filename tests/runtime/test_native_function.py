@@ -166,3 +166,17 @@ def test_hypothesis_dense_layer_with_softmax(rows: int, cols: int, dtype: str) -
     tol = 1e-5 if dtype == "float32" else 1e-12
     with np.errstate(all="ignore"):
         three_ways([x, w, b], outs, calls, rtol=tol, replays=rows > 0)
+
+
+def test_an_update_that_is_also_an_output_does_not_alias() -> None:
+    x = T.vector("x")
+    s = tr.shared(np.zeros(4), name="s")
+    new = T.tanh(s + x) * 2 + 1
+    fn = tr.function([x], [new, new.sum(), T.exp(x).max()], updates=[(s, new)])
+    outs = []
+    for _ in range(RECORD_AFTER + 3):
+        outs.append(fn(RNG.standard_normal(4))[0])
+        assert not np.shares_memory(outs[-1], s.get_value(borrow=True))
+    assert fn.executor.function_replay.replayed == 3
+    np.testing.assert_array_equal(outs[-1], s.get_value())
+    assert len({id(o) for o in outs}) == len(outs)
