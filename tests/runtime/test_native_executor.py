@@ -167,3 +167,26 @@ def test_crossentropy_gradient_row_kernel(dtype: str) -> None:
     labels[-1] = -1
     with pytest.raises(EvaluationError, match="class label -1 out of range"):
         native(a, labels, weights)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows, cols", [(1, 1), (5, 2), (64, 10), (65, 16), (130, 7), (200, 17)])
+def test_short_rows_vectorized_across_rows(dtype: str, rows: int, cols: int) -> None:
+    """Rows of at most 16 elements take the kernel that works on blocks of 64 rows transposed:
+    every row op against REFERENCE, across block edges, with -inf, inf and nan rows."""
+    x = T.matrix("x", dtype=dtype)
+    y = T.ivector("y")
+    g = T.vector("g", dtype=dtype)
+    outs = [T.nnet.softmax(x), T.nnet.logsoftmax(x), T.nnet.logsumexp(x, axis=1),
+            T.nnet.crossentropy_softmax_1hot(x, y)[0], tr.grad(T.sum(T.nnet.crossentropy_softmax_1hot(x, y)[0] * g), x)]
+    native, reference = both([x, y, g], outs)
+    rng = np.random.default_rng(rows * 100 + cols)
+    a = (rng.standard_normal((rows, cols)) * 20).astype(dtype)
+    if rows > 3:
+        a[1] = -np.inf
+        a[2, 0] = np.inf
+        a[3, -1] = np.nan
+    labels = rng.integers(0, cols, rows).astype("int32")
+    weights = rng.standard_normal(rows).astype(dtype)
+    with np.errstate(all="ignore"):
+        assert_same(native(a, labels, weights), reference(a, labels, weights), 2e-5 if dtype == "float32" else 1e-12)

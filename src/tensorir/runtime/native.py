@@ -248,7 +248,8 @@ class NativeExecutor:
                 return None
             label = operand_types[-1].dtype if name in LABELLED else None
             step = RowStep(ctx, name, op.results[0].type.dtype, x.ndim, op.attributes, label)
-            kernel_name_, spec = step.kernels.spec(0)
+            cols = x.shape[-1] if name != "tir.logsumexp" else None
+            kernel_name_, spec = step.kernels.spec(step.variant(cols) if cols is not None else 0)
             predicted[kernel_name_] = spec
             return step, "kernel"
         if name in NATIVE_CONV_OPS:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel, strided_kernel
-from tensorir.codegen.cpu.lower_nn import row_kernel, row_kernel_arity
+from tensorir.codegen.cpu.lower_nn import SHORT_COLS, row_kernel, row_kernel_arity, short_row_kernel
 from tensorir.codegen.cpu.lower_reduction import columns_kernel, rows_kernel
 from tensorir.runtime.native_kernels import (
     RECORDING,
@@ -475,7 +475,19 @@ class RowStep:
         # executor then runs the reference); a cache hit still keys on the name alone.
         text = row_kernel(name, op_name, dtype, label_dtype)
         n_args = row_kernel_arity(op_name)
-        self.kernels = KernelSet(context, lambda variant: (name, lambda: text, n_args))
+        short_name = kernel_name("short_rows", op_name, dtype, str(label_dtype))
+
+        def make(variant: object) -> tuple[str, Callable[[], str] | str, int]:
+            # Variant "short": rows of at most SHORT_COLS elements, vectorized across rows.
+            if variant == "short":
+                return short_name, lambda: short_row_kernel(short_name, op_name, dtype, label_dtype), n_args
+            return name, text, n_args
+
+        self.kernels = KernelSet(context, make)
+
+    def variant(self, cols: int) -> object:
+        """The kernel variant for rows of ``cols`` elements."""
+        return "short" if cols <= SHORT_COLS else 0
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if self.op_name == "tir.softmax_crossentropy_grad":
@@ -498,12 +510,13 @@ class RowStep:
         if self.op_name in ("tir.softmax", "tir.log_softmax"):
             out = np.empty(x.shape, self.dtype)
             if x.size:
-                self.context.run(self.kernels.get(0), rows, x.size, (id(x), id(out), cols), (x,))
+                self.context.run(self.kernels.get(self.variant(cols)), rows, x.size, (id(x), id(out), cols), (x,))
             return [np.moveaxis(out, n - 1, self.axes[0]) if moved else out]
         out = np.empty(rows, self.dtype)
         if self.op_name == "tir.logsumexp":
             if rows:
-                self.context.run(self.kernels.get(0), rows, rows * cols, (id(x), id(out), cols), (x,))
+                self.context.run(self.kernels.get(self.variant(cols)), rows, rows * cols, (id(x), id(out), cols),
+                                 (x,))
             kept = [d for i, d in enumerate(inputs[0].shape) if i not in self.axes]
             shape = tuple(1 if i in self.axes else d for i, d in enumerate(inputs[0].shape)) if self.keepdims \
                 else tuple(kept)
@@ -528,7 +541,7 @@ class RowStep:
     def _run_checked(self, rows: int, work: int, arrays: tuple[int, ...], labels: np.ndarray, cols: int) -> None:
         """Run the kernel with a status word for bad labels; raise on one (see lower_nn)."""
         status = np.full(1, -1, np.int64)
-        self.context.run(self.kernels.get(0), rows, work, (*arrays, id(status), cols), (status,))
+        self.context.run(self.kernels.get(self.variant(cols)), rows, work, (*arrays, id(status), cols), (status,))
         recorder = RECORDING.recorder
         if recorder is not None:
             recorder.check(status, cols)

@@ -21,11 +21,13 @@ array; cross-entropies only), then ``cols``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tensorir.codegen.cpu.approx import APPROXIMATIONS
 from tensorir.codegen.cpu.lower_elementwise import KernelBuilder
 from tensorir.codegen.cpu.scalar_ops import NotLowerable, cast_scalar
 
-__all__ = ["ROW_OPS", "row_kernel"]
+__all__ = ["ROW_OPS", "SHORT_BLOCK", "SHORT_COLS", "row_kernel", "short_row_kernel"]
 
 ROW_OPS = ("tir.softmax", "tir.log_softmax", "tir.logsumexp", "tir.softmax_crossentropy",
            "tir.softmax_crossentropy_grad")
@@ -121,4 +123,152 @@ def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -
         loss = kb.emit_into(body, e.sub, log_sum, kb.emit_into(body, e.sub, picked, m, t), t)
         kb.store(body, loss, out_base, "%r", dtype)
     text = ["scf.for %r = %start to %end step %one : i64 {"] + ["  " + line for line in body] + ["}"]
+    return kb.render(text)
+
+
+#: Rows of at most SHORT_COLS elements take :func:`short_row_kernel`, SHORT_BLOCK rows at a time.
+SHORT_COLS = 16
+SHORT_BLOCK = 64
+
+
+def _loop(var: str, lo: str, hi: str, lines: list[str]) -> list[str]:
+    return [f"scf.for {var} = {lo} to {hi} step %one : i64 {{"] + ["  " + line for line in lines] + ["}"]
+
+
+def short_row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -> str:
+    """:func:`row_kernel` for rows of at most :data:`SHORT_COLS` elements (same arguments).
+
+    A row's own loops are too short to vectorize (a softmax over 10 classes cost about 30 ns a
+    row, mostly loop set-up and horizontal sums). Here each block of :data:`SHORT_BLOCK` rows is
+    copied transposed into a stack buffer, so that the max, exp and sum passes run down the
+    columns, vectorized across rows; results are written back row by row. Same arithmetic per
+    element as :func:`row_kernel` (only the order of the sums differs).
+    """
+    if op not in ROW_OPS:
+        raise NotLowerable(f"{op} has no row kernel")
+    if dtype not in ("float32", "float64"):
+        raise NotLowerable(f"{op} of {dtype}")
+    t = "f32" if dtype == "float32" else "f64"
+    labels = op in LABELLED
+    if labels and label_dtype is None:
+        raise NotLowerable(f"{op} needs the labels' dtype")
+    gradient = op == "tir.softmax_crossentropy_grad"
+    kb = KernelBuilder(name, row_kernel_arity(op))
+    e, pre = kb.e, kb.preamble
+    x_base = kb.array_field(pre, kb.args[0], "data")
+    out_base = kb.array_field(pre, kb.args[1], "data")
+    y_base = kb.array_field(pre, kb.args[2], "data") if labels else ""
+    dy_base = kb.array_field(pre, kb.args[3], "data") if gradient else ""
+    status_base = kb.array_field(pre, kb.args[-2], "data") if labels else ""
+    cols = kb.args[-1]
+    exp, log = APPROXIMATIONS["exp"], APPROXIMATIONS["log"]
+    block = e.constant(SHORT_BLOCK, "i64")
+    # Stack buffers, allocated once: the block transposed (column j at j * SHORT_BLOCK), and per
+    # row of the block its max and its sum (then what the last pass needs of them).
+    pre.append(f"%tr = llvm.alloca {e.constant(SHORT_BLOCK * SHORT_COLS, 'i64')} x {t} : (i64) -> !llvm.ptr")
+    pre.append(f"%mx = llvm.alloca {block} x {t} : (i64) -> !llvm.ptr")
+    pre.append(f"%sm = llvm.alloca {block} x {t} : (i64) -> !llvm.ptr")
+
+    def per_row(var: str, fill: Callable[[list[str], str, str], None]) -> list[str]:
+        """A loop over the block's rows: ``fill(lines, b, first element of the row in x)``."""
+        lines: list[str] = []
+        r = kb.emit_into(lines, e.int_op, "addi", "%r0", var, "i64")
+        fill(lines, var, kb.emit_into(lines, e.int_op, "muli", r, cols, "i64"))
+        return _loop(var, "%zero", "%nb", lines)
+
+    def down_columns(var_j: str, var_b: str, fill: Callable[[list[str], str, str], None]) -> list[str]:
+        """Loops over the columns, then the block's rows (the vectorized direction):
+        ``fill(lines, b, index of (row b, column j) in the transposed buffer)``."""
+        inner: list[str] = []
+        at = kb.emit_into(inner, e.int_op, "addi", f"{var_j}_base", var_b, "i64")
+        fill(inner, var_b, at)
+        outer = [f"{var_j}_base = arith.muli {var_j}, {block} : i64"] + _loop(var_b, "%zero", "%nb", inner)
+        return _loop(var_j, "%zero", cols, outer)
+
+    body = [f"%rest = arith.subi %end, %r0 : i64", f"%nb = arith.minsi %rest, {block} : i64"]
+
+    def transpose_in(lines: list[str], b: str, row: str) -> None:
+        inner: list[str] = []
+        src = kb.emit_into(inner, e.int_op, "addi", row, "%ji", "i64")
+        dst = kb.emit_into(inner, e.int_op, "addi", kb.emit_into(inner, e.int_op, "muli", "%ji", block, "i64"), b,
+                           "i64")
+        kb.store(inner, kb.load(inner, x_base, src, dtype), "%tr", dst, dtype)
+        lines += _loop("%ji", "%zero", cols, inner)
+
+    body += per_row("%b1", transpose_in)
+    # Pass 1: each row's max, replaced by 0 when not finite (as row_kernel does).
+    init: list[str] = []
+    kb.store(init, e.constant(float("-inf"), t), "%mx", "%b2", dtype)
+    body += _loop("%b2", "%zero", "%nb", init)
+
+    def max_step(lines: list[str], b: str, at: str) -> None:
+        bigger = kb.emit_into(lines, e.op, "arith.maximumf", [kb.load(lines, "%mx", b, dtype),
+                                                             kb.load(lines, "%tr", at, dtype)], t)
+        kb.store(lines, bigger, "%mx", b, dtype)
+
+    body += down_columns("%j3", "%b3", max_step)
+    fix: list[str] = []
+    raw = kb.load(fix, "%mx", "%b4", dtype)
+    finite = kb.emit_into(fix, e.cmpf, "olt", kb.emit_into(fix, e.abs, raw, t), e.constant(float("inf"), t), t)
+    kb.store(fix, kb.emit_into(fix, e.select, finite, raw, e.constant(0.0, t), t), "%mx", "%b4", dtype)
+    kb.store(fix, e.constant(0.0, t), "%sm", "%b4", dtype)
+    body += _loop("%b4", "%zero", "%nb", fix)
+    # Pass 2: exp(x - m), kept in the buffer where the output needs it, and its sum per row.
+    keeps_exp = op in ("tir.softmax", "tir.softmax_crossentropy_grad")
+
+    def exp_step(lines: list[str], b: str, at: str) -> None:
+        shifted = kb.emit_into(lines, e.sub, kb.load(lines, "%tr", at, dtype), kb.load(lines, "%mx", b, dtype), t)
+        ev = kb.emit_into(lines, exp, e, shifted, t)
+        if keeps_exp:
+            kb.store(lines, ev, "%tr", at, dtype)
+        kb.store(lines, kb.emit_into(lines, e.add, kb.load(lines, "%sm", b, dtype), ev, t), "%sm", b, dtype)
+
+    body += down_columns("%j5", "%b5", exp_step)
+    # Pass 3: per row, what the output needs of the sum; then the output, row by row.
+    last: list[str] = []
+    total = kb.load(last, "%sm", "%b6", dtype)
+    r6 = kb.emit_into(last, e.int_op, "addi", "%r0", "%b6", "i64")
+    if keeps_exp:
+        scale = kb.load(last, dy_base, r6, dtype) if gradient else e.constant(1.0, t)
+        kb.store(last, kb.emit_into(last, e.div, scale, total, t), "%sm", "%b6", dtype)
+    elif op == "tir.log_softmax":
+        kb.store(last, kb.emit_into(last, log, e, total, t), "%sm", "%b6", dtype)
+    elif op == "tir.logsumexp":
+        m = kb.load(last, "%mx", "%b6", dtype)
+        kb.store(last, kb.emit_into(last, e.add, m, kb.emit_into(last, log, e, total, t), t), out_base, r6, dtype)
+    body += _loop("%b6", "%zero", "%nb", last)
+
+    def write_out(lines: list[str], b: str, row: str) -> None:
+        inner: list[str] = []
+        at = kb.emit_into(inner, e.int_op, "addi", row, "%jo", "i64")
+        factor = kb.load(lines, "%sm", b, dtype)
+        if keeps_exp:
+            src = kb.emit_into(inner, e.int_op, "addi", kb.emit_into(inner, e.int_op, "muli", "%jo", block, "i64"), b,
+                               "i64")
+            value = kb.emit_into(inner, e.mul, kb.load(inner, "%tr", src, dtype), factor, t)
+        else:  # log_softmax: (x - m) - log(s)
+            shifted = kb.emit_into(inner, e.sub, kb.load(inner, x_base, at, dtype), kb.load(lines, "%mx", b, dtype), t)
+            value = kb.emit_into(inner, e.sub, shifted, factor, t)
+        kb.store(inner, value, out_base, at, dtype)
+        lines += _loop("%jo", "%zero", cols, inner)
+        if gradient:
+            lines.append(f"%r = arith.addi %r0, {b} : i64")
+            dy = kb.load(lines, dy_base, "%r", dtype)
+            label = _checked_label(kb, lines, y_base, status_base, label_dtype, cols)
+            at = kb.emit_into(lines, e.int_op, "addi", row, label, "i64")
+            kb.store(lines, kb.emit_into(lines, e.sub, kb.load(lines, out_base, at, dtype), dy, t), out_base, at, dtype)
+
+    def crossentropy(lines: list[str], b: str, row: str) -> None:
+        lines.append(f"%r = arith.addi %r0, {b} : i64")
+        label = _checked_label(kb, lines, y_base, status_base, label_dtype, cols)
+        picked = kb.load(lines, x_base, kb.emit_into(lines, e.int_op, "addi", row, label, "i64"), dtype)
+        shifted = kb.emit_into(lines, e.sub, picked, kb.load(lines, "%mx", b, dtype), t)
+        log_sum = kb.emit_into(lines, log, e, kb.load(lines, "%sm", b, dtype), t)
+        kb.store(lines, kb.emit_into(lines, e.sub, log_sum, shifted, t), out_base, "%r", dtype)
+
+    if op in ("tir.softmax", "tir.softmax_crossentropy_grad", "tir.log_softmax"):
+        body += per_row("%b7", write_out)
+    elif op == "tir.softmax_crossentropy":
+        body += per_row("%b7", crossentropy)
+    text = [f"scf.for %r0 = %start to %end step {block} : i64 {{"] + ["  " + line for line in body] + ["}"]
     return kb.render(text)
