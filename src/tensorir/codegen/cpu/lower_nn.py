@@ -185,7 +185,7 @@ def short_row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = N
         outer = [f"{var_j}_base = arith.muli {var_j}, {block} : i64"] + _loop(var_b, "%zero", "%nb", inner)
         return _loop(var_j, "%zero", cols, outer)
 
-    body = [f"%rest = arith.subi %end, %r0 : i64", f"%nb = arith.minsi %rest, {block} : i64"]
+    body = ["%rest = arith.subi %end, %r0 : i64", f"%nb = arith.minsi %rest, {block} : i64"]
 
     def transpose_in(lines: list[str], b: str, row: str) -> None:
         inner: list[str] = []
