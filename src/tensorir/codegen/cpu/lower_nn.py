@@ -40,6 +40,28 @@ def row_kernel_arity(op: str) -> int:
     return {"tir.softmax_crossentropy": 5, "tir.softmax_crossentropy_grad": 6}.get(op, 3)
 
 
+def _row_arguments(name: str, op: str, dtype: str, label_dtype: str | None
+                   ) -> tuple[KernelBuilder, str, tuple[str, str, str, str, str, str]]:
+    """A row kernel's builder, element type and argument values: the data pointers of x, the
+    output, the labels, the cotangents and the status word ("" where ``op`` has none), and cols."""
+    if op not in ROW_OPS:
+        raise NotLowerable(f"{op} has no row kernel")
+    if dtype not in ("float32", "float64"):
+        raise NotLowerable(f"{op} of {dtype}")
+    labels = op in LABELLED
+    if labels and label_dtype is None:
+        raise NotLowerable(f"{op} needs the labels' dtype")
+    kb = KernelBuilder(name, row_kernel_arity(op))
+    pre = kb.preamble
+
+    def data(k: int, present: bool = True) -> str:
+        return kb.array_field(pre, kb.args[k], "data") if present else ""
+
+    gradient = op == "tir.softmax_crossentropy_grad"
+    fields = (data(0), data(1), data(2, labels), data(3, gradient), data(-2, labels), kb.args[-1])
+    return kb, "f32" if dtype == "float32" else "f64", fields
+
+
 def _checked_label(kb: KernelBuilder, body: list[str], y_base: str, status_base: str, label_dtype: str,
                    cols: str) -> str:
     """Row ``%r``'s label as i64, 0 when outside ``[0, cols)`` (the row is then noted in status)."""
@@ -56,23 +78,9 @@ def _checked_label(kb: KernelBuilder, body: list[str], y_base: str, status_base:
 
 def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -> str:
     """The row kernel of ``op`` for float ``dtype`` input and output (see the module docstring)."""
-    if op not in ROW_OPS:
-        raise NotLowerable(f"{op} has no row kernel")
-    if dtype not in ("float32", "float64"):
-        raise NotLowerable(f"{op} of {dtype}")
-    t = "f32" if dtype == "float32" else "f64"
-    labels = op in LABELLED
-    if labels and label_dtype is None:
-        raise NotLowerable(f"{op} needs the labels' dtype")
+    kb, t, (x_base, out_base, y_base, dy_base, status_base, cols) = _row_arguments(name, op, dtype, label_dtype)
+    e = kb.e
     gradient = op == "tir.softmax_crossentropy_grad"
-    kb = KernelBuilder(name, row_kernel_arity(op))
-    e, pre = kb.e, kb.preamble
-    x_base = kb.array_field(pre, kb.args[0], "data")
-    out_base = kb.array_field(pre, kb.args[1], "data")
-    y_base = kb.array_field(pre, kb.args[2], "data") if labels else ""
-    dy_base = kb.array_field(pre, kb.args[3], "data") if gradient else ""
-    status_base = kb.array_field(pre, kb.args[-2], "data") if labels else ""
-    cols = kb.args[-1]
     exp = APPROXIMATIONS["exp"]
     log = APPROXIMATIONS["log"]
     body: list[str] = []
@@ -144,23 +152,9 @@ def short_row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = N
     columns, vectorized across rows; results are written back row by row. Same arithmetic per
     element as :func:`row_kernel` (only the order of the sums differs).
     """
-    if op not in ROW_OPS:
-        raise NotLowerable(f"{op} has no row kernel")
-    if dtype not in ("float32", "float64"):
-        raise NotLowerable(f"{op} of {dtype}")
-    t = "f32" if dtype == "float32" else "f64"
-    labels = op in LABELLED
-    if labels and label_dtype is None:
-        raise NotLowerable(f"{op} needs the labels' dtype")
-    gradient = op == "tir.softmax_crossentropy_grad"
-    kb = KernelBuilder(name, row_kernel_arity(op))
+    kb, t, (x_base, out_base, y_base, dy_base, status_base, cols) = _row_arguments(name, op, dtype, label_dtype)
     e, pre = kb.e, kb.preamble
-    x_base = kb.array_field(pre, kb.args[0], "data")
-    out_base = kb.array_field(pre, kb.args[1], "data")
-    y_base = kb.array_field(pre, kb.args[2], "data") if labels else ""
-    dy_base = kb.array_field(pre, kb.args[3], "data") if gradient else ""
-    status_base = kb.array_field(pre, kb.args[-2], "data") if labels else ""
-    cols = kb.args[-1]
+    gradient = op == "tir.softmax_crossentropy_grad"
     exp, log = APPROXIMATIONS["exp"], APPROXIMATIONS["log"]
     block = e.constant(SHORT_BLOCK, "i64")
     # Stack buffers, allocated once: the block transposed (column j at j * SHORT_BLOCK), and per
