@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tensorir.codegen.cpu.lower_skinny import PACK_N_ARGS, SKINNY_N_ARGS, block_rows
+from tensorir.codegen.cpu.lower_skinny import PACK_N_ARGS, SKINNY_N_ARGS
 from tensorir.runtime.blas import blas_pointer, get_blas_num_threads, set_blas_num_threads
 from tensorir.runtime.compile_cache import CompileCache, get_cache
 from tensorir.runtime.native_kernels import (
@@ -247,19 +247,40 @@ def blas_kernels(cache: CompileCache | None, dtype: str) -> BlasKernels:
 
 
 # -- skinny products: register-tiled kernels instead of BLAS (codegen/cpu/lower_skinny.py) --------
-# Measured on this project's 2-core Zen 3 (float32, median of 200 calls through the step, OpenBLAS
-# as called by BlasStep):
-#   TODO
+# OpenBLAS's kernels block for wide outputs; with 10 output columns they run at a third of the
+# FMA units' rate, and for a small inner size most of a call is overhead. Measured on this
+# project's 2-core Zen 3 VM (float32, through BlasStep, best of 3-5 medians of 150-200 calls,
+# "one thread" = the skinny kernel unsplit; BLAS with its thread policy above):
+#   product                              skinny (1 thread)   BLAS
+#   600x784 @ 784x10 (x @ W, packs W)     147                  144-269
+#   x.T @ g into 784x10, beta 1          145                  186-347
+#   128x500 @ 500x10 (packs)              31                   37
+#   128x10 @ (500x10).T (packs)           33                   35
+#   h.T @ g into 500x10, beta 1           29                   63
+# Where they lose, by 0.4-1 us a call: ``dots`` that must pack op(B) with k < 256 (128x128x10:
+# 15.9 vs 15.2 us), ``small_inner`` that must pack it for fewer than 64 rows or 256 columns
+# (32x10x500: 17.3 vs 16.9, 128x10x100: 15.4 vs 14.4); without a pack they won at every size
+# tried. float64: the same shapes won or tied (x @ W 304 vs 298 us, h.T @ g 49 vs 107).
 #: Most output columns of a ``dots`` or ``columns`` product, most inner size of ``small_inner``.
 SKINNY_MAX_N = 16
 SMALL_INNER_MAX_K = 16
+#: Least inner size of a ``dots`` product that packs op(B), least rows and columns of a
+#: ``small_inner`` one (below them packing costs more than the kernel gains).
+DOTS_PACK_MIN_K = 256
+SMALL_INNER_PACK_MIN_M = 64
+SMALL_INNER_PACK_MIN_N = 256
 #: The kernels re-read op(B) for every tile of rows: beyond half of a core's L2 they would wait
 #: on memory (a huge k) where BLAS blocks for the cache.
 SKINNY_MAX_B_BYTES = 256 * 1024
-#: Fewer multiply-adds: BLAS (both cost about a call).
-SKINNY_MIN_FMA = 1
-#: From this many multiply-adds the rows are split over the pool's threads.
-SKINNY_PARALLEL_MIN_FMA = 1 << 19
+#: From this many multiply-adds the rows are split over the pool's threads. Waking the pool's
+#: idle worker costs 10-70 us on this VM, so a split pays only on the bigger products. The
+#: logistic-regression step (two 784x10 products per batch, the calls replayed natively):
+#: batch 600 (4.7M multiply-adds a product) 321 -> 263 us split, batch 300 (2.4M) 177 -> 168,
+#: batch 150 (1.2M) 102 -> 123-144; the MLP step (its three 640K products split) 1613 -> 1702.
+SKINNY_PARALLEL_MIN_FMA = 1 << 21
+#: With two threads, the calling thread's share of the rows: the worker starts 5-40 us after it
+#: (the step above at batch 600: 281 us with halves, 263 with 0.6, 299 with 0.7).
+SKINNY_MAIN_SHARE = 0.6
 #: Skinny products run so far, by kernel kind (for tests and profiles).
 SKINNY_CALLS: Counter[str] = Counter()
 
@@ -269,19 +290,19 @@ def skinny_kind(m: int, n: int, k: int, a_steps: tuple[int, int], b_steps: tuple
     """The skinny kernel for ``(m x k) @ (k x n)`` with op(A), op(B) element strides ``a_steps``,
     ``b_steps`` (rows, columns), or None where BLAS is faster (see the measurements above).
 
-    ``dots`` needs op(A)'s rows contiguous, ``columns`` its columns; op(B) may be any layout
-    (packed by the step where the kernel needs it contiguous).
+    ``dots`` needs op(A)'s rows contiguous, ``columns`` its columns (op(B) any layout);
+    ``small_inner`` reads op(A) in any layout. ``dots`` and ``small_inner`` pack op(B) when its
+    columns (``dots``) or rows are not contiguous.
     """
-    if m * n * k < SKINNY_MIN_FMA or n * k * itemsize > SKINNY_MAX_B_BYTES:
+    if n * k * itemsize > SKINNY_MAX_B_BYTES:
         return None
     if n <= SKINNY_MAX_N:
         if a_steps[1] == 1:
-            return "dots"
-        if a_steps[0] == 1:
-            return "columns"
-        return None
+            return "dots" if b_steps[0] == 1 or k >= DOTS_PACK_MIN_K else None
+        return "columns" if a_steps[0] == 1 else None
     if k <= SMALL_INNER_MAX_K:
-        return "small_inner"
+        if b_steps[1] == 1 or (m >= SMALL_INNER_PACK_MIN_M and n >= SMALL_INNER_PACK_MIN_N):
+            return "small_inner"
     return None
 
 
@@ -298,7 +319,6 @@ def _element_steps(x: np.ndarray, transposed: bool) -> tuple[int, int] | None:
     return (r1, r0) if transposed else (r0, r1)
 
 
-@functools.lru_cache(maxsize=256)
 def _float_bits(value: float) -> int:
     """The bits of a float64 as a signed int64 (kernel arguments are integers)."""
     return struct.unpack("<q", struct.pack("<d", value))[0]
@@ -339,16 +359,15 @@ class SkinnyKernels:
         self.dtype = np.dtype(dtype)
         self.itemsize = self.dtype.itemsize
         name = self.dtype.name
+        # ``name`` taken here: ``dtype.name`` costs about 2 us a call.
         self.kernels = KernelSet(context, lambda variant: _skinny_text(variant[0], name, variant[1]))
-        # Looked up per call: ``dtype.name`` alone costs about 2 us.
-        self._block_rows = {kind: block_rows(kind, name) for kind in ("dots", "columns", "small_inner")}
 
     def plan(self, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool) -> SkinnyPlan | None:
         """How a skinny kernel computes ``op(a) @ op(b)``, or None where BLAS is faster (the shapes,
         see :func:`skinny_kind`), where the kernels cannot read the operands (misaligned, odd
         strides), for empty products (BLAS's path has their rules) and for products big enough
-        for threads while a loop step is recorded (a replay runs kernels on one thread and BLAS
-        on all)."""
+        for threads while a loop's step is recorded (its replay runs kernels on one thread and
+        BLAS on all; a whole call's replay keeps the pool)."""
         m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
         n = b.shape[0] if trans_b else b.shape[1]
         if not (m and n and k):
@@ -360,7 +379,8 @@ class SkinnyKernels:
         if kind is None:
             return None
         parallel = m * n * k >= SKINNY_PARALLEL_MIN_FMA and self.context.pool.num_threads > 1
-        if parallel and RECORDING.recorder is not None:
+        recorder = RECORDING.recorder
+        if parallel and recorder is not None and not recorder.pool_calls:
             return None
         return SkinnyPlan(kind, m, n, k, a_steps, b_steps, parallel)
 
@@ -377,10 +397,20 @@ class SkinnyKernels:
             b = self._packed(b, (k, n), b_steps)
             b_steps, owners = (n, 1), (b,)
         fn = self.kernels.get((kind, beta != 0.0))
-        args = (id(a), id(b), id(c), id(out), m, n, k, *a_steps, *b_steps, _float_bits(alpha), _float_bits(beta))
         context = self.context
-        context.run(fn, -(-m // self._block_rows[kind]), context.parallel_min_work if parallel else 0, args, owners)
+        rows = self._rows_per_thread(m) if parallel else m
+        args = (id(a), id(b), id(c), id(out), m, n, k, rows, *a_steps, *b_steps, _float_bits(alpha),
+                _float_bits(beta))
+        context.run(fn, -(-m // rows), context.parallel_min_work if parallel else 0, args, owners)
         SKINNY_CALLS[kind] += 1
+
+    def _rows_per_thread(self, m: int) -> int:
+        """Rows of each iteration of a split kernel (the pool gives each thread one), a multiple
+        of 16 (whole tiles). With two threads the calling one takes the larger share: the
+        worker starts late (see SKINNY_MAIN_SHARE)."""
+        threads = self.context.pool.num_threads
+        share = SKINNY_MAIN_SHARE if threads == 2 else 1 / threads
+        return -(-int(m * share + 0.5) // 16) * 16
 
     def _packed(self, source: np.ndarray, shape: tuple[int, int], steps: tuple[int, int]) -> np.ndarray:
         """The dense ``shape`` matrix whose element ``(r, q)`` is ``source``'s at element offset
@@ -443,9 +473,10 @@ class BlasStep:
         self._kernels = None
         self._skinny = None
 
-    def predicted_kernels(self, op: object) -> dict[str, tuple[object, None]]:
-        """The BLAS call kernel this op's static ranks call, for the executor to compile with
-        its other kernels (``n_args`` None: not a range kernel, see ``KernelContext.load_many``)."""
+    def predicted_kernels(self, op: object) -> dict[str, tuple[object, int | None]]:
+        """The BLAS call kernel this op's static ranks call, and the skinny product kernels its
+        static shapes choose, for the executor to compile with its other kernels (``n_args``
+        None: not a range kernel, see ``KernelContext.load_many``)."""
         if not self.native:
             return {}
         if self.op_name == "tir.dot":
@@ -465,30 +496,36 @@ class BlasStep:
         names = {kernel: blas_kernel_name(kernel, self.dtype) for kernel in kernels}
         predicted: dict[str, tuple[object, int | None]] = {name: (text(kernel, name), None)
                                                          for kernel, name in names.items()}
-        skinny = self._predicted_skinny(op)
-        if skinny is not None and self.context is not None:
-            name, spec = self.skinny_kernels().predicted(*skinny)
-            predicted[name] = spec
-        return predicted  # type: ignore[return-value]
+        if self.context is not None:
+            skinny = self.skinny_kernels()
+            for variant in self._predicted_skinny(op):
+                name, spec = skinny.predicted(*variant)
+                predicted[name] = spec
+        return predicted
 
-    def _predicted_skinny(self, op: object) -> tuple[str, bool] | None:
-        """(kind, accumulate) of the skinny kernel a ``tir.gemm`` with static n and k and
-        C-contiguous operands would run, or None."""
+    def _predicted_skinny(self, op: object) -> list[tuple[str, bool]]:
+        """The (kind, accumulate) variants of skinny kernels that a ``tir.gemm`` with a static n
+        (and k, except for ``columns``, whose k is the batch) and C-contiguous operands runs."""
         if self.op_name != "tir.gemm":
-            return None
+            return []
         ta, tb = bool(self.attrs["trans_a"]), bool(self.attrs["trans_b"])
-        _, _, a, b, beta = op.operands  # type: ignore[attr-defined]
+        _, _, _, b, beta = op.operands  # type: ignore[attr-defined]
         k, n = reversed(b.type.shape) if tb else b.type.shape
-        if any(d is None or d < 0 for d in (k, n)):
-            return None
-        m = 1 << 20  # any batch: the rule's size limits are on n and k
+        if n is None or n < 0:
+            return []
+        known_k = k is not None and k >= 0
+        k = k if known_k else 256  # a batch: only the choice of ``columns`` is made without k
         a_steps, b_steps = ((1, k) if ta else (k, 1)), ((1, k) if tb else (n, 1))
-        kind = skinny_kind(m, n, k, a_steps, b_steps, self.np_dtype.itemsize)
-        if kind is None:
-            return None
+        # Any number of rows: the rule's limits on them are for packing with few rows.
+        kind = skinny_kind(1 << 20, n, k, a_steps, b_steps, self.np_dtype.itemsize)
+        if kind is None or (not known_k and kind != "columns"):
+            return []
         owner = beta.owner
         zero = owner is not None and owner.name == "tir.constant" and not np.any(owner.attributes["value"])
-        return kind, not zero
+        variants = [(kind, not zero)]
+        if (kind == "dots" and b_steps[0] != 1) or (kind == "small_inner" and b_steps[1] != 1):
+            variants.append(("pack", False))
+        return variants
 
     def skinny_kernels(self) -> SkinnyKernels:
         """The skinny product kernels (the step must be bound to a context)."""
