@@ -46,3 +46,11 @@ def lstm_step(xt, h, c, W, U, b):  # noqa: ANN001, ANN201
     i, f, o, g = T.sigmoid(z[:, :n]), T.sigmoid(z[:, n:2 * n]), T.sigmoid(z[:, 2 * n:3 * n]), T.tanh(z[:, 3 * n:])
     c2 = f * c + i * g
     return o * T.tanh(c2), c2
+
+
+def misaligned(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``x`` whose data is not aligned to its element size."""
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    out = np.frombuffer(raw.data, dtype=x.dtype, count=x.size, offset=1).reshape(x.shape)
+    out[...] = x
+    return out

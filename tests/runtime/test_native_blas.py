@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.helpers import misaligned
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -23,14 +24,6 @@ def _tol(dtype: str) -> float:
     return 1e-4 if dtype == "float32" else 1e-12
 
 
-def _misaligned(x: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of ``x`` whose data is not aligned to its element size."""
-    raw = np.zeros(x.nbytes + 1, np.uint8)
-    out = np.frombuffer(raw.data, dtype=x.dtype, count=x.size, offset=1).reshape(x.shape)
-    out[...] = x
-    return out
-
-
 # Each layout maps a C-contiguous matrix to an array of equal value laid out differently.
 LAYOUTS = {
     "c": lambda x: x,
@@ -39,7 +32,7 @@ LAYOUTS = {
     "col_slice": lambda x: np.asfortranarray(np.pad(x, ((0, 3), (0, 0))))[: x.shape[0]],
     "every_other": lambda x: np.repeat(x, 2, axis=1)[:, ::2],  # element stride 2: copied
     "reversed": lambda x: x[::-1][::-1] if x.shape[0] < 2 else np.ascontiguousarray(x[::-1])[::-1],
-    "misaligned": _misaligned,
+    "misaligned": misaligned,
 }
 
 

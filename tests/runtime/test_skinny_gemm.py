@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.helpers import misaligned
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -30,13 +31,6 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> KernelContext:
     pool.close()
 
 
-def _misaligned(x: np.ndarray) -> np.ndarray:
-    raw = np.zeros(x.nbytes + 1, np.uint8)
-    out = np.frombuffer(raw.data, dtype=x.dtype, count=x.size, offset=1).reshape(x.shape)
-    out[...] = x
-    return out
-
-
 # Each layout maps a C-contiguous matrix to an array of equal value laid out differently.
 LAYOUTS = {
     "c": lambda x: x,
@@ -44,7 +38,7 @@ LAYOUTS = {
     "row_slice": lambda x: np.pad(x, ((0, 0), (0, 3)))[:, : x.shape[1]],  # rows further apart than their length
     "reversed": lambda x: np.ascontiguousarray(x[::-1, ::-1])[::-1, ::-1],  # negative strides
     "every_other": lambda x: np.repeat(x, 2, axis=1)[:, ::2],  # element stride 2: no unit step
-    "misaligned": _misaligned,  # BLAS (copied)
+    "misaligned": misaligned,  # BLAS (copied)
 }
 
 
