@@ -180,3 +180,22 @@ def test_an_update_that_is_also_an_output_does_not_alias() -> None:
     assert fn.executor.function_replay.replayed == 3
     np.testing.assert_array_equal(outs[-1], s.get_value())
     assert len({id(o) for o in outs}) == len(outs)
+
+
+def test_recordings_stay_under_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tensorir.runtime.native_function as native_function
+
+    x = T.matrix("x")
+    fn = tr.function([x], [T.exp(x) + 1, T.tanh(x).sum(axis=0), (x * 2).max()])
+    replay = fn.executor.function_replay
+    for _ in range(RECORD_AFTER):
+        fn(RNG.standard_normal((10, 10)))
+    (first,) = replay._traces.values()
+    # Room for one such recording, not two: the second signature's replaces the first's.
+    monkeypatch.setattr(native_function, "TRACE_BYTES_LIMIT", first.held * 3 // 2)
+    for _ in range(RECORD_AFTER):
+        fn(RNG.standard_normal((10, 12)))
+    assert len(replay._traces) == 1 and replay.reason is None
+    for _ in range(RECORD_AFTER):
+        fn(RNG.standard_normal((40, 40)))
+    assert "MB of intermediates" in replay.reason

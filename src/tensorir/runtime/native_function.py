@@ -46,7 +46,8 @@ __all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT"]
 #: Calls with one signature before the next records it: a function called once (or with ever
 #: new shapes) never pays for a recording.
 RECORD_AFTER = 2
-#: Bytes of recorded intermediates above which a recording is not kept (they stay allocated).
+#: Bytes of recorded intermediates (they stay allocated) above which a recording is not kept; a
+#: function's recordings together stay under it too.
 TRACE_BYTES_LIMIT = 1 << 26
 #: Recordings kept per function, and signatures counted before the count starts over.
 _MAX_TRACES = 8
@@ -115,13 +116,15 @@ class FunctionReplay:
         reason = recorder.reason or recorder.not_reusable
         held = sum(v.nbytes for v in recorder.values.values() if type(v) is np.ndarray)
         if reason is None and held > TRACE_BYTES_LIMIT:
-            reason = f"{held >> 20} MB of intermediates"
+            reason = f"{held / 2**20:.1f} MB of intermediates (limit {TRACE_BYTES_LIMIT / 2**20:.1f} MB)"
         if reason is not None:
             self.reason = reason
             # Results that are (views of) proxies must not outlive this call's arguments.
             return [np.array(o) if id(o) in moving else o for o in outs]
         trace = _Trace(recorder, moving, proxies, outs)
-        if len(self._traces) >= _MAX_TRACES:
+        trace.held = held
+        # All recordings of the function together stay under the limit (and their number).
+        if len(self._traces) >= _MAX_TRACES or held + sum(t.held for t in self._traces.values()) > TRACE_BYTES_LIMIT:
             self._traces.clear()
         self._traces[signature] = trace
         return trace.hand_out()
@@ -157,6 +160,8 @@ class _Trace:
                  outs: list[np.ndarray]) -> None:
         self.recorder, self.moving, self.proxies, self.outs = recorder, moving, proxies, outs
         self.lock = threading.Lock()
+        #: Bytes of the intermediates it keeps allocated.
+        self.held = 0
         #: _Stretch objects and (pool, kernel, n, args) pool calls, in recorded order.
         self.parts: list[object] = []
         pending: list[tuple] = []
