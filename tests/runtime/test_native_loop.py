@@ -255,21 +255,54 @@ def test_a_loop_replayed_in_chunks_gives_the_same_results(first_chunk: int, monk
     three_ways([x, h0, W], [h, *tr.grad(h.sum(), [W, h0])], rnn_args, replayed=2)
 
 
-def test_a_long_loop_that_keeps_only_its_last_state_stays_on_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+def _ring(monkeypatch: pytest.MonkeyPatch, limit: int, ring_bytes: int) -> list:
+    """Small ring limits; returns the list of the ring capacities the loops ran with."""
     import tensorir.runtime.native_loop as native_loop
 
-    monkeypatch.setattr(native_loop, "KEPT_STACK_LIMIT", 1000)  # bytes: 10 steps of 3 doubles
+    monkeypatch.setattr(native_loop, "KEPT_STACK_LIMIT", limit)
+    monkeypatch.setattr(native_loop, "RING_BYTES", ring_bytes)
+    capacities: list = []
+    original = native_loop._ring_capacity
+    monkeypatch.setattr(native_loop, "_ring_capacity", lambda *a: capacities.append(original(*a)) or capacities[-1])
+    return capacities
+
+
+def test_a_long_loop_that_keeps_only_its_last_state_holds_a_ring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``reduce`` over a long sequence: the state keeps a few rows and moves them between chunks."""
+    capacities = _ring(monkeypatch, 1000, 5 * 24)  # bytes: chunks of 5 steps of 3 doubles
     x, h0 = T.matrix("x"), T.vector("h0")
     last, _ = tr.reduce(lambda xt, acc: T.tanh(acc * 0.5 + xt), sequences=x, outputs_info=h0)
-    f = tr.function([x, h0], last)
+    native = tr.function([x, h0], last)
     reference = tr.function([x, h0], last, mode="REFERENCE")
-    recorded = []
-    original = native_loop.NativeScan._record
-    monkeypatch.setattr(native_loop.NativeScan, "_record",
-                        lambda self, *args: recorded.append(args[3]) or original(self, *args))
-    for steps in (5, 100):  # short: native; long: on the plan
+    for steps in (5, 100, 101, 100):  # short: the whole trajectory; long: a ring (the last replayed)
         args = [RNG.standard_normal((steps, 3)), RNG.standard_normal(3)]
-        np.testing.assert_allclose(f(*args), reference(*args), rtol=1e-12)
-    assert recorded == [5]
-    (loop,) = loops_of(f)
-    assert loop.reason is None  # not given up: the next short call is native again
+        np.testing.assert_allclose(native(*args), reference(*args), rtol=1e-12)
+    assert capacities == [None, 5, 5, 5]
+    (loop,) = loops_of(native)
+    assert loop.reason is None and len(loop._traces) == 3
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("taps", [(-2, -1), (-1,)])
+def test_ring_with_taps_and_keep(monkeypatch: pytest.MonkeyPatch, go_backwards: bool, taps: tuple) -> None:
+    """A state read two steps back or one, results keeping its last 2 rows (more than the window
+    of one), a plain output, and chunks of 1 and 4 steps (rows moved before every step, or every 4)."""
+    for ring_bytes in (32, 4 * 32):
+        capacities = _ring(monkeypatch, 100, ring_bytes)  # 4 doubles a row
+        x = T.matrix("x")
+        a0 = T.matrix("a0") if len(taps) == 2 else T.vector("a0")
+
+        def step(xt, *prev):  # noqa: ANN001, ANN002, ANN202
+            new = T.tanh(0.6 * prev[-1] - 0.3 * prev[0] + xt)
+            return [new, new.sum()]
+
+        (a, total), _ = tr.scan(step, sequences=x, outputs_info=[dict(initial=a0, taps=list(taps)), None],
+                                go_backwards=go_backwards)
+        outs = [a[-1], a[-2], total]
+        init = RNG.standard_normal((2, 4) if len(taps) == 2 else 4)
+        native, _ = three_ways([x, a0], outs, [RNG.standard_normal((40, 4)), init], replayed=1)
+        args = [RNG.standard_normal((40, 4)), init + 1]  # replays the recording
+        reference = tr.function([x, a0], outs, mode="REFERENCE")
+        for g, w in zip(native(*args), reference(*args)):
+            np.testing.assert_allclose(g, w, rtol=1e-12)
+        assert capacities and all(c == ring_bytes // 32 for c in capacities), capacities

@@ -238,17 +238,8 @@ class NativeScan:
             return None
         windows = lay.windows()
         dtypes = [np.dtype(r.type.dtype) for r in op.results]
-        for j, (x, w) in enumerate(zip(inits, windows)):
-            # A native loop stores every step's state; a result that keeps only the last few
-            # (``keep``, e.g. ``reduce``) runs on the plan when that would be a lot of memory.
-            if ScanDef.keep_of(op, j) and (w + n) * (x.nbytes // max(w, 1)) > KEPT_STACK_LIMIT:
-                return None
-        # Every state's values in the order the steps make them: the window, then one row a step.
-        states = []
-        for x, w, dt in zip(inits, windows, dtypes):
-            buffer = np.empty((w + n, *x.shape[1:]), dt)
-            buffer[:w] = x[::-1] if reverse else x
-            states.append(buffer)
+        keeps = [ScanDef.keep_of(op, j) for j in range(lay.n_state)]
+        states = _States(inits, windows, keeps, dtypes, n, reverse, _ring_capacity(inits, windows, keeps, n))
         signature = signature_of(n, seqs, inits, nonseqs)
         trace = self._traces.get(signature) if signature is not None else None
         if trace is not None and trace.lock.acquire(blocking=False):
@@ -258,12 +249,11 @@ class NativeScan:
                 trace.lock.release()
         return self._record(seqs, states, nonseqs, n, reverse, dtypes, signature)
 
-    def _record(self, seqs: list[np.ndarray], states: list[np.ndarray], nonseqs: list[np.ndarray], n: int,
+    def _record(self, seqs: list[np.ndarray], states: _States, nonseqs: list[np.ndarray], n: int,
                 reverse: bool, dtypes: list[np.dtype], signature: tuple | None) -> list[np.ndarray] | None:
         """Run the first step through the body's plan with a recorder, then the others natively;
         keep the recording for the next call with the same signature when it allows."""
         op, lay = self.op, self.layout
-        windows = lay.windows()
         t0, dt_step = (n - 1, -1) if reverse else (0, 1)
         #: id -> (array, bytes per step, root, offset from the root's data)
         moving: dict[int, tuple] = {}
@@ -279,9 +269,9 @@ class NativeScan:
                 row = proxy_of(x[t0 + k + shift, ...])
                 moving[id(row)] = (row, x.strides[0] * dt_step, ("seq", s), row.ctypes.data - x.ctypes.data)
                 args.append(row)
-        for j, (buffer, w, taps) in enumerate(zip(states, windows, lay.state_taps)):
+        for j, (buffer, lead, taps) in enumerate(zip(states.buffers, states.leads, lay.state_taps)):
             for k in taps:
-                row = proxy_of(buffer[w + k, ...])
+                row = proxy_of(buffer[lead + k, ...])
                 moving[id(row)] = (row, buffer.strides[0], ("state", j), row.ctypes.data - buffer.ctypes.data)
                 args.append(row)
         # Non-sequences through proxies (arrays whose data pointer is set per call), so a later
@@ -303,12 +293,12 @@ class NativeScan:
             RECORDING.recorder = None
         label = scan_label(op)
         plain: list[np.ndarray] = []
-        for j, (buffer, w) in enumerate(zip(states, windows)):
+        for j, (buffer, lead) in enumerate(zip(states.buffers, states.leads)):
             new = outs[j]
             if new.shape != buffer.shape[1:]:
                 raise ValueError(f"{label}: recurrent output {j} changed shape from {buffer.shape[1:]} to "
                                  f"{new.shape} at step 0; its new value must keep the state's shape")
-            buffer[w] = new
+            buffer[lead] = new
         for m in range(lay.n_nit):
             out = outs[lay.n_state + m]
             stack = np.empty((n, *np.shape(out)), dtypes[lay.n_state + m])
@@ -318,48 +308,68 @@ class NativeScan:
         if recorder.reason is not None:
             return self._give_up(recorder.reason)
         if stopped:
-            return self._results(states, windows, plain, 1, reverse)
-        table = ReplayTable(moving)
+            return self._results(states, plain, 1, reverse)
+        trace = _Trace(recorder, moving, outs, index, [p.shape for p in plain])
         try:
-            self._fill(table, recorder, outs, states, windows, plain, index, t0, dt_step)
+            table = self._table(trace, states, plain, t0, dt_step)
         except _NotReplayable as exc:
             return self._give_up(str(exc))
-        ran = self._run_table(table, recorder, 1, n)
+        roots = _roots(seqs, nonseqs)
+        ran = self._run_table(table, recorder, 1, n, states,
+                              lambda: self._table(trace, states, plain, t0, dt_step, roots))
         if signature is not None and recorder.not_reusable is None:
             if len(self._traces) >= _MAX_TRACES:
                 self._traces.clear()
-            self._traces[signature] = _Trace(recorder, moving, outs, index, [p.shape for p in plain])
-        return self._results(states, windows, plain, ran, reverse)
+            self._traces[signature] = trace
+        return self._results(states, plain, ran, reverse)
 
-    def _replay(self, trace: _Trace, seqs: list[np.ndarray], states: list[np.ndarray], nonseqs: list[np.ndarray],
+    def _replay(self, trace: _Trace, seqs: list[np.ndarray], states: _States, nonseqs: list[np.ndarray],
                 n: int, reverse: bool) -> list[np.ndarray]:
         """Every step from a recording made by an earlier call with the same signature."""
         lay = self.layout
-        roots = {("seq", s): x.ctypes.data for s, x in enumerate(seqs)}
-        roots.update({("state", j): b.ctypes.data for j, b in enumerate(states)})
-        roots.update({("nonseq", m): v.ctypes.data for m, v in enumerate(nonseqs)})
-        for obj, _delta, root, offset in trace.moving.values():
-            set_data(obj, roots[root] + offset)  # this call's step 0
         plain = [np.empty(shape, dtype) for shape, dtype in
                  zip(trace.plain_shapes, [np.dtype(r.type.dtype) for r in self.op.results[lay.n_state:]])]
         t0, dt_step = (n - 1, -1) if reverse else (0, 1)
-        table = ReplayTable(trace.moving)
-        self._fill(table, trace.recorder, trace.outs, states, lay.windows(), plain, trace.index, t0, dt_step)
-        ran = self._run_table(table, trace.recorder, 0, n)
-        return self._results(states, lay.windows(), plain, ran, reverse)
+        roots = _roots(seqs, nonseqs)
 
-    def _run_table(self, table: ReplayTable, recorder: Recorder, lo: int, hi: int) -> int:
+        def table() -> np.ndarray:
+            return self._table(trace, states, plain, t0, dt_step, roots)
+
+        ran = self._run_table(table(), trace.recorder, 0, n, states, table)
+        return self._results(states, plain, ran, reverse)
+
+    def _table(self, trace: _Trace, states: _States, plain: list[np.ndarray], t0: int, dt_step: int,
+               roots: dict[tuple, int] | None = None) -> np.ndarray:
+        """The runner's table for the steps from ``states.base`` on. With ``roots`` (the call's
+        sequence and non-sequence addresses) every moving object is first pointed at its row of
+        global step 0; without, they still are (just recorded)."""
+        if roots is not None:
+            for obj, _delta, root, offset in trace.moving.values():
+                address = states.root(root[1]) if root[0] == "state" else roots[root]
+                set_data(obj, address + offset)
+        table = ReplayTable(trace.moving)
+        self._fill(table, trace.recorder, trace.outs, states, plain, trace.index, t0, dt_step)
+        return table.array()
+
+    def _run_table(self, rows: np.ndarray, recorder: Recorder, lo: int, hi: int, states: _States,
+                   rebuilt: Callable[[], np.ndarray]) -> int:
+        """Steps ``lo .. hi-1`` from the table ``rows``; ``rebuilt()`` gives the table again after
+        the ring states moved their rows (``states.rebase``)."""
         if recorder.blas_threads:
             # The plan sets BLAS's threads per product; a replay sets them once, as recorded.
             configure_blas_threads(recorder.blas_threads)
-        rows = table.array()
         runner = self.runner()
         recorder.reset_checks()
         # Steps run in chunks of about CHUNK_SECONDS, so Python gets control (Ctrl-C, other
         # threads) between chunks of a long loop; the first chunk measures a step.
         chunk, start = FIRST_CHUNK, lo
         while start < hi:
-            stop = min(hi, start + chunk)
+            limit = states.limit()
+            if limit is not None and start == limit:
+                states.rebase()
+                rows = rebuilt()
+                limit = states.limit()
+            stop = min(hi, start + chunk, limit if limit is not None else hi)
             began = time.perf_counter()
             ran = runner(rows.ctypes.data, len(rows), start, stop)
             if ran < 0:
@@ -378,7 +388,7 @@ class NativeScan:
         self.reason = reason
         return None
 
-    def _fill(self, table: ReplayTable, recorder: Recorder, outs: list, states: list[np.ndarray], windows: list[int],
+    def _fill(self, table: ReplayTable, recorder: Recorder, outs: list, states: _States,
               plain: list[np.ndarray], index: np.ndarray | None, t0: int, dt_step: int) -> None:
         kinds = KINDS
         for obj, delta, _root, _offset in table.moving.values():
@@ -389,8 +399,8 @@ class NativeScan:
         for kind, address, args in recorder.entries:
             table.add(kind, address, args)
         lay = self.layout
-        for j, (buffer, w) in enumerate(zip(states, windows)):
-            self._store_row(table, outs[j], buffer, w)
+        for j, buffer in enumerate(states.buffers):
+            self._store_row(table, outs[j], buffer, states.first(j))
         for m, stack in enumerate(plain):
             self._store_row(table, outs[lay.n_state + m], stack, 0)
         if lay.until:
@@ -407,17 +417,20 @@ class NativeScan:
         row_bytes = buffer.strides[0]
         table.add(3, _MEMCPY, [Moving(buffer.ctypes.data + first * row_bytes, row_bytes), DataOf(out), out.nbytes])
 
-    def _results(self, states: list[np.ndarray], windows: list[int], plain: list[np.ndarray], ran: int,
-                 reverse: bool) -> list[np.ndarray]:
+    def _results(self, states: _States, plain: list[np.ndarray], ran: int, reverse: bool) -> list[np.ndarray]:
         op, lay = self.op, self.layout
         label = scan_label(op)
         results = []
         for i in range(len(op.results)):
-            full = states[i] if i < lay.n_state else plain[i - lay.n_state]
-            rows = full[: windows[i] + ran] if i < lay.n_state else full[:ran]
+            if i < lay.n_state:
+                full = states.buffers[i]
+                rows, made = states.rows(i, ran)
+            else:
+                full = plain[i - lay.n_state]
+                rows, made = full[:ran], ran
             k = ScanDef.keep_of(op, i)
             if k:
-                if len(rows) < k:
+                if made < k:
                     raise ValueError(f"{label}: result {i} keeps the last {k} values but only {ran} steps ran")
                 rows = rows[-k:]
             if reverse:
@@ -431,9 +444,77 @@ class _NotReplayable(Exception):
     pass
 
 
-#: Bytes of a state's whole trajectory above which a scan that keeps only its last rows runs on
-#: the plan (which holds just those rows) instead of a native loop (which stores every row).
+#: Bytes of a state's whole trajectory above which a state that keeps only its last rows
+#: (``reduce``, scan-save-mem) is held in a ring of RING_BYTES of steps instead.
 KEPT_STACK_LIMIT = 1 << 26
+RING_BYTES = 1 << 24
+
+
+def _ring_capacity(inits: Sequence[np.ndarray], windows: Sequence[int], keeps: Sequence[int], n: int) -> int | None:
+    """Steps per chunk of the ring states when a state that keeps its last rows would store
+    more than KEPT_STACK_LIMIT bytes of trajectory; else None (every state stores every row)."""
+    row_bytes = [x.nbytes // max(w, 1) for x, w in zip(inits, windows)]
+    if not any(k and (w + n) * b > KEPT_STACK_LIMIT for k, w, b in zip(keeps, windows, row_bytes)):
+        return None
+    widest = max(b for k, b in zip(keeps, row_bytes) if k)
+    return max(1, min(n, RING_BYTES // max(widest, 1)))
+
+
+class _States:
+    """The recurrent states' buffers: a state's window, then one row per step.
+
+    With a ``capacity``, a state that keeps only its last ``k`` rows is a ring: ``lead =
+    max(w, k)`` rows, then ``capacity`` rows for the steps of the current chunk, which starts
+    at step ``base``; between chunks its last ``lead`` rows move to the front (:meth:`rebase`),
+    so it never holds more than ``lead + capacity`` rows. Step ``i`` of a state is row
+    ``lead + i - base`` (``base`` is 0 for the others).
+    """
+
+    def __init__(self, inits: Sequence[np.ndarray], windows: Sequence[int], keeps: Sequence[int],
+                 dtypes: Sequence[np.dtype], n: int, reverse: bool, capacity: int | None) -> None:
+        self.windows = list(windows)
+        self.capacity = capacity
+        self.ring = [capacity is not None and k > 0 for k in keeps]
+        self.leads = [max(w, k) if ring else w for w, k, ring in zip(windows, keeps, self.ring)]
+        self.buffers: list[np.ndarray] = []
+        for x, w, lead, ring, dt in zip(inits, windows, self.leads, self.ring, dtypes):
+            buffer = np.empty((lead + (capacity if ring else n), *x.shape[1:]), dt)
+            buffer[lead - w: lead] = x[::-1] if reverse else x
+            self.buffers.append(buffer)
+        self.base = 0
+
+    def first(self, j: int) -> int:
+        """The row of step 0 (below 0 once a ring has moved on)."""
+        return self.leads[j] - (self.base if self.ring[j] else 0)
+
+    def root(self, j: int) -> int:
+        """The address that a row's recorded offset (from the buffer's start at base 0) is from."""
+        buffer = self.buffers[j]
+        return buffer.ctypes.data - (self.base if self.ring[j] else 0) * buffer.strides[0]
+
+    def limit(self) -> int | None:
+        """The step the current chunk must end at (None: no ring)."""
+        return None if self.capacity is None or not any(self.ring) else self.base + self.capacity
+
+    def rebase(self) -> None:
+        """Move each ring's last ``lead`` rows to its front; the next chunk's steps follow them."""
+        assert self.capacity is not None
+        for buffer, lead, ring in zip(self.buffers, self.leads, self.ring):
+            if ring:
+                buffer[:lead] = buffer[self.capacity:self.capacity + lead].copy()
+        self.base += self.capacity
+
+    def rows(self, j: int, ran: int) -> tuple[np.ndarray, int]:
+        """State ``j``'s rows up to step ``ran`` (its last ones, for a ring) and how many rows the
+        whole trajectory has (window included)."""
+        stop = self.first(j) + ran
+        return self.buffers[j][:stop], self.windows[j] + ran
+
+
+def _roots(seqs: Sequence[np.ndarray], nonseqs: Sequence[np.ndarray]) -> dict[tuple, int]:
+    roots = {("seq", s): x.ctypes.data for s, x in enumerate(seqs)}
+    roots.update({("nonseq", m): v.ctypes.data for m, v in enumerate(nonseqs)})
+    return roots
 
 #: Steps of a native loop's first chunk, and the time a later chunk aims at (see _run_table).
 FIRST_CHUNK = 64
