@@ -199,3 +199,32 @@ def test_recordings_stay_under_the_memory_limit(monkeypatch: pytest.MonkeyPatch)
     for _ in range(RECORD_AFTER):
         fn(RNG.standard_normal((40, 40)))
     assert "MB of intermediates" in replay.reason
+
+
+def test_steps_in_python_run_as_islands_between_native_stretches() -> None:
+    """A scan, advanced indexing and a random draw read the call's values: the replay runs them
+    in Python and writes their results where the native calls after them read."""
+    from tensorir.frontend.scan import scan
+
+    x = T.matrix("x")
+    idx = T.lvector("idx")
+    h0 = T.vector("h0")
+    h, _ = scan(lambda xt, h: T.tanh(h * 0.5 + xt), sequences=x, outputs_info=h0)
+    picked = x[idx] * 2 + 1
+    outs = [T.exp(h).sum(axis=1) + 1, picked.sum(axis=0) * h[-1], (h * 3).max()]
+    calls = [(RNG.standard_normal((6, 3)), RNG.integers(0, 6, 4), RNG.standard_normal(3)) for _ in range(5)]
+    native = three_ways([x, idx, h0], outs, calls)
+    assert any(type(p).__name__ == "_Island" for p in native.executor.function_replay._traces.popitem()[1].parts)
+
+
+def test_an_island_whose_result_changes_shape_sends_the_call_to_the_plan() -> None:
+    x = T.vector("x")
+    positive = x[(x > 0).nonzero()]
+    outs = [T.exp(positive) + 1, positive.sum() * 2, T.tanh(x) * 3]
+    native = tr.function([x], outs)
+    reference = tr.function([x], outs, mode="REFERENCE")
+    for k in range(6):
+        v = RNG.standard_normal(8)
+        v[: k + 1] = np.abs(v[: k + 1]) + 0.1  # a different number of positive values each call
+        for g, w in zip(native(v), reference(v)):
+            np.testing.assert_allclose(g, w, rtol=1e-12)

@@ -461,11 +461,20 @@ class NativeExecutor:
                     recorder.invalidate(f"{op.name} reads a per-step operand in Python")
                 if any(i in derived for i in fixed):
                     recorder.not_reusable = f"{op.name} reads an operand of the call in Python"
+                mark, reason, threads = len(recorder.entries), recorder.reason, recorder.threads_now
                 results = step(inputs)
+                if recorder.pool_calls and reason is None and recorder.reason is not None and reads_changing:
+                    # It computed in Python after all: a whole call's replay runs it as an island.
+                    del recorder.entries[mark:]
+                    recorder.reason, recorder.threads_now = None, threads
+                    recorder.keep.append(tuple(results))
+                    recorder.island(step, inputs, results)
             else:
-                if reads_changing:
+                # A whole call's replay runs such a step in Python between native stretches.
+                island = reads_changing and recorder.pool_calls
+                if reads_changing and not island:
                     recorder.invalidate(f"{op.name} reads values that change (per step or call) and is not recordable")
-                if reads_call:
+                if reads_call and not island:
                     recorder.not_reusable = f"{op.name} computes from the call's values in Python"
                 RECORDING.recorder = None
                 try:
@@ -473,6 +482,8 @@ class NativeExecutor:
                 finally:
                     RECORDING.recorder = recorder
                 recorder.keep.append(tuple(results))  # pinned: see the docstring
+                if island:
+                    recorder.island(step, inputs, results)
             recorder.hold(results)
             for slot, value in zip(outs, results):
                 vals[slot] = value

@@ -9,12 +9,14 @@ call); later calls with that signature point the proxies at their arrays and mak
 :func:`tensorir.codegen.cpu.lower_replay.replay_runner` over the recorded table, instead of a
 Python round per step.
 
-A plan is replayed only when every step that reads the call's values is recordable (its
-native work goes through recorded calls and it computes nothing from values in Python; the
-native loop's rules, ``NativeExecutor.run_recorded``); ``FunctionReplay.reason`` says why not.
-Unlike a loop's, a call's recording keeps the threads: a kernel big enough to split runs on
-the thread pool between native stretches of the table, and BLAS's thread count is set by
-recorded calls before the products that want another count.
+A step that computes from the call's values in Python (a scan, a conv step's per-thread
+products, advanced indexing, a random draw) is an island: the replay runs it in Python between
+native stretches, on the recorded inputs (which hold this call's values by then), and swaps or
+copies its results into the recorded arrays that the native calls after it read; a result of
+another layout than recorded (a data-dependent shape) sends the call back to the plan. Unlike a
+loop's, a call's recording keeps the threads: a kernel big enough to split runs on the thread
+pool between native stretches, and BLAS's thread count is set by recorded calls before the
+products that want another count. ``FunctionReplay.reason`` says why a function does not replay.
 
 The recorded intermediates stay alive between calls (their addresses are in the table), as
 PyTensor's VM keeps its storage with ``allow_gc=False``; a recording whose intermediates pass
@@ -39,7 +41,7 @@ import numpy as np
 from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 from tensorir.runtime.native_blas import note_blas_threads
 from tensorir.runtime.native_kernels import RECORDING
-from tensorir.runtime.native_loop import POOL, DataOf, Recorder, ReplayTable, proxy_of, set_data, signature_of
+from tensorir.runtime.native_loop import ISLAND, POOL, DataOf, Recorder, ReplayTable, proxy_of, set_data, signature_of
 
 __all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT"]
 
@@ -152,6 +154,53 @@ class _Stretch:
         return runner(table.ctypes.data, len(table), 0, 1) == 1
 
 
+class _Island:
+    """A step run in Python during a replay (a scan, a reference op, ...): it computes this
+    call's values from the recorded inputs, which hold this call's values by then, and its
+    results go into the recorded result arrays that later native calls read: a buffer swap
+    where both own buffers of one layout and nothing views the recorded one, else a copy
+    (values whose data pointer the replay moves need neither)."""
+
+    def __init__(self, step: Callable[[list], list], inputs: tuple, results: tuple, moving: dict[int, tuple],
+                 viewed: set[int]) -> None:
+        self.step, self.inputs, self.results = step, list(inputs), results
+        self.modes = []
+        for r in results:
+            if id(r) in moving or type(r) is not np.ndarray:
+                mode = "moves" if id(r) in moving else "keep"
+            elif r.base is None and r.flags.owndata and r.flags.c_contiguous and id(r) not in viewed:
+                mode = "swap"
+            else:
+                mode = "copy"
+            self.modes.append(mode)
+
+    def run(self) -> bool:
+        """Run the step; False when it failed or gave values of another layout than recorded."""
+        try:
+            new = self.step(list(self.inputs))
+        except Exception:  # noqa: BLE001 - the plan reruns the call and raises it with its op
+            return False
+        if len(new) != len(self.results):
+            return False
+        for old, value, mode in zip(self.results, new, self.modes):
+            if mode == "moves":
+                continue
+            if mode == "keep":
+                if not (type(value) is type(old) and np.array_equal(value, old)):
+                    return False
+                continue
+            if type(value) is not np.ndarray or value.shape != old.shape or value.dtype != old.dtype:
+                return False
+            if (mode == "swap" and value.base is None and value.flags.owndata and value.strides == old.strides
+                    and not any(value is x for x in self.inputs)):
+                a, b = data_address(old), data_address(value)
+                set_data(old, b)
+                set_data(value, a)
+            else:
+                np.copyto(old, value)
+        return True
+
+
 class _Trace:
     """A recorded call: its stretches and pool calls, proxies, results and how each result is
     handed out."""
@@ -165,23 +214,30 @@ class _Trace:
         #: _Stretch objects and (pool, kernel, n, args) pool calls, in recorded order.
         self.parts: list[object] = []
         pending: list[tuple] = []
+        viewed = self._viewed()
         for entry in recorder.entries:
-            if entry[0] == POOL:
+            if entry[0] in (POOL, ISLAND):
                 if pending:
                     self.parts.append(_Stretch(moving, pending))
                     pending = []
-                self.parts.append(entry[2])
+                self.parts.append(entry[2] if entry[0] == POOL else _Island(*entry[2], moving, viewed))
             else:
                 pending.append(entry)
         if pending:
             self.parts.append(_Stretch(moving, pending))
         self.swappable = self._swappable()
 
-    def _swappable(self) -> list[bool]:
-        """Per result: whether its buffer can be handed out (see the module docstring)."""
+    def _viewed(self) -> set[int]:
+        """Ids of the recorded arrays that other recorded arrays view (their buffer must stay)."""
         recorder = self.recorder
         viewed = {id(v.base) for v in recorder.values.values() if type(v) is np.ndarray and v.base is not None}
         viewed.update(recorder.extra)
+        return viewed
+
+    def _swappable(self) -> list[bool]:
+        """Per result: whether its buffer can be handed out (see the module docstring)."""
+        recorder = self.recorder
+        viewed = self._viewed()
         pinned = {id(v) for kept in recorder.keep if isinstance(kept, tuple) for v in kept}
         seen: set[int] = set()
         out = []
@@ -205,6 +261,9 @@ class _Trace:
             if isinstance(part, _Stretch):
                 if not part.run(runner):
                     return None  # a BLAS call refused its operands: the plan copies them
+            elif isinstance(part, _Island):
+                if not part.run():
+                    return None  # an error or a new shape: the plan reruns the call
             else:
                 pool, kernel, n, kernel_args = part
                 pool.run(kernel, n, kernel_args)

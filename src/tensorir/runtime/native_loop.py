@@ -43,7 +43,8 @@ from tensorir.runtime.blas import blas_thread_setter
 from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import RECORDING, function_address
 
-__all__ = ["POOL", "DataOf", "Moving", "NativeScan", "Recorder", "ReplayTable", "proxy_of", "set_data", "signature_of"]
+__all__ = ["ISLAND", "POOL", "DataOf", "Moving", "NativeScan", "Recorder", "ReplayTable", "proxy_of", "set_data",
+           "signature_of"]
 
 _DATA = ARRAY_LAYOUT["data"]
 _MEMCPY = function_address(ctypes.CDLL(None).memcpy)
@@ -125,6 +126,11 @@ class Recorder:
         self.keep.append(fn)
         self.entries.append((POOL, 0, (pool, fn, n, tuple(int(a) for a in args))))
 
+    def island(self, step: Callable[[list], list], inputs: Sequence[object], results: Sequence[object]) -> None:
+        """A step a whole call's replay runs in Python (an ``ISLAND`` entry): it computes new
+        values of ``results`` from the current values of ``inputs`` (runtime/native_function.py)."""
+        self.entries.append((ISLAND, 0, (step, tuple(inputs), tuple(results))))
+
     def blas_thread_count(self, want: int) -> bool:
         """Record setting BLAS's thread count before the next product; False when it cannot."""
         if want == self.threads_now:
@@ -174,8 +180,10 @@ class Recorder:
         self.entries.append((3, _MEMCPY, (DataOf(dst), DataOf(src), dst.nbytes)))
 
 
-#: Entry kind of a recorded pool call (never in a runner's table: the replay splits there).
+#: Entry kinds of a recorded pool call and of a step run in Python (never in a runner's table:
+#: a whole call's replay splits there).
 POOL = -1
+ISLAND = -2
 
 
 class ReplayTable:
