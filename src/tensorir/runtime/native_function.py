@@ -32,16 +32,24 @@ with the op and the user's line; no shared variable has changed by then.
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 from tensorir.runtime.native_blas import note_blas_threads
 from tensorir.runtime.native_kernels import RECORDING
-from tensorir.runtime.native_loop import ISLAND, POOL, DataOf, Recorder, ReplayTable, proxy_of, set_data, signature_of
+from tensorir.runtime.native_loop import (
+    ISLAND,
+    POOL,
+    DataOf,
+    Recorder,
+    ReplayTable,
+    data_address,
+    proxy_of,
+    set_data,
+    signature_of,
+)
 
 __all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT"]
 
@@ -57,7 +65,6 @@ _MAX_SEEN = 64
 #: Plans with fewer steps run as they are: a replay's fixed cost (about 3 us) buys nothing there.
 MIN_STEPS = 3
 
-_DATA = ARRAY_LAYOUT["data"]
 
 
 class FunctionReplay:
@@ -296,8 +303,3 @@ def _swap_out(recorded: np.ndarray) -> np.ndarray:
     set_data(recorded, b)
     set_data(fresh, a)
     return fresh
-
-
-def data_address(array: np.ndarray) -> int:
-    """The data pointer of an array object (cheaper than ``array.ctypes.data``)."""
-    return ctypes.c_void_p.from_address(id(array) + _DATA).value or 0

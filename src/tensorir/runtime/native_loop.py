@@ -43,8 +43,8 @@ from tensorir.runtime.blas import blas_thread_setter
 from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import RECORDING, function_address
 
-__all__ = ["ISLAND", "POOL", "DataOf", "Moving", "NativeScan", "Recorder", "ReplayTable", "proxy_of", "set_data",
-           "signature_of"]
+__all__ = ["ISLAND", "POOL", "DataOf", "Moving", "NativeScan", "Recorder", "ReplayTable", "data_address",
+           "proxy_of", "set_data", "signature_of"]
 
 _DATA = ARRAY_LAYOUT["data"]
 _MEMCPY = function_address(ctypes.CDLL(None).memcpy)
@@ -555,6 +555,11 @@ def signature_of(n: int, *groups: Sequence[np.ndarray]) -> tuple | None:
                 return None
             parts.append((a.dtype, a.shape, a.strides))
     return tuple(parts)
+
+
+def data_address(array: np.ndarray) -> int:
+    """The data pointer of an array object (cheaper than ``array.ctypes.data``)."""
+    return ctypes.c_void_p.from_address(id(array) + _DATA).value or 0
 
 
 def set_data(array: np.ndarray, address: int) -> None:

@@ -138,6 +138,14 @@ class _SkinnyKernel:
         lb = self.lb
         return size if block == 1 else lb.mul(lb.div(size, lb.const(block)), lb.const(block))
 
+    def _vector_tiers(self, lo: str, hi: str) -> list[tuple[str, str, int, int]]:
+        """``[lo, hi)`` as (start, end, vectors, width) tiers: tiles of two vectors, of one vector,
+        then single elements."""
+        lb, v = self.lb, self.v
+        two = lb.add(lo, self._multiple(lb.sub(hi, lo), 2 * v))
+        one = lb.add(two, self._multiple(lb.sub(hi, two), v))
+        return [(lo, two, 2, v), (two, one, 1, v), (one, hi, 1, 1)]
+
     def _tiers(self, lo: str, hi: str, tiles: tuple[int, ...]) -> list[tuple[str, str, int]]:
         """``(lo, hi, tile)`` ranges covering ``[lo, hi)``, each a whole number of its tile."""
         tiers = []
@@ -195,12 +203,9 @@ class _SkinnyKernel:
 
     # -- columns: C[i, :] += A[i, p] B[p, :] with A contiguous along i ----------------------------
     def _columns(self) -> None:
-        lb, v = self.lb, self.v
-        first, last = self.first, self.last
+        lb = self.lb
         # Whole tiles of two vectors of rows, then one vector, then single rows (the last block).
-        full = lb.add(first, self._multiple(lb.sub(last, first), 2 * v))
-        single = lb.add(full, self._multiple(lb.sub(last, full), v))
-        for lo, hi, vectors, width in ((first, full, 2, v), (full, single, 1, v), (single, last, 1, 1)):
+        for lo, hi, vectors, width in self._vector_tiers(self.first, self.last):
             with lb.loop(lo, hi, lb.const(vectors * width)) as i0:
                 for c_lo, c_hi, cols in self._tiers("%zero", self.n, _COLUMN_TILES):
                     with lb.loop(c_lo, c_hi, lb.const(cols)) as j0:
@@ -250,9 +255,7 @@ class _SkinnyKernel:
             self._splat(self.beta, v)
         for lo, hi, rows in self._tiers(self.first, self.last, _SMALL_INNER_ROW_TILES):
             with lb.loop(lo, hi, lb.const(rows)) as i0:
-                two = self._multiple(self.n, 2 * v)
-                one = lb.add(two, self._multiple(lb.sub(self.n, two), v))
-                for c_lo, c_hi, vectors, width in (("%zero", two, 2, v), (two, one, 1, v), (one, self.n, 1, 1)):
+                for c_lo, c_hi, vectors, width in self._vector_tiers("%zero", self.n):
                     with lb.loop(c_lo, c_hi, lb.const(vectors * width)) as j0:
                         self._inner_tile(i0, rows, j0, vectors, width)
 
