@@ -255,7 +255,7 @@ class CompileCache:
         """The loaded module of ``text``: from memory, from disk, or compiled (and stored)."""
         return self._get(cache_key(text, opt_level), lambda: text, opt_level, symbols)
 
-    def get_lazy(self, identity: str, make_text: Callable[[], str], opt_level: int = 3,
+    def get_lazy(self, identity: str, make_text: Callable[[], str | list[str]], opt_level: int = 3,
                  symbols: dict[str, int] | None = None) -> LoadedModule:
         """The loaded module named ``identity``; ``make_text()`` is called only to compile it.
 
@@ -264,7 +264,7 @@ class CompileCache:
         """
         return self._get(lazy_cache_key(identity, opt_level), make_text, opt_level, symbols)
 
-    def _get(self, key: str, make_text: Callable[[], str], opt_level: int,
+    def _get(self, key: str, make_text: Callable[[], str | list[str]], opt_level: int,
              symbols: dict[str, int] | None) -> LoadedModule:
         module = self._memory.get(key)
         if module is not None:
@@ -277,7 +277,7 @@ class CompileCache:
                 self._memory[key] = module
             return module
 
-    def _load_or_compile(self, key: str, make_text: Callable[[], str], opt_level: int,
+    def _load_or_compile(self, key: str, make_text: Callable[[], str | list[str]], opt_level: int,
                          symbols: dict[str, int] | None) -> LoadedModule:
         if self.directory is None:
             return self._compile(make_text, opt_level, symbols)
@@ -299,11 +299,15 @@ class CompileCache:
             self._write(path, encode_entry(key, module.function_names, module.object_code, module.imports, digest))
             return module
 
-    def _compile(self, make_text: Callable[[], str], opt_level: int, symbols: dict[str, int] | None) -> LoadedModule:
-        from tensorir.codegen.cpu.jit import compile_mlir
+    def _compile(self, make_text: Callable[[], str | list[str]], opt_level: int,
+                 symbols: dict[str, int] | None) -> LoadedModule:
+        from tensorir.codegen.cpu.jit import compile_mlir, compile_mlir_parts
 
         self.stats["compiled"] += 1
-        return compile_mlir(make_text(), opt_level=opt_level, symbols=symbols)
+        text = make_text()
+        if isinstance(text, str):
+            return compile_mlir(text, opt_level=opt_level, symbols=symbols)
+        return compile_mlir_parts(text, opt_level=opt_level, symbols=symbols)
 
     def _read(self, path: Path, key: str, symbols: dict[str, int] | None) -> LoadedModule | None:
         try:

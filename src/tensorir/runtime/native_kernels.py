@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tensorir.codegen.cpu import parallel_llvm
 from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 from tensorir.runtime.compile_cache import CompileCache
-from tensorir.runtime.threadpool import ThreadPool
+from tensorir.runtime.threadpool import ThreadPool, default_thread_count
 
 __all__ = ["RECORDING", "KernelContext", "KernelSet", "KernelText", "array_layout_ok", "function_address",
            "kernel_function", "kernel_name", "merge_kernel_texts", "python_work", "record_copy",
@@ -33,6 +34,10 @@ __all__ = ["RECORDING", "KernelContext", "KernelSet", "KernelText", "array_layou
 
 #: Below this many elements of work a kernel runs on the calling thread.
 PARALLEL_MIN_WORK = 1 << 17
+
+#: Characters of MLIR per part below which kernels are not split for parallel compilation:
+#: a child process costs ~15 ms to start, and 40,000 characters of kernels take ~0.15 s.
+PART_MIN_CHARS = 40_000
 
 #: MLIR text of a kernel, or a function that builds it (see the module docstring).
 KernelText = str | Callable[[], str]
@@ -104,6 +109,22 @@ def merge_kernel_texts(texts: Iterable[str]) -> str:
         if parts and not parts[-1].endswith("\n"):
             parts.append("\n")
     return "".join(parts)
+
+
+def kernel_parts(texts: list[str], cores: int) -> str | list[str]:
+    """The kernels ``texts`` as one module's text, or, when they are big and there are cores to
+    compile them at once, as the texts of up to ``cores`` modules of about equal size (see
+    :func:`tensorir.codegen.cpu.jit.compile_mlir_parts`)."""
+    parts = min(cores, sum(map(len, texts)) // PART_MIN_CHARS)
+    if parts <= 1 or not parallel_llvm.available():
+        return merge_kernel_texts(texts)
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    sizes = [0] * parts
+    for text in sorted(texts, key=len, reverse=True):  # biggest first, each to the lightest part
+        k = sizes.index(min(sizes))
+        groups[k].append(text)
+        sizes[k] += len(text)
+    return [merge_kernel_texts(group) for group in groups]
 
 
 def _is_declaration(line: str) -> bool:
@@ -185,11 +206,15 @@ class KernelContext:
         names = sorted(todo)
         texts = [todo[name][0] for name in names]
         if all(callable(t) for t in texts):
-            module = self.cache.get_lazy("\n".join(names), lambda: merge_kernel_texts(t() for t in texts),  # type: ignore[misc]
-                                         self.opt_level, symbols)
+            # Names hash their texts: a cache hit builds no text.
+            identity = "\n".join(names)
+            make_texts = lambda: [t() for t in texts]  # type: ignore[misc]  # noqa: E731
         else:
-            module = self.cache.get(merge_kernel_texts(t() if callable(t) else t for t in texts), self.opt_level,
-                                    symbols)
+            built = [t() if callable(t) else t for t in texts]
+            identity = merge_kernel_texts(built)
+            make_texts = lambda: built  # noqa: E731
+        module = self.cache.get_lazy(identity, lambda: kernel_parts(make_texts(), default_thread_count()),
+                                     self.opt_level, symbols)
         self._modules.append(module)
         for name in names:
             n_args = todo[name][1]

@@ -33,6 +33,7 @@ __all__ = [
     "lower_mlir_to_llvm_ir",
     "memref_args",
     "compile_llvm_ir",
+    "compile_mlir_parts",
     "DEFAULT_MLIR_PIPELINE",
     "import_stubs_ir",
 ]
@@ -237,6 +238,12 @@ def _defined_functions(module: llvm.ModuleRef) -> list[str]:
     return [f.name for f in module.functions if not f.is_declaration]
 
 
+def _exported_functions(module: llvm.ModuleRef) -> list[str]:
+    """Functions defined with external linkage: those an unoptimized module's object exports."""
+    external = _llvm().Linkage.external
+    return [f.name for f in module.functions if not f.is_declaration and f.linkage == external]
+
+
 def _import_signatures(module: llvm.ModuleRef, symbols: dict[str, int]) -> dict[str, list]:
     """``{name: [return type, [parameter types]]}`` of the functions bound through ``symbols``."""
     out: dict[str, list] = {}
@@ -373,3 +380,56 @@ def memref_args(array) -> tuple[int, int, int, int, int]:
         raise ValueError("memref_args expects a 1-D contiguous array")
     pointer = array.__array_interface__["data"][0]
     return (pointer, pointer, 0, array.shape[0], 1)
+
+
+def compile_mlir_parts(
+    texts: list[str],
+    *,
+    opt_level: int = 3,
+    symbols: dict[str, int] | None = None,
+    pipeline: str = DEFAULT_MLIR_PIPELINE,
+) -> NativeModule:
+    """Compile several MLIR modules (with distinct function names) into one :class:`NativeModule`.
+
+    MLIR lowers the parts one after the other; LLVM optimizes and emits them at the same time,
+    all but the first in child processes (:mod:`.parallel_llvm`, which must be available for
+    more than one part), and their objects are joined into one. A part whose child fails is
+    compiled in this process, which raises LLVM's diagnostics if it fails again.
+    """
+    if len(texts) == 1:
+        return compile_mlir(texts[0], opt_level=opt_level, symbols=symbols, pipeline=pipeline)
+    from tensorir.codegen.cpu import parallel_llvm
+
+    target = _host_target()
+    children = []
+    for text in texts[1:]:
+        llvm_ir = lower_mlir_to_llvm_ir(text, pipeline)
+        children.append((llvm_ir, parallel_llvm.start_child(llvm_ir, opt_level, target)))
+    llvm_irs = [(lower_mlir_to_llvm_ir(texts[0], pipeline), None), *children]
+    objects: list[bytes] = []
+    names: list[str] = []
+    imports: dict[str, list] = {}
+    for llvm_ir, child in llvm_irs:
+        code = child.result() if child is not None else None
+        with _MLIR_LOCK:
+            if code is None:
+                module, tm = _optimize_llvm_ir(llvm_ir, opt_level)
+                code = tm.emit_object(module)
+            else:
+                module = _llvm().parse_assembly(llvm_ir)
+            objects.append(code)
+            names += _exported_functions(module)
+            imports.update(_import_signatures(module, symbols or {}))
+    native = NativeModule(parallel_llvm.join_objects(objects), names, symbols, opt_level=opt_level)
+    native.imports = imports
+    return native
+
+
+def _host_target():  # noqa: ANN202 - parallel_llvm.Target
+    from tensorir.codegen.cpu.parallel_llvm import Target
+
+    with _MLIR_LOCK:
+        _init_llvm()
+        llvm = _llvm()
+        return Target(host_target_machine(3).triple, llvm.get_host_cpu_name(),
+                      llvm.get_host_cpu_features().flatten())
