@@ -8,8 +8,7 @@ import ctypes
 import numpy as np
 import pytest
 
-from tensorir.codegen.cpu import KernelEmitter, range_kernel
-from tensorir.codegen.cpu import jit, parallel_llvm
+from tensorir.codegen.cpu import KernelEmitter, jit, parallel_llvm, range_kernel
 from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.native_kernels import PART_MIN_CHARS, kernel_parts, merge_kernel_texts
 
