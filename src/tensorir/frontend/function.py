@@ -432,7 +432,9 @@ def function(
     mode_obj = get_mode(mode)
     fname = name or "main"
     graph = build_graph(ins, outs, update_pairs, givens, on_unused_input or config.on_unused_input, _symbol(fname))
-    executor = mode_obj.compile(graph.module)
+    # The shared values' shapes now guess which kernels the first call runs (runtime/shape_guess.py).
+    hints = {len(ins) + k: np.shape(s.get_value(borrow=True)) for k, s in enumerate(graph.shared_inputs)}
+    executor = mode_obj.compile(graph.module, shape_hints=hints)
     return Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
 
 

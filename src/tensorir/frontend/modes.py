@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,9 @@ class Mode:
     linker: str = "native"
     name: str = "custom"
 
-    def compile(self, module: Module) -> Any:
+    def compile(self, module: Module, shape_hints: Mapping[int, tuple[int, ...]] | None = None) -> Any:
+        """The executor of ``module``'s function after this mode's rewrites; ``shape_hints``:
+        likely shapes of some arguments (by index), e.g. shared variables' current values."""
         run_pipeline(module, self.optimizer)
         if self.linker == "native" and config.reuse_large_buffers:
             reuse_large_buffers()
@@ -37,6 +40,7 @@ class Mode:
             num_threads=config.threads or None,
             native_loops=config.native_loops,
             native_calls=config.native_calls,
+            shape_hints=shape_hints,
         )
 
     def including(self, *tags: str) -> Mode:

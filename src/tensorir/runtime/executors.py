@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from tensorir.dialects.ir import Operation
@@ -18,7 +19,8 @@ def native_available() -> bool:
 
 
 def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: str | None = "",
-                  num_threads: int | None = None, native_loops: bool = True, native_calls: bool = True) -> Any:
+                  num_threads: int | None = None, native_loops: bool = True, native_calls: bool = True,
+                  shape_hints: Mapping[int, tuple[int, ...]] | None = None) -> Any:
     """An executor for ``func``: 'reference' (NumPy interpreter) or 'native' (machine code).
 
     ``cache_dir``: directory of the compile cache ('' for the default, see
@@ -26,6 +28,8 @@ def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: s
     ``num_threads``: threads of native kernels (None: ``TENSORIR_NUM_THREADS`` or all cores).
     ``native_loops``: replay scan bodies natively (runtime/native_loop.py).
     ``native_calls``: replay a whole call as one native call (runtime/native_function.py).
+    ``shape_hints``: likely shapes of arguments by index, to compile the kernels they choose
+    ahead of the first call (runtime/shape_guess.py).
     """
     if linker == "reference":
         return ReferenceExecutor(func)
@@ -35,5 +39,5 @@ def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: s
         from tensorir.runtime.native import NativeExecutor
 
         return NativeExecutor(func, opt_level, cache_dir=cache_dir, num_threads=num_threads,
-                              native_loops=native_loops, native_calls=native_calls)
+                              native_loops=native_loops, native_calls=native_calls, shape_hints=shape_hints)
     raise ValueError(f"unknown linker {linker!r}; use 'native' or 'reference'")

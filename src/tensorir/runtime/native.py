@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,6 +54,7 @@ from tensorir.runtime.native_indexing import INDEX_STEP_OPS, index_step
 from tensorir.runtime.native_kernels import RECORDING, KernelContext
 from tensorir.runtime.native_loop import NativeScan, Recorder
 from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep, is_strided_variant
+from tensorir.runtime.shape_guess import GuessedOp, guessed_types
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count
 
 __all__ = ["NativeExecutor"]
@@ -109,7 +110,8 @@ class NativeExecutor:
     def __init__(self, func: Operation | Block, opt_level: int = 3, cache_dir: str | None = "",
                  num_threads: int | None = None, native_loops: bool = True, native_calls: bool = True,
                  parent: NativeExecutor | None = None,
-                 parent_predicted: dict[str, tuple[str, int]] | None = None) -> None:
+                 parent_predicted: dict[str, tuple[str, int]] | None = None,
+                 shape_hints: Mapping[int, tuple[int, ...]] | None = None) -> None:
         # A block is a loop or branch body (ending in tir.yield), run once per step of its op.
         # Bodies share their parent's kernel context, and their predicted kernels compile in the
         # parent's one module (``parent_predicted``): one MLIR and LLVM run for the function.
@@ -123,6 +125,8 @@ class NativeExecutor:
             self.context = KernelContext(opt_level, get_cache(cache_dir), _pool(threads))
         self.num_threads = threads
         block = func.regions[0].block if isinstance(func, Operation) else func
+        #: Types guessed from ``shape_hints`` for predicting kernels (runtime/shape_guess.py).
+        self._guessed = guessed_types(block, shape_hints) if shape_hints else {}
         slots: dict[int, int] = {id(a): i for i, a in enumerate(block.arguments)}
         self.n_args = len(block.arguments)
         self.constants: list[np.ndarray] = []
@@ -202,7 +206,7 @@ class NativeExecutor:
             predict = getattr(step, "predicted_kernels", None)
             if predict is not None:
                 try:
-                    predicted.update(predict(op))
+                    predicted.update(predict(GuessedOp(op, self._guessed) if self._guessed else op))
                 except NotLowerable:
                     pass
             return native

@@ -481,13 +481,22 @@ class RowStep:
             # Variant "short": rows of at most SHORT_COLS elements, vectorized across rows.
             if variant == "short":
                 return short_name, lambda: short_row_kernel(short_name, op_name, dtype, label_dtype), n_args
-            return name, text, n_args
+            return name, lambda: text, n_args  # lazy: a cache hit of the executor's module builds no text
 
         self.kernels = KernelSet(context, make)
 
     def variant(self, cols: int) -> object:
         """The kernel variant for rows of ``cols`` elements."""
         return "short" if cols <= SHORT_COLS else 0
+
+    def predicted_kernels(self, op: object) -> dict[str, tuple[KernelText, int]]:
+        """The variant for the static row length of ``op`` (the general one when it is not
+        static), for the executor to compile with the others before the first call."""
+        shape = op.operands[0].type.shape  # type: ignore[attr-defined]
+        dims = [shape[a] for a in self.axes if a < len(shape)]
+        known = len(dims) == len(self.axes) and all(d is not None for d in dims)
+        name, spec = self.kernels.spec(self.variant(int(np.prod(dims))) if known else 0)
+        return {name: spec}
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if self.op_name == "tir.softmax_crossentropy_grad":

@@ -1,0 +1,91 @@
+"""Static shapes guessed from shared variables' current values, to choose kernels ahead of a call.
+
+A shared variable may change shape with ``set_value``, so the graph types it with dynamic dims,
+as Theano does. Which kernels a step runs can depend on those dims (a skinny product for a
+weight matrix of 10 columns, a conv's register-tiled variant for small filters, the short-row
+softmax for 10 classes), so without them those kernels compile one by one at the first call.
+The values the shared variables hold when the function is compiled are the best guess: the
+executor propagates their shapes through the ops' own type inference and asks the steps to
+predict their kernels from the guessed types, which then compile with the others in the
+executor's one module. A wrong guess only costs a kernel that is not used: the steps still
+choose their kernels from the real arrays at each call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tensorir.dialects.ir import Block, Operation
+from tensorir.dialects.types import TensorType
+
+__all__ = ["GuessedOp", "guessed_types"]
+
+
+def guessed_types(block: Block, hints: Mapping[int, tuple[int, ...]]) -> dict[int, TensorType]:
+    """``{id(value): type}`` for the values of ``block`` whose dims the shapes ``hints`` (by
+    argument index) make static; values whose types the hints do not change are left out."""
+    guessed: dict[int, TensorType] = {}
+    for index, shape in hints.items():
+        arg = block.arguments[index]
+        refined = _refined(arg.type, TensorType(arg.type.dtype, shape))
+        if refined is not None:
+            guessed[id(arg)] = refined
+    if not guessed:
+        return guessed
+    for op in block.operations:
+        if op.regions or not any(id(v) in guessed for v in op.operands):
+            continue
+        try:
+            inferred = op.opdef.infer([guessed.get(id(v), v.type) for v in op.operands], op.attributes)
+        except Exception:  # noqa: BLE001 - a guess the op rejects: keep its declared types
+            continue
+        if len(inferred) != len(op.results):
+            continue
+        for result, t in zip(op.results, inferred):
+            refined = _refined(result.type, t)
+            if refined is not None:
+                guessed[id(result)] = refined
+    return guessed
+
+
+def _refined(declared: TensorType, guess: TensorType) -> TensorType | None:
+    """``declared`` with its dynamic dims taken from ``guess``; None when that changes nothing
+    or the two disagree (dtype, rank or a static dim)."""
+    if guess.dtype != declared.dtype or guess.ndim != declared.ndim:
+        return None
+    if any(d is not None and g is not None and d != g for d, g in zip(declared.shape, guess.shape)):
+        return None
+    shape = tuple(g if d is None else d for d, g in zip(declared.shape, guess.shape))
+    return None if shape == declared.shape else TensorType(declared.dtype, shape)
+
+
+class _GuessedValue:
+    """A value seen with its guessed type (everything else is the value's own)."""
+
+    __slots__ = ("_value", "type")
+
+    def __init__(self, value: Any, type_: TensorType) -> None:
+        self._value = value
+        self.type = type_
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._value, name)
+
+
+class GuessedOp:
+    """An operation seen with the guessed types of its operands and results, for a step's
+    ``predicted_kernels`` (everything else is the operation's own)."""
+
+    def __init__(self, op: Operation, guessed: Mapping[int, TensorType]) -> None:
+        self._op = op
+        self.operands = [_seen(v, guessed) for v in op.operands]
+        self.results = [_seen(v, guessed) for v in op.results]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._op, name)
+
+
+def _seen(value: Any, guessed: Mapping[int, TensorType]) -> Any:
+    t = guessed.get(id(value))
+    return value if t is None else _GuessedValue(value, t)

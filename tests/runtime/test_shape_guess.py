@@ -1,0 +1,76 @@
+"""Kernels chosen ahead of the first call from shared variables' current shapes
+(runtime/shape_guess.py): the guess propagates through type inference, it moves the first
+call's compiles into the executor's module, and a wrong guess changes no result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorir as tr
+import tensorir.tensor as T
+from tensorir.runtime.compile_cache import get_cache
+from tensorir.runtime.shape_guess import GuessedOp, guessed_types
+
+RNG = np.random.default_rng(5)
+
+
+def _classifier(n_in: int, n_out: int, dtype: str) -> tuple[tr.function, list]:
+    x, y = T.matrix("x", dtype=dtype), T.ivector("y")
+    w = tr.shared(RNG.normal(size=(n_in, n_out)).astype(dtype) * 0.1, name="W")
+    b = tr.shared(np.zeros(n_out, dtype), name="b")
+    p = T.nnet.softmax(T.dot(x, w) + b)
+    cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+    gw, gb = tr.grad(cost, [w, b])
+    lr = np.asarray(0.1, dtype)
+    f = tr.function([x, y], cost, updates=[(w, w - lr * gw), (b, b - lr * gb)])
+    return f, [w, b]
+
+
+def test_guessed_types_follow_type_inference() -> None:
+    f, _ = _classifier(30, 7, "float64")
+    block = f.graph.module.functions[0].regions[0].block
+    n_args = len(block.arguments)
+    guessed = guessed_types(block, {n_args - 2: (30, 7), n_args - 1: (7,)})
+    assert guessed[id(block.arguments[-2])].shape == (30, 7)
+    dots = [op for op in block.operations if op.name in ("tir.dot", "tir.gemm")]
+    assert dots and any(guessed.get(id(op.results[0])) is not None
+                        and guessed[id(op.results[0])].shape[-1] == 7 for op in dots)
+    seen = GuessedOp(dots[0], guessed)
+    assert seen.name == dots[0].name and seen.attributes is dots[0].attributes
+    # Hints that disagree with a static dim or the rank are ignored.
+    assert guessed_types(block, {n_args - 1: (7, 1)}) == {}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_guess_moves_first_call_compiles_ahead(dtype: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    counts = {}
+    for guess in (False, True):
+        directory = str(tmp_path / f"cache-{guess}")
+        with monkeypatch.context() as patch, tr.change_flags(compiledir=directory):
+            if not guess:
+                patch.setattr("tensorir.runtime.native.guessed_types", lambda block, hints: {})
+            f, _ = _classifier(40, 10, dtype)
+            cache = get_cache(directory)
+            before = cache.stats["compiled"]
+            f(RNG.normal(size=(64, 40)).astype(dtype), RNG.integers(0, 10, 64).astype(np.int32))
+            counts[guess] = cache.stats["compiled"] - before
+    # Without the guess the skinny products and the short-row kernels compile at the first call.
+    assert counts[True] < counts[False]
+
+
+def test_wrong_guess_gives_right_results() -> None:
+    f, (w, b) = _classifier(20, 6, "float64")
+    # The guess said 6 classes; the model now has 40 (general rows, BLAS instead of skinny).
+    w.set_value(RNG.normal(size=(20, 40)) * 0.1)
+    b.set_value(np.zeros(40))
+    x, y = RNG.normal(size=(32, 20)), RNG.integers(0, 40, 32).astype(np.int32)
+    w0, b0 = w.get_value(), b.get_value()
+    cost = f(x, y)
+    z = x @ w0 + b0
+    logp = z - z.max(axis=1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(cost, -logp[np.arange(32), y].mean(), rtol=1e-10)
+    p = np.exp(logp)
+    p[np.arange(32), y] -= 1
+    np.testing.assert_allclose(w.get_value(), w0 - 0.1 * x.T @ p / 32, rtol=1e-9, atol=1e-12)
