@@ -229,3 +229,78 @@ def test_an_island_whose_result_changes_shape_sends_the_call_to_the_plan() -> No
         v[: k + 1] = np.abs(v[: k + 1]) + 0.1  # a different number of positive values each call
         for g, w in zip(native(v), reference(v)):
             np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+# -- loops inside the one native call (NativeScan.record_inline) ---------------------------------
+def _parts(fn) -> list[str]:  # noqa: ANN001
+    """The kinds of the parts of a function's only recording."""
+    (trace,) = fn.executor.function_replay._traces.values()
+    return [type(p).__name__ for p in trace.parts]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_rnn_value_and_gradient_is_one_native_call(dtype: str) -> None:
+    """Forward scan, its backward (reverse) scan and the pads between them: a single stretch,
+    with the weights as non-sequences given by the call."""
+    x, h0 = T.tensor3("x", dtype=dtype), T.matrix("h0", dtype=dtype)
+    W, U = T.matrix("W", dtype=dtype), T.matrix("U", dtype=dtype)
+    h, _ = tr.scan(lambda xt, hp, W, U: T.tanh(T.dot(xt, W) + T.dot(hp, U)), sequences=x, outputs_info=h0,
+                   non_sequences=[W, U])
+    cost = (h[-1] ** 2).sum() + h.mean()
+    calls = _calls(5, ((7, 3, 4), dtype), ((3, 5), dtype), ((4, 5), dtype), ((5, 5), dtype))
+    native = three_ways([x, h0, W, U], [cost, h, *tr.grad(cost, [W, U, x])], calls,
+                        rtol=1e-4 if dtype == "float32" else 1e-10)
+    assert _parts(native) == ["_Stretch"]
+
+
+def test_taps_reverse_keep_and_plain_outputs_inside_one_call() -> None:
+    """Fibonacci-like taps [-2, -1] backwards with a plain output, and a ``reduce`` (keeps its
+    last row): the state buffers start from the call's initial values every call."""
+    x, init, v0 = T.matrix("x"), T.matrix("init"), T.vector("v0")
+
+    def step(xt, a, b):  # noqa: ANN001, ANN202
+        new = T.tanh(a * 0.3 + b * 0.6 + xt)
+        return new, new.sum() * 2
+
+    (fib, plain), _ = tr.scan(step, sequences=x, outputs_info=[dict(initial=init, taps=[-2, -1]), None],
+                              go_backwards=True)
+    last, _ = tr.reduce(lambda xt, acc: acc * 0.9 + T.exp(-xt), sequences=x, outputs_info=v0)
+    outs = [fib * 1.5, plain + 1, last * 2]
+    calls = [(RNG.standard_normal((6, 3)), RNG.standard_normal((2, 3)), RNG.standard_normal(3)) for _ in range(5)]
+    native = three_ways([x, init, v0], outs, calls, rtol=1e-12)
+    assert "_Island" not in _parts(native)
+
+
+def test_a_loop_updating_a_shared_variable_inside_one_call() -> None:
+    """The tutorial's accumulator: the update comes back from scan and is applied after the call."""
+    acc = tr.shared(np.float64(0.0), name="acc")
+    k = T.vector("k")
+    values, updates = tr.scan(lambda v: {acc: acc + v}, sequences=k * 2 + 1)
+    add = tr.function([k], (k * 3).sum(), updates=updates)
+    total = 0.0
+    for _ in range(5):
+        kv = RNG.standard_normal(4)
+        add(kv)
+        total += float((kv * 2 + 1).sum())
+        np.testing.assert_allclose(acc.get_value(), total, rtol=1e-12)
+    assert add.executor.function_replay.replayed == 5 - RECORD_AFTER
+
+
+def test_a_step_count_from_the_call_keeps_the_loop_an_island() -> None:
+    """Same shapes, another ``n_steps`` value: the recording must not bake the step count in (the
+    island's results change shape, so such calls go back to the plan)."""
+    n = T.lscalar("n")
+    x, h0 = T.matrix("x"), T.vector("h0")
+    h, _ = tr.scan(lambda xt, h: T.tanh(h + xt), sequences=x, outputs_info=h0, n_steps=n)
+    calls = [(np.int64(s), RNG.standard_normal((8, 3)), RNG.standard_normal(3)) for s in (5, 3, 7, 2, 8, 4)]
+    native = three_ways([n, x, h0], [T.exp(h).sum(axis=1) * 2, h[-1] + 1], calls, replays=False)
+    assert "_Island" in _parts(native)
+
+
+def test_an_until_loop_stays_an_island() -> None:
+    x0 = T.vector("x0")
+    xs, _ = tr.scan(lambda v: (v * 1.5, tr.scan_module.until(T.max(v) > 10)), outputs_info=x0, n_steps=20)
+    start = np.array([0.7, 1.1, 0.9])  # max(v) passes 10 at the 6th step, for every scale below
+    calls = [(start * s,) for s in (1.0, 1.01, 1.02, 1.03, 1.04)]  # the same number of steps each call
+    native = three_ways([x0], [(xs * 2).sum(), T.exp(xs).max()], calls)
+    assert "_Island" in _parts(native)

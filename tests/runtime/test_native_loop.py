@@ -262,8 +262,13 @@ def _ring(monkeypatch: pytest.MonkeyPatch, limit: int, ring_bytes: int) -> list:
     monkeypatch.setattr(native_loop, "KEPT_STACK_LIMIT", limit)
     monkeypatch.setattr(native_loop, "RING_BYTES", ring_bytes)
     capacities: list = []
-    original = native_loop._ring_capacity
-    monkeypatch.setattr(native_loop, "_ring_capacity", lambda *a: capacities.append(original(*a)) or capacities[-1])
+    original = native_loop._States.__init__
+
+    def spy(self, *args) -> None:  # noqa: ANN001, ANN002
+        original(self, *args)
+        capacities.append(self.capacity)
+
+    monkeypatch.setattr(native_loop._States, "__init__", spy)
     return capacities
 
 

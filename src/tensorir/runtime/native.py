@@ -362,6 +362,18 @@ class NativeExecutor:
             except _CAUGHT as exc:
                 raise EvaluationError(op, exc) from exc
 
+        if loop is not None and not outer:
+            # A whole call's recording puts the loop into its own table (native_function.py),
+            # unless the step count (operand 0) comes from the call's values.
+            def inline(inputs: list[np.ndarray], recorder: Recorder) -> tuple[list[np.ndarray] | None, bool]:
+                try:
+                    return loop.record_inline(inputs, recorder)
+                except EvaluationError:
+                    raise
+                except _CAUGHT as exc:
+                    raise EvaluationError(op, exc) from exc
+
+            step.inline, step.fixed_operands = inline, (0,)  # type: ignore[attr-defined]
         return step, outer
 
     def _with_dead_slots(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]
@@ -474,19 +486,28 @@ class NativeExecutor:
                     recorder.keep.append(tuple(results))
                     recorder.island(step, inputs, results)
             else:
-                # A whole call's replay runs such a step in Python between native stretches.
+                # A whole call's replay runs such a step in Python between native stretches,
+                # unless it is a loop that records itself into the call's table (``inline``).
                 island = reads_changing and recorder.pool_calls
                 if reads_changing and not island:
                     recorder.invalidate(f"{op.name} reads values that change (per step or call) and is not recordable")
                 if reads_call and not island:
                     recorder.not_reusable = f"{op.name} computes from the call's values in Python"
+                inline = getattr(step, "inline", None) if island else None
+                if inline is not None and any(ins[k] in derived for k in step.fixed_operands):
+                    inline = None  # its step count comes from the call's values
+                results, inlined = None, False
                 RECORDING.recorder = None
                 try:
-                    results = step(inputs)
+                    if inline is not None:
+                        results, inlined = inline(inputs, recorder)
+                    if results is None:
+                        results = step(inputs)
                 finally:
                     RECORDING.recorder = recorder
-                recorder.keep.append(tuple(results))  # pinned: see the docstring
-                if island:
+                if not inlined:
+                    recorder.keep.append(tuple(results))  # pinned: see the docstring
+                if island and not inlined:
                     recorder.island(step, inputs, results)
             recorder.hold(results)
             for slot, value in zip(outs, results):

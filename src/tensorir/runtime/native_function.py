@@ -42,7 +42,6 @@ from tensorir.runtime.native_kernels import RECORDING
 from tensorir.runtime.native_loop import (
     ISLAND,
     POOL,
-    DataOf,
     Recorder,
     ReplayTable,
     data_address,
@@ -142,23 +141,21 @@ class FunctionReplay:
 class _Stretch:
     """Recorded entries between two pool calls: one runner table, and the table words that hold
     an array's data address, set before each replay (a proxy's, or a result's whose buffer was
-    handed out)."""
+    handed out); a loop nested in the stretch has its own table's words set too."""
 
     def __init__(self, moving: dict[int, tuple], entries: Sequence[tuple]) -> None:
-        table = ReplayTable(moving)
-        self.patches: list[tuple[int, int, np.ndarray]] = []
+        table = ReplayTable(moving, patch_data=True)
         for kind, address, call_args in entries:
-            for k, a in enumerate(call_args):
-                if isinstance(a, DataOf):
-                    self.patches.append((len(table.rows), 2 + 2 * k, a.array))
             table.add(kind, address, call_args)
         self.table = table.array()
+        self.patches = table.patches
+        self.nested = table.nested
 
     def run(self, runner: Callable[..., int]) -> bool:
-        table = self.table
-        for row, word, array in self.patches:
-            table[row, word] = data_address(array)
-        return runner(table.ctypes.data, len(table), 0, 1) == 1
+        self.patches.apply(self.table)
+        for nested in self.nested:
+            nested.patches.apply(nested.table)
+        return runner(self.table.ctypes.data, len(self.table), 0, 1) == 1
 
 
 class _Island:

@@ -32,6 +32,7 @@ from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.indexing import RUNTIME, numpy_key, parse_index
 from tensorir.dialects.tir.reduction import sum_to_axes
 from tensorir.runtime.native_kernels import (
+    RECORDING,
     KernelContext,
     KernelSet,
     kernel_name,
@@ -39,12 +40,13 @@ from tensorir.runtime.native_kernels import (
     record_copy,
     recording_references,
 )
+from tensorir.runtime.native_loop import DataOf, Moving
 from tensorir.runtime.native_steps import ReductionStep
 
 __all__ = ["INDEX_STEP_OPS", "index_step"]
 
 INDEX_STEP_OPS = ("tir.subtensor", "tir.set_subtensor", "tir.inc_subtensor", "tir.sum_to", "tir.dimshuffle",
-                  "tir.reshape")
+                  "tir.reshape", "tir.slice_leading", "tir.flip_leading", "tir.pad_leading")
 
 # References to ``x`` inside a write step when only the plan's operand list holds it: that list,
 # the local name and getrefcount's argument.
@@ -334,8 +336,9 @@ class SumToStep(_Step):
 
 
 class ViewStep(_Step):
-    """``tir.dimshuffle`` / ``tir.reshape``: the reference, which gives a view whenever the
-    layout allows; a copy (a reshape of a non-contiguous array) is Python work for a recorder."""
+    """``tir.dimshuffle`` / ``tir.reshape`` / ``tir.slice_leading`` / ``tir.flip_leading``: the
+    reference, which gives a view whenever the layout allows; a copy (a reshape of a
+    non-contiguous array) is Python work for a recorder."""
 
     #: A view moves with its operand in a recorded loop; the shape operands must be fixed.
     recordable = True
@@ -349,6 +352,34 @@ class ViewStep(_Step):
         return out
 
 
+class PadLeadingStep(_Step):
+    """``tir.pad_leading`` (zero rows around ``x``: the gradient of a leading slice, such as a
+    scan's result without its initial rows): two zero fills and a byte copy, which a recorder
+    replays; a non-contiguous ``x`` goes through the reference."""
+
+    recordable = True
+    fixed_operands = (1, 2)
+    fresh_outputs = True
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        x = inputs[0]
+        before, after = int(inputs[1]), int(inputs[2])
+        if type(x) is not np.ndarray or x.dtype != self.dtype or not x.flags.c_contiguous or min(before, after) < 0:
+            return self.reference(inputs)
+        rows = x.shape[0]
+        out = np.empty((before + rows + after, *x.shape[1:]), self.dtype)
+        out[:before] = 0
+        out[before:before + rows] = x
+        out[before + rows:] = 0
+        recorder = RECORDING.recorder
+        if recorder is not None:
+            row = x.itemsize * int(np.prod(x.shape[1:], dtype=np.int64))
+            recorder.zero_bytes(Moving(0, 0, out), before * row)
+            recorder.copy_bytes(Moving(before * row, 0, out), DataOf(x), rows * row)
+            recorder.zero_bytes(Moving((before + rows) * row, 0, out), after * row)
+        return [out]
+
+
 def index_step(op: Operation, context: KernelContext | None = None) -> tuple[Step, str] | None:
     """A step for ``op`` (one of :data:`INDEX_STEP_OPS`), or None to use the reference.
     ``context``: the executor's kernels, for the sums of ``sum_to`` and the basic writes (None:
@@ -359,6 +390,8 @@ def index_step(op: Operation, context: KernelContext | None = None) -> tuple[Ste
         return IndexWriteStep(op, context), "index"
     if op.name == "tir.sum_to":
         return SumToStep(op, context), "view"
-    if op.name in ("tir.dimshuffle", "tir.reshape"):
+    if op.name in ("tir.dimshuffle", "tir.reshape", "tir.slice_leading", "tir.flip_leading"):
         return ViewStep(op), "view"
+    if op.name == "tir.pad_leading":
+        return PadLeadingStep(op), "copy"
     return None

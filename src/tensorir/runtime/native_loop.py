@@ -43,11 +43,13 @@ from tensorir.runtime.blas import blas_thread_setter
 from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import RECORDING, function_address
 
-__all__ = ["ISLAND", "POOL", "DataOf", "Moving", "NativeScan", "Recorder", "ReplayTable", "data_address",
-           "proxy_of", "set_data", "signature_of"]
+__all__ = ["ISLAND", "POOL", "DataOf", "Moving", "NativeScan", "Nested", "Patches", "Recorder", "ReplayTable",
+           "data_address", "proxy_of", "set_data", "signature_of"]
 
 _DATA = ARRAY_LAYOUT["data"]
-_MEMCPY = function_address(ctypes.CDLL(None).memcpy)
+_LIBC = ctypes.CDLL(None)
+_MEMCPY = function_address(_LIBC.memcpy)
+_MEMSET = function_address(_LIBC.memset)
 
 
 class DataOf:
@@ -60,12 +62,62 @@ class DataOf:
 
 
 class Moving:
-    """A table argument given directly as ``base + i * step`` at step ``i``."""
+    """A table argument given directly as ``base + i * step`` at step ``i``; with an
+    ``anchor`` array, ``base`` is a byte offset from the anchor's data address (which a
+    :class:`Patches` keeps current when the anchor's buffer moves)."""
 
-    __slots__ = ("base", "step")
+    __slots__ = ("anchor", "base", "step")
 
-    def __init__(self, base: int, step: int) -> None:
-        self.base, self.step = base, step
+    def __init__(self, base: int, step: int, anchor: np.ndarray | None = None) -> None:
+        self.base, self.step, self.anchor = base, step, anchor
+
+
+#: Patches up to this many are written one by one (NumPy's fancy indexing costs more there).
+_FEW_PATCHES = 12
+
+
+class Patches:
+    """Table words that hold an array's data address plus an offset, written again before each
+    run: the arrays are proxies pointed at each call's arguments, or recorded buffers handed out
+    to the caller (native_function.py), so their addresses change between runs."""
+
+    def __init__(self) -> None:
+        self._words: list[tuple[int, int, int, int]] = []
+        self.anchors: list[np.ndarray] = []
+        self._index: dict[int, int] = {}
+        self._rows = self._cols = self._which = self._offsets = None
+
+    def add(self, row: int, word: int, array: np.ndarray, offset: int) -> None:
+        k = self._index.get(id(array))
+        if k is None:
+            k = self._index[id(array)] = len(self.anchors)
+            self.anchors.append(array)
+        self._words.append((row, word, k, offset))
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    def apply(self, table: np.ndarray) -> None:
+        if len(self._words) <= _FEW_PATCHES:
+            anchors = self.anchors
+            for row, word, k, offset in self._words:
+                table[row, word] = data_address(anchors[k]) + offset
+            return
+        if self._rows is None:
+            rows, cols, which, offsets = (np.array(c, dtype=np.int64) for c in zip(*self._words))
+            self._rows, self._cols, self._which, self._offsets = rows, cols, which, offsets
+        addresses = np.fromiter((data_address(a) for a in self.anchors), np.int64, len(self.anchors))
+        table[self._rows, self._cols] = addresses[self._which] + self._offsets
+
+
+class Nested:
+    """A ``loop`` entry's table argument: a runner table run from inside another one, with the
+    patches to apply before the outer table runs."""
+
+    __slots__ = ("patches", "table")
+
+    def __init__(self, table: np.ndarray, patches: Patches) -> None:
+        self.table, self.patches = table, patches
 
 
 class Recorder:
@@ -174,6 +226,15 @@ class Recorder:
         bits = tuple(struct.unpack("<q", struct.pack("<d", float(f)))[0] for f in floats)
         self.entries.append((KINDS[kind], address, tuple(int(i) for i in ints) + bits))
 
+    def copy_bytes(self, dst: Moving, src: Moving | DataOf, nbytes: int) -> None:
+        """A byte copy to an anchored address (see :class:`Moving`); the caller keeps the arrays
+        alive (they are recorded values)."""
+        self.entries.append((3, _MEMCPY, (dst, src, nbytes)))
+
+    def zero_bytes(self, dst: Moving, nbytes: int) -> None:
+        """Zero ``nbytes`` at an anchored address (a recorded value)."""
+        self.entries.append((3, _MEMSET, (dst, 0, nbytes)))
+
     def copy(self, dst: np.ndarray, src: np.ndarray) -> None:
         """``dst[...] = src`` for C-contiguous arrays of one shape and dtype (a byte copy)."""
         self.keep += [dst, src]
@@ -187,12 +248,24 @@ ISLAND = -2
 
 
 class ReplayTable:
-    """Entries as the runner's int64 table: each argument a (base, step) pair."""
+    """Entries as the runner's int64 table: each argument a (base, step) pair.
 
-    def __init__(self, moving: dict[int, tuple]) -> None:
+    ``patches`` collects the words to write again before each run (see :class:`Patches`): every
+    data address when ``patch_data`` (a whole call's stretch, whose arrays may all move), the
+    moving objects' rows when ``roots`` (root key -> the array a moving object's offset is from:
+    a loop nested in a call's replay), and every anchored :class:`Moving`.
+    """
+
+    def __init__(self, moving: dict[int, tuple], roots: dict[tuple, np.ndarray] | None = None,
+                 patch_data: bool = False) -> None:
         self.words = ENTRY_WORDS
         self.moving = moving
+        self.roots = roots
+        self.patch_data = patch_data
         self.rows: list[list[int]] = []
+        self.patches = Patches()
+        #: Nested tables among the arguments (their patches apply with this table's).
+        self.nested: list[Nested] = []
 
     def data(self, array: np.ndarray) -> tuple[int, int]:
         """(address at step 0, bytes per step) of an array's data."""
@@ -201,11 +274,24 @@ class ReplayTable:
 
     def add(self, kind: int, address: int, args: Sequence[Any]) -> None:
         row = [kind, address]
+        here = len(self.rows)
         for a in args:
             if isinstance(a, DataOf):
+                entry = self.moving.get(id(a.array))
+                if self.patch_data:
+                    self.patches.add(here, len(row), a.array, 0)
+                elif entry is not None and self.roots is not None:
+                    self.patches.add(here, len(row), self.roots[entry[2]], entry[3])
                 row += list(self.data(a.array))
             elif isinstance(a, Moving):
-                row += [a.base, a.step]
+                if a.anchor is not None:
+                    self.patches.add(here, len(row), a.anchor, a.base)
+                    row += [data_address(a.anchor) + a.base, a.step]
+                else:
+                    row += [a.base, a.step]
+            elif isinstance(a, Nested):
+                self.nested.append(a)
+                row += [a.table.ctypes.data, 0]
             else:
                 row += [int(a), 0]
         self.rows.append(row + [0] * (self.words - len(row)))
@@ -261,6 +347,22 @@ class NativeScan:
                 reverse: bool, dtypes: list[np.dtype], signature: tuple | None) -> list[np.ndarray] | None:
         """Run the first step through the body's plan with a recorder, then the others natively;
         keep the recording for the next call with the same signature when it allows."""
+        recorded = self._record_loop(seqs, states, nonseqs, n, reverse, dtypes, signature is not None)
+        if recorded is None:
+            return None
+        trace, plain, ran = recorded
+        if trace is not None and signature is not None and trace.recorder.not_reusable is None:
+            if len(self._traces) >= _MAX_TRACES:
+                self._traces.clear()
+            self._traces[signature] = trace
+        return self._results(states, plain, ran, reverse)
+
+    def _record_loop(self, seqs: list[np.ndarray], states: _States, nonseqs: list[np.ndarray], n: int,
+                     reverse: bool, dtypes: list[np.dtype], proxies: bool
+                     ) -> tuple[_Trace | None, list[np.ndarray], int] | None:
+        """:meth:`_record`'s loop: (the recording, or None when ``until`` stopped at step 0; the
+        plain outputs' stacks; steps run), or None when the body cannot be replayed. With
+        ``proxies``, non-sequences are proxies too (a later call may reuse the recording)."""
         op, lay = self.op, self.layout
         t0, dt_step = (n - 1, -1) if reverse else (0, 1)
         #: id -> (array, bytes per step, root, offset from the root's data)
@@ -285,7 +387,7 @@ class NativeScan:
         # Non-sequences through proxies (arrays whose data pointer is set per call), so a later
         # call with other arrays of the same layout can reuse the recording.
         for m, value in enumerate(nonseqs):
-            if signature is not None:
+            if proxies:
                 value = proxy_of(value)
                 moving[id(value)] = (value, 0, ("nonseq", m), 0)
             args.append(value)
@@ -316,7 +418,7 @@ class NativeScan:
         if recorder.reason is not None:
             return self._give_up(recorder.reason)
         if stopped:
-            return self._results(states, plain, 1, reverse)
+            return None, plain, 1
         trace = _Trace(recorder, moving, outs, index, [p.shape for p in plain])
         try:
             table = self._table(trace, states, plain, t0, dt_step)
@@ -325,11 +427,80 @@ class NativeScan:
         roots = _roots(seqs, nonseqs)
         ran = self._run_table(table, recorder, 1, n, states,
                               lambda: self._table(trace, states, plain, t0, dt_step, roots))
-        if signature is not None and recorder.not_reusable is None:
-            if len(self._traces) >= _MAX_TRACES:
-                self._traces.clear()
-            self._traces[signature] = trace
-        return self._results(states, plain, ran, reverse)
+        return trace, plain, ran
+
+    def record_inline(self, inputs: Sequence[np.ndarray], recorder: Recorder
+                      ) -> tuple[list[np.ndarray] | None, bool]:
+        """Run the scan for a whole call's recording (runtime/native_function.py) and, where its
+        loop can run inside the call's replay, add the entries that do so to ``recorder``.
+
+        Returns (results, whether the entries were added); (None, False) when it did not run
+        (the caller then runs the step, an island). The entries copy the initial values into
+        the state buffers, call the runner over a table of all the steps (a ``loop`` entry: the
+        call's replay stays one native call) and copy the results' rows out as :meth:`_results`
+        does. Everything is made once for the recording: the body's recording (never shared
+        with :meth:`run`'s), the state buffers and the stacks; addresses that move between calls
+        (the scan's inputs, results handed out) are patched before each replay. Loops that stop
+        early (``until``), hold a ring of rows or ran over CHUNK_SECONDS (they need Python
+        between chunks for Ctrl-C) stay islands.
+        """
+        op, lay = self.op, self.layout
+        if self.reason is not None or lay.until or any(type(a) is not np.ndarray for a in inputs[1:]):
+            return None, False
+        seqs, inits, nonseqs, n = checked_scan_inputs(op, inputs)
+        windows = lay.windows()
+        keeps = [ScanDef.keep_of(op, j) for j in range(lay.n_state)]
+        dtypes = [np.dtype(r.type.dtype) for r in op.results]
+        if n < 2 or _ring_capacity(inits, windows, keeps, n) is not None:
+            return None, False
+        if any(x.dtype != dt or not x.flags.c_contiguous for x, dt in zip(inits, dtypes)):
+            return None, False
+        reverse = bool(op.attributes["reverse"])
+        states = _States(inits, windows, keeps, dtypes, n, reverse, None)
+        began = time.perf_counter()
+        recorded = self._record_loop(seqs, states, nonseqs, n, reverse, dtypes, True)
+        if recorded is None:
+            return None, False
+        trace, plain, ran = recorded
+        results = self._results(states, plain, ran, reverse)
+        body = trace.recorder if trace is not None else None
+        if (body is None or body.not_reusable is not None or ran != n
+                or (time.perf_counter() - began) * n / (n - 1) > CHUNK_SECONDS
+                or (body.blas_threads and not recorder.blas_thread_count(body.blas_threads))):
+            return results, False
+        t0, dt_step = (n - 1, -1) if reverse else (0, 1)
+        roots: dict[tuple, np.ndarray] = {("seq", s): x for s, x in enumerate(seqs)}
+        roots.update({("nonseq", m): v for m, v in enumerate(nonseqs)})
+        roots.update({("state", j): b for j, b in enumerate(states.buffers)})
+        for obj, _delta, root, offset in trace.moving.values():
+            set_data(obj, data_address(roots[root]) + offset)
+        table = ReplayTable(trace.moving, roots)
+        self._fill(table, body, trace.outs, states, plain, trace.index, t0, dt_step)
+        loop = Nested(table.array(), table.patches)
+        for x, buffer, lead, w in zip(inits, states.buffers, states.leads, windows):
+            rb = buffer.strides[0]
+            if not reverse:
+                recorder.copy_bytes(Moving((lead - w) * rb, 0, buffer), Moving(0, 0, x), w * rb)
+            for r in range(w if reverse else 0):
+                recorder.copy_bytes(Moving((lead - w + r) * rb, 0, buffer), Moving((w - 1 - r) * rb, 0, x), rb)
+        recorder.entries.append((KINDS["loop"], function_address(self.runner()), (loop, len(loop.table), 0, n)))
+        for i, result in enumerate(results):
+            full = states.buffers[i] if i < lay.n_state else plain[i - lay.n_state]
+            if result is full:
+                continue
+            stop = states.first(i) + n if i < lay.n_state else n
+            k = ScanDef.keep_of(op, i)
+            start, rb = (stop - k if k else 0), full.strides[0]
+            if not reverse:
+                recorder.copy_bytes(Moving(0, 0, result), Moving(start * rb, 0, full), (stop - start) * rb)
+                continue
+            rows = ReplayTable({})
+            rows.add(3, _MEMCPY, [Moving(0, rb, result), Moving((stop - 1) * rb, -rb, full), rb])
+            copies = Nested(rows.array(), rows.patches)
+            recorder.entries.append((KINDS["loop"], function_address(self.runner()), (copies, 1, 0, stop - start)))
+        recorder.checks += body.checks
+        recorder.keep.append(_Inline(trace, states, plain, loop))
+        return results, True
 
     def _replay(self, trace: _Trace, seqs: list[np.ndarray], states: _States, nonseqs: list[np.ndarray],
                 n: int, reverse: bool) -> list[np.ndarray]:
@@ -399,9 +570,9 @@ class NativeScan:
     def _fill(self, table: ReplayTable, recorder: Recorder, outs: list, states: _States,
               plain: list[np.ndarray], index: np.ndarray | None, t0: int, dt_step: int) -> None:
         kinds = KINDS
-        for obj, delta, _root, _offset in table.moving.values():
+        for obj in [m[0] for m in table.moving.values()]:
             # Move the object's data pointer to this step's row before any call reads it.
-            table.add(kinds["store"], 0, [id(obj) + _DATA, Moving(obj.ctypes.data, delta)])
+            table.add(kinds["store"], 0, [id(obj) + _DATA, DataOf(obj)])
         if index is not None:
             table.add(kinds["store"], 0, [DataOf(index), Moving(t0, dt_step)])
         for kind, address, args in recorder.entries:
@@ -423,7 +594,7 @@ class NativeScan:
         if type(out) is not np.ndarray or out.dtype != buffer.dtype or not out.flags.c_contiguous:
             raise _NotReplayable("a step result that is not a contiguous array of its dtype")
         row_bytes = buffer.strides[0]
-        table.add(3, _MEMCPY, [Moving(buffer.ctypes.data + first * row_bytes, row_bytes), DataOf(out), out.nbytes])
+        table.add(3, _MEMCPY, [Moving(first * row_bytes, row_bytes, buffer), DataOf(out), out.nbytes])
 
     def _results(self, states: _States, plain: list[np.ndarray], ran: int, reverse: bool) -> list[np.ndarray]:
         op, lay = self.op, self.layout
@@ -530,6 +701,13 @@ CHUNK_SECONDS = 0.1
 
 #: Recordings kept per scan (a loop called with ever new shapes must not grow without bound).
 _MAX_TRACES = 8
+
+
+class _Inline:
+    """What a loop inside a whole call's recording keeps alive (see NativeScan.record_inline)."""
+
+    def __init__(self, trace: _Trace, states: _States, plain: list[np.ndarray], loop: Nested) -> None:
+        self.trace, self.states, self.plain, self.loop = trace, states, plain, loop
 
 
 class _Trace:

@@ -16,7 +16,9 @@ Kinds (:data:`KINDS`): ``0 .. MAX_ARGS`` call ``void f(i64 x kind)`` (range kern
 the BLAS call kernels' signatures (``i64 f(i64..., f64...)``: float arguments travel as their
 bit patterns; a non-zero status stops the loop); ``void f(i32)`` (OpenBLAS's thread count);
 ``store`` writes ``arg1`` at address ``arg0`` (moves an array object's data pointer to this
-step's row); ``until`` stops after the current step when the byte at ``arg0`` is non-zero.
+step's row); ``until`` stops after the current step when the byte at ``arg0`` is non-zero;
+``loop`` calls ``i64 f(table, count, lo, hi)`` (this runner itself, over a nested table: a
+scan inside a whole call's replay) and stops like a refused BLAS call unless it returned ``hi``.
 
 Returns ``hi`` when every step ran, ``STOPPED + i + 1`` when the ``until`` of step ``i`` fired
 (one past it, flagged, so a caller running chunks can tell it from a chunk's end), or ``-1 - i``
@@ -38,7 +40,7 @@ STOPPED = 1 << 40
 _BLAS_KINDS = {100: (6, 2), 101: (5, 2), 102: (4, 1), 103: (4, 0)}
 KINDS = {
     "gemm": 100, "gemv": 101, "ger": 102, "dot": 103, "gemm_raw": 104,
-    "threads": 110, "store": 200, "until": 201,
+    "threads": 110, "loop": 120, "store": 200, "until": 201,
 }
 # gemm_raw: routine, a, b, c, m, n, k, lda, ldb, ldc, trans_a, trans_b (12 i64), alpha, beta.
 _BLAS_KINDS[104] = (12, 2)
@@ -60,6 +62,10 @@ def _call_block(label: str, kind: int, args: list[str], lines: list[str]) -> Non
         lines.append(f"  %{label}_n = llvm.trunc {args[0]} : i64 to i32")
         lines.append(f"  llvm.call %fn(%{label}_n) : !llvm.ptr, (i32) -> ()")
         lines.append("  llvm.br ^next(%stop : i64)")
+    elif kind == KINDS["loop"]:
+        lines.append(f"  %{label}_r = llvm.call %fn({', '.join(args[:4])}) : !llvm.ptr, (i64, i64, i64, i64) -> i64")
+        lines.append(f"  %{label}_bad = llvm.icmp \"ne\" %{label}_r, {args[3]} : i64")
+        lines.append(f"  llvm.cond_br %{label}_bad, ^refused, ^next(%stop : i64)")
     elif kind == KINDS["store"]:
         lines.append(f"  %{label}_p = llvm.inttoptr {args[0]} : i64 to !llvm.ptr")
         lines.append(f"  llvm.store {args[1]}, %{label}_p : i64, !llvm.ptr")
@@ -79,7 +85,8 @@ def _call_block(label: str, kind: int, args: list[str], lines: list[str]) -> Non
 
 def replay_runner() -> str:
     """MLIR (LLVM dialect) text of :data:`REPLAY_FUNCTION` (see the module docstring)."""
-    kinds = list(range(MAX_ARGS + 1)) + sorted(_BLAS_KINDS) + [KINDS["threads"], KINDS["store"], KINDS["until"]]
+    kinds = list(range(MAX_ARGS + 1)) + sorted(_BLAS_KINDS) + [KINDS["threads"], KINDS["loop"], KINDS["store"],
+                                                              KINDS["until"]]
     lines = [
         f"llvm.func @{REPLAY_FUNCTION}(%table: i64, %count: i64, %lo: i64, %hi: i64) -> i64 {{",
         "  %c0 = llvm.mlir.constant(0 : i64) : i64",
