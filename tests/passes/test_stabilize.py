@@ -223,3 +223,25 @@ def test_gradient_rewrite_needs_the_rows_arange() -> None:
     zv = np.random.default_rng(0).standard_normal((3, 4))
     yv, rv = np.array([1, 0, 3], np.int32), np.array([2, 1, 0])
     np.testing.assert_allclose(run_function(new, [zv, yv, rv])[0], run_function(func, [zv, yv, rv])[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows, fires", [(np.arange(6), True), (np.arange(6)[::-1].copy(), False),
+                                         (np.array([0, 1, 2, 3, 5, 4]), False)])
+def test_a_folded_arange_of_static_rows_counts_as_arange(rows: np.ndarray, fires: bool) -> None:
+    """With a static row count, ``arange(n)`` folds to a constant before the rewrite sees it (the
+    char-LSTM's ``arange(S * B)``): the constant 0..n-1 still selects one entry per row; any other
+    constant does not."""
+    import tensorir as tr
+
+    z, y = T.matrix("z"), T.ivector("y")
+    zs = z.reshape((6, 4))
+    loss = -T.mean(T.log(T.nnet.softmax(zs))[T.constant(rows), y])
+    func = build([loss, tr.grad(loss, z)], [z, y])
+    new = rewritten_copy(func, pipeline("fast_run"))
+    names = op_names(new)
+    assert ("tir.softmax_crossentropy" in names and "tir.softmax_crossentropy_grad" in names) == fires, names
+    assert ("tir.advanced_subtensor" not in names) == fires, names
+    rng = np.random.default_rng(4)
+    zv, yv = rng.standard_normal((6, 4)), rng.integers(0, 4, 6).astype(np.int32)
+    for got, want in zip(run_function(new, [zv, yv]), run_function(func, [zv, yv])):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from tensorir.dialects.builder import Builder
 from tensorir.dialects.ir import Operation, Value
 from tensorir.dialects.types import INT_DTYPES
 from tensorir.passes.canonicalize import DoubleNegation
-from tensorir.passes.matching import absorbs, cast_to, defining, is_constant, negate, scalar_constant
+from tensorir.passes.matching import absorbs, cast_to, constant_value, defining, is_constant, negate, scalar_constant
 from tensorir.passes.pass_manager import PatternPass
 from tensorir.passes.rewriter import PatternRewriter, RewritePattern
 
@@ -317,10 +319,13 @@ def _counts_rows(n: Value, rows: Sequence[Value]) -> bool:
 
 
 def _arange_of_rows(v: Value, rows: Sequence[Value]) -> bool:
-    """Whether ``v`` is ``arange(0, n, 1)`` with ``n`` the number of rows (labels or scores)."""
+    """Whether ``v`` is ``arange(0, n, 1)`` with ``n`` the number of rows (labels or scores),
+    as the op or as the constant it folds to when ``n`` is static."""
     op = defining(v, "tir.arange")
     if op is None:
-        return False
+        known = constant_value(v)
+        return (known is not None and known.ndim == 1 and known.dtype.kind in "iu"
+                and np.array_equal(known, np.arange(known.size)) and any(r.type.shape[0] == known.size for r in rows))
     start, stop, step = op.operands
     return is_constant(start, 0) and is_constant(step, 1) and _counts_rows(stop, rows)
 

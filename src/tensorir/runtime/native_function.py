@@ -9,7 +9,15 @@ call); later calls with that signature point the proxies at their arrays and mak
 :func:`tensorir.codegen.cpu.lower_replay.replay_runner` over the recorded table, instead of a
 Python round per step.
 
-A step that computes from the call's values in Python (a scan, a conv step's per-thread
+A scan whose body replays records itself into the call's table (``NativeScan.record_inline``):
+copies of its initial values into state buffers made for the recording, a ``loop`` entry (the
+runner calling itself over the loop's own table of every step) and copies of its results, so
+the loop runs inside the call's one native call. The addresses in its table that move between
+calls (the scan's inputs, results handed out) are patched before each replay. A scan whose
+step count comes from the call's values, that stops early (``until``), keeps a ring of rows or
+runs longer than a native loop's chunk stays an island.
+
+A step that computes from the call's values in Python (such a scan, a conv step's per-thread
 products, advanced indexing, a random draw) is an island: the replay runs it in Python between
 native stretches, on the recorded inputs (which hold this call's values by then), and swaps or
 copies its results into the recorded arrays that the native calls after it read; a result of
@@ -57,7 +65,7 @@ __all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT"]
 RECORD_AFTER = 2
 #: Bytes of recorded intermediates (they stay allocated) above which a recording is not kept; a
 #: function's recordings together stay under it too.
-TRACE_BYTES_LIMIT = 1 << 26
+TRACE_BYTES_LIMIT = 1 << 28
 #: Recordings kept per function, and signatures counted before the count starts over.
 _MAX_TRACES = 8
 _MAX_SEEN = 64
