@@ -304,3 +304,39 @@ def test_an_until_loop_stays_an_island() -> None:
     calls = [(start * s,) for s in (1.0, 1.01, 1.02, 1.03, 1.04)]  # the same number of steps each call
     native = three_ways([x0], [(xs * 2).sum(), T.exp(xs).max()], calls)
     assert "_Island" in _parts(native)
+
+
+def test_islands_see_the_blas_thread_count_the_native_stretches_left() -> None:
+    """A conv step (an island) gives BLAS one thread for its per-thread products, skipping the
+    call when it believes the count is already right; native stretches before it set the count
+    for their own products, so the replay must tell Python what they left (a stale belief had a
+    conv gradient's products run two BLAS threads on each of two pool threads, 4x slower)."""
+    import tensorir.runtime.native_conv as native_conv
+    from tensorir.runtime.blas import get_blas_num_threads
+    from tensorir.runtime.native_blas import _blas_threads_now
+
+    if get_blas_num_threads() is None:
+        pytest.skip("BLAS's thread count cannot be read here")
+    seen: list[tuple] = []
+    original = native_conv.configure_blas_threads
+
+    def checked(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        seen.append((_blas_threads_now[0], get_blas_num_threads()))
+        original(*args, **kwargs)
+
+    x, a, b = T.tensor4("x"), T.matrix("a"), T.matrix("b")
+    w = tr.shared(RNG.standard_normal((8, 3, 5, 5)), name="w")
+    # conv (one BLAS thread per slot), a product wanting every thread, conv again.
+    first = T.nnet.conv2d(x, w).sum()
+    big = T.dot(a * first, b)
+    second = T.nnet.conv2d(x * big.sum(), w)
+    fn = tr.function([x, a, b], [second.sum(), big.sum()])
+    args = (RNG.standard_normal((16, 3, 32, 32)), RNG.standard_normal((300, 300)), RNG.standard_normal((300, 300)))
+    native_conv.configure_blas_threads = checked
+    try:
+        for _ in range(RECORD_AFTER + 3):
+            fn(*args)
+    finally:
+        native_conv.configure_blas_threads = original
+    assert fn.executor.function_replay.replayed == 3
+    assert seen and all(believed == actual for believed, actual in seen if believed is not None), seen

@@ -45,6 +45,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from tensorir.codegen.cpu.lower_replay import KINDS
 from tensorir.runtime.native_blas import note_blas_threads
 from tensorir.runtime.native_kernels import RECORDING
 from tensorir.runtime.native_loop import (
@@ -153,8 +154,12 @@ class _Stretch:
 
     def __init__(self, moving: dict[int, tuple], entries: Sequence[tuple]) -> None:
         table = ReplayTable(moving, patch_data=True)
+        #: The BLAS thread count the stretch leaves set (None: it sets none).
+        self.threads: int | None = None
         for kind, address, call_args in entries:
             table.add(kind, address, call_args)
+            if kind == KINDS["threads"]:
+                self.threads = int(call_args[0])
         self.table = table.array()
         self.patches = table.patches
         self.nested = table.nested
@@ -273,6 +278,9 @@ class _Trace:
             if isinstance(part, _Stretch):
                 if not part.run(runner):
                     return None  # a BLAS call refused its operands: the plan copies them
+                if part.threads is not None:
+                    # Islands after it set BLAS's count from Python: tell them what it is now.
+                    note_blas_threads(part.threads)
             elif isinstance(part, _Island):
                 if not part.run():
                     return None  # an error or a new shape: the plan reruns the call

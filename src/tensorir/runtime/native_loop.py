@@ -180,8 +180,11 @@ class Recorder:
 
     def island(self, step: Callable[[list], list], inputs: Sequence[object], results: Sequence[object]) -> None:
         """A step a whole call's replay runs in Python (an ``ISLAND`` entry): it computes new
-        values of ``results`` from the current values of ``inputs`` (runtime/native_function.py)."""
+        values of ``results`` from the current values of ``inputs`` (runtime/native_function.py).
+        It may set BLAS's thread count itself (a conv step's per-thread products want one), so
+        the next product records its count again."""
         self.entries.append((ISLAND, 0, (step, tuple(inputs), tuple(results))))
+        self.threads_now = None
 
     def blas_thread_count(self, want: int) -> bool:
         """Record setting BLAS's thread count before the next product; False when it cannot."""

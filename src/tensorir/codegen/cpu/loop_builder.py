@@ -66,8 +66,12 @@ class Carried:
 class LoopBuilder:
     """One kernel function built from nested ``with`` blocks (see the module docstring)."""
 
-    def __init__(self, name: str, n_args: int) -> None:
+    def __init__(self, name: str, n_args: int, size_optimized: bool = True) -> None:
         self.kb = KernelBuilder(name, n_args)
+        # Kernels built here are scheduled by hand (register tiles, explicit vectors, unrolled
+        # where it pays), so LLVM's unroller and other size-growing passes add compile time, not
+        # speed: ``optsize`` cut LeNet's cold compile from 2.3 to 1.5 s with the same step time.
+        self.size_optimized = size_optimized
         self.e = self.kb.e
         self.args = self.kb.args
         self._body: list[str] = []
@@ -334,4 +338,5 @@ class LoopBuilder:
         scopes = [f'#{name}_domain = #llvm.alias_scope_domain<id = distinct[0]<>, description = "{name}">']
         scopes += [f"{self._scope_name(k)} = #llvm.alias_scope<id = distinct[{k + 1}]<>, domain = #{name}_domain>"
                    for k in range(len(self.args))]
-        return "\n".join(scopes) + "\n" + declarations + self.kb.render(self._body)
+        attributes = 'passthrough = ["optsize"]' if self.size_optimized else ""
+        return "\n".join(scopes) + "\n" + declarations + self.kb.render(self._body, attributes)

@@ -192,10 +192,12 @@ class KernelBuilder:
         target.append(f"{addr} = llvm.getelementptr inbounds {base}[{index}] : (!llvm.ptr, i64) -> !llvm.ptr, {elem}")
         target.append(f"llvm.store {value}, {addr} : {mem}, !llvm.ptr")
 
-    def render(self, body: list[str]) -> str:
-        """The whole ``func.func``: constants, preamble, then ``body`` (loops) and a return."""
+    def render(self, body: list[str], attributes: str = "") -> str:
+        """The whole ``func.func``: constants, preamble, then ``body`` (loops) and a return;
+        ``attributes``: the function's (``passthrough`` becomes LLVM function attributes)."""
         params = ", ".join(["%start: i64", "%end: i64"] + [f"{a}: i64" for a in self.args])
-        lines = [f"func.func @{self.name}({params}) {{"]
+        extra = f" attributes {{{attributes}}}" if attributes else ""
+        lines = [f"func.func @{self.name}({params}){extra} {{"]
         lines += ["  %one = arith.constant 1 : i64", "  %zero = arith.constant 0 : i64"]
         lines += ["  " + line for line in self.e.constant_lines]
         lines += ["  " + line for line in self.preamble]
