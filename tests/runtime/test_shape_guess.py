@@ -74,3 +74,19 @@ def test_wrong_guess_gives_right_results() -> None:
     p = np.exp(logp)
     p[np.arange(32), y] -= 1
     np.testing.assert_allclose(w.get_value(), w0 - 0.1 * x.T @ p / 32, rtol=1e-9, atol=1e-12)
+
+
+def test_the_cross_entropy_gradient_kernel_is_predicted_from_its_scores(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The gradient's row length is its second operand's (the scores'), not the cotangent's: with
+    10 guessed classes its short-row kernel compiles in the executor's module, not at the call."""
+    import tensorir.runtime.native_steps as native_steps
+
+    built: list[str] = []
+    original = native_steps.short_row_kernel
+    monkeypatch.setattr(native_steps, "short_row_kernel", lambda name, op, *a: built.append(op) or original(name, op, *a))
+    with tr.change_flags(compiledir=str(tmp_path)):
+        f, _ = _classifier(40, 10, "float64")
+        assert "tir.softmax_crossentropy_grad" in built
+        built.clear()
+        f(RNG.normal(size=(64, 40)), RNG.integers(0, 10, 64).astype(np.int32))
+    assert built == []

@@ -492,7 +492,9 @@ class RowStep:
     def predicted_kernels(self, op: object) -> dict[str, tuple[KernelText, int]]:
         """The variant for the static row length of ``op`` (the general one when it is not
         static), for the executor to compile with the others before the first call."""
-        shape = op.operands[0].type.shape  # type: ignore[attr-defined]
+        # The scores are the gradient's second operand (after the per-row cotangent).
+        scores = 1 if self.op_name == "tir.softmax_crossentropy_grad" else 0
+        shape = op.operands[scores].type.shape  # type: ignore[attr-defined]
         dims = [shape[a] for a in self.axes if a < len(shape)]
         known = len(dims) == len(self.axes) and all(d is not None for d in dims)
         name, spec = self.kernels.spec(self.variant(int(np.prod(dims))) if known else 0)
