@@ -83,7 +83,8 @@ def test_the_cross_entropy_gradient_kernel_is_predicted_from_its_scores(tmp_path
 
     built: list[str] = []
     original = native_steps.short_row_kernel
-    monkeypatch.setattr(native_steps, "short_row_kernel", lambda name, op, *a: built.append(op) or original(name, op, *a))
+    monkeypatch.setattr(native_steps, "short_row_kernel",
+                        lambda name, op, *a: built.append(op) or original(name, op, *a))
     with tr.change_flags(compiledir=str(tmp_path)):
         f, _ = _classifier(40, 10, "float64")
         assert "tir.softmax_crossentropy_grad" in built
