@@ -94,9 +94,6 @@ class Patches:
             self.anchors.append(array)
         self._words.append((row, word, k, offset))
 
-    def __len__(self) -> int:
-        return len(self._words)
-
     def apply(self, table: np.ndarray) -> None:
         if len(self._words) <= _FEW_PATCHES:
             anchors = self.anchors
@@ -437,8 +434,9 @@ class NativeScan:
         """Run the scan for a whole call's recording (runtime/native_function.py) and, where its
         loop can run inside the call's replay, add the entries that do so to ``recorder``.
 
-        Returns (results, whether the entries were added); (None, False) when it did not run
-        (the caller then runs the step, an island). The entries copy the initial values into
+        Returns (results, whether the entries were added); (None, False) when it gave no results
+        (the body cannot replay, or the loop does not qualify: the caller runs the step, an
+        island). The entries copy the initial values into
         the state buffers, call the runner over a table of all the steps (a ``loop`` entry: the
         call's replay stays one native call) and copy the results' rows out as :meth:`_results`
         does. Everything is made once for the recording: the body's recording (never shared
