@@ -434,7 +434,10 @@ def function(
     graph = build_graph(ins, outs, update_pairs, givens, on_unused_input or config.on_unused_input, _symbol(fname))
     # The shared values' shapes now guess which kernels the first call runs (runtime/shape_guess.py).
     hints = {len(ins) + k: np.shape(s.get_value(borrow=True)) for k, s in enumerate(graph.shared_inputs)}
-    executor = mode_obj.compile(graph.module, shape_hints=hints)
+    # Each update may be written into its shared variable's own buffer (runtime/donation.py).
+    position = {id(s): len(ins) + k for k, s in enumerate(graph.shared_inputs)}
+    donations = {len(outs) + j: position[id(t)] for j, t in enumerate(graph.update_targets) if id(t) in position}
+    executor = mode_obj.compile(graph.module, shape_hints=hints, donations=donations)
     return Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
 
 

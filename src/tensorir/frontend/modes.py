@@ -26,9 +26,11 @@ class Mode:
     linker: str = "native"
     name: str = "custom"
 
-    def compile(self, module: Module, shape_hints: Mapping[int, tuple[int, ...]] | None = None) -> Any:
+    def compile(self, module: Module, shape_hints: Mapping[int, tuple[int, ...]] | None = None,
+                donations: Mapping[int, int] | None = None) -> Any:
         """The executor of ``module``'s function after this mode's rewrites; ``shape_hints``:
-        likely shapes of some arguments (by index), e.g. shared variables' current values."""
+        likely shapes of some arguments (by index), e.g. shared variables' current values;
+        ``donations``: result -> argument whose buffer it may overwrite (shared updates)."""
         run_pipeline(module, self.optimizer)
         if self.linker == "native" and config.reuse_large_buffers:
             reuse_large_buffers()
@@ -41,6 +43,7 @@ class Mode:
             native_loops=config.native_loops,
             native_calls=config.native_calls,
             shape_hints=shape_hints,
+            donations=donations,
         )
 
     def including(self, *tags: str) -> Mode:

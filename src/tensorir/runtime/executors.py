@@ -20,7 +20,8 @@ def native_available() -> bool:
 
 def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: str | None = "",
                   num_threads: int | None = None, native_loops: bool = True, native_calls: bool = True,
-                  shape_hints: Mapping[int, tuple[int, ...]] | None = None) -> Any:
+                  shape_hints: Mapping[int, tuple[int, ...]] | None = None,
+                  donations: Mapping[int, int] | None = None) -> Any:
     """An executor for ``func``: 'reference' (NumPy interpreter) or 'native' (machine code).
 
     ``cache_dir``: directory of the compile cache ('' for the default, see
@@ -30,6 +31,8 @@ def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: s
     ``native_calls``: replay a whole call as one native call (runtime/native_function.py).
     ``shape_hints``: likely shapes of arguments by index, to compile the kernels they choose
     ahead of the first call (runtime/shape_guess.py).
+    ``donations``: result position -> argument position whose buffer that result may be written
+    into (a shared variable's update, see runtime/donation.py).
     """
     if linker == "reference":
         return ReferenceExecutor(func)
@@ -39,5 +42,6 @@ def make_executor(func: Operation, linker: str, opt_level: int = 3, cache_dir: s
         from tensorir.runtime.native import NativeExecutor
 
         return NativeExecutor(func, opt_level, cache_dir=cache_dir, num_threads=num_threads,
-                              native_loops=native_loops, native_calls=native_calls, shape_hints=shape_hints)
+                              native_loops=native_loops, native_calls=native_calls, shape_hints=shape_hints,
+                              donations=donations)
     raise ValueError(f"unknown linker {linker!r}; use 'native' or 'reference'")

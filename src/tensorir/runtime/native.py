@@ -47,6 +47,7 @@ from tensorir.dialects.ir import Block, Operation, Value, walk
 from tensorir.dialects.tir.indexing import parse_index
 from tensorir.runtime.blas import blas_symbols
 from tensorir.runtime.compile_cache import get_cache
+from tensorir.runtime.donation import Donation, plan_donations
 from tensorir.runtime.native_blas import BlasStep
 from tensorir.runtime.native_conv import NATIVE_CONV_OPS, conv_pool_step
 from tensorir.runtime.native_function import FunctionReplay
@@ -111,7 +112,8 @@ class NativeExecutor:
                  num_threads: int | None = None, native_loops: bool = True, native_calls: bool = True,
                  parent: NativeExecutor | None = None,
                  parent_predicted: dict[str, tuple[str, int]] | None = None,
-                 shape_hints: Mapping[int, tuple[int, ...]] | None = None) -> None:
+                 shape_hints: Mapping[int, tuple[int, ...]] | None = None,
+                 donations: Mapping[int, int] | None = None) -> None:
         # A block is a loop or branch body (ending in tir.yield), run once per step of its op.
         # Bodies share their parent's kernel context, and their predicted kernels compile in the
         # parent's one module (``parent_predicted``): one MLIR and LLVM run for the function.
@@ -172,6 +174,15 @@ class NativeExecutor:
         term = block.terminator
         self.result_slots = tuple(slots[id(v)] for v in (term.operands if term is not None else []))
         self.n_slots = next_slot
+        #: Update results written into their shared variable's buffer by a replay, the commit
+        #: tail of the plan (runtime/donation.py); ``commit_from``: the tail's first step.
+        self.donations: list[Donation] = []
+        if donations and parent is None:
+            order, self.donations = plan_donations(plan, self.ops, self.result_slots, donations)
+            plan = [plan[i] for i in order]
+            self.ops = [self.ops[i] for i in order]
+            self.step_kinds = [self.step_kinds[i] for i in order]
+        self.commit_from = min((d.step for d in self.donations), default=len(plan))
         self.steps = self._with_dead_slots(plan)
         #: Per result: True when it is an array no one else can see (made by a step that returns
         #: new buffers, and not returned twice), so ``Function`` hands it out without a copy.
@@ -438,7 +449,8 @@ class NativeExecutor:
         return [vals[i] for i in self.result_slots]
 
     def run_recorded(self, args: Sequence[np.ndarray], recorder: Recorder, moving: dict[int, tuple],
-                     changing: set[int], from_call: set[int]) -> list[np.ndarray]:
+                     changing: set[int], from_call: set[int], donate: frozenset[int] = frozenset()
+                     ) -> list[np.ndarray]:
         """:meth:`run` with ``recorder`` listening, for a native loop (runtime/native_loop.py).
 
         ``changing``: ids of the arguments whose values change from step to step; ``from_call``:
@@ -454,13 +466,19 @@ class NativeExecutor:
         intermediate is still written in place, as in :meth:`run`, so the replay makes the same
         writes. A value computed once by an unrecorded step gets a second reference: the replay
         never recomputes it, so it must never be overwritten.
+
+        ``donate``: argument slots whose update step writes into the argument itself (see
+        runtime/donation.py); ``recorder.commit_mark`` notes where the commit tail's calls begin.
         """
         recorder.moving = moving
+        forced = {d.step: d.operand for d in self.donations if d.arg in donate}
         vals = self.template.copy()
         vals[:self.n_args] = args
         changed = {i for i, a in enumerate(args) if id(a) in changing}
         derived = {i for i, a in enumerate(args) if id(a) in from_call}
-        for (step, ins, outs, dead), op in zip(self.steps, self.ops):
+        for index, ((step, ins, outs, dead), op) in enumerate(zip(self.steps, self.ops)):
+            if index == self.commit_from:
+                recorder.commit_mark = len(recorder.entries)
             inputs = [vals[i] for i in ins]
             for d in dead:
                 vals[d] = None
@@ -478,7 +496,8 @@ class NativeExecutor:
                 if any(i in derived for i in fixed):
                     recorder.not_reusable = f"{op.name} reads an operand of the call in Python"
                 mark, reason, threads = len(recorder.entries), recorder.reason, recorder.threads_now
-                results = step(inputs)
+                operand = forced.get(index)
+                results = step(inputs) if operand is None else step(inputs, out=inputs[operand])
                 if recorder.pool_calls and reason is None and recorder.reason is not None and reads_changing:
                     # It computed in Python after all: a whole call's replay runs it as an island.
                     del recorder.entries[mark:]

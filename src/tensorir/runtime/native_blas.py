@@ -432,8 +432,11 @@ _OP_KERNELS = {"tir.gemm": ("gemm",), "tir.gemv": ("gemv",), "tir.ger": ("ger",)
 _DOT_KERNELS = {(2, 2): "gemm", (2, 1): "gemv", (1, 2): "gemv", (1, 1): "dot"}
 
 
-def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """Whether ``a`` may be overwritten as the output (see :func:`native_steps.reusable`)."""
+def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, donated: object = None) -> bool:
+    """Whether ``a`` may be overwritten as the output (see :func:`native_steps.reusable`); a
+    ``donated`` buffer (runtime/donation.py) needs only the result's shape and layout."""
+    if a is donated and donated is not None:
+        return a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
     return (type(a) is np.ndarray and a.base is None and a.shape == shape and a.dtype == dtype
             and a.flags.c_contiguous and a.flags.writeable
             and sys.getrefcount(a) <= _PRIVATE_REFCOUNT + recording_references(a))
@@ -448,6 +451,8 @@ class BlasStep:
 
     #: Its BLAS calls and copies are recorded; other Python work says so (python_work).
     recordable = True
+    #: An output may not be written while an operand is read (see runtime/donation.py).
+    elementwise = False
 
     def __init__(self, op_name: str, attrs: dict, out_dtype: str, in_dtypes: list[str], reference, num_threads: int):  # noqa: ANN001
         self.op_name = op_name
@@ -462,6 +467,8 @@ class BlasStep:
         #: A native step's outputs are new arrays (or its private accumulator), never an
         #: argument or a constant: ``Function`` hands them out without a copy.
         self.fresh_outputs = self.native
+        #: The accumulated operand, which a donated buffer may be (runtime/donation.py).
+        self.inplace_operands = (0,) if self.native and op_name in _OP_KERNELS else ()
         self.context = None
         self._kernels: BlasKernels | None = None
         self._skinny: SkinnyKernels | None = None
@@ -534,7 +541,7 @@ class BlasStep:
         return self._skinny
 
     def _skinny_product(self, c: object, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool,
-                        alpha: float, beta: float) -> np.ndarray | None:
+                        alpha: float, beta: float, donated: object = None) -> np.ndarray | None:
         """``beta * c + alpha op(a) op(b)`` by a skinny kernel where one beats BLAS (see
         :func:`skinny_kind`), else None. ``c`` (not read when beta is 0) is read in place when it
         has the result's shape and layout (no copy into the output first)."""
@@ -546,8 +553,8 @@ class BlasStep:
             return None
         shape = (plan.m, plan.n)
         if not beta:
-            out = c = np.empty(shape, self.np_dtype)
-        elif reusable(c, shape, self.np_dtype):
+            out = c = donated if reusable(donated, shape, self.np_dtype, donated) else np.empty(shape, self.np_dtype)
+        elif reusable(c, shape, self.np_dtype, donated):
             out = c
         elif (type(c) is np.ndarray and c.shape == shape and c.dtype == self.np_dtype and c.flags.c_contiguous
               and c.flags.aligned):
@@ -580,7 +587,9 @@ class BlasStep:
             x = np.asarray(x).astype(self.np_dtype)
         return x
 
-    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, inputs: list[np.ndarray], out: np.ndarray | None = None) -> list[np.ndarray]:
+        """The op's result; ``out``: a donated buffer (the accumulated operand) to write it into
+        where the shapes allow (runtime/donation.py)."""
         if not self.native:
             python_work("BLAS op on its reference")
             return self.reference(inputs)
@@ -588,10 +597,10 @@ class BlasStep:
         if name == "tir.dot":
             return self._dot(inputs)
         if name == "tir.gemm":
-            return self._gemm(inputs)
+            return self._gemm(inputs, out)
         if name == "tir.gemv":
-            return self._gemv(inputs)
-        return self._ger(inputs)
+            return self._gemv(inputs, out)
+        return self._ger(inputs, out)
 
     def _dot(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x, y = (self._array(v) for v in inputs)
@@ -628,7 +637,7 @@ class BlasStep:
         self._product(lambda: self.kernels().gemv(a, x, out, trans), out, 0.0, k)
         return out
 
-    def _gemm(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def _gemm(self, inputs: list[np.ndarray], donated: np.ndarray | None = None) -> list[np.ndarray]:
         ta, tb = bool(self.attrs["trans_a"]), bool(self.attrs["trans_b"])
         a, b = self._array(inputs[2]), self._array(inputs[3])
         if a.ndim != 2 or b.ndim != 2:
@@ -637,11 +646,11 @@ class BlasStep:
         k2, n = (b.shape[1], b.shape[0]) if tb else b.shape
         _check_inner((m, k), (k2, n), k, k2)
         alpha, beta = float(inputs[1]), float(inputs[4])
-        out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta)
+        out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta, donated)
         if out is not None:
             return [out]
         configure_blas_threads(self.num_threads, m * n * k)
-        out = self._accumulator(inputs, (m, n), beta)
+        out = self._accumulator(inputs, (m, n), beta, donated)
         if out is not None:
             self._product(lambda: self.kernels().gemm(a, b, out, ta, tb, alpha, beta), out, beta, k)
             return [out]
@@ -649,7 +658,7 @@ class BlasStep:
         self._product(lambda: self.kernels().gemm(a, b, product, ta, tb, alpha, 0.0), product, 0.0, k)
         return [_accumulate(product, inputs[0], beta)]
 
-    def _gemv(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def _gemv(self, inputs: list[np.ndarray], donated: np.ndarray | None = None) -> list[np.ndarray]:
         trans = bool(self.attrs["trans"])
         a, x = self._array(inputs[2]), self._array(inputs[3])
         if a.ndim != 2 or x.ndim != 1:
@@ -658,7 +667,7 @@ class BlasStep:
         _check_inner((m, k), x.shape, k, x.shape[0])
         configure_blas_threads(self.num_threads, m * k)
         alpha, beta = float(inputs[1]), float(inputs[4])
-        out = self._accumulator(inputs, (m,), beta)
+        out = self._accumulator(inputs, (m,), beta, donated)
         if out is not None:
             self._product(lambda: self.kernels().gemv(a, x, out, trans, alpha, beta), out, beta, k)
             return [out]
@@ -681,15 +690,16 @@ class BlasStep:
         else:
             out.fill(0)
 
-    def _accumulator(self, inputs: list[np.ndarray], shape: tuple[int, ...], beta: float) -> np.ndarray | None:
+    def _accumulator(self, inputs: list[np.ndarray], shape: tuple[int, ...], beta: float,
+                     donated: np.ndarray | None = None) -> np.ndarray | None:
         """The output buffer for ``product + beta * c`` (``c = inputs[0]``) holding ``c`` when beta
         is not 0: c itself when it is private, else a copy (broadcast). None when c broadcasts the
         result beyond ``shape`` (the caller adds it in NumPy)."""
         if not _broadcasts_into(np.shape(inputs[0]), shape):
             return None
         if not beta:
-            return np.empty(shape, self.np_dtype)
-        if reusable(inputs[0], shape, self.np_dtype):
+            return donated if reusable(donated, shape, self.np_dtype, donated) else np.empty(shape, self.np_dtype)
+        if reusable(inputs[0], shape, self.np_dtype, donated):
             return inputs[0]
         out = np.empty(shape, self.np_dtype)
         self._fill(out, inputs[0])
@@ -704,7 +714,7 @@ class BlasStep:
             out[...] = c
             record_copy(out, c)
 
-    def _ger(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def _ger(self, inputs: list[np.ndarray], donated: np.ndarray | None = None) -> list[np.ndarray]:
         # tir.ger: a + alpha * outer(x, y)
         x, y = self._array(inputs[2]), self._array(inputs[3])
         if x.ndim != 1 or y.ndim != 1:
@@ -713,7 +723,7 @@ class BlasStep:
         if 0 in shape or not _broadcasts_into(np.shape(inputs[0]), shape):
             return self._fresh_reference(inputs)
         configure_blas_threads(self.num_threads, shape[0] * shape[1])
-        if reusable(inputs[0], shape, self.np_dtype):
+        if reusable(inputs[0], shape, self.np_dtype, donated):
             base = inputs[0]
         else:
             base = np.empty(shape, self.np_dtype)

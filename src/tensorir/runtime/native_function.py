@@ -119,14 +119,18 @@ class FunctionReplay:
             return None
 
     def _record(self, args: Sequence[np.ndarray], signature: tuple) -> list[np.ndarray]:
-        proxies = [proxy_of(a) for a in args]
+        # Donated arguments are recorded on scratch copies: the recording writes their new values
+        # there, so the caller's arrays are untouched until the recording has succeeded.
+        donate = frozenset(d.arg for d in self.executor.donations if _donatable(args[d.arg]))
+        given = [np.array(a, order="C") if k in donate else a for k, a in enumerate(args)]
+        proxies = [proxy_of(a, writeable=k in donate) for k, a in enumerate(given)]
         moving = {id(p): (p, 0, ("arg", k), 0) for k, p in enumerate(proxies)}
         ids = {id(p) for p in proxies}
         recorder = Recorder()
         recorder.pool_calls = True
         RECORDING.recorder = recorder
         try:
-            outs = self.executor.run_recorded(proxies, recorder, moving, ids, ids)
+            outs = self.executor.run_recorded(proxies, recorder, moving, ids, ids, donate)
         finally:
             RECORDING.recorder = None
         recorder.raise_failed_checks()
@@ -134,17 +138,22 @@ class FunctionReplay:
         held = sum(v.nbytes for v in recorder.values.values() if type(v) is np.ndarray)
         if reason is None and held > TRACE_BYTES_LIMIT:
             reason = f"{held / 2**20:.1f} MB of intermediates (limit {TRACE_BYTES_LIMIT / 2**20:.1f} MB)"
+        trace = None
+        if reason is None:
+            trace = _Trace(recorder, moving, proxies, outs, donate)
+            reason = trace.reason
         if reason is not None:
             self.reason = reason
             # Results that are (views of) proxies must not outlive this call's arguments.
-            return [np.array(o) if id(o) in moving else o for o in outs]
-        trace = _Trace(recorder, moving, proxies, outs)
+            # Donated ones hold their new values in this call's scratch copies.
+            donated = {id(proxies[k]): given[k] for k in donate}
+            return [donated.get(id(o)) if id(o) in donated else np.array(o) if id(o) in moving else o for o in outs]
         trace.held = held
         # All recordings of the function together stay under the limit (and their number).
         if len(self._traces) >= _MAX_TRACES or held + sum(t.held for t in self._traces.values()) > TRACE_BYTES_LIMIT:
             self._traces.clear()
         self._traces[signature] = trace
-        return trace.hand_out()
+        return trace.hand_out(given)
 
 
 class _Stretch:
@@ -220,29 +229,44 @@ class _Island:
 
 class _Trace:
     """A recorded call: its stretches and pool calls, proxies, results and how each result is
-    handed out."""
+    handed out. ``donate``: arguments whose update is written into them (runtime/donation.py),
+    by the commit parts, which run once the call can no longer fail."""
 
     def __init__(self, recorder: Recorder, moving: dict[int, tuple], proxies: list[np.ndarray],
-                 outs: list[np.ndarray]) -> None:
+                 outs: list[np.ndarray], donate: frozenset[int] = frozenset()) -> None:
         self.recorder, self.moving, self.proxies, self.outs = recorder, moving, proxies, outs
         self.lock = threading.Lock()
         #: Bytes of the intermediates it keeps allocated.
         self.held = 0
-        #: _Stretch objects and (pool, kernel, n, args) pool calls, in recorded order.
-        self.parts: list[object] = []
-        pending: list[tuple] = []
+        #: Why it cannot be kept (None: it can).
+        self.reason: str | None = None
+        self.donate = sorted(donate)
+        #: id of a donated argument's proxy -> the argument's position (its update is written there).
+        self.donated = {id(proxies[k]): k for k in donate}
         viewed = self._viewed()
-        for entry in recorder.entries:
+        mark = recorder.commit_mark if donate and recorder.commit_mark is not None else len(recorder.entries)
+        #: _Stretch objects, _Island objects and (pool, kernel, n, args) pool calls, in recorded
+        #: order, before the commit tail and in it.
+        self.parts = self._parts(recorder.entries[:mark], viewed)
+        self.commit_parts = self._parts(recorder.entries[mark:], viewed)
+        if any(isinstance(part, _Island) for part in self.commit_parts):
+            self.reason = "an update of a shared variable is computed in Python"
+        self.swappable = self._swappable()
+
+    def _parts(self, entries: Sequence[tuple], viewed: set[int]) -> list[object]:
+        parts: list[object] = []
+        pending: list[tuple] = []
+        for entry in entries:
             if entry[0] in (POOL, ISLAND):
                 if pending:
-                    self.parts.append(_Stretch(moving, pending))
+                    parts.append(_Stretch(self.moving, pending))
                     pending = []
-                self.parts.append(entry[2] if entry[0] == POOL else _Island(*entry[2], moving, viewed))
+                parts.append(entry[2] if entry[0] == POOL else _Island(*entry[2], self.moving, viewed))
             else:
                 pending.append(entry)
         if pending:
-            self.parts.append(_Stretch(moving, pending))
-        self.swappable = self._swappable()
+            parts.append(_Stretch(self.moving, pending))
+        return parts
 
     def _viewed(self) -> set[int]:
         """Ids of the recorded arrays that other recorded arrays view (their buffer must stay)."""
@@ -268,40 +292,59 @@ class _Trace:
         return out
 
     def replay(self, args: Sequence[np.ndarray], runner: Callable[..., int]) -> list[np.ndarray] | None:
+        for k in self.donate:
+            # A read-only value, or one that overlaps another argument (a user's view of the
+            # shared value passed as an input), is left to the plan, which writes new buffers.
+            a = args[k]
+            if not a.flags.writeable or any(j != k and np.may_share_memory(a, b) for j, b in enumerate(args)):
+                return None
         # The proxies and the views the steps made of them: each at its offset in its argument.
         addresses = [data_address(a) for a in args]
         for obj, _step, root, offset in self.moving.values():
             set_data(obj, addresses[root[1]] + offset)
         recorder = self.recorder
         recorder.reset_checks()
-        for part in self.parts:
+        if not self._run(self.parts, runner):
+            return None
+        for status, _ in recorder.checks:
+            if status[0] >= 0:
+                return None  # the plan raises the error with its op and line
+        # Nothing fails from here on (the shapes are the recording's): the updates are written.
+        self._run(self.commit_parts, runner)
+        if recorder.threads_now is not None:
+            note_blas_threads(recorder.threads_now)
+        return self.hand_out(args)
+
+    def _run(self, parts: Sequence[object], runner: Callable[..., int]) -> bool:
+        for part in parts:
             if isinstance(part, _Stretch):
                 if not part.run(runner):
-                    return None  # a BLAS call refused its operands: the plan copies them
+                    return False  # a BLAS call refused its operands: the plan copies them
                 if part.threads is not None:
                     # Islands after it set BLAS's count from Python: tell them what it is now.
                     note_blas_threads(part.threads)
             elif isinstance(part, _Island):
                 if not part.run():
-                    return None  # an error or a new shape: the plan reruns the call
+                    return False  # an error or a new shape: the plan reruns the call
             else:
                 pool, kernel, n, kernel_args = part
                 pool.run(kernel, n, kernel_args)
-        if recorder.threads_now is not None:
-            note_blas_threads(recorder.threads_now)
-        for status, _ in recorder.checks:
-            if status[0] >= 0:
-                return None  # the plan raises the error with its op and line
-        return self.hand_out()
+        return True
 
-    def hand_out(self) -> list[np.ndarray]:
-        """The results for the caller: buffers swapped out of the recording, or copies."""
+    def hand_out(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The results for the caller: donated arguments (holding their updates), buffers swapped
+        out of the recording, or copies."""
         results: list[np.ndarray] = []
         given: dict[int, np.ndarray] = {}
         for o, swap in zip(self.outs, self.swappable):
             mine = given.get(id(o))
             if mine is None:
-                mine = given[id(o)] = _swap_out(o) if swap else np.array(o)
+                k = self.donated.get(id(o))
+                if k is not None:
+                    mine = args[k]
+                else:
+                    mine = _swap_out(o) if swap else np.array(o)
+                given[id(o)] = mine
             results.append(mine)
         return results
 
@@ -316,3 +359,9 @@ def _swap_out(recorded: np.ndarray) -> np.ndarray:
     set_data(recorded, b)
     set_data(fresh, a)
     return fresh
+
+
+def _donatable(a: object) -> bool:
+    """Whether an argument's buffer can take its update (the kernels write C order)."""
+    return (type(a) is np.ndarray and a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
+            and a.dtype.isnative)

@@ -148,6 +148,9 @@ class Recorder:
         #: (status array, classes) of the kernels that check class labels (see lower_nn): set
         #: to -1 before a replay, a row index after it when a label was out of range.
         self.checks: list[tuple[np.ndarray, int]] = []
+        #: Index of the first entry of the commit tail (updates written into shared variables'
+        #: buffers, runtime/donation.py), or None: a replay checks labels before running it.
+        self.commit_mark: int | None = None
 
     def hold(self, values: Sequence[object]) -> None:
         """Keep the values of a step alive, one reference each however often they recur."""
@@ -746,9 +749,11 @@ def set_data(array: np.ndarray, address: int) -> None:
     ctypes.c_void_p.from_address(id(array) + _DATA).value = address
 
 
-def proxy_of(value: np.ndarray) -> np.ndarray:
+def proxy_of(value: np.ndarray, writeable: bool = False) -> np.ndarray:
     """An array object of ``value``'s layout that does not keep ``value`` alive; its data pointer
-    is ``value``'s now and is set again for every call that replays a recording."""
-    proxy = np.lib.stride_tricks.as_strided(np.zeros(1, value.dtype), value.shape, value.strides, writeable=False)
+    is ``value``'s now and is set again for every call that replays a recording (``writeable``:
+    for a donated buffer, which the steps write)."""
+    proxy = np.lib.stride_tricks.as_strided(np.zeros(1, value.dtype), value.shape, value.strides,
+                                            writeable=writeable)
     set_data(proxy, value.ctypes.data)
     return proxy

@@ -101,6 +101,8 @@ class ElementwiseStep:
     fresh_outputs = True
     #: Its native work goes through recordable calls; Python-side value work says so (python_work).
     recordable = True
+    #: Element i of the result reads element i of each operand: it may overwrite one it reads.
+    elementwise = True
     #: Shape signatures remembered per step (a function called with ever new batch sizes must
     #: not grow without bound).
     MAX_LAUNCHES = 64
@@ -118,6 +120,9 @@ class ElementwiseStep:
             order.remove(inplace_hint)
             order.insert(0, inplace_hint)
         self.reuse_order = order if len(self.out_dtypes) == 1 else []
+        #: Operands a donated buffer may be (runtime/donation.py): of the result's dtype and rank.
+        self.inplace_operands = tuple(k for k in range(len(ranks)) if len(self.out_dtypes) == 1
+                                      and self.in_dtypes[k] == self.out_dtypes[0] and ranks[k] == out_rank)
         key = body.key()
         n_args = len(self.in_dtypes) + len(self.out_dtypes)
 
@@ -180,7 +185,9 @@ class ElementwiseStep:
         self._launches[_signature(inputs)] = launch
         return launch
 
-    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, inputs: list[np.ndarray], out: np.ndarray | None = None) -> list[np.ndarray]:
+        """The results; ``out``: a donated operand to write the result into where its shape and
+        layout allow (runtime/donation.py)."""
         try:
             # Type, dtype and shape of every operand: the plan of operands seen before.
             launch = self._launches.get(_signature(inputs))
@@ -193,6 +200,9 @@ class ElementwiseStep:
             launch = self._launch(inputs)
         shape, size, full, reuse, flat, caller = launch
         outputs = None
+        if out is not None and out.shape == shape and out.dtype == self.out_dtypes[0] and out.flags.c_contiguous:
+            outputs = [out]
+            reuse = ()
         for k in reuse:
             # reusable(): owns its C-contiguous, writable buffer and only this call refers to it.
             # References: the inputs list and getrefcount's argument (no local name holds it),
