@@ -35,6 +35,10 @@ def configure_threads(threads: int) -> None:
     # All frameworks share one process and alternate; an idle OpenMP pool that spin-waits
     # (the default) steals the cores from whichever framework runs next.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OpenBLAS's workers do the same for 2^28 cycles (about 0.1 s) after each product: NumPy's
+    # kept one of the two cores busy through the next framework's samples (measured: tensorir's
+    # W4 step 1.46 ms after tensorir, 2.7 ms after NumPy). 2^4 cycles: they sleep at once.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}")
     # Same float width in every Theano-line framework; appended so a caller's flags survive.
     for var in ("PYTENSOR_FLAGS", "TENSORIR_FLAGS"):
