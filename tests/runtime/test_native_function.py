@@ -155,6 +155,19 @@ def test_big_kernels_run_on_the_pool_between_native_stretches() -> None:
         assert any(isinstance(p, tuple) for p in parts)  # a pool call
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_bias_gradient_over_axes_0_2_3_is_two_native_sums(dtype: str) -> None:
+    # A conv bias's gradient sums axes 0, 2 and 3: a trailing sum then a leading one, both
+    # replayed, with the intermediate kept alive for the replays (they write and read it).
+    x = T.tensor4("x", dtype=dtype)
+    b = T.vector("b", dtype=dtype)
+    cost = (T.tanh(x + b.dimshuffle("x", 0, "x", "x")) ** 2).sum()
+    calls = _calls(6, ((5, 4, 6, 7), dtype), ((4,), dtype))
+    native = three_ways([x, b], [tr.grad(cost, b), cost], calls, rtol=1e-4 if dtype == "float32" else 1e-10)
+    trace = native.executor.function_replay._traces.popitem()[1]
+    assert not any(type(p).__name__ == "_Island" for p in trace.parts)
+
+
 @settings(max_examples=15, deadline=None)
 @given(rows=st.integers(0, 9), cols=st.integers(1, 9), dtype=st.sampled_from(["float32", "float64"]))
 def test_hypothesis_dense_layer_with_softmax(rows: int, cols: int, dtype: str) -> None:

@@ -91,3 +91,27 @@ def test_the_cross_entropy_gradient_kernel_is_predicted_from_its_scores(tmp_path
         built.clear()
         f(RNG.normal(size=(64, 40)), RNG.integers(0, 10, 64).astype(np.int32))
     assert built == []
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_first_calls_compile_nothing(dtype: str, tmp_path) -> None:  # noqa: ANN001
+    """The mean's divide, the bias broadcast into a product's output, a conv-style bias gradient
+    (axes 0, 2, 3) and the replay runner are all in the executor's module: the first call, the
+    recording and the replays load nothing more."""
+    with tr.change_flags(compiledir=str(tmp_path)):
+        x, y = T.tensor4("x", dtype=dtype), T.ivector("y")
+        b = tr.shared(np.zeros(3, dtype), name="b")
+        w = tr.shared(RNG.normal(size=(3 * 4 * 4, 10)).astype(dtype) * 0.1, name="W")
+        c = tr.shared(np.zeros(10, dtype), name="c")
+        h = T.tanh(x + b.dimshuffle("x", 0, "x", "x")).flatten(2)
+        p = T.nnet.softmax(T.dot(h, w) + c)
+        cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+        grads = tr.grad(cost, [b, w, c])
+        lr = np.asarray(0.1, dtype)
+        f = tr.function([x, y], cost, updates=[(v, v - lr * g) for v, g in zip([b, w, c], grads)])
+        cache = get_cache(str(tmp_path))
+        before = cache.stats["compiled"]
+        for _ in range(4):
+            f(RNG.normal(size=(256, 3, 4, 4)).astype(dtype), RNG.integers(0, 10, 256).astype(np.int32))
+        assert f.executor.function_replay.replayed == 2
+        assert cache.stats["compiled"] == before

@@ -191,6 +191,9 @@ class NativeExecutor:
             [None] * (next_slot - first_free - len(self.constants))
         #: The whole call as one native call, per argument signature (runtime/native_function.py).
         self.function_replay = FunctionReplay(self, self._replay_runner) if parent is None and native_calls else None
+        if (self.function_replay is not None and self.function_replay.reason is None
+                and id(self.context.cache) not in _RUNNERS):
+            predicted[REPLAY_FUNCTION] = (replay_runner, None)  # its second call replays
         if parent_predicted is not None:
             parent_predicted.update(predicted)
         elif predicted:

@@ -40,7 +40,7 @@ from tensorir.runtime.native_kernels import (
     record_copy,
     recording_references,
 )
-from tensorir.runtime.native_steps import broadcast_into
+from tensorir.runtime.native_steps import broadcast_into, copy_kernels
 
 __all__ = ["SKINNY_CALLS", "BlasKernels", "BlasStep", "SkinnyKernels", "SkinnyPlan", "blas_kernels",
            "configure_blas_threads", "skinny_kind"]
@@ -508,7 +508,27 @@ class BlasStep:
             for variant in self._predicted_skinny(op):
                 name, spec = skinny.predicted(*variant)
                 predicted[name] = spec
+            fill = self._predicted_fill(op)
+            if fill is not None:
+                name, spec = copy_kernels(self.context, self.dtype).spec(fill)
+                predicted[name] = spec
         return predicted
+
+    def _predicted_fill(self, op: object) -> tuple[int, int, tuple[str]] | None:
+        """The broadcast copy variant that fills the output with the accumulated operand ``c``
+        (a bias broadcast over rows) when its static shape is smaller than the result's."""
+        if self.op_name not in ("tir.gemm", "tir.gemv"):
+            return None
+        c, beta = op.operands[0], op.operands[4]  # type: ignore[attr-defined]
+        out = op.results[0].type  # type: ignore[attr-defined]
+        owner = beta.owner
+        if owner is not None and owner.name == "tir.constant" and not np.any(owner.attributes["value"]):
+            return None
+        shape = c.type.shape
+        if len(shape) == out.ndim and all(d != 1 or o == 1 for d, o in zip(shape, out.shape)):
+            return None  # the same shape (as far as the types tell): no fill
+        inner = "z" if not shape or shape[-1] == 1 else "u"
+        return (len(shape), out.ndim, (inner,))
 
     def _predicted_skinny(self, op: object) -> list[tuple[str, bool]]:
         """The (kind, accumulate) variants of skinny kernels that a ``tir.gemm`` with a static n

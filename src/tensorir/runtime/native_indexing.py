@@ -312,15 +312,37 @@ class SumToStep(_Step):
                                                             True, self.dtype.name)
         return step
 
+    def _plan(self, rank: int, axes: tuple[int, ...]) -> list[tuple[ReductionStep, tuple[str, tuple[bool]]]]:
+        """The native sums (step, kernel variant) adding up ``axes`` of a contiguous operand, in
+        order: one over a leading or trailing block of axes; a trailing block then a leading one
+        (a conv bias gradient: axes 0, 2, 3); none for other axes (the reference's sum)."""
+        lead = tuple(a for k, a in enumerate(axes) if a == k)
+        trail = tuple(a for a in axes if a not in lead)
+        if trail != tuple(range(rank - len(trail), rank)):
+            return []
+        plan = []
+        if trail:
+            plan.append((self._sum_step(rank, trail), ("rows", (False,))))
+        if lead:
+            plan.append((self._sum_step(rank, lead), ("columns", (False,))))
+        return plan
+
     def predicted_kernels(self, op: Operation) -> dict[str, tuple[object, int]]:
-        """The column sum of a ``sum_to`` over leading axes (a bias gradient), compiled with the
-        executor's other kernels."""
+        """The sums of a ``sum_to`` whose static types fix its axes (a bias gradient), compiled
+        with the executor's other kernels."""
         x, like = op.operands[0].type, op.operands[1].type
-        lead = x.ndim - like.ndim
-        if self.context is None or lead <= 0 or 1 in like.shape:
+        if self.context is None or like.ndim > x.ndim:
             return {}
-        name, spec = self._sum_step(x.ndim, tuple(range(lead))).fused_kernels.spec(("columns", (False,)))
-        return {name: spec}
+        lead = x.ndim - like.ndim
+        axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(like.shape)
+                                          if d == 1 and x.shape[lead + i] != 1)
+        if not axes:
+            return {}
+        predicted: dict[str, tuple[object, int]] = {}
+        for step, variant in self._plan(x.ndim, axes):
+            name, spec = step.fused_kernels.spec(variant)
+            predicted[name] = spec
+        return predicted
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x = inputs[0]
@@ -332,6 +354,14 @@ class SumToStep(_Step):
         axes = sum_to_axes(x.shape, target)
         if axes is None or self.context is None or not x.size:
             return self.reference(inputs)
+        plan = self._plan(x.ndim, axes) if x.flags.c_contiguous else []
+        if len(plan) == 2:
+            # Two native sums instead of a transposed copy: both replay in a recording.
+            partial = plan[0][0]([x])[0]
+            recorder = RECORDING.recorder
+            if recorder is not None:
+                recorder.own((partial,))  # the replayed sums write and read it at every call
+            return [plan[1][0]([partial])[0].reshape(target)]
         return [self._sum_step(x.ndim, axes)([x])[0].reshape(target)]
 
 

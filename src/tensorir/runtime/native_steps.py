@@ -294,6 +294,21 @@ def _direct_caller(n_in: int, n_out: int) -> Callable[[Callable[..., None], int,
 _COPY_KERNELS: dict[tuple[int, str], KernelSet] = {}
 
 
+def copy_kernels(context: KernelContext, dtype: str) -> KernelSet:
+    """The broadcast-copy kernels of ``dtype``, by variant ``(src rank, dst rank, src inner mode)``."""
+    kernels = _COPY_KERNELS.get((id(context), dtype))
+    if kernels is None:
+        body = ElementwiseBody.identity(dtype)
+
+        def make(variant: object) -> tuple[str, Callable[[], str], int]:
+            src_rank, dst_rank, inner = variant  # type: ignore[misc]
+            name = kernel_name("broadcast_copy", body.key(), repr(variant))
+            return name, lambda: strided_kernel(name, body, [src_rank], dst_rank, inner), 2
+
+        kernels = _COPY_KERNELS[(id(context), dtype)] = KernelSet(context, make)
+    return kernels
+
+
 def broadcast_into(context: KernelContext, dst: np.ndarray, src: np.ndarray) -> None:
     """``dst[...] = src`` with NumPy's broadcasting, by a native strided kernel (so a recording
     of a loop step replays it). ``dst`` is C-contiguous; ``src`` of the same dtype broadcasts to it
@@ -307,22 +322,18 @@ def broadcast_into(context: KernelContext, dst: np.ndarray, src: np.ndarray) -> 
         dst[()] = src  # a single element; nothing to record that a kernel would do better
         python_work("scalar copy")
         return
-    dtype = dst.dtype.name
-    kernels = _COPY_KERNELS.get((id(context), dtype))
-    if kernels is None:
-        body = ElementwiseBody.identity(dtype)
-
-        def make(variant: object) -> tuple[str, Callable[[], str], int]:
-            src_rank, dst_rank, inner = variant  # type: ignore[misc]
-            name = kernel_name("broadcast_copy", body.key(), repr(variant))
-            return name, lambda: strided_kernel(name, body, [src_rank], dst_rank, inner), 2
-
-        kernels = _COPY_KERNELS[(id(context), dtype)] = KernelSet(context, make)
-    fn = kernels.get((src.ndim, dst.ndim, _inner_modes([src], shape[-1])))
+    fn = copy_kernels(context, dst.dtype.name).get((src.ndim, dst.ndim, _inner_modes([src], shape[-1])))
     context.run(fn, dst.size // shape[-1], dst.size, (id(src), id(dst)), (src, dst))
 
 
 _DIVIDE_KERNELS: dict[tuple[int, str], Callable[..., None]] = {}
+
+
+def divide_kernel_spec(dtype: str) -> tuple[str, tuple[Callable[[], str], int]]:
+    """(name, (text, n_args)) of the kernel dividing a float array in place by a scalar."""
+    body = ElementwiseBody([dtype, dtype], [dtype], [("tir.true_div", {}, (0, 1), dtype)], [2])
+    name = kernel_name("divide_in_place", body.key())
+    return name, (lambda: flat_kernel(name, body, (False, True)), 3)
 
 
 def _divide_in_place(context: KernelContext, out: np.ndarray, count: int) -> None:
@@ -336,10 +347,8 @@ def _divide_in_place(context: KernelContext, out: np.ndarray, count: int) -> Non
         return
     fn = _DIVIDE_KERNELS.get((id(context), dtype))
     if fn is None:
-        body = ElementwiseBody([dtype, dtype], [dtype], [("tir.true_div", {}, (0, 1), dtype)], [2])
-        name = kernel_name("divide_in_place", body.key())
-        fn = _DIVIDE_KERNELS[(id(context), dtype)] = context.load(lambda: flat_kernel(name, body, (False, True)),
-                                                                   name, 3)
+        name, (text, n_args) = divide_kernel_spec(dtype)
+        fn = _DIVIDE_KERNELS[(id(context), dtype)] = context.load(text, name, n_args)
     divisor = np.asarray(count, dtype=out.dtype)
     # Elementwise, so reading and writing ``out`` at one index is safe.
     context.run(fn, out.size, out.size, (id(out), id(divisor), id(out)), (divisor,))
@@ -392,22 +401,27 @@ class ReductionStep:
     def predicted_kernels(self, op: object) -> dict[str, tuple[KernelText, int]]:
         """The kernel the static types of ``op``'s operands suggest, for the executor to compile
         with the others before the first call (see ``NativeExecutor``)."""
+        predicted: dict[str, tuple[KernelText, int]] = {}
+        if self.reduction == "tir.mean" and self.out_dtype.kind == "f":
+            name, spec = divide_kernel_spec(self.out_dtype.name)
+            predicted[name] = spec
         shapes = [tuple(1 if d == 1 else -1 for d in v.type.shape) for v in op.operands]  # type: ignore[attr-defined]
         if any(len(shape) != self.rank for shape in shapes):
-            return {}
+            return predicted
         k = len(self.axes)
         if self.axes == tuple(range(self.rank - k, self.rank)):
             layout = "rows"
         elif self.axes == tuple(range(k)):
             layout = "columns"
         else:
-            return {}
+            return predicted
         out_shape = tuple(-1 if any(s[d] != 1 for s in shapes) else 1 for d in range(self.rank))
         modes = self.materialize.predicted_variant(shapes, out_shape) if self.materialize is not None else (False,)
         if not isinstance(modes, tuple) or is_strided_variant(modes):
-            return {}
+            return predicted
         name, spec = self.fused_kernels.spec((layout, modes))
-        return {name: spec}
+        predicted[name] = spec
+        return predicted
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         inputs = _conform(inputs, self.in_dtypes)
