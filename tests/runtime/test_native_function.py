@@ -353,3 +353,28 @@ def test_islands_see_the_blas_thread_count_the_native_stretches_left() -> None:
         native_conv.configure_blas_threads = original
     assert fn.executor.function_replay.replayed == 3
     assert seen and all(believed == actual for believed, actual in seen if believed is not None), seen
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_and_pool_islands_write_into_the_recorded_results(dtype: str) -> None:
+    """A replay hands a conv or pool island the arrays it recorded: the step writes there (no new
+    pages at the first replay, no buffer swap), and values follow every call's arguments."""
+    from tensorir.tensor.signal import pool
+
+    x = T.tensor4("x", dtype=dtype)
+    w = tr.shared(RNG.standard_normal((4, 2, 3, 3)).astype(dtype), name="w")
+    c = T.nnet.conv2d(x, w)
+    p = pool.pool_2d(T.tanh(c), ws=(2, 2), ignore_border=True)
+    cost = (p * p).sum()
+    outs = [cost, tr.grad(cost, w), tr.grad(cost, x)]
+    calls = [(RNG.standard_normal((6, 2, 12, 12)).astype(dtype),) for _ in range(RECORD_AFTER + 3)]
+    native = three_ways([x], outs, calls, rtol=1e-4 if dtype == "float32" else 1e-9)
+    (trace,) = native.executor.function_replay._traces.values()
+    islands = [part for part in trace.parts if type(part).__name__ == "_Island"]
+    if not islands:
+        pytest.skip("no conv or pool step ran as an island here (one thread)")
+    filled = [part for part in islands if part.fill]
+    assert filled, [type(part.step).__name__ for part in islands]
+    before = [[r.__array_interface__["data"][0] for r in part.results] for part in filled]
+    native(*calls[0])
+    assert [[r.__array_interface__["data"][0] for r in part.results] for part in filled] == before

@@ -82,13 +82,31 @@ def _shape_operand(name: str, shape: Any, static: Sequence[int]) -> tuple[int, i
     return dims  # type: ignore[return-value]
 
 
+def _buffer(given: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype, fill: bool = False) -> np.ndarray:
+    """``given`` when it is a C-contiguous, writeable ``shape`` array of ``dtype`` (a replay passes
+    the recorded result, so the step writes where the next native calls read, with no fresh
+    pages and no swap), else a new array; zeroed when ``fill``."""
+    if (type(given) is np.ndarray and given.shape == shape and given.dtype == dtype
+            and given.flags.c_contiguous and given.flags.writeable):
+        if fill:
+            given.fill(0)
+        return given
+    return np.zeros(shape, dtype) if fill else np.empty(shape, dtype)
+
+
 def _rank4(name: str, what: str, a: np.ndarray) -> None:
     if a.ndim != 4:
         raise ValueError(f"{name}: {what} must be 4-d, got shape {a.shape}")
 
 
 class ConvStep:
-    """``tir.conv2d``, ``tir.conv2d_grad_input`` or ``tir.conv2d_grad_filters`` (im2col + gemm)."""
+    """``tir.conv2d``, ``tir.conv2d_grad_input`` or ``tir.conv2d_grad_filters`` (im2col + gemm).
+
+    ``step(inputs, results=[array])`` writes into ``array`` where it fits (see :func:`_buffer`).
+    """
+
+    #: A whole call's replay passes its recorded result arrays (runtime/native_function.py).
+    fills_results = True
 
     def __init__(self, context: KernelContext, op: Operation) -> None:
         self.context = context
@@ -157,8 +175,9 @@ class ConvStep:
             return False
         return self.kind != "grad_filters" or kg <= _SMALL_FILTER_ROWS
 
-    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = getattr(self, self.kind)(*inputs) if self.native else None
+    def __call__(self, inputs: list[np.ndarray], results: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+        given = results[0] if results else None
+        out = getattr(self, self.kind)(*inputs, given=given) if self.native else None
         return run_op(self.op, inputs) if out is None else [out]
 
     # -- operands ------------------------------------------------------------------------------
@@ -206,7 +225,7 @@ class ConvStep:
         return max(p, fg, kg, c * geo.kh * geo.kw * p) <= _INT32_MAX
 
     # -- the three ops (None: not lowered, run the reference) -------------------------------------
-    def forward(self, x: Any, w: Any) -> np.ndarray | None:
+    def forward(self, x: Any, w: Any, given: np.ndarray | None = None) -> np.ndarray | None:
         x = _as_dtype(x, self.dtype)
         _rank4(self.name, "the input", x)
         w = self.filters(w)
@@ -218,16 +237,16 @@ class ConvStep:
         kg = cg * geo.kh * geo.kw
         shape = (n, f, geo.oh, geo.ow)
         if 0 in shape or kg == 0:
-            return np.zeros(shape, self.dtype)
+            return _buffer(given, shape, self.dtype, fill=True)
         if not self.blas_sizes_fit(geo, c, fg, kg):
             return None
         x, strides = _element_strides(x)
         unit = geo.sw == 1 and strides[3] == 1
         small = self.small_products(kg, geo.oh * geo.ow)
         return self.run((x, w), geo, (n, c, groups, fg, kg), strides, unit, small,
-                        lambda slots: np.empty(shape, self.dtype))
+                        lambda slots: _buffer(given, shape, self.dtype))
 
-    def grad_input(self, gy: Any, w: Any, shape: Any) -> np.ndarray | None:
+    def grad_input(self, gy: Any, w: Any, shape: Any, given: np.ndarray | None = None) -> np.ndarray | None:
         n, c, h, wd = _shape_operand(self.name, shape, self.static)
         w = self.filters(w)
         f = w.shape[0]
@@ -237,16 +256,16 @@ class ConvStep:
         gy = self.output_gradient(gy, (n, f, geo.oh, geo.ow), f"input shape {(n, c, h, wd)}")
         kg = cg * geo.kh * geo.kw
         if 0 in (n, c, h, wd, f, geo.oh, geo.ow, kg):
-            return np.zeros((n, c, h, wd), self.dtype)
+            return _buffer(given, (n, c, h, wd), self.dtype, fill=True)
         if not self.blas_sizes_fit(geo, c, fg, kg):
             return None
         small = self.small_products(kg, geo.oh * geo.ow)
         if small:  # the tiled product reads the filters transposed per group, (G, Kg, Fg)
             w = np.ascontiguousarray(w.reshape(groups, fg, kg).transpose(0, 2, 1))
         return self.run((gy, w), geo, (n, c, groups, fg, kg), (0, 0, 0, 0), geo.sw == 1, small,
-                        lambda slots: np.empty((n, c, h, wd), self.dtype))
+                        lambda slots: _buffer(given, (n, c, h, wd), self.dtype))
 
-    def grad_filters(self, x: Any, gy: Any, shape: Any) -> np.ndarray | None:
+    def grad_filters(self, x: Any, gy: Any, shape: Any, given: np.ndarray | None = None) -> np.ndarray | None:
         f, cin, kh, kw = _shape_operand(self.name, shape, self.static)
         x = _as_dtype(x, self.dtype)
         _rank4(self.name, "the input", x)
@@ -257,7 +276,7 @@ class ConvStep:
         gy = self.output_gradient(gy, (n, f, geo.oh, geo.ow), f"input {x.shape} and filters {(f, cin, kh, kw)}")
         kg = cin * kh * kw
         if 0 in (f, kg, n, geo.oh, geo.ow):
-            return np.zeros((f, cin, kh, kw), self.dtype)
+            return _buffer(given, (f, cin, kh, kw), self.dtype, fill=True)
         if not self.blas_sizes_fit(geo, c, fg, kg):
             return None
         x, strides = _element_strides(x)
@@ -269,11 +288,18 @@ class ConvStep:
         dw = total.transpose(0, 2, 1).reshape(f, cin, kh, kw)
         if self.attrs["filter_flip"]:
             dw = dw[:, :, ::-1, ::-1]
-        return np.ascontiguousarray(dw)
+        out = _buffer(given, dw.shape, self.dtype)
+        np.copyto(out, dw)
+        return out
 
 
 class PoolStep:
-    """``tir.pool2d``, ``tir.pool2d_grad`` or ``tir.max_pool2d_select`` over the last two axes."""
+    """``tir.pool2d``, ``tir.pool2d_grad`` or ``tir.max_pool2d_select`` over the last two axes.
+
+    ``step(inputs, results=[array])`` writes into ``array`` where it fits (see :func:`_buffer`).
+    """
+
+    fills_results = True
 
     def __init__(self, context: KernelContext, op: Operation) -> None:
         self.context = context
@@ -305,7 +331,7 @@ class PoolStep:
         name, (text, n_args) = self.kernels.spec((x_dtype, v_dtype, True))
         return {name: (text, n_args)}
 
-    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, inputs: list[np.ndarray], results: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
         x = np.asarray(inputs[0])
         # Forward and gradient kernels work in the result's dtype (the reference's gradient casts
         # gz to it); select compares in x's dtype and sums v in the result's.
@@ -326,7 +352,7 @@ class PoolStep:
                 raise ValueError(f"{what} of shape {v.shape} does not match the expected {expected} "
                                  f"(input of shape {x.shape})")
             v = _as_dtype(v, self.dtype)
-        out = np.empty(x.shape if self.kind == "grad" else pooled, self.dtype)
+        out = _buffer(results[0] if results else None, x.shape if self.kind == "grad" else pooled, self.dtype)
         if 0 in pooled:  # nothing pooled: an empty result, or an all-zero gradient
             out.fill(0)
             return [out]

@@ -183,9 +183,10 @@ class _Stretch:
 class _Island:
     """A step run in Python during a replay (a scan, a reference op, ...): it computes this
     call's values from the recorded inputs, which hold this call's values by then, and its
-    results go into the recorded result arrays that later native calls read: a buffer swap
-    where both own buffers of one layout and nothing views the recorded one, else a copy
-    (values whose data pointer the replay moves need neither)."""
+    results go into the recorded result arrays that later native calls read: written there by
+    the step itself where it can (``fills_results``), else a buffer swap where both own buffers
+    of one layout and nothing views the recorded one, else a copy (values whose data pointer the
+    replay moves need neither)."""
 
     def __init__(self, step: Callable[[list], list], inputs: tuple, results: tuple, moving: dict[int, tuple],
                  viewed: set[int]) -> None:
@@ -199,17 +200,20 @@ class _Island:
             else:
                 mode = "copy"
             self.modes.append(mode)
+        # A step that can write into given arrays gets the recorded results: no fresh pages at
+        # the first replay and no buffer swap at the next ones.
+        self.fill = getattr(step, "fills_results", False) and all(m in ("swap", "copy") for m in self.modes)
 
     def run(self) -> bool:
         """Run the step; False when it failed or gave values of another layout than recorded."""
         try:
-            new = self.step(list(self.inputs))
+            new = self.step(list(self.inputs), results=self.results) if self.fill else self.step(list(self.inputs))
         except Exception:  # noqa: BLE001 - the plan reruns the call and raises it with its op
             return False
         if len(new) != len(self.results):
             return False
         for old, value, mode in zip(self.results, new, self.modes):
-            if mode == "moves":
+            if mode == "moves" or value is old:
                 continue
             if mode == "keep":
                 if not (type(value) is type(old) and np.array_equal(value, old)):
