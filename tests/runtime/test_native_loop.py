@@ -311,3 +311,59 @@ def test_ring_with_taps_and_keep(monkeypatch: pytest.MonkeyPatch, go_backwards: 
         for g, w in zip(native(*args), reference(*args)):
             np.testing.assert_allclose(g, w, rtol=1e-12)
         assert capacities and all(c == ring_bytes // 32 for c in capacities), capacities
+
+
+def _row_homes() -> list:
+    from tensorir.runtime.native_loop import _RowHomes
+
+    gc.collect()
+    return [o for o in gc.get_objects() if type(o) is _RowHomes]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_step_results_are_computed_straight_into_their_rows(dtype: str) -> None:
+    # The LSTM's states (and the backward loop's gradients) are written by the step's kernels
+    # into their rows of the loop's stacks: no copy after each step. Standalone loops (the plan)
+    # and loops inside a whole call's replay both, over calls with new values; between calls
+    # every such result points at its own buffer again.
+    before = {id(o) for o in _row_homes()}
+    x = T.tensor3("x", dtype=dtype)
+    h0, W, U = T.matrix("h0", dtype=dtype), T.matrix("W", dtype=dtype), T.matrix("U", dtype=dtype)
+    b = T.vector("b", dtype=dtype)
+    (h, c), _ = scan(lstm_step, sequences=x, outputs_info=[h0, h0], non_sequences=[W, U, b])
+    outs = [h, c, *tr.grad((h * h).sum() + c[-1].sum(), [W, U, b, h0, x])]
+    native = tr.function([x, h0, W, U, b], outs)
+    reference = tr.function([x, h0, W, U, b], outs, mode="REFERENCE")
+    rtol = 2e-4 if dtype == "float32" else 1e-10
+    for call in range(5):
+        args = [RNG.standard_normal((6, 3, 4)), RNG.standard_normal((3, 5)), RNG.standard_normal((4, 20)) * 0.4,
+                RNG.standard_normal((5, 20)) * 0.4, RNG.standard_normal(20) * 0.1]
+        args = [a.astype(dtype) for a in args]
+        for g, w in zip(native(*args), reference(*args)):
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol, err_msg=f"call {call}")
+    assert native.executor.function_replay.replayed >= 2
+    homes = [o for o in _row_homes() if id(o) not in before]
+    assert any(o.direct for o in homes), "no step result was written into its row"
+    for o in homes:
+        for out, address in o.homes:
+            assert out.ctypes.data == address
+
+
+def test_results_a_step_does_not_compute_in_place_are_copied_into_their_rows() -> None:
+    # A result returned twice, one that views another value (a reshape) and one that only a
+    # Python-made constant holds cannot be pointed at rows: they are copied, and still right.
+    x, h0 = T.matrix("x"), T.vector("h0")
+
+    def step(xt, h):  # noqa: ANN001, ANN202
+        new = T.tanh(h * 0.5 + xt)
+        flat = (new * 2.0).reshape((1, -1)).reshape((-1,))
+        return new, new, flat, T.ones_like(h).sum() * 0 + 3.0
+
+    outs, _ = scan(step, sequences=x, outputs_info=[h0, None, None, None])
+    args = [RNG.standard_normal((7, 3)), RNG.standard_normal(3)]
+    native, _ = three_ways([x, h0], list(outs), args, replayed=1)
+    for _ in range(3):
+        args = [RNG.standard_normal((7, 3)), RNG.standard_normal(3)]
+        want = tr.function([x, h0], list(outs), mode="REFERENCE")(*args)
+        for g, w in zip(native(*args), want):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)

@@ -501,6 +501,7 @@ class NativeExecutor:
                 mark, reason, threads = len(recorder.entries), recorder.reason, recorder.threads_now
                 operand = forced.get(index)
                 results = step(inputs) if operand is None else step(inputs, out=inputs[operand])
+                recorder.note_written(results, mark)
                 if recorder.pool_calls and reason is None and recorder.reason is not None and reads_changing:
                     # It computed in Python after all: a whole call's replay runs it as an island.
                     del recorder.entries[mark:]

@@ -151,6 +151,22 @@ class Recorder:
         #: Index of the first entry of the commit tail (updates written into shared variables'
         #: buffers, runtime/donation.py), or None: a replay checks labels before running it.
         self.commit_mark: int | None = None
+        #: ids of the step results that recorded calls write (see :meth:`note_written`).
+        self.written: set[int] = set()
+
+    def note_written(self, results: Sequence[object], mark: int) -> None:
+        """Note the ``results`` of a step that the entries from ``mark`` on refer to: a replay
+        writes them at every step (a result no call refers to keeps its recorded value)."""
+        referred: set[int] = set()
+        for _kind, _address, args in self.entries[mark:]:
+            for a in args:
+                if type(a) is int:
+                    referred.add(a)
+                elif type(a) is DataOf:
+                    referred.add(id(a.array))
+                elif type(a) is Moving:
+                    referred.add(id(a.anchor))
+        self.written.update(id(r) for r in results if id(r) in referred)
 
     def hold(self, values: Sequence[object]) -> None:
         """Keep the values of a step alive, one reference each however often they recur."""
@@ -423,12 +439,13 @@ class NativeScan:
         if stopped:
             return None, plain, 1
         trace = _Trace(recorder, moving, outs, index, [p.shape for p in plain])
+        trace.homes = _RowHomes.of(recorder, moving, outs, [*states.buffers, *plain])
         try:
             table = self._table(trace, states, plain, t0, dt_step)
         except _NotReplayable as exc:
             return self._give_up(str(exc))
         roots = _roots(seqs, nonseqs)
-        ran = self._run_table(table, recorder, 1, n, states,
+        ran = self._run_table(table, trace, 1, n, states,
                               lambda: self._table(trace, states, plain, t0, dt_step, roots))
         return trace, plain, ran
 
@@ -479,7 +496,7 @@ class NativeScan:
         for obj, _delta, root, offset in trace.moving.values():
             set_data(obj, data_address(roots[root]) + offset)
         table = ReplayTable(trace.moving, roots)
-        self._fill(table, body, trace.outs, states, plain, trace.index, t0, dt_step)
+        self._fill(table, trace, states, plain, t0, dt_step)
         loop = Nested(table.array(), table.patches)
         for x, buffer, lead, w in zip(inits, states.buffers, states.leads, windows):
             rb = buffer.strides[0]
@@ -488,6 +505,8 @@ class NativeScan:
             for r in range(w if reverse else 0):
                 recorder.copy_bytes(Moving((lead - w + r) * rb, 0, buffer), Moving((w - 1 - r) * rb, 0, x), rb)
         recorder.entries.append((KINDS["loop"], function_address(self.runner()), (loop, len(loop.table), 0, n)))
+        for out, address in trace.homes.homes:
+            recorder.entries.append((KINDS["store"], 0, (id(out) + _DATA, address)))
         for i, result in enumerate(results):
             full = states.buffers[i] if i < lay.n_state else plain[i - lay.n_state]
             if result is full:
@@ -518,7 +537,7 @@ class NativeScan:
         def table() -> np.ndarray:
             return self._table(trace, states, plain, t0, dt_step, roots)
 
-        ran = self._run_table(table(), trace.recorder, 0, n, states, table)
+        ran = self._run_table(table(), trace, 0, n, states, table)
         return self._results(states, plain, ran, reverse)
 
     def _table(self, trace: _Trace, states: _States, plain: list[np.ndarray], t0: int, dt_step: int,
@@ -531,13 +550,20 @@ class NativeScan:
                 address = states.root(root[1]) if root[0] == "state" else roots[root]
                 set_data(obj, address + offset)
         table = ReplayTable(trace.moving)
-        self._fill(table, trace.recorder, trace.outs, states, plain, trace.index, t0, dt_step)
+        self._fill(table, trace, states, plain, t0, dt_step)
         return table.array()
 
-    def _run_table(self, rows: np.ndarray, recorder: Recorder, lo: int, hi: int, states: _States,
+    def _run_table(self, rows: np.ndarray, trace: _Trace, lo: int, hi: int, states: _States,
                    rebuilt: Callable[[], np.ndarray]) -> int:
         """Steps ``lo .. hi-1`` from the table ``rows``; ``rebuilt()`` gives the table again after
         the ring states moved their rows (``states.rebase``)."""
+        try:
+            return self._run_steps(rows, trace.recorder, lo, hi, states, rebuilt)
+        finally:
+            trace.homes.restore()
+
+    def _run_steps(self, rows: np.ndarray, recorder: Recorder, lo: int, hi: int, states: _States,
+                   rebuilt: Callable[[], np.ndarray]) -> int:
         if recorder.blas_threads:
             # The plan sets BLAS's threads per product; a replay sets them once, as recorded.
             configure_blas_threads(recorder.blas_threads)
@@ -571,21 +597,28 @@ class NativeScan:
         self.reason = reason
         return None
 
-    def _fill(self, table: ReplayTable, recorder: Recorder, outs: list, states: _States,
-              plain: list[np.ndarray], index: np.ndarray | None, t0: int, dt_step: int) -> None:
+    def _fill(self, table: ReplayTable, trace: _Trace, states: _States, plain: list[np.ndarray], t0: int,
+              dt_step: int) -> None:
         kinds = KINDS
+        recorder, outs, index, homes = trace.recorder, trace.outs, trace.index, trace.homes
         for obj in [m[0] for m in table.moving.values()]:
             # Move the object's data pointer to this step's row before any call reads it.
             table.add(kinds["store"], 0, [id(obj) + _DATA, DataOf(obj)])
+        for i in sorted(homes.direct):
+            # The calls write this result straight into its row: no copy after the step.
+            buffer, first = (states.buffers[i], states.first(i)) if i < len(states.buffers) else \
+                (plain[i - len(states.buffers)], 0)
+            row_bytes = buffer.strides[0]
+            table.add(kinds["store"], 0, [id(outs[i]) + _DATA, Moving(first * row_bytes, row_bytes, buffer)])
         if index is not None:
             table.add(kinds["store"], 0, [DataOf(index), Moving(t0, dt_step)])
         for kind, address, args in recorder.entries:
             table.add(kind, address, args)
         lay = self.layout
         for j, buffer in enumerate(states.buffers):
-            self._store_row(table, outs[j], buffer, states.first(j))
+            self._store_row(table, outs[j], buffer, states.first(j), j in homes.direct)
         for m, stack in enumerate(plain):
-            self._store_row(table, outs[lay.n_state + m], stack, 0)
+            self._store_row(table, outs[lay.n_state + m], stack, 0, lay.n_state + m in homes.direct)
         if lay.until:
             cond = outs[-1]
             if type(cond) is not np.ndarray or cond.dtype != np.bool_:
@@ -593,10 +626,13 @@ class NativeScan:
             table.add(kinds["until"], 0, [DataOf(cond)])
 
     @staticmethod
-    def _store_row(table: ReplayTable, out: Any, buffer: np.ndarray, first: int) -> None:
-        """Copy a step's result into row ``first + i`` of ``buffer`` at step ``i``."""
+    def _store_row(table: ReplayTable, out: Any, buffer: np.ndarray, first: int, direct: bool) -> None:
+        """Copy a step's result into row ``first + i`` of ``buffer`` at step ``i`` (unless the
+        calls write it there: ``direct``)."""
         if type(out) is not np.ndarray or out.dtype != buffer.dtype or not out.flags.c_contiguous:
             raise _NotReplayable("a step result that is not a contiguous array of its dtype")
+        if direct:
+            return
         row_bytes = buffer.strides[0]
         table.add(3, _MEMCPY, [Moving(first * row_bytes, row_bytes, buffer), DataOf(out), out.nbytes])
 
@@ -714,6 +750,65 @@ class _Inline:
         self.trace, self.states, self.plain, self.loop = trace, states, plain, loop
 
 
+class _RowHomes:
+    """The step results a replay writes straight into their rows of the loop's stacks: their
+    positions among the outputs (``direct``) and their own buffers.
+
+    A replayed step first points such a result's array object at this step's row, so the calls
+    that compute it write there and no copy follows. Between replays (and before the array is
+    freed: NumPy frees the pointer it holds) every one points at its own buffer again
+    (:meth:`restore`; also a ``store`` entry after a loop inside a whole call's replay).
+    A result qualifies when it owns its buffer of exactly a row, only the recorded calls that
+    write it refer to it (by the array object: no copy reads its address, no other value views
+    its memory) and it is no other output too.
+    """
+
+    def __init__(self, direct: set[int], homes: list[tuple[np.ndarray, int]]) -> None:
+        self.direct, self.homes = direct, homes
+
+    @classmethod
+    def of(cls, recorder: Recorder, moving: dict[int, tuple], outs: Sequence[object],
+           stacks: Sequence[np.ndarray]) -> _RowHomes:
+        counts: dict[int, int] = {}
+        for out in outs:
+            counts[id(out)] = counts.get(id(out), 0) + 1
+        addressed: set[int] = set()
+        raw: list[int] = []
+        for _kind, _address, args in recorder.entries:
+            for a in args:
+                if type(a) is DataOf:
+                    addressed.add(id(a.array))
+                elif type(a) is Moving:
+                    addressed.add(id(a.anchor))
+                elif type(a) is int:
+                    raw.append(a)
+        others = [v for v in recorder.values.values() if type(v) is np.ndarray]
+        others += [v for kept in recorder.keep if type(kept) is tuple for v in kept if type(v) is np.ndarray]
+        direct: set[int] = set()
+        homes: list[tuple[np.ndarray, int]] = []
+        for i, (out, stack) in enumerate(zip(outs, stacks)):
+            if (type(out) is not np.ndarray or out.base is not None or not out.flags.c_contiguous
+                    or out.dtype != stack.dtype or out.nbytes != stack.strides[0] or out.nbytes == 0
+                    or counts[id(out)] > 1 or id(out) in moving or id(out) not in recorder.written
+                    or id(out) in addressed):
+                continue
+            start = out.ctypes.data
+            if any(start <= w < start + out.nbytes for w in raw):
+                continue  # a call got its data address (a region of it): that would not move
+            if any(v is not out and np.may_share_memory(v, out) for v in others):
+                continue
+            direct.add(i)
+            homes.append((out, start))
+        return cls(direct, homes)
+
+    def restore(self) -> None:
+        for out, address in self.homes:
+            set_data(out, address)
+
+    def __del__(self) -> None:
+        self.restore()
+
+
 class _Trace:
     """A recorded step that later calls with the same signature replay from step 0: the
     recorder (its calls and the intermediates they write), the moving objects with their roots,
@@ -725,6 +820,7 @@ class _Trace:
         self.recorder, self.moving, self.outs, self.index = recorder, moving, outs, index
         self.plain_shapes = plain_shapes
         self.lock = threading.Lock()
+        self.homes = _RowHomes(set(), [])
 
 
 def signature_of(n: int, *groups: Sequence[np.ndarray]) -> tuple | None:
