@@ -367,3 +367,20 @@ def test_results_a_step_does_not_compute_in_place_are_copied_into_their_rows() -
         want = tr.function([x, h0], list(outs), mode="REFERENCE")(*args)
         for g, w in zip(native(*args), want):
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_a_result_left_pointing_at_a_row_gets_its_own_buffer_back_before_it_is_freed() -> None:
+    # A replay that stops early (a refused BLAS call) leaves results pointing at rows of the
+    # loop's stacks; NumPy would free those rows' addresses. Dropping the recording points them
+    # back first.
+    from tensorir.runtime.native_loop import _RowHomes, set_data
+
+    out, stack = np.arange(4.0), np.zeros((3, 4))
+    home = out.ctypes.data
+    homes = _RowHomes({0}, [(out, home)])
+    set_data(out, stack[1].ctypes.data)
+    out[...] = 7.0
+    assert stack[1].tolist() == [7.0] * 4
+    del homes
+    gc.collect()
+    assert out.ctypes.data == home and out.tolist() == [0.0, 1.0, 2.0, 3.0]

@@ -805,8 +805,10 @@ class _RowHomes:
         for out, address in self.homes:
             set_data(out, address)
 
-    def __del__(self) -> None:
-        self.restore()
+    def __del__(self, _pointer: Callable[[int], Any] = ctypes.c_void_p.from_address, _offset: int = _DATA) -> None:
+        # Bound as defaults: at interpreter exit this module's globals may be gone already.
+        for out, address in self.homes:
+            _pointer(id(out) + _offset).value = address
 
 
 class _Trace:
