@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tensorir.codegen.cpu.block_transpose import BLOCK, emit_block_transpose
 from tensorir.codegen.cpu.lower_elementwise import KernelBuilder
 from tensorir.codegen.cpu.mlir_text import KernelEmitter
 
@@ -249,13 +250,58 @@ def gemm_function(name: str, dtype: str) -> str:
     flag_b = f.op(f.e.cmpi, "eq", b.row, tb, "i1")
     ldc = f.op(f.e.op, "arith.maxsi", [n, "%one"], "i64")
     status = _status(f, [a.usable, b.usable], [m, n, k, a.ld, b.ld])
+    wide = _wide(f, m, n, w, ftype)
     call_lines: list[str] = []
     saved, f.lines = f.lines, call_lines
     args = [f.char_slot(flag_b), f.char_slot(flag_a), f.int_slot(n), f.int_slot(m), f.int_slot(k),
             f.scalar_slot("%alpha", ftype), b.data, f.int_slot(b.ld), a.data, f.int_slot(a.ld),
             f.scalar_slot("%beta", ftype), c_data, f.int_slot(ldc)]
+    plain = call_lines + _call(f, args)
+    # The wide case: Fortran computes C itself (column-major, op(A) op(B): each flag flipped)
+    # into a stack block, which is then transposed into C.
+    f.lines = wide_lines = []
+    scratch = f.e.fresh("scratch")
+    f.lines.append(f"{scratch} = llvm.alloca {f.i64('muli', m, n)} x {ftype} {{alignment = 32 : i64}} : "
+                   f"(i64) -> !llvm.ptr")
+    flip = f.const(1, "i1")
+    args = [f.char_slot(f.op(f.e.logical, "xori", flag_a, flip, "i1")),
+            f.char_slot(f.op(f.e.logical, "xori", flag_b, flip, "i1")), f.int_slot(m), f.int_slot(n), f.int_slot(k),
+            f.scalar_slot("%alpha", ftype), a.data, f.int_slot(a.ld), b.data, f.int_slot(b.ld),
+            f.scalar_slot("%beta", ftype), scratch, f.int_slot(m)]
+    wide_lines += _call(f, args)
+    emit_block_transpose(f.e, wide_lines, scratch, c_data, m, n, ldc, ftype)
     f.lines = saved
-    return f.render(call_lines + _call(f, args), status)
+    branch = [f"scf.if {wide} {{", *("  " + line for line in wide_lines), "} else {",
+              *("  " + line for line in plain), "}"]
+    return f.render(branch, status)
+
+
+#: The wide case of gemm (:func:`_wide`): at most this many rows of C, at least twice as many
+#: columns, and a block of C's size on the stack at most this many bytes (well inside the 8 MiB
+#: a thread's stack has by default, whichever thread calls).
+WIDE_ROWS = 64
+WIDE_BYTES = 1 << 17
+
+
+def _wide(f: _Function, m: str, n: str, w: int, ftype: str) -> str:
+    """An i1: row-major ``C`` (``m x n``) is better computed as Fortran's ``C`` than ``C^T``.
+
+    OpenBLAS packs Fortran's ``A`` operand per thread and splits the columns of its ``B``; for
+    a short, wide row-major ``C`` that puts the big weight matrix on the slow side. Measured
+    with SciPy's OpenBLAS on 2 cores, Fortran ``C`` (then a block transpose) against ``C^T``:
+    ``32 x 1024 x 256`` 167 vs 211 us, ``32 x 256 x 1024`` 176 vs 199 us, ``8 x 512 x 512`` 90
+    vs 122 us; even at 64 rows 7-10% faster; from 256 rows on the same. Only for ``beta == 0``
+    (C is written, not read) and sizes in whole transpose blocks.
+    """
+    block = f.const(BLOCK[ftype])
+    ok = f.both(f.cmp("sle", m, f.const(WIDE_ROWS)), f.cmp("sge", n, f.i64("muli", m, f.const(2))))
+    ok = f.both(ok, f.cmp("sgt", m, "%zero"))
+    ok = f.both(ok, f.both(f.cmp("eq", f.i64("remsi", m, block), "%zero"),
+                           f.cmp("eq", f.i64("remsi", n, block), "%zero")))
+    ok = f.both(ok, f.cmp("sle", f.i64("muli", f.i64("muli", m, n), f.const(w)), f.const(WIDE_BYTES)))
+    zero = f.e.constant(0.0, "f64")
+    beta_zero = f.op(f.e.cmpf, "oeq", "%beta", zero, "f64")
+    return f.both(ok, beta_zero)
 
 
 def gemv_function(name: str, dtype: str) -> str:
