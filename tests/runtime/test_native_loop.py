@@ -384,3 +384,35 @@ def test_a_result_left_pointing_at_a_row_gets_its_own_buffer_back_before_it_is_f
     del homes
     gc.collect()
     assert out.ctypes.data == home and out.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_outputs_the_step_gives_as_one_array_share_one_stack() -> None:
+    # A body that yields one array twice (here directly; in gradients through an identity
+    # sum_to) fills one stack for both outputs; what the caller gets is still two arrays.
+    from tensorir.runtime.native_loop import _Trace
+
+    x, h0 = T.matrix("x"), T.vector("h0")
+
+    def step(xt, h):  # noqa: ANN001, ANN202
+        new = T.tanh(h * 0.5 + xt)
+        y = new * 3.0
+        return new, y, y
+
+    outs, _ = scan(step, sequences=x, outputs_info=[h0, None, None])
+    args = [RNG.standard_normal((6, 3)), RNG.standard_normal(3)]
+    native, _ = three_ways([x, h0], [outs[1], outs[2][::-1] + 1.0], args, replayed=1)
+    f = tr.function([x, h0], [outs[1], outs[2]])
+    with tr.change_flags(native_calls=False):  # the loop's own replays, not the whole call's
+        g = tr.function([x, h0], [outs[1], outs[2]])
+    reference = tr.function([x, h0], [outs[1], outs[2]], mode="REFERENCE")
+    for _ in range(4):
+        # New values every call: a stale stack would hold the last call's.
+        args = [RNG.standard_normal((6, 3)), RNG.standard_normal(3)]
+        want = reference(*args)
+        for fn in (f, g):
+            b, c = fn(*args)
+            assert not np.shares_memory(b, c)
+            np.testing.assert_allclose(b, want[0], rtol=1e-12)
+            np.testing.assert_allclose(c, want[1], rtol=1e-12)
+    gc.collect()
+    assert any(t.twins == {1: 0} for t in gc.get_objects() if type(t) is _Trace)

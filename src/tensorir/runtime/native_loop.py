@@ -428,8 +428,18 @@ class NativeScan:
                 raise ValueError(f"{label}: recurrent output {j} changed shape from {buffer.shape[1:]} to "
                                  f"{new.shape} at step 0; its new value must keep the state's shape")
             buffer[lead] = new
+        twins: dict[int, int] = {}
+        first_of: dict[int, int] = {}
         for m in range(lay.n_nit):
             out = outs[lay.n_state + m]
+            twin = first_of.get(id(out))
+            if twin is not None and plain[twin].dtype == dtypes[lay.n_state + m]:
+                # The step gives one array for both outputs (an identity between them, such as
+                # a sum_to to the same shape): in a replay they stay one array, so one stack.
+                twins[m] = twin
+                plain.append(plain[twin])
+                continue
+            first_of.setdefault(id(out), m)
             stack = np.empty((n, *np.shape(out)), dtypes[lay.n_state + m])
             stack[0] = out
             plain.append(stack)
@@ -439,6 +449,7 @@ class NativeScan:
         if stopped:
             return None, plain, 1
         trace = _Trace(recorder, moving, outs, index, [p.shape for p in plain])
+        trace.twins = twins
         trace.homes = _RowHomes.of(recorder, moving, outs, [*states.buffers, *plain])
         try:
             table = self._table(trace, states, plain, t0, dt_step)
@@ -507,10 +518,12 @@ class NativeScan:
         recorder.entries.append((KINDS["loop"], function_address(self.runner()), (loop, len(loop.table), 0, n)))
         for out, address in trace.homes.homes:
             recorder.entries.append((KINDS["store"], 0, (id(out) + _DATA, address)))
+        copied: set[int] = set()
         for i, result in enumerate(results):
             full = states.buffers[i] if i < lay.n_state else plain[i - lay.n_state]
-            if result is full:
+            if result is full or id(result) in copied:
                 continue
+            copied.add(id(result))
             stop = states.first(i) + n if i < lay.n_state else n
             k = ScanDef.keep_of(op, i)
             start, rb = (stop - k if k else 0), full.strides[0]
@@ -529,8 +542,10 @@ class NativeScan:
                 n: int, reverse: bool) -> list[np.ndarray]:
         """Every step from a recording made by an earlier call with the same signature."""
         lay = self.layout
-        plain = [np.empty(shape, dtype) for shape, dtype in
-                 zip(trace.plain_shapes, [np.dtype(r.type.dtype) for r in self.op.results[lay.n_state:]])]
+        plain: list[np.ndarray] = []
+        for m, (shape, result) in enumerate(zip(trace.plain_shapes, self.op.results[lay.n_state:])):
+            twin = trace.twins.get(m)
+            plain.append(plain[twin] if twin is not None else np.empty(shape, np.dtype(result.type.dtype)))
         t0, dt_step = (n - 1, -1) if reverse else (0, 1)
         roots = _roots(seqs, nonseqs)
 
@@ -618,7 +633,8 @@ class NativeScan:
         for j, buffer in enumerate(states.buffers):
             self._store_row(table, outs[j], buffer, states.first(j), j in homes.direct)
         for m, stack in enumerate(plain):
-            self._store_row(table, outs[lay.n_state + m], stack, 0, lay.n_state + m in homes.direct)
+            if m not in trace.twins:
+                self._store_row(table, outs[lay.n_state + m], stack, 0, lay.n_state + m in homes.direct)
         if lay.until:
             cond = outs[-1]
             if type(cond) is not np.ndarray or cond.dtype != np.bool_:
@@ -640,6 +656,8 @@ class NativeScan:
         op, lay = self.op, self.layout
         label = scan_label(op)
         results = []
+        #: (stack, keep) -> result: outputs that share a stack (twins) share their result too.
+        made_for: dict[tuple[int, int], np.ndarray] = {}
         for i in range(len(op.results)):
             if i < lay.n_state:
                 full = states.buffers[i]
@@ -648,6 +666,10 @@ class NativeScan:
                 full = plain[i - lay.n_state]
                 rows, made = full[:ran], ran
             k = ScanDef.keep_of(op, i)
+            shared = made_for.get((id(full), k)) if i >= lay.n_state else None
+            if shared is not None:
+                results.append(shared)
+                continue
             if k:
                 if made < k:
                     raise ValueError(f"{label}: result {i} keeps the last {k} values but only {ran} steps ran")
@@ -656,6 +678,7 @@ class NativeScan:
                 rows = rows[::-1]
             # A whole stack is the result itself; a part is copied, so the stack can be freed.
             results.append(full if rows.shape == full.shape and not reverse else np.array(rows))
+            made_for[(id(full), k)] = results[-1]
         return results
 
 
@@ -823,6 +846,9 @@ class _Trace:
         self.plain_shapes = plain_shapes
         self.lock = threading.Lock()
         self.homes = _RowHomes(set(), [])
+        #: plain output -> the earlier plain output whose stack it shares (the step gives both
+        #: the same array).
+        self.twins: dict[int, int] = {}
 
 
 def signature_of(n: int, *groups: Sequence[np.ndarray]) -> tuple | None:
