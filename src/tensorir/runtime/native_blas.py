@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tensorir.codegen.cpu.lower_skinny import PACK_N_ARGS, SKINNY_N_ARGS
+from tensorir.dialects.tir.control import ScanLayout
 from tensorir.runtime.blas import blas_pointer, get_blas_num_threads, set_blas_num_threads
 from tensorir.runtime.compile_cache import CompileCache, get_cache
 from tensorir.runtime.native_kernels import (
@@ -40,6 +41,7 @@ from tensorir.runtime.native_kernels import (
     record_copy,
     recording_references,
 )
+from tensorir.runtime.native_panels import PanelProducts
 from tensorir.runtime.native_steps import broadcast_into, copy_kernels
 
 __all__ = ["SKINNY_CALLS", "BlasKernels", "BlasStep", "SkinnyKernels", "SkinnyPlan", "blas_kernels",
@@ -432,6 +434,23 @@ _OP_KERNELS = {"tir.gemm": ("gemm",), "tir.gemv": ("gemv",), "tir.ger": ("ger",)
 _DOT_KERNELS = {(2, 2): "gemm", (2, 1): "gemv", (1, 2): "gemv", (1, 1): "dot"}
 
 
+def _loop_weight(op: object) -> bool:
+    """Whether a product's right operand is a non-sequence of the loop whose body it is in: the
+    body's recording may then run it on packed panels (runtime/native_panels.py), whose kernels
+    are compiled with the body's."""
+    name = op.name  # type: ignore[attr-defined]
+    if name not in ("tir.gemm", "tir.dot"):
+        return False
+    b = op.operands[3 if name == "tir.gemm" else 1]  # type: ignore[attr-defined]
+    block = getattr(b, "block", None)
+    if block is None or b.type.ndim != 2 or block.parent is None or block.parent.parent is None:
+        return False
+    loop = block.parent.parent
+    if loop.name != "tir.scan":
+        return False
+    return b.index >= len(block.arguments) - ScanLayout.of(loop).n_nonseq
+
+
 def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, donated: object = None) -> bool:
     """Whether ``a`` may be overwritten as the output (see :func:`native_steps.reusable`); a
     ``donated`` buffer (runtime/donation.py) needs only the result's shape and layout."""
@@ -472,6 +491,7 @@ class BlasStep:
         self.context = None
         self._kernels: BlasKernels | None = None
         self._skinny: SkinnyKernels | None = None
+        self._panels: PanelProducts | None = None
 
     def bind(self, context) -> None:  # noqa: ANN001 - a KernelContext
         """Take the kernels from ``context``: those it preloaded (:meth:`predicted_kernels`),
@@ -479,6 +499,7 @@ class BlasStep:
         self.context = context
         self._kernels = None
         self._skinny = None
+        self._panels = None
 
     def predicted_kernels(self, op: object) -> dict[str, tuple[object, int | None]]:
         """The BLAS call kernel this op's static ranks call, and the skinny product kernels its
@@ -512,6 +533,9 @@ class BlasStep:
             if fill is not None:
                 name, spec = copy_kernels(self.context, self.dtype).spec(fill)
                 predicted[name] = spec
+            if _loop_weight(op):
+                panels = self._panel_kernels()
+                predicted.update(panels.kernels.spec(kind) for kind in ("pack", "product"))
         return predicted
 
     def _predicted_fill(self, op: object) -> tuple[int, int, tuple[str]] | None:
@@ -586,6 +610,18 @@ class BlasStep:
         kernels.run(plan, a, b, c, out, alpha, beta)
         return out
 
+    def _panel_product(self, a: np.ndarray, b: np.ndarray, trans_b: bool) -> np.ndarray | None:
+        """``a @ op(b)`` on packed panels while a loop step is recorded (runtime/native_panels.py),
+        else None."""
+        if self.context is None or RECORDING.recorder is None:
+            return None
+        return self._panel_kernels().product(a, b, trans_b)
+
+    def _panel_kernels(self) -> PanelProducts:
+        if self._panels is None:
+            self._panels = PanelProducts(self.context, self.dtype)  # type: ignore[arg-type]
+        return self._panels
+
     def kernels(self) -> BlasKernels:
         if self._kernels is None:
             context = self.context
@@ -628,6 +664,8 @@ class BlasStep:
             (m, k), (k2, n) = x.shape, y.shape
             _check_inner(x.shape, y.shape, k, k2)
             out = self._skinny_product(None, x, y, False, False, 1.0, 0.0)
+            if out is None:
+                out = self._panel_product(x, y, False)
             if out is not None:
                 return [out]
             configure_blas_threads(self.num_threads, m * n * k)
@@ -667,6 +705,8 @@ class BlasStep:
         _check_inner((m, k), (k2, n), k, k2)
         alpha, beta = float(inputs[1]), float(inputs[4])
         out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta, donated)
+        if out is None and alpha == 1.0 and beta == 0.0 and not ta:
+            out = self._panel_product(a, b, tb)
         if out is not None:
             return [out]
         configure_blas_threads(self.num_threads, m * n * k)

@@ -240,6 +240,12 @@ class Recorder:
             return
         self.entries.append((len(args), function_address(fn), tuple(int(a) for a in args)))
 
+    def split(self, fn: Callable[..., object], n: int, args: Sequence[int], state: int, once: bool = False) -> None:
+        """A range kernel over ``[0, n)`` split with the loop helper (state at ``state``); with
+        ``once``, run at the first step of each replay only (codegen/cpu/loop_helper.py)."""
+        kind = KINDS["split_once" if once else "split"]
+        self.entries.append((kind, function_address(fn), (int(state), int(n), *(int(a) for a in args))))
+
     def blas(self, kind: str, address: int, ints: Sequence[int], floats: Sequence[float]) -> None:
         """A BLAS call kernel (runtime/native_blas.py); floats travel as their bit patterns."""
         bits = tuple(struct.unpack("<q", struct.pack("<d", float(f)))[0] for f in floats)

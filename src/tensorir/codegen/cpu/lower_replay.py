@@ -18,7 +18,9 @@ bit patterns; a non-zero status stops the loop); ``void f(i32)`` (OpenBLAS's thr
 ``store`` writes ``arg1`` at address ``arg0`` (moves an array object's data pointer to this
 step's row); ``until`` stops after the current step when the byte at ``arg0`` is non-zero;
 ``loop`` calls ``i64 f(table, count, lo, hi)`` (this runner itself, over a nested table: a
-scan inside a whole call's replay) and stops like a refused BLAS call unless it returned ``hi``.
+scan inside a whole call's replay) and stops like a refused BLAS call unless it returned ``hi``;
+``split`` runs a range kernel over ``[0, arg1)`` on this thread and the loop helper thread
+(state at ``arg0``, see :mod:`.loop_helper`), ``split_once`` likewise at a run's first step only.
 
 Returns ``hi`` when every step ran, ``STOPPED + i + 1`` when the ``until`` of step ``i`` fired
 (one past it, flagged, so a caller running chunks can tell it from a chunk's end), or ``-1 - i``
@@ -26,6 +28,8 @@ when a BLAS kernel refused its operands at step ``i``.
 """
 
 from __future__ import annotations
+
+from tensorir.codegen.cpu.loop_helper import emit_split_block
 
 __all__ = ["ENTRY_WORDS", "KINDS", "MAX_ARGS", "REPLAY_FUNCTION", "STOPPED", "replay_runner"]
 
@@ -40,13 +44,16 @@ STOPPED = 1 << 40
 _BLAS_KINDS = {100: (6, 2), 101: (5, 2), 102: (4, 1), 103: (4, 0)}
 KINDS = {
     "gemm": 100, "gemv": 101, "ger": 102, "dot": 103, "gemm_raw": 104,
-    "threads": 110, "loop": 120, "store": 200, "until": 201,
+    "threads": 110, "loop": 120, "split": 130, "split_once": 131, "store": 200, "until": 201,
 }
 # gemm_raw: routine, a, b, c, m, n, k, lda, ldb, ldc, trans_a, trans_b (12 i64), alpha, beta.
 _BLAS_KINDS[104] = (12, 2)
 
 
 def _call_block(label: str, kind: int, args: list[str], lines: list[str]) -> None:
+    if kind in (KINDS["split"], KINDS["split_once"]):
+        emit_split_block(label, args, lines, once=kind == KINDS["split_once"])
+        return
     lines.append(f"^{label}:")
     if kind in _BLAS_KINDS:
         n_int, n_float = _BLAS_KINDS[kind]
@@ -85,8 +92,8 @@ def _call_block(label: str, kind: int, args: list[str], lines: list[str]) -> Non
 
 def replay_runner() -> str:
     """MLIR (LLVM dialect) text of :data:`REPLAY_FUNCTION` (see the module docstring)."""
-    kinds = list(range(MAX_ARGS + 1)) + sorted(_BLAS_KINDS) + [KINDS["threads"], KINDS["loop"], KINDS["store"],
-                                                              KINDS["until"]]
+    kinds = list(range(MAX_ARGS + 1)) + sorted(_BLAS_KINDS) + [KINDS["threads"], KINDS["loop"], KINDS["split"],
+                                                              KINDS["split_once"], KINDS["store"], KINDS["until"]]
     lines = [
         f"llvm.func @{REPLAY_FUNCTION}(%table: i64, %count: i64, %lo: i64, %hi: i64) -> i64 {{",
         "  %c0 = llvm.mlir.constant(0 : i64) : i64",

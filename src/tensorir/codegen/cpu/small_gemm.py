@@ -54,13 +54,16 @@ def _row_blocks(lb: LoopBuilder, rows: str) -> list[tuple[str, str, int]]:
 
 
 def _tile(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, cols: str, inner: str, r0: str, tile_rows: int,
-          c0: str, vectors: int, width: int) -> None:
+          c0: str, vectors: int, width: int, b_start: str | None = None, b_stride: str | None = None) -> None:
+    """One tile: rows ``r0 ..`` of ``c``, columns ``c0 ..``; ``b``'s row ``k`` of the tile starts
+    at element ``b_start + k * b_stride`` (default: ``c0 + k * cols``, ``b`` dense; a packed
+    panel gives its own)."""
     ftype = _ftype(dtype, width)
     element = _ftype(dtype, 1)
     zero = lb.e.constant(0.0, ftype)
     with lb.carried("%zero", inner, [(zero, ftype)] * (tile_rows * vectors)) as loop:
         k = loop.var
-        row_b = lb.add(lb.mul(k, cols), c0)
+        row_b = lb.add(lb.mul(k, b_stride or cols), b_start or c0)
         bs = [lb.load(b, lb.add(row_b, lb.const(j * width)), dtype, width) for j in range(vectors)]
         new = []
         for i in range(tile_rows):

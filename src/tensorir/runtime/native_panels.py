@@ -1,0 +1,93 @@
+"""Loop-step products on packed panels, split with the loop helper (codegen/cpu/panel_gemm.py).
+
+While a loop's step is recorded (runtime/native_loop.py), a product ``a @ op(B)`` whose ``B`` is
+the same array at every step (a non-sequence: the replay's table moves it 0 bytes a step) and
+whose result is short and wide is recorded as two ``split`` entries instead of a BLAS call: a
+``split_once`` that packs op(B) into panels at the first step of each replay (B may change
+between calls: a shared weight updated by training), and a ``split`` that runs the product over
+the panels, half on the calling thread and half on the loop helper. The recorded step itself
+(step 0 of the recording) runs both kernels on this thread, so every step's values come from
+the same kernels.
+
+Only where it wins: at most :data:`PANEL_MAX_ROWS` rows (beyond them OpenBLAS's blocking is as
+good), columns in whole panels, ``alpha == 1``, ``beta == 0``, a C-contiguous ``a`` (op(B) in
+any layout with positive strides: the packing reads it once), two cores and a running helper.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from tensorir.runtime.loop_helper import loop_helper
+from tensorir.runtime.native_kernels import RECORDING, KernelContext, KernelSet, kernel_name
+
+__all__ = ["PANEL_MAX_ROWS", "PANEL_PRODUCTS", "PanelProducts"]
+
+#: Most rows of a panel product (an RNN's batch).
+PANEL_MAX_ROWS = 64
+#: Least multiply-adds: below them a split's hand-over costs more than half the product.
+PANEL_MIN_FMA = 1 << 18
+_N_ARGS = 6
+#: Panel products recorded so far, by dtype (for tests and profiles).
+PANEL_PRODUCTS: Counter[str] = Counter()
+
+
+def _text(kind: str, dtype: str) -> tuple[str, object, int]:
+    import functools
+
+    from tensorir.codegen.cpu.panel_gemm import panel_pack_kernel, panel_product_kernel
+
+    name = kernel_name("panel", kind, dtype)
+    build = panel_pack_kernel if kind == "pack" else panel_product_kernel
+    return name, functools.partial(build, name, dtype), _N_ARGS
+
+
+class PanelProducts:
+    """The panel kernels of one dtype in one :class:`KernelContext`, compiled on first use."""
+
+    def __init__(self, context: KernelContext, dtype: str) -> None:
+        self.context = context
+        self.dtype = np.dtype(dtype)
+        name = self.dtype.name
+        self.width = 16 if name == "float32" else 8
+        self.kernels = KernelSet(context, lambda kind: _text(kind, name))
+
+    def product(self, a: np.ndarray, b: np.ndarray, trans_b: bool) -> np.ndarray | None:
+        """``a @ op(b)`` as a new array, recorded as split entries; None where the product does
+        not qualify (see the module docstring), for the caller's BLAS call."""
+        recorder = RECORDING.recorder
+        if recorder is None or recorder.pool_calls:
+            return None
+        moving = recorder.moving.get(id(b))
+        if moving is None or moving[1] != 0 or moving[2][0] != "nonseq":
+            return None  # op(B) is not one array for every step
+        if a.ndim != 2 or b.ndim != 2 or a.dtype != self.dtype or b.dtype != self.dtype:
+            return None
+        if not (a.flags.c_contiguous and a.flags.aligned and b.flags.aligned):
+            return None
+        item = self.dtype.itemsize
+        steps = b.strides[::-1] if trans_b else b.strides  # op(B)'s rows, columns
+        if any(s <= 0 or s % item for s in steps):
+            return None
+        m, k = a.shape
+        n = b.shape[0] if trans_b else b.shape[1]
+        if not (0 < m <= PANEL_MAX_ROWS and k > 0 and n > 0 and n % self.width == 0 and m * n * k >= PANEL_MIN_FMA):
+            return None
+        helper = loop_helper(self.context.cache)
+        if helper is None:
+            return None
+        pack, product = self.kernels.get("pack"), self.kernels.get("product")
+        panels = n // self.width
+        packed = np.empty(n * k, self.dtype)
+        out = np.empty((m, n), self.dtype)
+        pack_args = (id(b), id(packed), k, n, steps[0] // item, steps[1] // item)
+        product_args = (id(a), id(packed), id(out), m, k, n)
+        pack(0, panels, *pack_args)
+        product(0, panels, *product_args)
+        recorder.own((packed,))
+        recorder.split(pack, panels, pack_args, helper.address, once=True)
+        recorder.split(product, panels, product_args, helper.address)
+        PANEL_PRODUCTS[self.dtype.name] += 1
+        return out
