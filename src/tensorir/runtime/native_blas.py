@@ -535,7 +535,7 @@ class BlasStep:
                 predicted[name] = spec
             if _loop_weight(op):
                 panels = self._panel_kernels()
-                predicted.update(panels.kernels.spec(kind) for kind in ("pack", "product"))
+                predicted.update(panels.kernels.spec(kind) for kind in ("pack", "product", "accumulate"))
         return predicted
 
     def _predicted_fill(self, op: object) -> tuple[int, int, tuple[str]] | None:
@@ -610,12 +610,22 @@ class BlasStep:
         kernels.run(plan, a, b, c, out, alpha, beta)
         return out
 
-    def _panel_product(self, a: np.ndarray, b: np.ndarray, trans_b: bool) -> np.ndarray | None:
-        """``a @ op(b)`` on packed panels while a loop step is recorded (runtime/native_panels.py),
-        else None."""
+    def _panel_product(self, a: np.ndarray, b: np.ndarray, trans_b: bool, inputs: list, beta: float,
+                       donated: np.ndarray | None = None) -> np.ndarray | None:
+        """``beta * c + a @ op(b)`` (``c = inputs[0]``, beta 0 or 1) on packed panels while a loop
+        step is recorded (runtime/native_panels.py), else None."""
         if self.context is None or RECORDING.recorder is None:
             return None
-        return self._panel_kernels().product(a, b, trans_b)
+        panels = self._panel_kernels()
+        plan = panels.plan(a, b, trans_b)
+        if plan is None:
+            return None
+        m, _, n, _ = plan
+        out = self._accumulator(inputs, (m, n), beta, donated)
+        if out is None:
+            return None
+        panels.run(plan, a, b, out, accumulate=beta != 0.0)
+        return out
 
     def _panel_kernels(self) -> PanelProducts:
         if self._panels is None:
@@ -665,7 +675,7 @@ class BlasStep:
             _check_inner(x.shape, y.shape, k, k2)
             out = self._skinny_product(None, x, y, False, False, 1.0, 0.0)
             if out is None:
-                out = self._panel_product(x, y, False)
+                out = self._panel_product(x, y, False, [None], 0.0)
             if out is not None:
                 return [out]
             configure_blas_threads(self.num_threads, m * n * k)
@@ -705,8 +715,8 @@ class BlasStep:
         _check_inner((m, k), (k2, n), k, k2)
         alpha, beta = float(inputs[1]), float(inputs[4])
         out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta, donated)
-        if out is None and alpha == 1.0 and beta == 0.0 and not ta:
-            out = self._panel_product(a, b, tb)
+        if out is None and alpha == 1.0 and beta in (0.0, 1.0) and not ta:
+            out = self._panel_product(a, b, tb, inputs, beta, donated)
         if out is not None:
             return [out]
         configure_blas_threads(self.num_threads, m * n * k)

@@ -10,7 +10,7 @@ the panels, half on the calling thread and half on the loop helper. The recorded
 the same kernels.
 
 Only where it wins: at most :data:`PANEL_MAX_ROWS` rows (beyond them OpenBLAS's blocking is as
-good), columns in whole panels, ``alpha == 1``, ``beta == 0``, a C-contiguous ``a`` (op(B) in
+good), columns in whole panels, ``alpha == 1`` and ``beta`` 0 or 1, a C-contiguous ``a`` (op(B) in
 any layout with positive strides: the packing reads it once), two cores and a running helper.
 """
 
@@ -40,8 +40,9 @@ def _text(kind: str, dtype: str) -> tuple[str, object, int]:
     from tensorir.codegen.cpu.panel_gemm import panel_pack_kernel, panel_product_kernel
 
     name = kernel_name("panel", kind, dtype)
-    build = panel_pack_kernel if kind == "pack" else panel_product_kernel
-    return name, functools.partial(build, name, dtype), _N_ARGS
+    if kind == "pack":
+        return name, functools.partial(panel_pack_kernel, name, dtype), _N_ARGS
+    return name, functools.partial(panel_product_kernel, name, dtype, kind == "accumulate"), _N_ARGS
 
 
 class PanelProducts:
@@ -54,9 +55,9 @@ class PanelProducts:
         self.width = 16 if name == "float32" else 8
         self.kernels = KernelSet(context, lambda kind: _text(kind, name))
 
-    def product(self, a: np.ndarray, b: np.ndarray, trans_b: bool) -> np.ndarray | None:
-        """``a @ op(b)`` as a new array, recorded as split entries; None where the product does
-        not qualify (see the module docstring), for the caller's BLAS call."""
+    def plan(self, a: np.ndarray, b: np.ndarray, trans_b: bool) -> tuple[int, int, int, tuple[int, int]] | None:
+        """``(m, k, n, op(B)'s element steps)`` when ``a @ op(b)`` runs on panels here (see the
+        module docstring), else None for the caller's BLAS call."""
         recorder = RECORDING.recorder
         if recorder is None or recorder.pool_calls:
             return None
@@ -75,14 +76,22 @@ class PanelProducts:
         n = b.shape[0] if trans_b else b.shape[1]
         if not (0 < m <= PANEL_MAX_ROWS and k > 0 and n > 0 and n % self.width == 0 and m * n * k >= PANEL_MIN_FMA):
             return None
-        helper = loop_helper(self.context.cache)
-        if helper is None:
+        if loop_helper(self.context.cache) is None:
             return None
-        pack, product = self.kernels.get("pack"), self.kernels.get("product")
+        return m, k, n, (steps[0] // item, steps[1] // item)
+
+    def run(self, plan: tuple[int, int, int, tuple[int, int]], a: np.ndarray, b: np.ndarray, out: np.ndarray,
+            accumulate: bool) -> None:
+        """``out = a @ op(b)`` (``out += ...`` when ``accumulate``) as planned: this step on this
+        thread, recorded as the two split entries. ``out`` is C-contiguous ``m x n``."""
+        m, k, n, steps = plan
+        helper = loop_helper(self.context.cache)
+        assert helper is not None and RECORDING.recorder is not None
+        recorder = RECORDING.recorder
+        pack, product = self.kernels.get("pack"), self.kernels.get("accumulate" if accumulate else "product")
         panels = n // self.width
         packed = np.empty(n * k, self.dtype)
-        out = np.empty((m, n), self.dtype)
-        pack_args = (id(b), id(packed), k, n, steps[0] // item, steps[1] // item)
+        pack_args = (id(b), id(packed), k, n, *steps)
         product_args = (id(a), id(packed), id(out), m, k, n)
         pack(0, panels, *pack_args)
         product(0, panels, *product_args)
@@ -90,4 +99,3 @@ class PanelProducts:
         recorder.split(pack, panels, pack_args, helper.address, once=True)
         recorder.split(product, panels, product_args, helper.address)
         PANEL_PRODUCTS[self.dtype.name] += 1
-        return out

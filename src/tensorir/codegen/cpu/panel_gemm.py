@@ -50,10 +50,10 @@ def panel_pack_kernel(name: str, dtype: str) -> str:
     return lb.render()
 
 
-def panel_product_kernel(name: str, dtype: str) -> str:
+def panel_product_kernel(name: str, dtype: str, accumulate: bool = False) -> str:
     """``(start, end, a, p, c, m, k, n)``: columns of panels ``[start, end)`` of ``c = a @ op(B)``
-    (``a`` ``m x k``, ``c`` ``m x n``, both C-contiguous; ``p`` op(B) packed by
-    :func:`panel_pack_kernel`)."""
+    (``c += ...`` when ``accumulate``; ``a`` ``m x k``, ``c`` ``m x n``, both C-contiguous; ``p``
+    op(B) packed by :func:`panel_pack_kernel`)."""
     vector = VECTOR_WIDTH[dtype]
     width = 2 * vector
     lb = LoopBuilder(name, 6)
@@ -65,5 +65,6 @@ def panel_product_kernel(name: str, dtype: str) -> str:
         start = lb.mul(c0, k)
         for lo, hi, tile_rows in _row_blocks(lb, m):
             with lb.loop(lo, hi, lb.const(tile_rows)) as r0:
-                _tile(lb, dtype, a, p, c, n, k, r0, tile_rows, c0, 2, vector, b_start=start, b_stride=w)
+                _tile(lb, dtype, a, p, c, n, k, r0, tile_rows, c0, 2, vector, b_start=start, b_stride=w,
+                      accumulate=accumulate)
     return lb.render()

@@ -54,10 +54,11 @@ def _row_blocks(lb: LoopBuilder, rows: str) -> list[tuple[str, str, int]]:
 
 
 def _tile(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, cols: str, inner: str, r0: str, tile_rows: int,
-          c0: str, vectors: int, width: int, b_start: str | None = None, b_stride: str | None = None) -> None:
+          c0: str, vectors: int, width: int, b_start: str | None = None, b_stride: str | None = None,
+          accumulate: bool = False) -> None:
     """One tile: rows ``r0 ..`` of ``c``, columns ``c0 ..``; ``b``'s row ``k`` of the tile starts
     at element ``b_start + k * b_stride`` (default: ``c0 + k * cols``, ``b`` dense; a packed
-    panel gives its own)."""
+    panel gives its own). ``accumulate``: add the tile to ``c`` instead of storing it."""
     ftype = _ftype(dtype, width)
     element = _ftype(dtype, 1)
     zero = lb.e.constant(0.0, ftype)
@@ -75,7 +76,11 @@ def _tile(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, cols: str, inner:
     for i in range(tile_rows):
         row_c = lb.add(lb.mul(lb.add(r0, lb.const(i)), cols), c0)
         for j in range(vectors):
-            lb.store(loop.results[i * vectors + j], c, lb.add(row_c, lb.const(j * width)), dtype, width)
+            index = lb.add(row_c, lb.const(j * width))
+            value = loop.results[i * vectors + j]
+            if accumulate:
+                value = lb.fop("arith.addf", [lb.load(c, index, dtype, width), value], ftype)
+            lb.store(value, c, index, dtype, width)
 
 
 def product_accumulate_transposed(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, rows_a: str, rows_b: str,
