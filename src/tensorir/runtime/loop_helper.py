@@ -22,9 +22,9 @@ from tensorir.runtime.threadpool import default_thread_count
 
 __all__ = ["LoopHelper", "loop_helper"]
 
-#: Polls of the other side's word before sleeping on the futex: about 100 us on the development
+#: Polls of the other side's word before sleeping on the futex: about 30 us on the development
 #: VM, longer than the work between an LSTM's per-step products.
-SPIN_POLLS = 1 << 17
+SPIN_POLLS = 1 << 15
 #: Seconds to wait for a new helper to report itself alive before running without it.
 START_TIMEOUT_S = 1.0
 
