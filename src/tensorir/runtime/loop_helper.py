@@ -16,11 +16,19 @@ import time
 
 import numpy as np
 
-from tensorir.codegen.cpu.loop_helper import HELPER_FUNCTION, STATE_WORDS, W_ALIVE, W_BUSY, W_SPIN, W_SYSCALL
+from tensorir.codegen.cpu.loop_helper import (
+    HELPER_FUNCTION,
+    SPLIT_KERNEL_ARGS,
+    STATE_WORDS,
+    W_ALIVE,
+    W_BUSY,
+    W_SPIN,
+    W_SYSCALL,
+)
 from tensorir.runtime.native_kernels import function_address
 from tensorir.runtime.threadpool import default_thread_count
 
-__all__ = ["LoopHelper", "loop_helper"]
+__all__ = ["SPLIT_KERNEL_ARGS", "LoopHelper", "loop_helper"]
 
 #: Polls of the other side's word before sleeping on the futex: about 30 us on the development
 #: VM, longer than the work between an LSTM's per-step products.

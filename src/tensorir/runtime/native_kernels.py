@@ -223,6 +223,20 @@ class KernelContext:
             else:
                 self.preloaded[name] = kernel_function(module.address(name), n_args)
 
+    def _record_split(self, recorder, fn: Callable[..., None], n: int, args: tuple[int, ...]) -> bool:  # noqa: ANN001
+        """Record ``fn`` over ``[0, n)`` as a ``split`` entry with the pool's two chunks (same
+        values), when the pool has two threads and the loop helper runs; whether it did."""
+        chunks = self.pool.chunks(n)
+        module = _split_recorder()
+        if (self.pool.num_threads != 2 or len(chunks) != 2 or len(args) > module.SPLIT_KERNEL_ARGS
+                or not isinstance(fn, ctypes._CFuncPtr)):
+            return False
+        helper = module.loop_helper(self.cache)
+        if helper is None:
+            return False
+        recorder.split(fn, n, args, helper.address, mid=chunks[0][1])
+        return True
+
     def run(self, fn: Callable[..., None], n: int, work: int, args: tuple[int, ...],
             owners: tuple[object, ...] = ()) -> None:
         """``fn(start, end, *args)`` over ``[0, n)``: split over threads when ``work`` is big.
@@ -236,9 +250,12 @@ class KernelContext:
         if recorder is not None:
             if n > 1 and work >= self.parallel_min_work and self.pool.num_threads > 1:
                 if recorder.pool_calls:
-                    # A whole call's replay runs it on the pool between native stretches.
+                    # A whole call's replay splits it with the loop helper inside the native call
+                    # where the pool would use two threads; else it runs it on the pool, in
+                    # Python between native stretches.
                     recorder.own(owners)
-                    recorder.pool_call(self.pool, fn, n, args)
+                    if not self._record_split(recorder, fn, n, args):
+                        recorder.pool_call(self.pool, fn, n, args)
                     self.pool.run(fn, n, args)
                     return
                 # A loop's replay runs on one thread, which would lose to the pool on a big
@@ -252,6 +269,12 @@ class KernelContext:
             self.pool.run(fn, n, args)
         else:
             fn(0, n, *args)
+
+
+def _split_recorder():  # noqa: ANN202 - the loop helper's module (imported late: it imports this one)
+    from tensorir.runtime import loop_helper
+
+    return loop_helper
 
 
 class KernelSet:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from tensorir.codegen.cpu.loop_helper import SPLIT_KERNEL_ARGS
 from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS, KINDS, MAX_ARGS, STOPPED
 from tensorir.dialects.ir import Operation
@@ -240,11 +241,17 @@ class Recorder:
             return
         self.entries.append((len(args), function_address(fn), tuple(int(a) for a in args)))
 
-    def split(self, fn: Callable[..., object], n: int, args: Sequence[int], state: int, once: bool = False) -> None:
-        """A range kernel over ``[0, n)`` split with the loop helper (state at ``state``); with
-        ``once``, run at the first step of each replay only (codegen/cpu/loop_helper.py)."""
+    def split(self, fn: Callable[..., object], n: int, args: Sequence[int], state: int, once: bool = False,
+              mid: int | None = None) -> None:
+        """A range kernel over ``[0, n)`` split with the loop helper (state at ``state``): this
+        thread runs ``[0, mid)`` (default: the larger half), the helper the rest; with ``once``,
+        run at the first step of each replay only (codegen/cpu/loop_helper.py)."""
+        if len(args) > SPLIT_KERNEL_ARGS:
+            raise ValueError(f"a split kernel takes at most {SPLIT_KERNEL_ARGS} arguments, not {len(args)}")
         kind = KINDS["split_once" if once else "split"]
-        self.entries.append((kind, function_address(fn), (int(state), int(n), *(int(a) for a in args))))
+        mid = (n + 1) // 2 if mid is None else mid
+        words = [int(a) for a in args] + [0] * (SPLIT_KERNEL_ARGS - len(args))
+        self.entries.append((kind, function_address(fn), (int(state), int(n), int(mid), *words)))
 
     def blas(self, kind: str, address: int, ints: Sequence[int], floats: Sequence[float]) -> None:
         """A BLAS call kernel (runtime/native_blas.py); floats travel as their bit patterns."""

@@ -21,8 +21,9 @@ from __future__ import annotations
 __all__ = ["HELPER_FUNCTION", "SPLIT_KERNEL_ARGS", "STATE_WORDS", "emit_split_block", "helper_function"]
 
 HELPER_FUNCTION = "tensorir_loop_helper"
-#: A split kernel's arguments after ``(start, end)``.
-SPLIT_KERNEL_ARGS = 6
+#: A split kernel's arguments after ``(start, end)``: it is called with this many (a kernel that
+#: takes fewer ignores the rest, as the C calling convention allows).
+SPLIT_KERNEL_ARGS = 12
 #: Words of the state array.
 STATE_WORDS = 24
 # Word indices of the state.
@@ -120,13 +121,14 @@ def helper_function() -> str:
 
 
 def emit_split_block(label: str, args: list[str], lines: list[str], once: bool = False) -> None:
-    """The runner's ``split`` entry (block ``^{label}``): ``%fn`` is a range kernel of
-    ``2 + SPLIT_KERNEL_ARGS`` i64 arguments; ``args[0]`` the state's address, ``args[1]`` the
-    range's end, ``args[2:]`` the kernel's arguments. With ``once`` (``split_once``) only the
-    first step of a run (``%i == %lo``) calls it: work on values that no step changes, such as
-    packing a loop's weights. Ends with ``llvm.br ^next(%stop : i64)``."""
+    """The runner's ``split`` entry (block ``^{label}``): ``%fn`` is a range kernel; ``args[0]``
+    the state's address, ``args[1]`` the range's end ``n``, ``args[2]`` where the helper's part
+    starts (this thread runs ``[0, mid)``, the helper ``[mid, n)``), ``args[3:]`` the kernel's
+    ``SPLIT_KERNEL_ARGS`` arguments. With ``once`` (``split_once``) only the first step of a run
+    (``%i == %lo``) calls it: work on values that no step changes, such as packing a loop's
+    weights. Ends with ``llvm.br ^next(%stop : i64)``."""
     p = f"{label}_"
-    kargs = args[2:2 + SPLIT_KERNEL_ARGS]
+    kargs = args[3:3 + SPLIT_KERNEL_ARGS]
     lines.append(f"^{label}:")
     if once:
         lines += [f"  %{p}first = llvm.icmp \"eq\" %i, %lo : i64",
@@ -154,12 +156,9 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
         f"  {call_all}",
         "  llvm.br ^next(%stop : i64)",
         f"^{p}post:",
-        # The calling thread takes the larger half: the helper may need waking.
-        f"  %{p}n1 = llvm.add {n}, %{p}c1 : i64",
-        f"  %{p}mid = llvm.sdiv %{p}n1, %{p}c2 : i64",
         f"  %{p}fa = llvm.ptrtoint %fn : !llvm.ptr to i64",
         f"  llvm.store %{p}fa, {words[W_FN]} : i64, !llvm.ptr",
-        f"  llvm.store %{p}mid, {words[W_START]} : i64, !llvm.ptr",
+        f"  llvm.store {args[2]}, {words[W_START]} : i64, !llvm.ptr",
         f"  llvm.store {n}, {words[W_END]} : i64, !llvm.ptr",
     ]
     for k, a in enumerate(kargs):
@@ -178,7 +177,7 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
         f"  %{p}r = llvm.call %{p}sys(%{p}futex, %{p}seqa, %{p}wake, %{p}c1, %{p}c0, %{p}c0, %{p}c0) {_SYSCALL}",
         f"  llvm.br ^{p}mine",
         f"^{p}mine:",
-        f"  llvm.call %fn(%{p}c0, %{p}mid, {', '.join(kargs)}) : !llvm.ptr, ({_KERNEL_TYPE}) -> ()",
+        f"  llvm.call %fn(%{p}c0, {args[2]}, {', '.join(kargs)}) : !llvm.ptr, ({_KERNEL_TYPE}) -> ()",
         f"  %{p}limit = llvm.load {words[W_SPIN]} : !llvm.ptr -> i64",
         f"  llvm.br ^{p}wait(%{p}c0 : i64)",
         f"^{p}wait(%{p}spins: i64):",
