@@ -30,9 +30,10 @@ from tensorir.runtime.threadpool import default_thread_count
 
 __all__ = ["SPLIT_KERNEL_ARGS", "LoopHelper", "loop_helper"]
 
-#: Polls of the other side's word before sleeping on the futex: about 30 us on the development
-#: VM, longer than the work between an LSTM's per-step products.
-SPIN_POLLS = 1 << 15
+#: Polls of the other side's word before sleeping on the futex (a few microseconds). Longer
+#: spins bought nothing on W6 (1,000 to 500,000 polls: the same step time) and cost the MLP
+#: step (W4) up to 50%: a spinning helper holds the core that OpenBLAS's worker wants next.
+SPIN_POLLS = 1 << 11
 #: Seconds to wait for a new helper to report itself alive before running without it.
 START_TIMEOUT_S = 1.0
 
