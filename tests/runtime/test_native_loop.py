@@ -416,3 +416,32 @@ def test_outputs_the_step_gives_as_one_array_share_one_stack() -> None:
             np.testing.assert_allclose(c, want[1], rtol=1e-12)
     gc.collect()
     assert any(t.twins == {1: 0} for t in gc.get_objects() if type(t) is _Trace)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_result_built_through_views_is_written_into_its_row_with_its_views(dtype: str) -> None:
+    # A gradient that fills a zeros buffer slice by slice (an LSTM's gate gradients) writes
+    # through views of the result: they move to the row with it.
+    x, z, h0 = T.tensor3("x", dtype=dtype), T.tensor3("z", dtype=dtype), T.matrix("h0", dtype=dtype)
+
+    def step(xt, zt, h):  # noqa: ANN001, ANN202
+        new = T.tanh(h * 0.5 + xt)
+        out = T.zeros_like(zt)  # a fill kernel at every step, as autodiff's zeros are
+        out = T.inc_subtensor(out[:, :4], new)
+        out = T.inc_subtensor(out[:, 4:], new * new - zt[:, 4:])
+        return new, out
+
+    (hs, outs), _ = scan(step, sequences=[x, z], outputs_info=[h0, None])
+    native = tr.function([x, z, h0], [hs, outs])
+    reference = tr.function([x, z, h0], [hs, outs], mode="REFERENCE")
+    before = {id(o) for o in _row_homes()}
+    for call in range(4):
+        args = [RNG.standard_normal((7, 3, 4)).astype(dtype), RNG.standard_normal((7, 3, 8)).astype(dtype),
+                RNG.standard_normal((3, 4)).astype(dtype)]
+        for got, want in zip(native(*args), reference(*args)):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"call {call}")
+    homes = [o for o in _row_homes() if id(o) not in before]
+    assert any(any(o.followers.values()) for o in homes), "no view followed its result into the row"
+    for o in homes:
+        for array, address in o.homes:
+            assert array.ctypes.data == address

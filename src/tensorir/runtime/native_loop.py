@@ -638,6 +638,8 @@ class NativeScan:
                 (plain[i - len(states.buffers)], 0)
             row_bytes = buffer.strides[0]
             table.add(kinds["store"], 0, [id(outs[i]) + _DATA, Moving(first * row_bytes, row_bytes, buffer)])
+            for view, offset in homes.followers.get(i, ()):
+                table.add(kinds["store"], 0, [id(view) + _DATA, Moving(first * row_bytes + offset, row_bytes, buffer)])
         if index is not None:
             table.add(kinds["store"], 0, [DataOf(index), Moving(t0, dt_step)])
         for kind, address, args in recorder.entries:
@@ -788,26 +790,30 @@ class _Inline:
 
 class _RowHomes:
     """The step results a replay writes straight into their rows of the loop's stacks: their
-    positions among the outputs (``direct``) and their own buffers.
+    positions among the outputs (``direct``), the views of them the calls write through
+    (``followers``) and every moved array's own buffer (``homes``).
 
-    A replayed step first points such a result's array object at this step's row, so the calls
-    that compute it write there and no copy follows. Between replays (and before the array is
-    freed: NumPy frees the pointer it holds) every one points at its own buffer again
-    (:meth:`restore`; also a ``store`` entry after a loop inside a whole call's replay).
-    A result qualifies when it owns its buffer of exactly a row, only the recorded calls that
-    write it refer to it (by the array object: no copy reads its address, no other value views
-    its memory) and it is no other output too.
+    A replayed step first points such a result's array object, and each view of it, at this
+    step's row (at the view's offset), so the calls that compute it write there and no copy
+    follows. Between replays (and before the arrays are freed: NumPy frees the pointer an
+    owner holds) every one points at its own buffer again (:meth:`restore`; also ``store``
+    entries after a loop inside a whole call's replay). A result qualifies when it owns its
+    buffer of exactly a row, the recorded calls refer to it and its views only by the array
+    objects (no copy reads an address, no other value overlaps it) and it goes to one stack
+    (twice is fine when both outputs share the stack, see ``_Trace.twins``).
     """
 
-    def __init__(self, direct: set[int], homes: list[tuple[np.ndarray, int]]) -> None:
+    def __init__(self, direct: set[int], homes: list[tuple[np.ndarray, int]],
+                 followers: dict[int, list[tuple[np.ndarray, int]]] | None = None) -> None:
         self.direct, self.homes = direct, homes
+        self.followers = followers or {}
 
     @classmethod
     def of(cls, recorder: Recorder, moving: dict[int, tuple], outs: Sequence[object],
            stacks: Sequence[np.ndarray]) -> _RowHomes:
-        counts: dict[int, int] = {}
-        for out in outs:
-            counts[id(out)] = counts.get(id(out), 0) + 1
+        stacks_of: dict[int, set[int]] = {}
+        for out, stack in zip(outs, stacks):
+            stacks_of.setdefault(id(out), set()).add(id(stack))
         addressed: set[int] = set()
         raw: list[int] = []
         for _kind, _address, args in recorder.entries:
@@ -818,24 +824,31 @@ class _RowHomes:
                     addressed.add(id(a.anchor))
                 elif type(a) is int:
                     raw.append(a)
-        others = [v for v in recorder.values.values() if type(v) is np.ndarray]
-        others += [v for kept in recorder.keep if type(kept) is tuple for v in kept if type(v) is np.ndarray]
+        others = {id(v): v for v in recorder.values.values() if type(v) is np.ndarray}
+        others.update((id(v), v) for kept in recorder.keep if type(kept) is tuple for v in kept
+                      if type(v) is np.ndarray)
         direct: set[int] = set()
         homes: list[tuple[np.ndarray, int]] = []
+        followers: dict[int, list[tuple[np.ndarray, int]]] = {}
+        seen: set[int] = set()
         for i, (out, stack) in enumerate(zip(outs, stacks)):
-            if (type(out) is not np.ndarray or out.base is not None or not out.flags.c_contiguous
+            if (type(out) is not np.ndarray or id(out) in seen or out.base is not None or not out.flags.c_contiguous
                     or out.dtype != stack.dtype or out.nbytes != stack.strides[0] or out.nbytes == 0
-                    or counts[id(out)] > 1 or id(out) in moving or id(out) not in recorder.written
+                    or len(stacks_of[id(out)]) > 1 or id(out) in moving or id(out) not in recorder.written
                     or id(out) in addressed):
                 continue
+            seen.add(id(out))
             start = out.ctypes.data
             if any(start <= w < start + out.nbytes for w in raw):
                 continue  # a call got its data address (a region of it): that would not move
-            if any(v is not out and np.may_share_memory(v, out) for v in others):
-                continue
+            views = [v for v in others.values() if v is not out and np.may_share_memory(v, out)]
+            if any(v.base is not out or id(v) in moving or id(v) in addressed for v in views):
+                continue  # another array overlaps it, or a view's address is read as a number
             direct.add(i)
             homes.append((out, start))
-        return cls(direct, homes)
+            followers[i] = [(v, v.ctypes.data - start) for v in views]
+            homes += [(v, v.ctypes.data) for v in views]
+        return cls(direct, homes, followers)
 
     def restore(self) -> None:
         for out, address in self.homes:
