@@ -327,6 +327,16 @@ def test_an_until_loop_stays_an_island() -> None:
     assert "_Island" in _parts(native)
 
 
+def test_single_elements_follow_each_call() -> None:
+    # ``v[-1]`` or ``m[1, 2]`` index every axis with an int: the step gives a 0-d view (NumPy's
+    # scalar would be a copy the replay never updates), after native stretches and after islands.
+    v, m = T.vector("v"), T.matrix("m")
+    kept, _ = tr.scan(lambda a, total: (total + a, tr.scan_module.until(total > 1e9)), sequences=v,
+                      outputs_info=T.zeros_like(v[0]))
+    outputs = [(v * 2.0)[-1], T.exp(m)[1, 2] + v[0], kept[-1]]
+    three_ways([v, m], outputs, _calls(5, ((6,), "float64"), ((3, 4), "float64")))
+
+
 def test_islands_see_the_blas_thread_count_the_native_stretches_left() -> None:
     """A conv step (an island) gives BLAS one thread for its per-thread products, skipping the
     call when it believes the count is already right; native stretches before it set the count

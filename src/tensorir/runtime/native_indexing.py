@@ -101,8 +101,10 @@ class SubtensorStep(_Step):
             return self.reference(inputs)
         key = self.key if self.key is not None else numpy_key(self.entries, inputs[1:])
         out = x[key]
-        if type(out) is not np.ndarray:  # every axis indexed by an int: NumPy gives a scalar
-            out = np.asarray(out)
+        if type(out) is not np.ndarray:
+            # Every axis indexed by an int: NumPy gives a scalar, a copy a replay would never
+            # update; a trailing Ellipsis gives the 0-d view instead.
+            out = x[(*key, Ellipsis) if isinstance(key, tuple) else (key, Ellipsis)]
         if not self._fits(out):
             return self.reference(inputs)  # raises the reference's error
         return [out]
