@@ -86,6 +86,33 @@ def test_rnn_with_taps_go_backwards_and_a_plain_output() -> None:
     three_ways([x, h0, W], [hs, norms, gW], args, replayed=2)
 
 
+def test_a_reverse_loop_fills_its_plain_outputs_from_the_end() -> None:
+    # A go_backwards loop's plain outputs are stacked in the result's order (step i at row
+    # n - 1 - i), so the whole stack is the result: right for whole results, kept last values,
+    # a loop stopped early by until, standalone and in a whole call's replay, over calls.
+    x, h0 = T.matrix("x"), T.vector("h0")
+    limit = T.scalar("limit")
+
+    def step(xt, h, limit):  # noqa: ANN001, ANN202
+        new = T.tanh(h * 0.9 + xt)
+        return [new, new * 2.0, (new * new).sum()], until((abs(new) > limit).any())
+
+    outs, _ = scan(step, sequences=x, outputs_info=[h0, None, None], non_sequences=limit, go_backwards=True)
+    h, doubled, norms = outs
+    cases = {"whole": [h, doubled, norms], "last": [doubled[-1], norms[-1] + h[-1].sum()]}
+    for name, wanted in cases.items():
+        for limit_value, steps in ((np.float64(2.0), 8), (np.float64(0.8), None)):
+            args = [RNG.standard_normal((8, 3)), RNG.standard_normal(3), limit_value]
+            native, got = three_ways([x, h0, limit], wanted, args, replayed=1)
+            if steps is not None and name == "whole":
+                assert len(got[0]) == steps
+            for _ in range(2):  # replays, with new values
+                args = [RNG.standard_normal((8, 3)), RNG.standard_normal(3), limit_value]
+                want = tr.function([x, h0, limit], wanted, mode="REFERENCE")(*args)
+                for g, w in zip(native(*args), want):
+                    np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
 def test_until_stops_the_native_loop() -> None:
     v = T.vector("v")
     limit = T.scalar("limit")

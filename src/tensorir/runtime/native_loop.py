@@ -454,7 +454,7 @@ class NativeScan:
                 continue
             first_of.setdefault(id(out), m)
             stack = np.empty((n, *np.shape(out)), dtypes[lay.n_state + m])
-            stack[0] = out
+            stack[t0] = out
             plain.append(stack)
         stopped = lay.until and bool(outs[-1])
         if recorder.reason is not None:
@@ -540,6 +540,10 @@ class NativeScan:
             stop = states.first(i) + n if i < lay.n_state else n
             k = ScanDef.keep_of(op, i)
             start, rb = (stop - k if k else 0), full.strides[0]
+            if i >= lay.n_state and reverse:
+                # A reverse loop's plain stack is in the result's order already (see _results).
+                recorder.copy_bytes(Moving(0, 0, result), Moving(0, 0, full), (stop - start) * rb)
+                continue
             if not reverse:
                 recorder.copy_bytes(Moving(0, 0, result), Moving(start * rb, 0, full), (stop - start) * rb)
                 continue
@@ -632,24 +636,31 @@ class NativeScan:
         for obj in [m[0] for m in table.moving.values()]:
             # Move the object's data pointer to this step's row before any call reads it.
             table.add(kinds["store"], 0, [id(obj) + _DATA, DataOf(obj)])
+        n_state = len(states.buffers)
+
+        def rows(i: int) -> tuple[np.ndarray, int, int]:
+            """Result ``i``'s stack, its row at step 0 and its rows per step (a reverse loop's
+            plain outputs fill their stacks from the end: in the order of its results)."""
+            if i < n_state:
+                return states.buffers[i], states.first(i), 1
+            return plain[i - n_state], t0, dt_step
+
         for i in sorted(homes.direct):
             # The calls write this result straight into its row: no copy after the step.
-            buffer, first = (states.buffers[i], states.first(i)) if i < len(states.buffers) else \
-                (plain[i - len(states.buffers)], 0)
+            buffer, first, sign = rows(i)
             row_bytes = buffer.strides[0]
-            table.add(kinds["store"], 0, [id(outs[i]) + _DATA, Moving(first * row_bytes, row_bytes, buffer)])
+            table.add(kinds["store"], 0, [id(outs[i]) + _DATA, Moving(first * row_bytes, sign * row_bytes, buffer)])
             for view, offset in homes.followers.get(i, ()):
-                table.add(kinds["store"], 0, [id(view) + _DATA, Moving(first * row_bytes + offset, row_bytes, buffer)])
+                table.add(kinds["store"], 0,
+                          [id(view) + _DATA, Moving(first * row_bytes + offset, sign * row_bytes, buffer)])
         if index is not None:
             table.add(kinds["store"], 0, [DataOf(index), Moving(t0, dt_step)])
         for kind, address, args in recorder.entries:
             table.add(kind, address, args)
         lay = self.layout
-        for j, buffer in enumerate(states.buffers):
-            self._store_row(table, outs[j], buffer, states.first(j), j in homes.direct)
-        for m, stack in enumerate(plain):
-            if m not in trace.twins:
-                self._store_row(table, outs[lay.n_state + m], stack, 0, lay.n_state + m in homes.direct)
+        for i in range(n_state + len(plain)):
+            if i - n_state not in trace.twins:
+                self._store_row(table, outs[i], *rows(i), i in homes.direct)
         if lay.until:
             cond = outs[-1]
             if type(cond) is not np.ndarray or cond.dtype != np.bool_:
@@ -657,15 +668,15 @@ class NativeScan:
             table.add(kinds["until"], 0, [DataOf(cond)])
 
     @staticmethod
-    def _store_row(table: ReplayTable, out: Any, buffer: np.ndarray, first: int, direct: bool) -> None:
-        """Copy a step's result into row ``first + i`` of ``buffer`` at step ``i`` (unless the
-        calls write it there: ``direct``)."""
+    def _store_row(table: ReplayTable, out: Any, buffer: np.ndarray, first: int, sign: int, direct: bool) -> None:
+        """Copy a step's result into row ``first + sign * i`` of ``buffer`` at step ``i`` (unless
+        the calls write it there: ``direct``)."""
         if type(out) is not np.ndarray or out.dtype != buffer.dtype or not out.flags.c_contiguous:
             raise _NotReplayable("a step result that is not a contiguous array of its dtype")
         if direct:
             return
         row_bytes = buffer.strides[0]
-        table.add(3, _MEMCPY, [Moving(first * row_bytes, row_bytes, buffer), DataOf(out), out.nbytes])
+        table.add(3, _MEMCPY, [Moving(first * row_bytes, sign * row_bytes, buffer), DataOf(out), out.nbytes])
 
     def _results(self, states: _States, plain: list[np.ndarray], ran: int, reverse: bool) -> list[np.ndarray]:
         op, lay = self.op, self.layout
@@ -674,25 +685,31 @@ class NativeScan:
         #: (stack, keep) -> result: outputs that share a stack (twins) share their result too.
         made_for: dict[tuple[int, int], np.ndarray] = {}
         for i in range(len(op.results)):
+            k = ScanDef.keep_of(op, i)
             if i < lay.n_state:
                 full = states.buffers[i]
                 rows, made = states.rows(i, ran)
+                if k and made < k:
+                    raise ValueError(f"{label}: result {i} keeps the last {k} values but only {ran} steps ran")
+                rows = rows[-k:] if k else rows
+                if reverse:
+                    rows = rows[::-1]
             else:
                 full = plain[i - lay.n_state]
-                rows, made = full[:ran], ran
-            k = ScanDef.keep_of(op, i)
-            shared = made_for.get((id(full), k)) if i >= lay.n_state else None
-            if shared is not None:
-                results.append(shared)
-                continue
-            if k:
-                if made < k:
+                shared = made_for.get((id(full), k))
+                if shared is not None:
+                    results.append(shared)
+                    continue
+                if k and ran < k:
                     raise ValueError(f"{label}: result {i} keeps the last {k} values but only {ran} steps ran")
-                rows = rows[-k:]
-            if reverse:
-                rows = rows[::-1]
+                # A reverse loop's steps fill the stack from its end, already in the result's order.
+                first = len(full) - ran if reverse else 0
+                rows = full[first:first + ran]
+                if k:
+                    rows = rows[:k] if reverse else rows[-k:]
             # A whole stack is the result itself; a part is copied, so the stack can be freed.
-            results.append(full if rows.shape == full.shape and not reverse else np.array(rows))
+            whole = rows.shape == full.shape and (i >= lay.n_state or not reverse)
+            results.append(full if whole else np.array(rows))
             made_for[(id(full), k)] = results[-1]
         return results
 
