@@ -539,8 +539,10 @@ class BlasStep:
         return predicted
 
     def _predicted_fill(self, op: object) -> tuple[int, int, tuple[str]] | None:
-        """The broadcast copy variant that fills the output with the accumulated operand ``c``
-        (a bias broadcast over rows) when its static shape is smaller than the result's."""
+        """The broadcast copy variant that fills the output with the accumulated operand ``c``:
+        when its static shape is smaller than the result's (a bias broadcast over rows), or when
+        ``c`` is not the product's alone to overwrite (an argument, or a value used elsewhere;
+        see :meth:`_accumulator`)."""
         if self.op_name not in ("tir.gemm", "tir.gemv"):
             return None
         c, beta = op.operands[0], op.operands[4]  # type: ignore[attr-defined]
@@ -549,8 +551,9 @@ class BlasStep:
         if owner is not None and owner.name == "tir.constant" and not np.any(owner.attributes["value"]):
             return None
         shape = c.type.shape
-        if len(shape) == out.ndim and all(d != 1 or o == 1 for d, o in zip(shape, out.shape)):
-            return None  # the same shape (as far as the types tell): no fill
+        same_shape = len(shape) == out.ndim and all(d != 1 or o == 1 for d, o in zip(shape, out.shape))
+        if same_shape and c.owner is not None and len(c.uses) == 1:
+            return None  # c is a temporary only this product reads: written in place, no fill
         inner = "z" if not shape or shape[-1] == 1 else "u"
         return (len(shape), out.ndim, (inner,))
 

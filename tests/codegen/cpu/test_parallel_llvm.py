@@ -4,6 +4,7 @@ parts join into one module that runs, caches and reloads, and a failing child is
 from __future__ import annotations
 
 import ctypes
+import subprocess
 
 import numpy as np
 import pytest
@@ -49,6 +50,23 @@ def test_child_object_is_llvmlite_object() -> None:
     assert child.result() == expected
 
 
+def _local_symbols(code: bytes, tmp_path) -> set[str]:  # noqa: ANN001
+    path = tmp_path / "part.o"
+    path.write_bytes(code)
+    listing = subprocess.run([parallel_llvm._tools()[3], "-a", str(path)], check=True, capture_output=True,
+                             text=True).stdout
+    return {f[2] for f in map(str.split, listing.splitlines()) if len(f) == 3 and f[1] in "tdrbsg"}
+
+
+def test_child_renames_its_local_symbols(tmp_path) -> None:  # noqa: ANN001
+    llvm_ir = jit.lower_mlir_to_llvm_ir(_axpy_text("axpy", 2.0))
+    plain = parallel_llvm.start_child(llvm_ir, 3, jit._host_target()).result()
+    renamed = parallel_llvm.start_child(llvm_ir, 3, jit._host_target(), ".part7").result()
+    before, after = _local_symbols(plain, tmp_path), _local_symbols(renamed, tmp_path)
+    assert any(name.startswith(".LCPI") for name in before)  # the constant pool the join is about
+    assert after == {name + ".part7" for name in before}
+
+
 def test_parts_join_into_one_module() -> None:
     texts = [_axpy_text(f"axpy{k}", 3.0 + k) for k in range(3)]
     module = jit.compile_mlir_parts(texts)
@@ -76,6 +94,8 @@ def test_failed_child_compiles_in_process(monkeypatch: pytest.MonkeyPatch) -> No
     module = jit.compile_mlir_parts([_axpy_text("p0", 1.0), _axpy_text("p1", 3.0)])
     assert results == [None]
     x = np.ones(10, np.float32)
+    # Both parts' constant pools survive the join (the in-process part's labels renamed there).
+    np.testing.assert_array_equal(_run(module, "p0", x, x), np.full(10, 3.25, np.float32))
     np.testing.assert_array_equal(_run(module, "p1", x, x), np.full(10, 7.25, np.float32))
 
 

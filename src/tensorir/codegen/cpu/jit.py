@@ -402,15 +402,17 @@ def compile_mlir_parts(
 
     target = _host_target()
     children = []
-    for text in texts[1:]:
+    for k, text in enumerate(texts[1:], 1):
         llvm_ir = lower_mlir_to_llvm_ir(text, pipeline)
-        children.append((llvm_ir, parallel_llvm.start_child(llvm_ir, opt_level, target)))
+        children.append((llvm_ir, parallel_llvm.start_child(llvm_ir, opt_level, target, parallel_llvm.part_suffix(k))))
     llvm_irs = [(lower_mlir_to_llvm_ir(texts[0], pipeline), None), *children]
     objects: list[bytes] = []
+    renamed: list[bool] = []
     names: list[str] = []
     imports: dict[str, list] = {}
     for llvm_ir, child in llvm_irs:
         code = child.result() if child is not None else None
+        renamed.append(code is not None)
         with _MLIR_LOCK:
             if code is None:
                 module, tm = _optimize_llvm_ir(llvm_ir, opt_level)
@@ -420,7 +422,7 @@ def compile_mlir_parts(
             objects.append(code)
             names += _exported_functions(module)
             imports.update(_import_signatures(module, symbols or {}))
-    native = NativeModule(parallel_llvm.join_objects(objects), names, symbols, opt_level=opt_level)
+    native = NativeModule(parallel_llvm.join_objects(objects, renamed), names, symbols, opt_level=opt_level)
     native.imports = imports
     return native
 

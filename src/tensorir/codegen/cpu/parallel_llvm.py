@@ -18,13 +18,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ChildCompile", "Target", "available", "join_objects", "start_child"]
+__all__ = ["ChildCompile", "Target", "available", "join_objects", "part_suffix", "start_child"]
 
 #: Seconds a child may take for one part before it counts as failed (the caller then compiles
 #: the part in process, which reports LLVM's own diagnostics).
@@ -67,74 +68,86 @@ class Target:
 
 
 class ChildCompile:
-    """One part being optimized and emitted by ``opt | llc`` in child processes."""
+    """One part being optimized and emitted by ``opt`` then ``llc`` in a child shell, its local
+    symbols renamed apart there too (``suffix``, see :func:`join_objects`), off the caller's path."""
 
-    def __init__(self, llvm_ir: str, opt_level: int, target: Target) -> None:
+    def __init__(self, llvm_ir: str, opt_level: int, target: Target, suffix: str | None = None) -> None:
         tools = _tools()
         if tools is None:
             raise RuntimeError("the LLVM tools or the linker are missing")
-        opt, llc = tools[:2]
+        opt, llc, _, nm, objcopy = tools
         self._dir = tempfile.TemporaryDirectory(prefix="tensorir-llvm-")
         source = os.path.join(self._dir.name, "part.ll")
+        bitcode = os.path.join(self._dir.name, "part.bc")
         self.object_path = os.path.join(self._dir.name, "part.o")
         Path(source).write_text(llvm_ir)
-        self._opt = subprocess.Popen(
-            [opt, f"-O{opt_level}", *target.flags(), source, "-o", "-"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self._llc = subprocess.Popen(
-            [llc, f"-O{opt_level}", *target.flags(), "-relocation-model=pic", "-filetype=obj",
-             "-o", self.object_path, "-"],
-            stdin=self._opt.stdout, stderr=subprocess.DEVNULL)
-        assert self._opt.stdout is not None
-        self._opt.stdout.close()  # llc holds the pipe now; opt sees a broken pipe if llc dies
+        flags = target.flags()
+        commands = [[opt, f"-O{opt_level}", *flags, source, "-o", bitcode],
+                    [llc, f"-O{opt_level}", *flags, "-relocation-model=pic", "-filetype=obj",
+                     "-o", self.object_path, bitcode]]
+        script = " && ".join(shlex.join(c) for c in commands)
+        if suffix is not None:
+            script += " && " + _rename_script(nm, objcopy, self.object_path, suffix)
+        self._child = subprocess.Popen(["sh", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def result(self) -> bytes | None:
         """The part's object code, or None when a child failed or timed out."""
         try:
-            ok = self._llc.wait(CHILD_TIMEOUT_S) == 0 and self._opt.wait(CHILD_TIMEOUT_S) == 0
+            ok = self._child.wait(CHILD_TIMEOUT_S) == 0
             return Path(self.object_path).read_bytes() if ok else None
         except (OSError, subprocess.TimeoutExpired):
-            for child in (self._opt, self._llc):
-                child.kill()
-                child.wait()
+            self._child.kill()
+            self._child.wait()
             return None
         finally:
             self._dir.cleanup()
 
 
-def start_child(llvm_ir: str, opt_level: int, target: Target) -> ChildCompile | None:
-    """Start compiling ``llvm_ir`` in child processes; None when they cannot be started."""
+def _rename_script(nm: str, objcopy: str, path: str, suffix: str) -> str:
+    """Shell commands giving every local symbol of the object ``path`` the suffix ``suffix``."""
+    renames = shlex.quote(path + ".renames")
+    kinds = "".join(sorted(_LOCAL_KINDS))
+    select = f"NF == 3 && index(\"{kinds}\", $2) {{ print $3, $3 \"{suffix}\" }}"
+    return (f"{shlex.join([nm, '-a', path])} | awk {shlex.quote(select)} > {renames}"
+            f" && {shlex.join([objcopy, '--redefine-syms=' + path + '.renames', path])}")
+
+
+def start_child(llvm_ir: str, opt_level: int, target: Target, suffix: str | None = None) -> ChildCompile | None:
+    """Start compiling ``llvm_ir`` in a child process, its local symbols renamed with ``suffix``
+    when given; None when it cannot be started."""
     try:
-        return ChildCompile(llvm_ir, opt_level, target)
+        return ChildCompile(llvm_ir, opt_level, target, suffix)
     except (OSError, RuntimeError):
         return None
 
 
-def join_objects(objects: list[bytes]) -> bytes:
+def part_suffix(k: int) -> str:
+    """The suffix of part ``k``'s local symbols in a joined object (see :func:`join_objects`)."""
+    return f".part{k}"
+
+
+def join_objects(objects: list[bytes], renamed: list[bool] | None = None) -> bytes:
     """One relocatable object holding all of ``objects`` (``ld -r``).
 
     Every part names its constant pools alike (``.LCPI0_0``, ...), and relocations refer to them
     by those local symbols; the JIT linker resolves a joined object's locals by name, so two
-    parts' ``.LCPI0_0`` would be one. Each part's local symbols get a suffix first.
+    parts' ``.LCPI0_0`` would be one. Part ``k`` > 0 has its local symbols suffixed
+    (:func:`part_suffix`): here, unless ``renamed[k]`` says its child did it already.
     """
     if len(objects) == 1:
         return objects[0]
     tools = _tools()
     if tools is None:
         raise RuntimeError("no linker to join objects")
+    renamed = renamed or [False] * len(objects)
     run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=CHILD_TIMEOUT_S)
     with tempfile.TemporaryDirectory(prefix="tensorir-join-") as tmp:
         paths = []
         for k, code in enumerate(objects):
             path = os.path.join(tmp, f"part{k}.o")
             Path(path).write_bytes(code)
-            listing = run([tools[3], "-a", path], text=True).stdout
-            fields = [line.split() for line in listing.splitlines()]
-            labels = {f[-1] for f in fields if len(f) == 3 and f[1] in _LOCAL_KINDS}
-            if labels:
-                renames = os.path.join(tmp, f"part{k}.renames")
-                Path(renames).write_text("".join(f"{name} {name}.part{k}\n" for name in sorted(labels)))
-                run([tools[4], f"--redefine-syms={renames}", path])
+            if k and not renamed[k]:
+                run(["sh", "-c", _rename_script(tools[3], tools[4], path, part_suffix(k))])
             paths.append(path)
         out = os.path.join(tmp, "joined.o")
         run([tools[2], "-r", "-o", out, *paths])
