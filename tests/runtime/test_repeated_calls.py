@@ -51,6 +51,23 @@ def _backwards_with_until() -> list:
     return [totals, sums[-1], sums]
 
 
+def _loop_forms() -> list:
+    fib, _ = tr.scan(lambda a, b: a + b * 0.5, outputs_info=dict(initial=x[:2, 0], taps=[-2, -1]), n_steps=6)
+    mapped, _ = tr.map(lambda row, w: T.tanh(T.dot(row, w)), sequences=x, non_sequences=y)
+    total, _ = tr.reduce(lambda row, acc: acc + row * row, sequences=x, outputs_info=v)
+    left, _ = tr.foldl(lambda row, acc: acc * 0.5 + row, sequences=x, outputs_info=v)
+    right, _ = tr.foldr(lambda row, acc: acc * 0.5 + row, sequences=x, outputs_info=v)
+    pairs, _ = tr.scan(lambda prev, now, nxt: prev + 2.0 * now - nxt, sequences=dict(input=x, taps=[-1, 0, 1]))
+    return [fib, mapped, total, left, right, pairs]
+
+
+def _rnn_float32() -> list:
+    x32, y32, v32 = (T.cast(a, "float32") for a in (x, y, v))
+    hs, _ = tr.scan(lambda row, h, w: T.tanh(T.dot(h, w) + row), sequences=x32, outputs_info=v32[:7],
+                    non_sequences=y32[:7])
+    return [hs, tr.grad((hs * hs).sum(), y)]
+
+
 #: name -> (inputs, outputs, argument shapes and dtypes); ``x``: 5 x 7, ``y``: 7 x 7, ``v``: 7.
 CASES: dict[str, tuple[list, Callable[[], list], dict[str, tuple]]] = {
     "elements": ([x, v], lambda: [x[1, 2] + v[-1], (x * 2.0)[-1, -1], x[0, 3]], {}),
@@ -71,6 +88,8 @@ CASES: dict[str, tuple[list, Callable[[], list], dict[str, tuple]]] = {
     "mlp_grads": ([x, y, v, labels], _mlp_grads, {}),
     "rnn": ([x, y, v], _rnn, {}),
     "backwards_until": ([x, v], _backwards_with_until, {}),
+    "loop_forms": ([x, y, v], _loop_forms, {}),
+    "rnn_float32": ([x, y, v], _rnn_float32, {}),
     "conv": ([images, filters], lambda: [T.nnet.conv2d(images, filters),
                                          *tr.grad((T.nnet.conv2d(images, filters) ** 2).sum(), [images, filters])],
              {"images": ((2, 3, 8, 8), "float64"), "filters": ((4, 3, 3, 3), "float64")}),
@@ -114,7 +133,9 @@ def test_every_call_gives_this_calls_values(case: str) -> None:
         got, want = native(*args), reference(*args)
         for k, (g, w) in enumerate(zip(got, want)):
             assert g.shape == w.shape and g.dtype == w.dtype, f"call {call}, output {k}"
-            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=f"call {call}, output {k}")
+            # The float32 case's float64 gradient was computed in float32 too.
+            rtol, atol = (2e-5, 1e-6) if "float32" in case else (1e-9, 1e-12)
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"call {call}, output {k}")
         handed.append((got, [g.copy() for g in got]))
     replay = native.executor.function_replay
     if case in PLANNED:
@@ -124,3 +145,26 @@ def test_every_call_gives_this_calls_values(case: str) -> None:
     for call, (got, copies) in enumerate(handed):
         for k, (g, c) in enumerate(zip(got, copies)):
             np.testing.assert_array_equal(g, c, err_msg=f"call {call}'s output {k} changed later")
+
+
+def test_shared_updates_follow_a_numpy_model_over_calls() -> None:
+    # SGD on a shared weight (written in place by replays) and a loop accumulating into a shared
+    # counter: six calls against the same steps in NumPy.
+    rng = np.random.default_rng(5)
+    w0 = rng.standard_normal((7, 3))
+    w = tr.shared(w0.copy(), name="w")
+    count = tr.shared(np.float64(0.0), name="count")
+    cost = ((T.dot(x, w) - 1.0) ** 2).mean()
+    doubled, loop_updates = tr.scan(lambda row: (row * 2.0, {count: count + row.sum()}), sequences=x[:, 0])
+    step = tr.function([x], [cost, doubled.sum()], updates=[(w, w - 0.1 * tr.grad(cost, w)), *loop_updates.items()])
+    model, counted = w0.copy(), 0.0
+    for call in range(CALLS):
+        data = rng.standard_normal((5, 7))
+        want = ((data @ model - 1.0) ** 2).mean()
+        got_cost, got_doubled = step(data)
+        np.testing.assert_allclose(got_cost, want, rtol=1e-10, err_msg=f"call {call}")
+        np.testing.assert_allclose(got_doubled, 2.0 * data[:, 0].sum(), rtol=1e-10)
+        model -= 0.1 * (2.0 / (5 * 3)) * data.T @ (data @ model - 1.0)
+        counted += data[:, 0].sum()
+        np.testing.assert_allclose(w.get_value(), model, rtol=1e-10, err_msg=f"call {call}")
+        np.testing.assert_allclose(count.get_value(), counted, rtol=1e-10)
