@@ -11,6 +11,7 @@ import tensorir as tr
 import tensorir.tensor as T
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.shape_guess import GuessedOp, guessed_types
+from tensorir.tensor.signal.pool import pool_2d
 
 RNG = np.random.default_rng(5)
 
@@ -115,3 +116,59 @@ def test_the_first_calls_compile_nothing(dtype: str, tmp_path) -> None:  # noqa:
             f(RNG.normal(size=(256, 3, 4, 4)).astype(dtype), RNG.integers(0, 10, 256).astype(np.int32))
         assert f.executor.function_replay.replayed == 2
         assert cache.stats["compiled"] == before
+
+
+class _Requests(dict):
+    """A preloaded-kernel table that notes which kernels the steps ask for."""
+
+    asked: set[str] = set()
+
+    def get(self, name, default=None):  # noqa: ANN001, ANN201
+        self.asked.add(name)
+        return super().get(name, default)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_executor_compiles_only_kernels_the_calls_use(dtype: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Every range kernel compiled ahead is one a call runs: the softmax rows' kernels come from
+    the guessed class count alone, a single-channel filter's update predicts the flat (not the
+    broadcast) variant, a conv input gradient's variant follows its output gradient's guessed
+    dims, and a loop's product predicts only the panel kernel of its beta."""
+    from tensorir.runtime import native_kernels
+
+    made: list[native_kernels.KernelContext] = []
+    original = native_kernels.KernelContext.__init__
+
+    def init(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        original(self, *args, **kwargs)
+        self.preloaded = _Requests(self.preloaded)
+        made.append(self)
+
+    monkeypatch.setattr(native_kernels.KernelContext, "__init__", init)
+    _Requests.asked = set()
+    with tr.change_flags(compiledir=str(tmp_path)):
+        x, y = T.tensor4("x", dtype=dtype), T.ivector("y")
+        seq = T.tensor3("seq", dtype=dtype)
+        w1 = tr.shared(RNG.normal(size=(4, 1, 3, 3)).astype(dtype) * 0.3, name="w1")
+        w2 = tr.shared(RNG.normal(size=(6, 4, 3, 3)).astype(dtype) * 0.3, name="w2")
+        v = tr.shared(RNG.normal(size=(6 * 2 * 2, 10)).astype(dtype) * 0.1, name="v")
+        u = tr.shared(RNG.normal(size=(64, 256)).astype(dtype) * 0.05, name="u")
+        # Constant reshapes make the data's shapes static, as LeNet's tutorial code does.
+        images = x.reshape((32, 1, 10, 10))
+        pooled = T.tanh(pool_2d(T.nnet.conv2d(images, w1), (2, 2), ignore_border=True))
+        h = T.tanh(T.nnet.conv2d(pooled, w2)).flatten(2)
+        p = T.nnet.softmax(T.dot(h, v))
+        rows = seq.reshape((5, 32, 64))
+        hs, _ = tr.scan(lambda row, prev, u: T.tanh(T.dot(prev, u)[:, :64] + row), sequences=rows,
+                        outputs_info=rows[0] * 0.0, non_sequences=u)
+        cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y]) + (hs ** 2).mean()
+        params = [w1, w2, v, u]
+        lr = np.asarray(0.01, dtype)
+        f = tr.function([x, y, seq], cost,
+                        updates=[(q, q - lr * g) for q, g in zip(params, tr.grad(cost, params))])
+        for _ in range(4):
+            f(RNG.normal(size=(32, 1, 10, 10)).astype(dtype), RNG.integers(0, 10, 32).astype(np.int32),
+              RNG.normal(size=(5, 32, 64)).astype(dtype))
+    ahead = {name for context in made for name in context.preloaded}
+    assert ahead, "nothing was compiled ahead"
+    assert ahead <= _Requests.asked, f"compiled but never run: {sorted(ahead - _Requests.asked)}"

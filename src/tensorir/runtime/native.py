@@ -65,8 +65,11 @@ _BLAS_OPS = ("tir.gemm", "tir.gemv", "tir.ger", "tir.dot")
 _SHAPE_READERS = ("tir.shape", "tir.shape_i")
 def _column_slice(v: Value) -> str | None:
     """For a value made by ``tir.subtensor`` slicing its operand's last axis: its inner stride
-    as a strided kernel's mode ("u" unit, "s" a step); else None."""
+    as a strided kernel's mode ("u" unit, "s" a step); else None. Leading-axis slices of such
+    a value (a loop's rows of it) keep its rows' gaps and count too."""
     op = v.owner
+    while op is not None and op.name == "tir.slice_leading":
+        op = op.operands[0].owner
     if op is None or op.name != "tir.subtensor":
         return None
     entries = parse_index(op.attributes["index"])
@@ -265,11 +268,8 @@ class NativeExecutor:
             if x.ndim == 0:
                 return None
             label = operand_types[-1].dtype if name in LABELLED else None
-            step = RowStep(ctx, name, op.results[0].type.dtype, x.ndim, op.attributes, label)
-            cols = x.shape[-1] if name != "tir.logsumexp" else None
-            kernel_name_, spec = step.kernels.spec(step.variant(cols) if cols is not None else 0)
-            predicted[kernel_name_] = spec
-            return step, "kernel"
+            # Its kernel is predicted by RowStep.predicted_kernels, from the guessed types too.
+            return RowStep(ctx, name, op.results[0].type.dtype, x.ndim, op.attributes, label), "kernel"
         if name in NATIVE_CONV_OPS:
             return conv_pool_step(ctx, op)
         if name in INDEX_STEP_OPS:
@@ -280,10 +280,16 @@ class NativeExecutor:
                             reference, self.num_threads), "blas"
         return None
 
-    @staticmethod
-    def _predict(step: ElementwiseStep, op: Operation, predicted: dict[str, tuple[str, int]]) -> None:
+    def _predict(self, step: ElementwiseStep, op: Operation, predicted: dict[str, tuple[str, int]]) -> None:
+        """The variant the operands' types (guessed from shared values where those say more)
+        choose, compiled with the executor's other kernels."""
+        op = GuessedOp(op, self._guessed) if self._guessed else op  # type: ignore[assignment]
         shapes = [tuple(1 if d == 1 else -1 for d in v.type.shape) for v in op.operands]
-        out_shape = tuple(1 if d == 1 else -1 for d in op.results[0].type.shape)
+        rank = op.results[0].type.ndim
+        # A dim every operand has as 1 is 1 in the result too (a fused op's result type is not
+        # refined by the guesses, its operands' are).
+        unit = [all(len(s) <= rank - 1 - k or s[len(s) - rank + k] == 1 for s in shapes) for k in range(rank)]
+        out_shape = tuple(1 if d == 1 or u else -1 for d, u in zip(op.results[0].type.shape, unit))
         variant = step.predicted_variant(shapes, out_shape)
         if isinstance(variant, tuple) and out_shape and not is_strided_variant(variant):
             # An operand that is a column slice has rows with gaps: it runs strided, not flat.

@@ -451,6 +451,17 @@ def _loop_weight(op: object) -> bool:
     return b.index >= len(block.arguments) - ScanLayout.of(loop).n_nonseq
 
 
+def _constant_beta(op: object) -> bool | None:
+    """Whether a gemm's or gemv's beta is a constant 0 (True) or another constant (False); None
+    when it is not a constant (a ``tir.dot`` has none: 0)."""
+    if op.name == "tir.dot":  # type: ignore[attr-defined]
+        return True
+    owner = op.operands[4].owner  # type: ignore[attr-defined]
+    if owner is None or owner.name != "tir.constant":
+        return None
+    return not np.any(owner.attributes["value"])
+
+
 def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, donated: object = None) -> bool:
     """Whether ``a`` may be overwritten as the output (see :func:`native_steps.reusable`); a
     ``donated`` buffer (runtime/donation.py) needs only the result's shape and layout."""
@@ -535,7 +546,10 @@ class BlasStep:
                 predicted[name] = spec
             if _loop_weight(op):
                 panels = self._panel_kernels()
-                predicted.update(panels.kernels.spec(kind) for kind in ("pack", "product", "accumulate"))
+                zero_beta = _constant_beta(op)
+                kinds = ("pack", "product", "accumulate") if zero_beta is None else \
+                    ("pack", "product" if zero_beta else "accumulate")
+                predicted.update(panels.kernels.spec(kind) for kind in kinds)
         return predicted
 
     def _predicted_fill(self, op: object) -> tuple[int, int, tuple[str]] | None:
@@ -545,10 +559,9 @@ class BlasStep:
         see :meth:`_accumulator`)."""
         if self.op_name not in ("tir.gemm", "tir.gemv"):
             return None
-        c, beta = op.operands[0], op.operands[4]  # type: ignore[attr-defined]
+        c = op.operands[0]  # type: ignore[attr-defined]
         out = op.results[0].type  # type: ignore[attr-defined]
-        owner = beta.owner
-        if owner is not None and owner.name == "tir.constant" and not np.any(owner.attributes["value"]):
+        if _constant_beta(op):
             return None
         shape = c.type.shape
         same_shape = len(shape) == out.ndim and all(d != 1 or o == 1 for d, o in zip(shape, out.shape))

@@ -94,6 +94,11 @@ def _buffer(given: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype, f
     return np.zeros(shape, dtype) if fill else np.empty(shape, dtype)
 
 
+def _known(shape: Sequence[int | None], static: Sequence[int]) -> tuple[int | None, ...]:
+    """Per dim, the one of ``shape`` (a type's, None unknown) or ``static`` (-1 unknown) that is known."""
+    return tuple(d if d is not None else (s if s >= 0 else None) for d, s in zip(shape, static))
+
+
 def _rank4(name: str, what: str, a: np.ndarray) -> None:
     if a.ndim != 4:
         raise ValueError(f"{name}: {what} must be 4-d, got shape {a.shape}")
@@ -136,14 +141,21 @@ class ConvStep:
     def _static_small(self, op: Operation) -> bool | None:
         """Which product the static shapes choose (see :meth:`small_products`); None if unknown."""
         types = [v.type.shape for v in op.operands]
+        result = op.results[0].type.shape
+        # The output's spatial dims (the output gradient's for the gradients) give P. A
+        # gradient's own shape is a run-time operand: its result type has it when the shape is
+        # guessed (runtime/shape_guess.py), else the op's static attribute may.
         if self.kind == "forward":
-            in_hw, (cg, kh, kw) = types[0][2:], types[1][1:]
+            in_hw, (cg, kh, kw), out_hw = types[0][2:], types[1][1:], result[2:]
         elif self.kind == "grad_input":
-            in_hw, (cg, kh, kw) = self.static[2:], types[1][1:]
+            in_hw, (cg, kh, kw), out_hw = _known(result, self.static)[2:], types[1][1:], types[0][2:]
         else:
-            in_hw, (cg, kh, kw) = types[0][2:], self.static[1:]
-        sizes = (*in_hw, cg, kh, kw)
-        if any(d is None or d < 0 for d in sizes):
+            in_hw, (cg, kh, kw), out_hw = types[0][2:], _known(result, self.static)[1:], types[1][2:]
+        if any(d is None or d < 0 for d in (cg, kh, kw)):
+            return None
+        if all(d is not None and d >= 0 for d in out_hw):
+            return self.small_products(cg * kh * kw, out_hw[0] * out_hw[1])
+        if any(d is None or d < 0 for d in in_hw):
             return None
         try:
             geo = ConvGeometry(in_hw, (kh, kw), self.attrs)

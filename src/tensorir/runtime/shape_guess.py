@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from tensorir.dialects.ir import Block, Operation
 from tensorir.dialects.types import TensorType
 
@@ -33,11 +35,19 @@ def guessed_types(block: Block, hints: Mapping[int, tuple[int, ...]]) -> dict[in
             guessed[id(arg)] = refined
     if not guessed:
         return guessed
+    #: id(shape vector) -> its guessed value: ``tir.shape`` of a value whose guessed type is static.
+    shapes: dict[int, tuple[int, ...]] = {}
     for op in block.operations:
-        if op.regions or not any(id(v) in guessed for v in op.operands):
+        if op.regions or not any(id(v) in guessed or id(v) in shapes for v in op.operands):
+            continue
+        if op.name == "tir.shape":
+            t = guessed.get(id(op.operands[0]), op.operands[0].type)
+            if t.is_static:
+                shapes[id(op.results[0])] = tuple(t.shape)
             continue
         try:
-            inferred = op.opdef.infer([guessed.get(id(v), v.type) for v in op.operands], op.attributes)
+            inferred = _shaped_by_operand(op, guessed, shapes) or op.opdef.infer(
+                [guessed.get(id(v), v.type) for v in op.operands], op.attributes)
         except Exception:  # noqa: BLE001 - a guess the op rejects: keep its declared types
             continue
         if len(inferred) != len(op.results):
@@ -47,6 +57,34 @@ def guessed_types(block: Block, hints: Mapping[int, tuple[int, ...]]) -> dict[in
             if refined is not None:
                 guessed[id(result)] = refined
     return guessed
+
+
+#: Ops whose result shape is the value of a shape operand (its index): a conv's gradients.
+_SHAPE_OPERAND = {"tir.conv2d_grad_input": 2, "tir.conv2d_grad_filters": 2}
+
+
+def _shaped_by_operand(op: Operation, guessed: Mapping[int, TensorType],
+                       shapes: Mapping[int, tuple[int, ...]]) -> list[TensorType] | None:
+    """The result type of an op whose run-time dims come from a shape vector with a guessed
+    value (a gradient reshaped back to its value's shape, a conv's input or filter gradient);
+    None for the others (type inference decides)."""
+    result = op.results[0].type
+    if op.name in _SHAPE_OPERAND:
+        value = shapes.get(id(op.operands[_SHAPE_OPERAND[op.name]]))
+        return None if value is None else [TensorType(result.dtype, value)]
+    if op.name == "tir.reshape" and len(op.operands) == 2 and id(op.operands[1]) in shapes:
+        value, newshape = shapes[id(op.operands[1])], op.attributes["newshape"]
+        if len(value) != len(newshape):
+            return None
+        dims = [value[i] if d == -2 else d for i, d in enumerate(newshape)]
+        if -1 in dims:
+            source = guessed.get(id(op.operands[0]), op.operands[0].type)
+            known = int(np.prod([d for d in dims if d != -1]))
+            if not source.is_static or not known:
+                return None
+            dims[dims.index(-1)] = int(np.prod(source.shape)) // known
+        return [TensorType(result.dtype, tuple(dims))]
+    return None
 
 
 def _refined(declared: TensorType, guess: TensorType) -> TensorType | None:
