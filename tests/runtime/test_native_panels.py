@@ -99,6 +99,20 @@ def test_without_the_helper_the_products_stay_on_blas(monkeypatch: pytest.Monkey
     assert PANEL_PRODUCTS["float32"] == before
 
 
+def test_on_more_threads_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The helper is one thread: with four for the function, OpenBLAS's own split is the one used.
+    monkeypatch.setenv("TENSORIR_NUM_THREADS", "4")
+    inputs, outs, args = _rnn("float32", False)
+    native = tr.function(inputs, outs)
+    reference = tr.function(inputs, outs, mode="REFERENCE")
+    before = PANEL_PRODUCTS["float32"]
+    for _ in range(4):
+        values = args()
+        for got, want in zip(native(*values), reference(*values)):
+            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+    assert PANEL_PRODUCTS["float32"] == before
+
+
 def test_two_threads_replaying_at_once_share_the_helper_safely() -> None:
     # One helper: a split that finds it busy runs its whole range on its own thread.
     functions = []

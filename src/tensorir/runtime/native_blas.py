@@ -544,7 +544,7 @@ class BlasStep:
             if fill is not None:
                 name, spec = copy_kernels(self.context, self.dtype).spec(fill)
                 predicted[name] = spec
-            if _loop_weight(op):
+            if _loop_weight(op) and PanelProducts.worth_it(self.context):
                 panels = self._panel_kernels()
                 zero_beta = _constant_beta(op)
                 kinds = ("pack", "product", "accumulate") if zero_beta is None else \

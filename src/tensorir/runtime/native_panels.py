@@ -11,7 +11,9 @@ the same kernels.
 
 Only where it wins: at most :data:`PANEL_MAX_ROWS` rows (beyond them OpenBLAS's blocking is as
 good), columns in whole panels, ``alpha == 1`` and ``beta`` 0 or 1, a C-contiguous ``a`` (op(B) in
-any layout with positive strides: the packing reads it once), two cores and a running helper.
+any layout with positive strides: the packing reads it once), a running helper, and a function
+that runs on two threads: the helper makes the second, while on more cores OpenBLAS splits the
+product over all of them (panels on more threads are not built, nor measured).
 """
 
 from __future__ import annotations
@@ -55,11 +57,16 @@ class PanelProducts:
         self.width = 16 if name == "float32" else 8
         self.kernels = KernelSet(context, lambda kind: _text(kind, name))
 
+    @staticmethod
+    def worth_it(context: KernelContext) -> bool:
+        """Whether the functions of ``context`` run on two threads (see the module docstring)."""
+        return context.pool.num_threads == 2
+
     def plan(self, a: np.ndarray, b: np.ndarray, trans_b: bool) -> tuple[int, int, int, tuple[int, int]] | None:
         """``(m, k, n, op(B)'s element steps)`` when ``a @ op(b)`` runs on panels here (see the
         module docstring), else None for the caller's BLAS call."""
         recorder = RECORDING.recorder
-        if recorder is None or recorder.pool_calls:
+        if recorder is None or recorder.pool_calls or not self.worth_it(self.context):
             return None
         moving = recorder.moving.get(id(b))
         if moving is None or moving[1] != 0 or moving[2][0] != "nonseq":
