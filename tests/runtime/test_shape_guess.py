@@ -43,6 +43,21 @@ def test_guessed_types_follow_type_inference() -> None:
     assert guessed_types(block, {n_args - 1: (7, 1)}) == {}
 
 
+def test_shape_vectors_of_guessed_values_refine_reshapes() -> None:
+    # ``r.reshape(v.shape)`` (a gradient reshaped back) takes the guessed shape of ``v``.
+    x = T.vector("x")
+    w = tr.shared(np.ones((4, 6)), name="W")
+    v = T.dot(x.reshape((3, 4)), w)
+    back = (v.flatten() * 2.0).reshape(v.shape)
+    f = tr.function([x], back)
+    block = f.graph.module.functions[0].regions[0].block
+    guessed = guessed_types(block, {len(block.arguments) - 1: (4, 6)})
+    reshapes = [op for op in block.operations if op.name == "tir.reshape" and len(op.operands) == 2]
+    assert reshapes and reshapes[-1].results[0].type.shape == (None, None)
+    assert guessed[id(reshapes[-1].results[0])].shape == (3, 6)
+    np.testing.assert_allclose(f(np.ones(12)), np.full((3, 6), 8.0))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_guess_moves_first_call_compiles_ahead(dtype: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     counts = {}

@@ -7,8 +7,10 @@ softmax for 10 classes), so without them those kernels compile one by one at the
 The values the shared variables hold when the function is compiled are the best guess: the
 executor propagates their shapes through the ops' own type inference and asks the steps to
 predict their kernels from the guessed types, which then compile with the others in the
-executor's one module. A wrong guess only costs a kernel that is not used: the steps still
-choose their kernels from the real arrays at each call.
+executor's one module. Shape vectors (``tir.shape`` of a value whose guessed type is static)
+carry their guessed value to the ops whose dims they give: a gradient reshaped back to its
+value's shape, a conv's input and filter gradients. A wrong guess only costs a kernel that is
+not used: the steps still choose their kernels from the real arrays at each call.
 """
 
 from __future__ import annotations
