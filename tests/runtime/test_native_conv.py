@@ -273,3 +273,29 @@ def test_merged_kernel_texts_declare_externals_once() -> None:
     decl = "llvm.func @tensorir_blas_sgemm(!llvm.ptr)\n"
     merged = merge_kernel_texts([decl + "llvm.func @a() {\n}\n", decl + "llvm.func @b() {\n}\n"])
     assert merged.count(decl) == 1 and "@a()" in merged and "@b()" in merged
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_whole_tile_products_match_the_reference(dtype: str, groups: int, layout: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Sizes made of whole tiles (5-row blocks, two-vector columns: Fg 5 or 10, Kg 20, P 16),
+    # where a conv kernel compiles without its edge tiles. Such kernels run when compiled ahead
+    # (shapes guessed, see test_shape_guess); here every call may take them.
+    original = native_conv.ConvStep.product
+    monkeypatch.setattr(native_conv.ConvStep, "product",
+                        lambda self, fg, kg, p, ahead, unit=True: original(self, fg, kg, p, None, unit))
+    x, w = T.tensor4("x", dtype=dtype), T.tensor4("w", dtype=dtype)
+    y = T.nnet.conv2d(x, w, num_groups=groups)
+    r = T.tensor4("r", dtype=dtype)
+    gx, gw = tr.grad((y * r).sum(), [x, w])
+    native, reference = both([x, w, r], [y, gx, gw])
+    rng = np.random.default_rng(groups)
+    xv = rng.standard_normal((3, 2 * groups, 8, 5)).astype(dtype)
+    wv = rng.standard_normal((10, 2, 5, 2)).astype(dtype)
+    rv = rng.standard_normal((3, 10, 4, 4)).astype(dtype)
+    assert_same(native(strided(xv, layout), strided(wv, layout), strided(rv, layout)), reference(xv, wv, rv), dtype)
+    steps = [step for step, *_slots in native.executor.steps if isinstance(step, native_conv.ConvStep)]
+    wholes = {step.kind for step in steps for (_, small, whole) in step._kernels if small and whole}
+    assert wholes == {"forward", "grad_input", "grad_filters"}

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from tensorir.codegen.cpu.lower_conv import CONV_DTYPES, CONV_PARAMS, conv_kernel
+from tensorir.codegen.cpu.lower_conv import CONV_DTYPES, CONV_PARAMS, conv_kernel, whole_products
 from tensorir.codegen.cpu.lower_pool import POOL_DTYPES, POOL_PARAMS, pool_kernel, tiles_exactly
 from tensorir.dialects.interpret import run_op
 from tensorir.dialects.ir import Operation
@@ -122,24 +122,40 @@ class ConvStep:
         self.static = op.attributes.get("static_shape", (-1, -1, -1, -1))
         self.dtype = np.dtype(op.results[0].type.dtype)
         self.native = self.dtype.name in CONV_DTYPES
-        self._kernels: dict[tuple[bool, bool], tuple[object, Callable[..., None]]] = {}
+        self._kernels: dict[tuple[bool, bool, bool], tuple[object, Callable[..., None]]] = {}
 
-    def _kernel_name(self, unit: bool, small: bool) -> str:
-        return kernel_name("conv", self.kind, self.dtype.name, str(unit), str(small))
+    def _kernel_name(self, unit: bool, small: bool, whole: bool = False) -> str:
+        return kernel_name("conv", self.kind, self.dtype.name, str(unit), str(small), *(("whole",) if whole else ()))
 
     def predicted_kernels(self, op: Operation) -> dict[str, tuple[Callable[[], str], int]]:
         """The variants for contiguous operands (BLAS and register-tiled products), compiled with
-        the executor's other kernels: one compiler run instead of one per variant at the first call."""
+        the executor's other kernels: one compiler run instead of one per variant at the first
+        call. Where the static (or guessed) sizes make the tiled products whole tiles, the
+        variant without edge tiles, which a call then runs (see :meth:`product`)."""
         if not self.native:
             return {}
-        known = self._static_small(op)
-        variants = (False, True) if known is None else (known,)
-        return {self._kernel_name(True, small): (functools.partial(conv_kernel, self._kernel_name(True, small),
-                                                                   self.kind, self.dtype.name, True, small), 5)
-                for small in variants}
+        sizes = self._static_sizes(op)
+        variants = [(False, False), (True, False)] if sizes is None else [self.product(*sizes, ahead=None)]
+        return {self._kernel_name(True, small, whole): (
+                    functools.partial(conv_kernel, self._kernel_name(True, small, whole), self.kind,
+                                      self.dtype.name, True, small, whole), 5)
+                for small, whole in variants}
 
-    def _static_small(self, op: Operation) -> bool | None:
-        """Which product the static shapes choose (see :meth:`small_products`); None if unknown."""
+    def product(self, fg: int, kg: int, p: int, ahead: Mapping[str, object] | None,
+                unit: bool = True) -> tuple[bool, bool]:
+        """(small, whole): register-tiled products (:meth:`small_products`), and of whole tiles
+        alone (``lower_conv.whole_products``). A call (``ahead``: the kernels compiled ahead)
+        takes the whole variant of its ``unit`` kind only when that was compiled ahead, so it
+        never compiles one itself."""
+        small = self.small_products(kg, p)
+        whole = small and whole_products(self.kind, self.dtype.name, fg, kg, p)
+        if (whole and ahead is not None and self._kernel_name(unit, True, True) not in ahead
+                and (unit, True, True) not in self._kernels):
+            whole = False
+        return small, whole
+
+    def _static_sizes(self, op: Operation) -> tuple[int, int, int] | None:
+        """``(Fg, Kg, P)`` from the static (or guessed) types; None if unknown."""
         types = [v.type.shape for v in op.operands]
         result = op.results[0].type.shape
         # The output's spatial dims (the output gradient's for the gradients) give P. A
@@ -151,31 +167,35 @@ class ConvStep:
             in_hw, (cg, kh, kw), out_hw = _known(result, self.static)[2:], types[1][1:], types[0][2:]
         else:
             in_hw, (cg, kh, kw), out_hw = types[0][2:], _known(result, self.static)[1:], types[1][2:]
-        if any(d is None or d < 0 for d in (cg, kh, kw)):
+        filters = result[0] if self.kind == "grad_filters" else types[1][0]
+        groups = self.attrs["num_groups"]
+        if any(d is None or d < 0 for d in (cg, kh, kw, filters)) or filters % groups:
             return None
+        fg, kg = filters // groups, cg * kh * kw
         if all(d is not None and d >= 0 for d in out_hw):
-            return self.small_products(cg * kh * kw, out_hw[0] * out_hw[1])
+            return fg, kg, out_hw[0] * out_hw[1]
         if any(d is None or d < 0 for d in in_hw):
             return None
         try:
             geo = ConvGeometry(in_hw, (kh, kw), self.attrs)
         except ValueError:
             return None
-        return self.small_products(cg * kh * kw, geo.oh * geo.ow)
+        return fg, kg, geo.oh * geo.ow
 
-    def kernel(self, unit: bool, small: bool) -> Callable[..., None]:
+    def kernel(self, unit: bool, small: bool, whole: bool = False) -> Callable[..., None]:
         """The compiled kernel of a variant; it calls SciPy's BLAS, bound when the module loads."""
-        entry = self._kernels.get((unit, small))
+        key = (unit, small, whole)
+        entry = self._kernels.get(key)
         if entry is None:
-            name = self._kernel_name(unit, small)
+            name = self._kernel_name(*key)
             fn = self.context.preloaded.get(name)
             if fn is not None:
-                entry = self._kernels[unit, small] = (None, fn)
+                entry = self._kernels[key] = (None, fn)
                 return fn
-            text = conv_kernel(name, self.kind, self.dtype.name, unit, small)
+            text = conv_kernel(name, self.kind, self.dtype.name, *key)
             module = self.context.cache.get(text, self.context.opt_level, symbols=blas_symbols())
             fn = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 7))(module.address(name))
-            entry = self._kernels[unit, small] = (module, fn)  # the module owns the machine code
+            entry = self._kernels[key] = (module, fn)  # the module owns the machine code
         return entry[1]  # type: ignore[return-value]
 
     def small_products(self, kg: int, p: int) -> bool:
@@ -209,10 +229,11 @@ class ConvStep:
         return gy
 
     def run(self, operands: tuple[np.ndarray, np.ndarray], geo: ConvGeometry,
-            sizes: tuple[int, int, int, int, int], x_strides: Sequence[int], unit: bool, small: bool,
-            make_output: Callable[[int], np.ndarray]) -> np.ndarray:
-        """Call the kernel over the batch: ``sizes`` are (N, C, G, Fg, Kg); ``make_output(slots)``
-        allocates the output once the slot count is known."""
+            sizes: tuple[int, int, int, int, int], x_strides: Sequence[int], unit: bool,
+            product: tuple[bool, bool], make_output: Callable[[int], np.ndarray]) -> np.ndarray:
+        """Call the kernel over the batch: ``sizes`` are (N, C, G, Fg, Kg), ``product`` the
+        (small, whole) variant of its products; ``make_output(slots)`` allocates the output once
+        the slot count is known."""
         n, c, groups, fg, kg = sizes
         p = geo.oh * geo.ow
         work = n * groups * fg * kg * p
@@ -229,7 +250,7 @@ class ConvStep:
                       sx0=x_strides[0], sx1=x_strides[1], sx2=x_strides[2], sx3=x_strides[3])
         params = np.array([values[k] for k in CONV_PARAMS] + [v for r in geo.valid_outputs() for v in r], np.int64)
         a, b = operands
-        ctx.run(self.kernel(unit, small), slots, work, (id(a), id(b), id(out), id(cols), id(params)))
+        ctx.run(self.kernel(unit, *product), slots, work, (id(a), id(b), id(out), id(cols), id(params)))
         return out
 
     def blas_sizes_fit(self, geo: ConvGeometry, c: int, fg: int, kg: int) -> bool:
@@ -254,8 +275,8 @@ class ConvStep:
             return None
         x, strides = _element_strides(x)
         unit = geo.sw == 1 and strides[3] == 1
-        small = self.small_products(kg, geo.oh * geo.ow)
-        return self.run((x, w), geo, (n, c, groups, fg, kg), strides, unit, small,
+        product = self.product(fg, kg, geo.oh * geo.ow, self.context.preloaded, unit)
+        return self.run((x, w), geo, (n, c, groups, fg, kg), strides, unit, product,
                         lambda slots: _buffer(given, shape, self.dtype))
 
     def grad_input(self, gy: Any, w: Any, shape: Any, given: np.ndarray | None = None) -> np.ndarray | None:
@@ -271,10 +292,10 @@ class ConvStep:
             return _buffer(given, (n, c, h, wd), self.dtype, fill=True)
         if not self.blas_sizes_fit(geo, c, fg, kg):
             return None
-        small = self.small_products(kg, geo.oh * geo.ow)
-        if small:  # the tiled product reads the filters transposed per group, (G, Kg, Fg)
+        product = self.product(fg, kg, geo.oh * geo.ow, self.context.preloaded, geo.sw == 1)
+        if product[0]:  # the tiled product reads the filters transposed per group, (G, Kg, Fg)
             w = np.ascontiguousarray(w.reshape(groups, fg, kg).transpose(0, 2, 1))
-        return self.run((gy, w), geo, (n, c, groups, fg, kg), (0, 0, 0, 0), geo.sw == 1, small,
+        return self.run((gy, w), geo, (n, c, groups, fg, kg), (0, 0, 0, 0), geo.sw == 1, product,
                         lambda slots: _buffer(given, (n, c, h, wd), self.dtype))
 
     def grad_filters(self, x: Any, gy: Any, shape: Any, given: np.ndarray | None = None) -> np.ndarray | None:
@@ -293,8 +314,8 @@ class ConvStep:
             return None
         x, strides = _element_strides(x)
         unit = geo.sw == 1 and strides[3] == 1
-        small = self.small_products(kg, geo.oh * geo.ow)
-        parts = self.run((x, gy), geo, (n, c, groups, fg, kg), strides, unit, small,
+        product = self.product(fg, kg, geo.oh * geo.ow, self.context.preloaded, unit)
+        parts = self.run((x, gy), geo, (n, c, groups, fg, kg), strides, unit, product,
                          lambda slots: np.zeros((slots, groups, kg, fg), self.dtype))
         total = parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
         dw = total.transpose(0, 2, 1).reshape(f, cin, kh, kw)

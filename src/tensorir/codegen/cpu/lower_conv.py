@@ -43,9 +43,14 @@ from __future__ import annotations
 
 from tensorir.codegen.cpu.loop_builder import VECTOR_WIDTH, LoopBuilder, gemm_declaration
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
-from tensorir.codegen.cpu.small_gemm import product_accumulate_transposed, product_into
+from tensorir.codegen.cpu.small_gemm import (
+    product_accumulate_transposed,
+    product_into,
+    whole_dot_tiles,
+    whole_tiles,
+)
 
-__all__ = ["CONV_DTYPES", "CONV_KINDS", "CONV_PARAMS", "conv_kernel"]
+__all__ = ["CONV_DTYPES", "CONV_KINDS", "CONV_PARAMS", "conv_kernel", "whole_products"]
 
 #: Order of the int64 parameters of the conv kernels (then the valid ranges).
 CONV_PARAMS = ("N", "per", "C", "H", "W", "kh", "kw", "OH", "OW", "sh", "sw", "dh", "dw", "ph", "pw",
@@ -54,18 +59,29 @@ CONV_KINDS = ("forward", "grad_input", "grad_filters")
 CONV_DTYPES = ("float32", "float64")
 
 
-def conv_kernel(name: str, kind: str, dtype: str, unit: bool, small: bool = False) -> str:
+def conv_kernel(name: str, kind: str, dtype: str, unit: bool, small: bool = False, whole: bool = False) -> str:
     """The kernel text of one conv op (see the module docstring); ``unit``: unit column steps;
     ``small``: the products by register-tiled loops (:mod:`.small_gemm`) instead of BLAS (the
-    input gradient then takes the filters transposed, ``(G, Kg, Fg)``)."""
+    input gradient then takes the filters transposed, ``(G, Kg, Fg)``); ``whole``: those loops
+    with their biggest tiles alone, for sizes :func:`whole_products` accepts."""
     if kind not in CONV_KINDS or dtype not in CONV_DTYPES:
         raise NotLowerable(f"no conv kernel for {kind} of {dtype}")
-    return _ConvKernel(name, kind, dtype, unit, small).text
+    return _ConvKernel(name, kind, dtype, unit, small, small and whole).text
+
+
+def whole_products(kind: str, dtype: str, fg: int, kg: int, p: int) -> bool:
+    """Whether the register-tiled products of a conv op with these sizes (``Fg``, ``Kg``, ``P``)
+    are made of whole tiles, so its ``whole`` kernel computes them."""
+    if kind == "forward":
+        return whole_tiles(dtype, fg, p)
+    if kind == "grad_input":
+        return whole_tiles(dtype, kg, p)
+    return whole_dot_tiles(fg, kg)
 
 
 class _ConvKernel:
-    def __init__(self, name: str, kind: str, dtype: str, unit: bool, small: bool) -> None:
-        self.kind, self.dtype, self.unit, self.small = kind, dtype, unit, small
+    def __init__(self, name: str, kind: str, dtype: str, unit: bool, small: bool, whole: bool) -> None:
+        self.kind, self.dtype, self.unit, self.small, self.whole = kind, dtype, unit, small, whole
         self.t = "f32" if dtype == "float32" else "f64"
         lb = self.lb = LoopBuilder(name, 5)
         self.a, self.b, self.out, self.cols = lb.data(0), lb.data(1), lb.data(2), lb.data(3)
@@ -105,7 +121,7 @@ class _ConvKernel:
             w = lb.offset(self.b, lb.mul(lb.mul(g, p["Fg"]), self.Kg), self.dtype)
             y = lb.offset(self.out, lb.mul(lb.add(lb.mul(n, self.F), lb.mul(g, p["Fg"])), self.P), self.dtype)
             if self.small:
-                product_into(lb, self.dtype, w, a, y, p["Fg"], self.P, self.Kg)
+                product_into(lb, self.dtype, w, a, y, p["Fg"], self.P, self.Kg, self.whole)
             else:
                 lb.gemm(self.dtype, False, False, self.P, p["Fg"], self.Kg, a, self.P, w, self.Kg, 0.0, y, self.P)
 
@@ -120,7 +136,7 @@ class _ConvKernel:
             gy = lb.offset(self.b, lb.mul(lb.add(lb.mul(n, self.F), lb.mul(g, p["Fg"])), self.P), self.dtype)
             dw = lb.offset(part, lb.mul(lb.mul(g, p["Fg"]), self.Kg), self.dtype)
             if self.small:
-                product_accumulate_transposed(lb, self.dtype, gy, a, dw, p["Fg"], self.Kg, self.P)
+                product_accumulate_transposed(lb, self.dtype, gy, a, dw, p["Fg"], self.Kg, self.P, self.whole)
             else:
                 lb.gemm(self.dtype, True, False, p["Fg"], self.Kg, self.P, gy, self.P, a, self.P, 1.0, dw, p["Fg"])
 
@@ -132,7 +148,7 @@ class _ConvKernel:
             w = lb.offset(self.b, lb.mul(lb.mul(g, p["Fg"]), self.Kg), self.dtype)
             c = lb.offset(cols, lb.mul(lb.mul(g, self.Kg), self.P), self.dtype)
             if self.small:  # the filters come transposed, (G, Kg, Fg)
-                product_into(lb, self.dtype, w, gy, c, self.Kg, self.P, p["Fg"])
+                product_into(lb, self.dtype, w, gy, c, self.Kg, self.P, p["Fg"], self.whole)
             else:
                 lb.gemm(self.dtype, False, True, self.P, self.Kg, p["Fg"], gy, self.P, w, self.Kg, 0.0, c, self.P)
         self.col2im(n, cols)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from tensorir.codegen.cpu.loop_builder import VECTOR_WIDTH, LoopBuilder
 
-__all__ = ["ROW_TILES", "product_accumulate_transposed", "product_into"]
+__all__ = ["ROW_TILES", "product_accumulate_transposed", "product_into", "whole_dot_tiles", "whole_tiles"]
 
 #: Rows of the output per tile, then for the rows left over (a tile of five rows by two vectors
 #: keeps 10 accumulators in the 16 AVX2 registers; eight rows spilled and ran 2x slower).
@@ -30,14 +30,31 @@ def _split(lb: LoopBuilder, size: str, block: int) -> str:
     return lb.mul(lb.div(size, lb.const(block)), lb.const(block))
 
 
-def product_into(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, rows: str, cols: str, inner: str) -> None:
-    """``c (rows x cols) = a (rows x inner) @ b (inner x cols)``, all row-major and dense."""
+def whole_tiles(dtype: str, rows: int, cols: int) -> bool:
+    """Whether :func:`product_into` of ``rows x cols`` is made of its biggest tiles alone (its
+    ``whole`` form: no edge tiles, a third of the code to compile)."""
+    return rows % ROW_TILES[0] == 0 and cols % (2 * VECTOR_WIDTH[dtype]) == 0
+
+
+def whole_dot_tiles(rows_a: int, rows_b: int) -> bool:
+    """Whether :func:`product_accumulate_transposed` of these sizes is made of its biggest tiles alone."""
+    return rows_a % ROW_TILES[0] == 0 and rows_b % 2 == 0
+
+
+def product_into(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, rows: str, cols: str, inner: str,
+                 whole: bool = False) -> None:
+    """``c (rows x cols) = a (rows x inner) @ b (inner x cols)``, all row-major and dense;
+    ``whole``: only the biggest tiles, for sizes :func:`whole_tiles` accepts."""
     v = VECTOR_WIDTH[dtype]
-    for lo, hi, tile_rows in _row_blocks(lb, rows):
+    blocks = [("%zero", rows, ROW_TILES[0])] if whole else _row_blocks(lb, rows)
+    for lo, hi, tile_rows in blocks:
         with lb.loop(lo, hi, lb.const(tile_rows)) as r0:
             # Column tiles: two vectors, one vector, half a vector (SSE), then single columns.
-            two, one, half = _split(lb, cols, 2 * v), _split(lb, cols, v), _split(lb, cols, v // 2)
-            tiers = (("%zero", two, 2, v), (two, one, 1, v), (one, half, 1, v // 2), (half, cols, 1, 1))
+            if whole:
+                tiers: tuple[tuple[str, str, int, int], ...] = (("%zero", cols, 2, v),)
+            else:
+                two, one, half = _split(lb, cols, 2 * v), _split(lb, cols, v), _split(lb, cols, v // 2)
+                tiers = (("%zero", two, 2, v), (two, one, 1, v), (one, half, 1, v // 2), (half, cols, 1, 1))
             for c_lo, c_hi, vectors, width in tiers:
                 with lb.loop(c_lo, c_hi, lb.const(vectors * width)) as c0:
                     _tile(lb, dtype, a, b, c, cols, inner, r0, tile_rows, c0, vectors, width)
@@ -84,14 +101,18 @@ def _tile(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, cols: str, inner:
 
 
 def product_accumulate_transposed(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, rows_a: str, rows_b: str,
-                                  inner: str) -> None:
+                                  inner: str, whole: bool = False) -> None:
     """``c (rows_b x rows_a) += (a (rows_a x inner) @ b (rows_b x inner)^T)^T``: the dot products
-    of every row of ``a`` with every row of ``b``, stored as ``c[j, i]`` (row-major, dense)."""
+    of every row of ``a`` with every row of ``b``, stored as ``c[j, i]`` (row-major, dense);
+    ``whole``: only the biggest tiles, for sizes :func:`whole_dot_tiles` accepts."""
     v = VECTOR_WIDTH[dtype]
-    full_b = _split(lb, rows_b, 2)
-    for a_lo, a_hi, tile_a in _row_blocks(lb, rows_a):
+    a_blocks = [("%zero", rows_a, ROW_TILES[0])] if whole else _row_blocks(lb, rows_a)
+    b_blocks = [("%zero", rows_b, 2)] if whole else [("%zero", _split(lb, rows_b, 2), 2)]
+    if not whole:
+        b_blocks.append((b_blocks[0][1], rows_b, 1))
+    for a_lo, a_hi, tile_a in a_blocks:
         with lb.loop(a_lo, a_hi, lb.const(tile_a)) as i0:
-            for b_lo, b_hi, tile_b in (("%zero", full_b, 2), (full_b, rows_b, 1)):
+            for b_lo, b_hi, tile_b in b_blocks:
                 with lb.loop(b_lo, b_hi, lb.const(tile_b)) as j0:
                     _dot_tile(lb, dtype, a, b, c, rows_a, inner, i0, tile_a, j0, tile_b, v)
 
