@@ -76,7 +76,7 @@ def whole_products(kind: str, dtype: str, fg: int, kg: int, p: int) -> bool:
         return whole_tiles(dtype, fg, p)
     if kind == "grad_input":
         return whole_tiles(dtype, kg, p)
-    return whole_dot_tiles(fg, kg)
+    return whole_dot_tiles(fg)
 
 
 class _ConvKernel:

@@ -36,9 +36,10 @@ def whole_tiles(dtype: str, rows: int, cols: int) -> bool:
     return rows % ROW_TILES[0] == 0 and cols % (2 * VECTOR_WIDTH[dtype]) == 0
 
 
-def whole_dot_tiles(rows_a: int, rows_b: int) -> bool:
-    """Whether :func:`product_accumulate_transposed` of these sizes is made of its biggest tiles alone."""
-    return rows_a % ROW_TILES[0] == 0 and rows_b % 2 == 0
+def whole_dot_tiles(rows_a: int) -> bool:
+    """Whether :func:`product_accumulate_transposed` with ``rows_a`` rows of ``a`` takes only its
+    biggest row blocks (its ``whole`` form; ``b``'s rows keep their odd last one)."""
+    return rows_a % ROW_TILES[0] == 0
 
 
 def product_into(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, rows: str, cols: str, inner: str,
@@ -104,15 +105,13 @@ def product_accumulate_transposed(lb: LoopBuilder, dtype: str, a: str, b: str, c
                                   inner: str, whole: bool = False) -> None:
     """``c (rows_b x rows_a) += (a (rows_a x inner) @ b (rows_b x inner)^T)^T``: the dot products
     of every row of ``a`` with every row of ``b``, stored as ``c[j, i]`` (row-major, dense);
-    ``whole``: only the biggest tiles, for sizes :func:`whole_dot_tiles` accepts."""
+    ``whole``: only the biggest row blocks of ``a``, for sizes :func:`whole_dot_tiles` accepts."""
     v = VECTOR_WIDTH[dtype]
+    full_b = _split(lb, rows_b, 2)
     a_blocks = [("%zero", rows_a, ROW_TILES[0])] if whole else _row_blocks(lb, rows_a)
-    b_blocks = [("%zero", rows_b, 2)] if whole else [("%zero", _split(lb, rows_b, 2), 2)]
-    if not whole:
-        b_blocks.append((b_blocks[0][1], rows_b, 1))
     for a_lo, a_hi, tile_a in a_blocks:
         with lb.loop(a_lo, a_hi, lb.const(tile_a)) as i0:
-            for b_lo, b_hi, tile_b in b_blocks:
+            for b_lo, b_hi, tile_b in (("%zero", full_b, 2), (full_b, rows_b, 1)):
                 with lb.loop(b_lo, b_hi, lb.const(tile_b)) as j0:
                     _dot_tile(lb, dtype, a, b, c, rows_a, inner, i0, tile_a, j0, tile_b, v)
 
