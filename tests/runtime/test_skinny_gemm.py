@@ -168,3 +168,33 @@ def test_logistic_regression_step_matches_the_reference() -> None:
     assert used["dots"] >= 1 and used["columns"] >= 1, used
     for g, want in zip(got, reference(*args)):
         np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-5)
+
+
+# Products whose rows and columns are whole tiles of their kernel (m, k, n, trans_a, trans_b).
+WHOLE_SHAPES = {"dots": (600, 784, 10, False, False), "columns": (784, 600, 10, True, False),
+                "small_inner": (130, 10, 512, False, True)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", sorted(WHOLE_SHAPES))
+@pytest.mark.parametrize("odd", ["none", "rows", "columns"])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_whole_tile_kernels_match_numpy(context: KernelContext, dtype: str, kind: str, odd: str,
+                                        beta: float) -> None:
+    # The kernels without edge tiles (a call takes them when they were compiled ahead, here
+    # whenever the sizes allow), split over two threads; with one more row or column, that side
+    # keeps its edge tiles.
+    m, k, n, trans_a, trans_b = WHOLE_SHAPES[kind]
+    m, n = m + (odd == "rows"), n + (odd == "columns")
+    used: list[tuple] = []
+
+    def variant(self, kind_, accumulate, m_, n_):  # noqa: ANN001, ANN202
+        whole = self.whole(kind_, m_, n_)
+        used.append((kind_, whole))
+        return (kind_, accumulate, whole) if any(whole) else (kind_, accumulate)
+
+    with mock.patch.object(native_blas.SkinnyKernels, "variant", variant):
+        got, want = _run_gemm(context, dtype, m, k, n, trans_a, trans_b, 1.0, beta, ("c", "c"), "full", 7)
+    tol = _tolerance(dtype, k)
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    assert used == [(kind, (odd != "rows", odd != "columns"))]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import struct
 import sys
 from collections import Counter
@@ -26,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tensorir.codegen.cpu.lower_skinny import PACK_N_ARGS, SKINNY_N_ARGS
+from tensorir.codegen.cpu.lower_skinny import PACK_N_ARGS, SKINNY_N_ARGS, skinny_tiles
 from tensorir.dialects.tir.control import ScanLayout
 from tensorir.runtime.blas import blas_pointer, get_blas_num_threads, set_blas_num_threads
 from tensorir.runtime.compile_cache import CompileCache, get_cache
@@ -326,19 +327,20 @@ def _float_bits(value: float) -> int:
     return struct.unpack("<q", struct.pack("<d", value))[0]
 
 
-def skinny_kernel_name(kind: str, dtype: str, accumulate: bool) -> str:
+def skinny_kernel_name(kind: str, dtype: str, accumulate: bool, whole: tuple[bool, bool] = (False, False)) -> str:
     """The symbol of a skinny product kernel, the same in every process."""
-    return kernel_name("skinny", kind, dtype, str(accumulate))
+    return kernel_name("skinny", kind, dtype, str(accumulate), *(("whole", repr(whole)) if any(whole) else ()))
 
 
-def _skinny_text(kind: str, dtype: str, accumulate: bool) -> tuple[str, KernelText, int]:
+def _skinny_text(kind: str, dtype: str, accumulate: bool,
+                 whole: tuple[bool, bool] = (False, False)) -> tuple[str, KernelText, int]:
     from tensorir.codegen.cpu.lower_skinny import pack_kernel, skinny_kernel
 
-    name = skinny_kernel_name(kind, dtype, accumulate)
+    name = skinny_kernel_name(kind, dtype, accumulate, whole)
     # Lazy text: the name hashes every argument, so a cache hit never builds it.
     if kind == "pack":
         return name, functools.partial(pack_kernel, name, dtype), PACK_N_ARGS
-    return name, functools.partial(skinny_kernel, name, kind, dtype, accumulate), SKINNY_N_ARGS
+    return name, functools.partial(skinny_kernel, name, kind, dtype, accumulate, whole), SKINNY_N_ARGS
 
 
 class SkinnyPlan(NamedTuple):
@@ -362,7 +364,8 @@ class SkinnyKernels:
         self.itemsize = self.dtype.itemsize
         name = self.dtype.name
         # ``name`` taken here: ``dtype.name`` costs about 2 us a call.
-        self.kernels = KernelSet(context, lambda variant: _skinny_text(variant[0], name, variant[1]))
+        # Variants: (kind, accumulate), and (kind, accumulate, whole) for whole tiles.
+        self.kernels = KernelSet(context, lambda variant: _skinny_text(variant[0], name, *variant[1:]))
 
     def plan(self, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool) -> SkinnyPlan | None:
         """How a skinny kernel computes ``op(a) @ op(b)``, or None where BLAS is faster (the shapes,
@@ -398,21 +401,40 @@ class SkinnyKernels:
         elif kind == "small_inner" and b_steps[1] != 1:
             b = self._packed(b, (k, n), b_steps)
             b_steps, owners = (n, 1), (b,)
-        fn = self.kernels.get((kind, beta != 0.0))
+        fn = self.kernels.get(self.variant(kind, beta != 0.0, m, n))
         context = self.context
-        rows = self._rows_per_thread(m) if parallel else m
+        rows = self._rows_per_thread(m, kind) if parallel else m
         args = (id(a), id(b), id(c), id(out), m, n, k, rows, *a_steps, *b_steps, _float_bits(alpha),
                 _float_bits(beta))
         context.run(fn, -(-m // rows), context.parallel_min_work if parallel else 0, args, owners)
         SKINNY_CALLS[kind] += 1
 
-    def _rows_per_thread(self, m: int) -> int:
+    def whole(self, kind: str, m: int, n: int) -> tuple[bool, bool]:
+        """Whether an ``m x n`` product of ``kind`` has whole tiles of rows in every iteration
+        (:meth:`_rows_per_thread` keeps them whole) and of columns."""
+        rows, columns = skinny_tiles(kind, self.dtype.name)
+        return m % rows == 0, n % columns == 0
+
+    def variant(self, kind: str, accumulate: bool, m: int, n: int) -> tuple:
+        """The kernel variant for these sizes: without the edge tiles that whole tiles need not,
+        when that kernel was compiled ahead (predicted from static sizes: a call never compiles
+        one itself), else the general one."""
+        whole = self.whole(kind, m, n)
+        if any(whole):
+            key = (kind, accumulate, whole)
+            if skinny_kernel_name(kind, self.dtype.name, accumulate, whole) in self.context.preloaded \
+                    or key in self.kernels.variants:
+                return key
+        return kind, accumulate
+
+    def _rows_per_thread(self, m: int, kind: str) -> int:
         """Rows of each iteration of a split kernel (the pool gives each thread one), a multiple
-        of 16 (whole tiles). With two threads the calling one takes the larger share: the
-        worker starts late (see SKINNY_MAIN_SHARE)."""
+        of 16 and of the kernel's row tile (whole tiles). With two threads the calling one takes
+        the larger share: the worker starts late (see SKINNY_MAIN_SHARE)."""
         threads = self.context.pool.num_threads
         share = SKINNY_MAIN_SHARE if threads == 2 else 1 / threads
-        return -(-int(m * share + 0.5) // 16) * 16
+        block = math.lcm(16, skinny_tiles(kind, self.dtype.name)[0])
+        return -(-int(m * share + 0.5) // block) * block
 
     def _packed(self, source: np.ndarray, shape: tuple[int, int], steps: tuple[int, int]) -> np.ndarray:
         """The dense ``shape`` matrix whose element ``(r, q)`` is ``source``'s at element offset
@@ -424,9 +446,9 @@ class SkinnyKernels:
                          (packed,))
         return packed
 
-    def predicted(self, kind: str, accumulate: bool) -> tuple[str, tuple[KernelText, int]]:
-        """(name, (text, n_args)) of a kernel, for :meth:`KernelContext.load_many`."""
-        return self.kernels.spec((kind, accumulate))
+    def predicted(self, *variant: object) -> tuple[str, tuple[KernelText, int]]:
+        """(name, (text, n_args)) of a kernel variant, for :meth:`KernelContext.load_many`."""
+        return self.kernels.spec(variant)
 
 
 # The kernel each op's native path calls (tir.dot: by the operands' ranks, see BlasStep._dot).
@@ -570,9 +592,11 @@ class BlasStep:
         inner = "z" if not shape or shape[-1] == 1 else "u"
         return (len(shape), out.ndim, (inner,))
 
-    def _predicted_skinny(self, op: object) -> list[tuple[str, bool]]:
-        """The (kind, accumulate) variants of skinny kernels that a ``tir.gemm`` with a static n
-        (and k, except for ``columns``, whose k is the batch) and C-contiguous operands runs."""
+    def _predicted_skinny(self, op: object) -> list[tuple]:
+        """The variants of skinny kernels that a ``tir.gemm`` with a static n (and k, except for
+        ``columns``, whose k is the batch) and C-contiguous operands runs: (kind, accumulate),
+        or (kind, accumulate, whole) when a static m (or n) makes whole tiles (see
+        :meth:`SkinnyKernels.variant`)."""
         if self.op_name != "tir.gemm":
             return []
         ta, tb = bool(self.attrs["trans_a"]), bool(self.attrs["trans_b"])
@@ -589,7 +613,10 @@ class BlasStep:
             return []
         owner = beta.owner
         zero = owner is not None and owner.name == "tir.constant" and not np.any(owner.attributes["value"])
-        variants = [(kind, not zero)]
+        a = op.operands[2]  # type: ignore[attr-defined]
+        m = a.type.shape[1 if ta else 0]
+        whole = self.skinny_kernels().whole(kind, m, n) if m is not None and m >= 0 else (False, False)
+        variants: list[tuple] = [(kind, not zero, whole) if any(whole) else (kind, not zero)]
         if (kind == "dots" and b_steps[0] != 1) or (kind == "small_inner" and b_steps[1] != 1):
             variants.append(("pack", False))
         return variants

@@ -49,7 +49,7 @@ from tensorir.codegen.cpu.loop_builder import VECTOR_WIDTH, LoopBuilder
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
 
 __all__ = ["PACK_N_ARGS", "SKINNY_DTYPES", "SKINNY_KINDS", "SKINNY_N_ARGS", "SKINNY_PARAMS", "pack_kernel",
-           "skinny_kernel"]
+           "skinny_kernel", "skinny_tiles"]
 
 SKINNY_KINDS = ("dots", "columns", "small_inner")
 SKINNY_DTYPES = ("float32", "float64")
@@ -69,12 +69,21 @@ _DOT_ROW_TILES = (2, 1)
 _SMALL_INNER_ROW_TILES = (5, 2, 1)
 
 
-def skinny_kernel(name: str, kind: str, dtype: str, accumulate: bool) -> str:
+def skinny_kernel(name: str, kind: str, dtype: str, accumulate: bool, whole: tuple[bool, bool] = (False, False)) -> str:
     """The MLIR text of the range kernel ``name`` (see the module docstring); ``accumulate``:
-    add ``beta * C`` (else ``C`` is only written)."""
+    add ``beta * C`` (else ``C`` is only written); ``whole``: (rows, columns) that are whole
+    tiles (see :func:`skinny_tiles`), whose edge tiles the kernel leaves out."""
     if kind not in SKINNY_KINDS or dtype not in SKINNY_DTYPES:
         raise NotLowerable(f"no skinny product kernel {kind} for {dtype}")
-    return _SkinnyKernel(name, kind, dtype, accumulate).text
+    return _SkinnyKernel(name, kind, dtype, accumulate, whole).text
+
+
+def skinny_tiles(kind: str, dtype: str) -> tuple[int, int]:
+    """The (rows, columns) of ``kind``'s biggest tile: an iteration's rows and the output's
+    columns that are multiples of them need no edge tiles."""
+    v = VECTOR_WIDTH[dtype]
+    return {"dots": (_DOT_ROW_TILES[0], _COLUMN_TILES[0]), "columns": (2 * v, _COLUMN_TILES[0]),
+            "small_inner": (_SMALL_INNER_ROW_TILES[0], 2 * v)}[kind]
 
 
 def pack_kernel(name: str, dtype: str) -> str:
@@ -98,8 +107,9 @@ def _vector_type(element: str, width: int) -> str:
 
 
 class _SkinnyKernel:
-    def __init__(self, name: str, kind: str, dtype: str, accumulate: bool) -> None:
+    def __init__(self, name: str, kind: str, dtype: str, accumulate: bool, whole: tuple[bool, bool]) -> None:
         self.dtype, self.accumulate = dtype, accumulate
+        self.whole_rows, self.whole_columns = whole
         self.element = "f32" if dtype == "float32" else "f64"
         self.v = VECTOR_WIDTH[dtype]
         lb = self.lb = LoopBuilder(name, SKINNY_N_ARGS)
@@ -138,16 +148,21 @@ class _SkinnyKernel:
         lb = self.lb
         return size if block == 1 else lb.mul(lb.div(size, lb.const(block)), lb.const(block))
 
-    def _vector_tiers(self, lo: str, hi: str) -> list[tuple[str, str, int, int]]:
+    def _vector_tiers(self, lo: str, hi: str, whole: bool = False) -> list[tuple[str, str, int, int]]:
         """``[lo, hi)`` as (start, end, vectors, width) tiers: tiles of two vectors, of one vector,
-        then single elements."""
+        then single elements (``whole``: tiles of two vectors alone)."""
         lb, v = self.lb, self.v
+        if whole:
+            return [(lo, hi, 2, v)]
         two = lb.add(lo, self._multiple(lb.sub(hi, lo), 2 * v))
         one = lb.add(two, self._multiple(lb.sub(hi, two), v))
         return [(lo, two, 2, v), (two, one, 1, v), (one, hi, 1, 1)]
 
-    def _tiers(self, lo: str, hi: str, tiles: tuple[int, ...]) -> list[tuple[str, str, int]]:
-        """``(lo, hi, tile)`` ranges covering ``[lo, hi)``, each a whole number of its tile."""
+    def _tiers(self, lo: str, hi: str, tiles: tuple[int, ...], whole: bool = False) -> list[tuple[str, str, int]]:
+        """``(lo, hi, tile)`` ranges covering ``[lo, hi)``, each a whole number of its tile
+        (``whole``: the biggest tile alone)."""
+        if whole:
+            return [(lo, hi, tiles[0])]
         tiers = []
         for tile in tiles:
             end = hi if tile == 1 else self.lb.add(lo, self._multiple(self.lb.sub(hi, lo), tile))
@@ -172,9 +187,9 @@ class _SkinnyKernel:
     def _dots(self) -> None:
         lb = self.lb
         whole = self._multiple(self.k, self.v)
-        for lo, hi, rows in self._tiers(self.first, self.last, _DOT_ROW_TILES):
+        for lo, hi, rows in self._tiers(self.first, self.last, _DOT_ROW_TILES, self.whole_rows):
             with lb.loop(lo, hi, lb.const(rows)) as i0:
-                for c_lo, c_hi, cols in self._tiers("%zero", self.n, _COLUMN_TILES):
+                for c_lo, c_hi, cols in self._tiers("%zero", self.n, _COLUMN_TILES, self.whole_columns):
                     with lb.loop(c_lo, c_hi, lb.const(cols)) as j0:
                         self._dot_tile(i0, rows, j0, cols, whole)
 
@@ -205,9 +220,9 @@ class _SkinnyKernel:
     def _columns(self) -> None:
         lb = self.lb
         # Whole tiles of two vectors of rows, then one vector, then single rows (the last block).
-        for lo, hi, vectors, width in self._vector_tiers(self.first, self.last):
+        for lo, hi, vectors, width in self._vector_tiers(self.first, self.last, self.whole_rows):
             with lb.loop(lo, hi, lb.const(vectors * width)) as i0:
-                for c_lo, c_hi, cols in self._tiers("%zero", self.n, _COLUMN_TILES):
+                for c_lo, c_hi, cols in self._tiers("%zero", self.n, _COLUMN_TILES, self.whole_columns):
                     with lb.loop(c_lo, c_hi, lb.const(cols)) as j0:
                         self._column_tile(i0, vectors, width, j0, cols)
 
@@ -253,9 +268,9 @@ class _SkinnyKernel:
         self._splat(self.alpha, v)
         if self.accumulate:
             self._splat(self.beta, v)
-        for lo, hi, rows in self._tiers(self.first, self.last, _SMALL_INNER_ROW_TILES):
+        for lo, hi, rows in self._tiers(self.first, self.last, _SMALL_INNER_ROW_TILES, self.whole_rows):
             with lb.loop(lo, hi, lb.const(rows)) as i0:
-                for c_lo, c_hi, vectors, width in self._vector_tiers("%zero", self.n):
+                for c_lo, c_hi, vectors, width in self._vector_tiers("%zero", self.n, self.whole_columns):
                     with lb.loop(c_lo, c_hi, lb.const(vectors * width)) as j0:
                         self._inner_tile(i0, rows, j0, vectors, width)
 
