@@ -615,7 +615,8 @@ class BlasStep:
         zero = owner is not None and owner.name == "tir.constant" and not np.any(owner.attributes["value"])
         a = op.operands[2]  # type: ignore[attr-defined]
         m = a.type.shape[1 if ta else 0]
-        whole = self.skinny_kernels().whole(kind, m, n) if m is not None and m >= 0 else (False, False)
+        rows, columns = self.skinny_kernels().whole(kind, m if m is not None and m >= 0 else 1, n)
+        whole = (rows and m is not None and m >= 0, columns)
         variants: list[tuple] = [(kind, not zero, whole) if any(whole) else (kind, not zero)]
         if (kind == "dots" and b_steps[0] != 1) or (kind == "small_inner" and b_steps[1] != 1):
             variants.append(("pack", False))
