@@ -419,11 +419,12 @@ class SkinnyKernels:
         """The kernel variant for these sizes: without the edge tiles that whole tiles need not,
         when that kernel was compiled ahead (predicted from static sizes: a call never compiles
         one itself), else the general one."""
-        whole = self.whole(kind, m, n)
-        if any(whole):
+        rows, columns = self.whole(kind, m, n)
+        # The guess may have known one side only: a kernel whole on that side serves too.
+        for whole in dict.fromkeys([(rows, columns), (rows, False), (False, columns)]):
             key = (kind, accumulate, whole)
-            if skinny_kernel_name(kind, self.dtype.name, accumulate, whole) in self.context.preloaded \
-                    or key in self.kernels.variants:
+            if any(whole) and (key in self.kernels.variants or skinny_kernel_name(
+                    kind, self.dtype.name, accumulate, whole) in self.context.preloaded):
                 return key
         return kind, accumulate
 
