@@ -86,8 +86,8 @@ def test_weights_updated_by_training_are_packed_again_every_call() -> None:
         np.testing.assert_allclose(U.get_value(), U_ref.get_value(), rtol=2e-4, atol=2e-6)
 
 
-def test_without_the_helper_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(native_panels, "loop_helper", lambda cache: None)
+def _assert_products_stay_on_blas() -> None:
+    """The RNN's calls are right and none of its products ran on panels."""
     inputs, outs, args = _rnn("float32", False)
     native = tr.function(inputs, outs)
     reference = tr.function(inputs, outs, mode="REFERENCE")
@@ -97,20 +97,17 @@ def test_without_the_helper_the_products_stay_on_blas(monkeypatch: pytest.Monkey
         for got, want in zip(native(*values), reference(*values)):
             np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
     assert PANEL_PRODUCTS["float32"] == before
+
+
+def test_without_the_helper_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native_panels, "loop_helper", lambda cache: None)
+    _assert_products_stay_on_blas()
 
 
 def test_on_more_threads_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
     # The helper is one thread: with four for the function, OpenBLAS's own split is the one used.
     monkeypatch.setenv("TENSORIR_NUM_THREADS", "4")
-    inputs, outs, args = _rnn("float32", False)
-    native = tr.function(inputs, outs)
-    reference = tr.function(inputs, outs, mode="REFERENCE")
-    before = PANEL_PRODUCTS["float32"]
-    for _ in range(4):
-        values = args()
-        for got, want in zip(native(*values), reference(*values)):
-            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
-    assert PANEL_PRODUCTS["float32"] == before
+    _assert_products_stay_on_blas()
 
 
 def test_two_threads_replaying_at_once_share_the_helper_safely() -> None:

@@ -92,26 +92,25 @@ def emit_block_transpose(e: KernelEmitter, lines: list[str], src: str, dst: str,
     lines.append(f"  scf.for {i0} = {zero} to {rows} step {step} : i64 {{")
     body: list[str] = []
     loaded = []
-    for jj in range(v):
-        column = e.fresh("col")
-        body.append(f"{column} = arith.addi {j0}, {e.constant(jj, 'i64')} : i64")
+    def element(base: str, outer: str, k: int, stride: str, inner: str, tag: str) -> str:
+        """The pointer to element ``(outer + k) * stride + inner`` of ``base``."""
+        line = e.fresh(tag + "i")
+        body.append(f"{line} = arith.addi {outer}, {e.constant(k, 'i64')} : i64")
         offset = e.fresh("off")
-        body.append(f"{offset} = arith.muli {column}, {rows} : i64")
-        body.append(f"{offset}b = arith.addi {offset}, {i0} : i64")
-        pointer = e.fresh("src")
-        body.append(f"{pointer} = llvm.getelementptr {src}[{offset}b] : (!llvm.ptr, i64) -> !llvm.ptr, {ftype}")
+        body.append(f"{offset} = arith.muli {line}, {stride} : i64")
+        body.append(f"{offset}b = arith.addi {offset}, {inner} : i64")
+        pointer = e.fresh(tag)
+        body.append(f"{pointer} = llvm.getelementptr {base}[{offset}b] : (!llvm.ptr, i64) -> !llvm.ptr, {ftype}")
+        return pointer
+
+    for jj in range(v):
+        pointer = element(src, j0, jj, rows, i0, "src")
         value = e.fresh("blk")
         body.append(f"{value} = llvm.load {pointer} {{alignment = 4 : i64}} : !llvm.ptr -> {vtype}")
         loaded.append(value)
     # Vector jj holds src rows i0.., column j0 + jj: transposed, vector ii holds row i0 + ii.
     for ii, value in enumerate(_transpose_vectors(e, body, loaded, vtype)):
-        row = e.fresh("row")
-        body.append(f"{row} = arith.addi {i0}, {e.constant(ii, 'i64')} : i64")
-        offset = e.fresh("off")
-        body.append(f"{offset} = arith.muli {row}, {ld_dst} : i64")
-        body.append(f"{offset}b = arith.addi {offset}, {j0} : i64")
-        pointer = e.fresh("dst")
-        body.append(f"{pointer} = llvm.getelementptr {dst}[{offset}b] : (!llvm.ptr, i64) -> !llvm.ptr, {ftype}")
+        pointer = element(dst, i0, ii, ld_dst, j0, "dst")
         body.append(f"llvm.store {value}, {pointer} {{alignment = 4 : i64}} : {vtype}, !llvm.ptr")
     lines += ["    " + line for line in body]
     lines.append("  }")
