@@ -366,6 +366,8 @@ class SkinnyKernels:
         # ``name`` taken here: ``dtype.name`` costs about 2 us a call.
         # Variants: (kind, accumulate), and (kind, accumulate, whole) for whole tiles.
         self.kernels = KernelSet(context, lambda variant: _skinny_text(variant[0], name, *variant[1:]))
+        #: (kind, accumulate, m, n) -> the variant :meth:`variant` chose.
+        self._chosen: dict[tuple, tuple] = {}
 
     def plan(self, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool) -> SkinnyPlan | None:
         """How a skinny kernel computes ``op(a) @ op(b)``, or None where BLAS is faster (the shapes,
@@ -419,14 +421,22 @@ class SkinnyKernels:
         """The kernel variant for these sizes: without the edge tiles that whole tiles need not,
         when that kernel was compiled ahead (predicted from static sizes: a call never compiles
         one itself), else the general one."""
+        chosen = self._chosen.get((kind, accumulate, m, n))
+        if chosen is not None:
+            return chosen
         rows, columns = self.whole(kind, m, n)
+        chosen = (kind, accumulate)
         # The guess may have known one side only: a kernel whole on that side serves too.
         for whole in dict.fromkeys([(rows, columns), (rows, False), (False, columns)]):
             key = (kind, accumulate, whole)
             if any(whole) and (key in self.kernels.variants or skinny_kernel_name(
                     kind, self.dtype.name, accumulate, whole) in self.context.preloaded):
-                return key
-        return kind, accumulate
+                chosen = key
+                break
+        # Kernels compiled ahead do not change: the choice holds for every later call (and
+        # saves hashing kernel names on the call path).
+        self._chosen[(kind, accumulate, m, n)] = chosen
+        return chosen
 
     def _rows_per_thread(self, m: int, kind: str) -> int:
         """Rows of each iteration of a split kernel (the pool gives each thread one), a multiple
