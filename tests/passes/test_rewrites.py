@@ -160,6 +160,30 @@ def test_fuse_groups_and_reductions() -> None:
     assert any(op.attributes["reduce"] == "tir.sum" for op in fused)
 
 
+def _fused_ops(func):  # noqa: ANN001, ANN202
+    return [op for op in walk(func) if op.name == "tir.fused"]
+
+
+def test_fuse_reads_shapes_of_members_from_the_fused_result() -> None:
+    # A gradient asks for the shapes of forward values (``tir.shape``, ``sum_to``'s ``like``):
+    # such a read must not split ``tanh(x * w + h)`` in two passes over memory.
+    x, w, h, m = T.matrix("x"), T.vector("w"), T.matrix("h"), T.matrix("m")
+    e = x * w + h
+    args = [M, V, M[::-1].copy(), M * 3]
+    new, _, _ = compare(build([T.tanh(e), e.shape], [x, w, h, m]), [FusePass(), DCEPass()], args, rtol=1e-14)
+    (fused,) = _fused_ops(new)
+    assert [op.name for op in fused.regions[0].block.operations] == ["tir.mul", "tir.add", "tir.tanh", "tir.yield"]
+    shape = next(op for op in walk(new) if op.name == "tir.shape")
+    assert shape.operands[0] is fused.results[0]
+    # Not when the group's result may be larger (``m`` may broadcast it), nor when the read comes
+    # first, nor into a reduction (no fused value has the shape): ``e`` is then its own group.
+    for outs in ([T.tanh(e) + m, e.shape], [e.shape, T.tanh(e)], [T.tanh(e).sum(), e.shape]):
+        new, _, _ = compare(build(outs, [x, w, h, m]), [FusePass(), DCEPass()], args, rtol=1e-14)
+        shape = next(op for op in walk(new) if op.name == "tir.shape")
+        read = shape.operands[0].owner
+        assert [op.name for op in read.regions[0].block.operations] == ["tir.mul", "tir.add", "tir.yield"]
+
+
 def test_fuse_respects_operand_limit() -> None:
     xs = [T.vector(f"x{i}") for i in range(6)]
     total = xs[0]

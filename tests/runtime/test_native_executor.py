@@ -190,3 +190,34 @@ def test_short_rows_vectorized_across_rows(dtype: str, rows: int, cols: int) -> 
     weights = rng.standard_normal(rows).astype(dtype)
     with np.errstate(all="ignore"):
         assert_same(native(a, labels, weights), reference(a, labels, weights), 2e-5 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_values_read_later_only_for_their_shape_are_let_go(dtype: str) -> None:
+    # The gradient of ``tanh(pool(x) + b)`` sums the bias gradient to the pooled value's shape
+    # (``sum_to(g, pooled)``): the pooled buffer is free once the fused add + tanh has read it,
+    # and the shape read gets a stand-in that holds no memory.
+    from tensorir.tensor.signal import pool
+
+    x, b, g = T.tensor4("x", dtype=dtype), T.vector("b", dtype=dtype), T.tensor4("g", dtype=dtype)
+    pooled = pool.pool_2d(x, ws=(2, 2), ignore_border=True)
+    y = T.tanh(pooled + b.dimshuffle("x", 0, "x", "x"))
+    native, reference = both([x, b, g], [y, *tr.grad((y * g).sum(), [x, b])])
+    executor = native.executor
+    (pool_slot,) = [step[2][0] for step, op in zip(executor.steps, executor.ops) if op.name == "tir.pool2d"]
+    assert any(pool_slot in step[4] for step in executor.steps)
+    rng = np.random.default_rng(5)
+    for _ in range(4):  # the plan, the recording and replays
+        args = [rng.standard_normal((2, 3, 6, 8)).astype(dtype), rng.standard_normal(3).astype(dtype),
+                rng.standard_normal((2, 3, 3, 4)).astype(dtype)]
+        assert_same(native(*args), reference(*args), 1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_shape_stubs_hold_no_memory() -> None:
+    from tensorir.runtime.native import _shape_stub
+
+    a = np.ones((500, 20, 12, 12), np.float32)
+    stub = _shape_stub(a)
+    assert stub.shape == a.shape and stub.dtype == a.dtype and stub.strides == (0, 0, 0, 0)
+    assert not stub.flags.writeable and not np.may_share_memory(stub, a)
+    assert _shape_stub(3) == 3 and _shape_stub(np.array(["a"])).dtype.kind == "U"

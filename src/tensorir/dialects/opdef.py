@@ -9,6 +9,7 @@ of its family with its name and its rules. Everything about the op stands togeth
 - ``reference``: the NumPy implementation (interpreter, constant folding, debug mode, tests),
 - ``vjp`` / ``jvp``: the two modes of differentiation, as graph building,
 - ``fusion``: ``elementwise``, ``reduction``, ``shape``, ``opaque`` or ``control``,
+- ``shape_operands``: the operands it reads only for their shape,
 - lowering rules live with the backend families that read these declarations.
 """
 
@@ -44,6 +45,9 @@ class OpDef:
     #: no side effects: an unused result may be removed and identical ops merged.
     pure: bool = True
     num_regions: int = 0
+    #: operands read only for their shape, never their values: whatever computed them may be
+    #: freed (or fused away) once its other uses are done.
+    shape_operands: tuple[int, ...] = ()
     doc: str = ""
 
     def __init__(self, name: str | None = None, **kwargs: Any) -> None:

@@ -26,6 +26,7 @@ from tensorir.passes.matching import (
     negate,
     same_shape,
     scalar_constant,
+    shape_source,
     splat,
 )
 from tensorir.passes.pass_manager import PatternPass
@@ -421,21 +422,6 @@ class ConstantSwitch(RewritePattern):
         return True
 
 
-def shape_source(v: Value) -> Value:
-    """An earlier value provably of ``v``'s shape: through elementwise ops, an operand that every
-    other operand broadcasts into has the result's shape."""
-    while True:
-        op = v.owner
-        if op is None or op.opdef.fusion != "elementwise" or op.regions or not op.operands:
-            return v
-        for o in op.operands:
-            if o.type.ndim == v.type.ndim and absorbs(o, [w for w in op.operands if w is not o]):
-                v = o
-                break
-        else:
-            return v
-
-
 class ShapeOnlyOperand(RewritePattern):
     """Operands read only for their shape (``sum_to``/``broadcast_like``'s ``like``, ``shape``,
     ``shape_i``) are replaced by an earlier value of the same shape, so what computed them may die:
@@ -444,15 +430,16 @@ class ShapeOnlyOperand(RewritePattern):
     ops = ("tir.sum_to", "tir.broadcast_like", "tir.shape", "tir.shape_i")
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
-        i = 0 if op.name in ("tir.shape", "tir.shape_i") else 1
-        like = op.operands[i]
-        source = shape_source(like)
-        if source is like:
-            return False
-        op.set_operand(i, source)
-        rewriter.changed = True
-        rewriter.push(like.owner)
-        return True
+        changed = False
+        for i in op.opdef.shape_operands:
+            like = op.operands[i]
+            source = shape_source(like)
+            if source is not like:
+                op.set_operand(i, source)
+                rewriter.push(like.owner)
+                changed = True
+        rewriter.changed |= changed
+        return changed
 
 
 _WRITES = ("tir.inc_subtensor", "tir.set_subtensor", "tir.advanced_inc_subtensor", "tir.advanced_set_subtensor")

@@ -3,7 +3,11 @@
 A group grows from its last op (the root) towards its operands: a producer joins when it is an
 elementwise op all of whose users are already in the group, so no value inside a group is needed
 outside it and merging can never create a cycle. Candidates are taken in decreasing program
-order, so a producer is considered only after every user it has in the group. A reduction
+order, so a producer is considered only after every user it has in the group. Users that read
+a producer only for its shape (``tir.shape``, ``sum_to``'s ``like``: ``OpDef.shape_operands``)
+do not keep it out when the group's result provably has its shape and they come after the
+group: they read the fused result instead (gradients ask for the shapes of forward values, and
+the canonicalizer moves those questions to the earliest value of the shape). A reduction
 (``sum``, ``max``, ...) whose operand is the root of such a group ends the group: the fused op
 then reduces as it goes. Rank-0 constants are copied into the body; every other value the group
 reads becomes an operand (broadcasting as elementwise operands do). Groups of a single op are
@@ -20,6 +24,7 @@ from tensorir.dialects.ir import Block, Operation, Region, Value, walk
 from tensorir.dialects.registry import OPS
 from tensorir.dialects.tir.fused import FUSABLE_REDUCTIONS
 from tensorir.dialects.types import TensorType
+from tensorir.passes.matching import shape_chain
 from tensorir.passes.pass_manager import Pass
 
 FUSED = OPS["tir.fused"]
@@ -39,6 +44,15 @@ def fusable(op: Operation) -> bool:
 def _inlined_constant(v: Value) -> bool:
     owner = v.owner
     return owner is not None and owner.opdef is CONSTANT and v.type.ndim == 0
+
+
+def _only_shape_reads_after(v: Value, members: dict[int, Operation], position: dict[int, int], after: int) -> bool:
+    """Whether every use of ``v`` outside ``members`` reads only its shape, from an op of the
+    block placed after position ``after``."""
+    return all(
+        id(user) in members or (k in user.opdef.shape_operands and position.get(id(user), -1) > after)
+        for user, k in v.uses
+    )
 
 
 def find_groups(block: Block, max_operands: int) -> list[tuple[Operation, list[Operation]]]:
@@ -66,6 +80,8 @@ def find_groups(block: Block, max_operands: int) -> list[tuple[Operation, list[O
         else:
             continue
         members: dict[int, Operation] = {id(root): root, id(start): start}
+        # Values of the root's shape, whose shape reads may move to the fused result.
+        same_shape = {id(v) for v in shape_chain(root.results[0])} if start is root else set()
         inputs: set[int] = set()
         heap: list[tuple[int, int, Operation]] = []
 
@@ -88,7 +104,10 @@ def find_groups(block: Block, max_operands: int) -> list[tuple[Operation, list[O
             _, key, cand = heapq.heappop(heap)
             if key in members or key in assigned or not fusable(cand):
                 continue
-            if not all(id(user) in members for user in cand.results[0].users):
+            result = cand.results[0]
+            if not all(id(user) in members for user in result.users) and not (
+                    id(result) in same_shape
+                    and _only_shape_reads_after(result, members, position, position[id(root)])):
                 continue
             new_inputs = {id(v) for v in cand.operands if not _inlined_constant(v)} - inputs
             if len(inputs) - 1 + len(new_inputs) > max_operands:
@@ -163,6 +182,9 @@ def fuse_block(block: Block, max_operands: int) -> bool:
             op.drop_operand_uses()
             op.parent = None
             removed.add(id(op))
+        for op in members:
+            # What is left are shape reads of values of the root's shape (see find_groups).
+            op.results[0].replace_all_uses_with(fused.results[0])
         replacement[id(root)] = fused
     new_ops: list[Operation] = []
     for op in block.operations:

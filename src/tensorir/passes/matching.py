@@ -6,7 +6,7 @@ Shape questions are answered from static types only and conservatively: a dynami
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -26,6 +26,8 @@ __all__ = [
     "negate",
     "same_shape",
     "scalar_constant",
+    "shape_chain",
+    "shape_source",
     "splat",
 ]
 
@@ -113,3 +115,25 @@ def cast_to(b: Builder, v: Value, dtype: str) -> Value:
 def absorbs(x: Value, others: Sequence[Value]) -> bool:
     """Whether broadcasting ``x`` with ``others`` provably leaves ``x``'s shape unchanged."""
     return all(broadcasts_into(o.type, x.type) for o in others)
+
+
+def shape_chain(v: Value) -> Iterator[Value]:
+    """``v``, then earlier values provably of its shape: through elementwise ops, an operand that
+    every other operand broadcasts into has the result's shape."""
+    yield v
+    while True:
+        op = v.owner
+        if op is None or op.opdef.fusion != "elementwise" or op.regions or not op.operands:
+            return
+        for o in op.operands:
+            if o.type.ndim == v.type.ndim and absorbs(o, [w for w in op.operands if w is not o]):
+                v = o
+                yield v
+                break
+        else:
+            return
+
+
+def shape_source(v: Value) -> Value:
+    """The earliest value of :func:`shape_chain`."""
+    return list(shape_chain(v))[-1]

@@ -32,10 +32,6 @@ from dataclasses import dataclass
 
 __all__ = ["Donation", "plan_donations"]
 
-#: Operands an op reads only for their shape: its results never view them.
-_SHAPE_OPERANDS = {"tir.sum_to": (1,), "tir.shape": (0,), "tir.shape_i": (0,)}
-
-
 @dataclass(frozen=True)
 class Donation:
     """Step ``step`` of the reordered plan may write result ``result`` into argument ``arg``,
@@ -54,7 +50,8 @@ def _aliases(plan: Sequence[tuple], ops: Sequence[object], slot: int) -> set[int
     for (step, ins, outs), op in zip(plan, ops):
         if getattr(step, "fresh_outputs", False):
             continue
-        shape_only = _SHAPE_OPERANDS.get(getattr(op, "name", ""), ())
+        # Operands read only for their shape: the results never view them.
+        shape_only = getattr(getattr(op, "opdef", None), "shape_operands", ())
         if any(i in found for k, i in enumerate(ins) if k not in shape_only):
             found.update(outs)
     return found

@@ -81,6 +81,24 @@ def _column_slice(v: Value) -> str | None:
     return "u" if step in (None, 1) else "s"
 
 
+def _shape_only_operands(op: Operation) -> tuple[int, ...]:
+    """The operands ``op``'s step reads only for their shape. An elementwise kernel (a lone
+    ``broadcast_like``) iterates over its operands' layouts, so it gets the real arrays."""
+    return () if op.opdef.fusion == "elementwise" else op.opdef.shape_operands
+
+
+#: The memory behind every shape stub (a zero-strided array reads one element at most).
+_STUB_BYTES = bytes(16)
+
+
+def _shape_stub(value: object) -> object:
+    """An array of ``value``'s shape and dtype that holds no memory of its own (zero strides over
+    :data:`_STUB_BYTES`, read-only), for steps that read only shapes; other values as they are."""
+    if type(value) is not np.ndarray or value.dtype.kind not in "biufc" or value.itemsize > len(_STUB_BYTES):
+        return value
+    return np.ndarray(value.shape, value.dtype, buffer=_STUB_BYTES, strides=(0,) * value.ndim)
+
+
 # Region ops whose bodies read only their block arguments: their plans can be built up front.
 _ISOLATED_REGION_OPS = ("tir.scan", "tir.if")
 _CAUGHT = (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, np.linalg.LinAlgError)
@@ -397,19 +415,28 @@ class NativeExecutor:
         return step, outer
 
     def _with_dead_slots(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]
-                         ) -> list[tuple[Step, tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+                         ) -> list[tuple[Step, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
         """Add to each step the slots whose last use it is (cleared before it runs, freeing memory
-        and letting the step reuse a dead operand's buffer)."""
+        and letting the step reuse a dead operand's buffer), and the slots whose values it reads
+        last while later steps read only their shapes (a gradient asks for the shapes of forward
+        values): those become a :func:`_shape_stub` before it runs, for the same reasons."""
         last: dict[int, int] = {}
-        for k, (_, ins, _) in enumerate(plan):
-            for i in ins:
+        last_value: dict[int, int] = {}
+        for k, ((_, ins, _), op) in enumerate(zip(plan, self.ops)):
+            shape_only = _shape_only_operands(op)
+            for j, i in enumerate(ins):
                 last[i] = k
+                if j not in shape_only or i not in last_value:
+                    last_value[i] = k
         keep = set(self.result_slots) | set(range(self.n_args, self.n_args + len(self.constants)))
         dead: list[list[int]] = [[] for _ in plan]
+        shaped: list[list[int]] = [[] for _ in plan]
         for slot, k in last.items():
             if slot not in keep:
                 dead[k].append(slot)
-        return [(step, ins, outs, tuple(d)) for (step, ins, outs), d in zip(plan, dead)]
+                if last_value[slot] < k and slot >= self.n_args:  # the caller holds the arguments
+                    shaped[last_value[slot]].append(slot)
+        return [(step, ins, outs, tuple(d), tuple(s)) for (step, ins, outs), d, s in zip(plan, dead, shaped)]
 
     def _fresh_results(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]) -> tuple[bool, ...]:
         made_fresh = {slot for step, _, outs in plan if getattr(step, "fresh_outputs", False) for slot in outs}
@@ -436,10 +463,12 @@ class NativeExecutor:
         vals[:self.n_args] = args
         k = 0
         try:
-            for step, ins, outs, dead in self.steps:
+            for step, ins, outs, dead, shaped in self.steps:
                 inputs = [vals[i] for i in ins]
                 for d in dead:
                     vals[d] = None
+                for d in shaped:
+                    vals[d] = _shape_stub(vals[d])
                 results = step(inputs)
                 # Drop every local reference before the next step decides whether it may reuse
                 # a dead operand's buffer (it counts references).
@@ -485,12 +514,14 @@ class NativeExecutor:
         vals[:self.n_args] = args
         changed = {i for i, a in enumerate(args) if id(a) in changing}
         derived = {i for i, a in enumerate(args) if id(a) in from_call}
-        for index, ((step, ins, outs, dead), op) in enumerate(zip(self.steps, self.ops)):
+        for index, ((step, ins, outs, dead, shaped), op) in enumerate(zip(self.steps, self.ops)):
             if index == self.commit_from:
                 recorder.commit_mark = len(recorder.entries)
             inputs = [vals[i] for i in ins]
             for d in dead:
                 vals[d] = None
+            for d in shaped:
+                vals[d] = _shape_stub(vals[d])
             # Shapes are the same at every step: an op that reads only shapes gives fixed values.
             shapes_only = op.name in _SHAPE_READERS
             reads_changing = not shapes_only and any(i in changed for i in ins)

@@ -37,6 +37,7 @@ from tensorir.dialects.tir.conv import (
 from tensorir.runtime.blas import blas_symbols
 from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import KernelContext, KernelSet, kernel_name
+from tensorir.runtime.native_steps import reusable
 
 __all__ = ["NATIVE_CONV_OPS", "ConvStep", "PoolStep", "conv_pool_step"]
 
@@ -365,6 +366,9 @@ class PoolStep:
         return {name: (text, n_args)}
 
     def __call__(self, inputs: list[np.ndarray], results: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+        # Asked before any local name refers to x: the reuse check counts references.
+        x_private = (self.kind == "grad" and not results and type(inputs[0]) is np.ndarray
+                     and reusable(inputs[0], inputs[0].shape, self.dtype))
         x = np.asarray(inputs[0])
         # Forward and gradient kernels work in the result's dtype (the reference's gradient casts
         # gz to it); select compares in x's dtype and sums v in the result's.
@@ -385,7 +389,11 @@ class PoolStep:
                 raise ValueError(f"{what} of shape {v.shape} does not match the expected {expected} "
                                  f"(input of shape {x.shape})")
             v = _as_dtype(v, self.dtype)
-        out = _buffer(results[0] if results else None, x.shape if self.kind == "grad" else pooled, self.dtype)
+        exact = tiles_exactly(geo.hw, geo.out, geo.ws, geo.st, geo.pad)
+        if x_private and exact:
+            out = x  # each window is read before its gradient is stored over it (tiles_exactly)
+        else:
+            out = _buffer(results[0] if results else None, x.shape if self.kind == "grad" else pooled, self.dtype)
         if 0 in pooled:  # nothing pooled: an empty result, or an all-zero gradient
             out.fill(0)
             return [out]
@@ -406,7 +414,7 @@ class PoolStep:
                       sx2=x_strides[2], sv0=v_strides[0], sv1=v_strides[1], sv2=v_strides[2], ph=geo.pad[0],
                       pw=geo.pad[1], row_lo=row_lo, row_hi=row_hi, col_lo=col_lo, col_hi=col_hi, wsh=geo.ws[0],
                       wsw=geo.ws[1], segments=2,
-                      zero_fill=int(not tiles_exactly(geo.hw, geo.out, geo.ws, geo.st, geo.pad)))
+                      zero_fill=int(not exact))
         params = np.array([values[k] for k in POOL_PARAMS] + ilo + ihi + jlo + jhi, np.int64)
         counts_h = counts_w = scratch = params  # placeholders the kernel does not read
         if self.mode.startswith("average"):

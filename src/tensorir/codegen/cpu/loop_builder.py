@@ -17,8 +17,9 @@ It also calls Fortran BLAS routines (every argument by pointer) bound by symbol 
 Every load and store carries LLVM alias scopes, one scope per array argument (pointers made by
 :meth:`LoopBuilder.offset` keep their base's): the contract is that **an array the kernel
 writes overlaps no other array argument**, which the runtime guarantees (outputs and scratch
-are fresh buffers). Without it LLVM guards every short inner loop with run-time overlap checks,
-which cost more than the loop itself on rows of 8 or 12 elements.
+are fresh buffers), unless the kernel puts the two in one scope (``data(k, scope=j)``).
+Without it LLVM guards every short inner loop with run-time overlap checks, which cost more
+than the loop itself on rows of 8 or 12 elements.
 """
 
 from __future__ import annotations
@@ -89,10 +90,12 @@ class LoopBuilder:
         return self.kb.emit_into(self._target, fn, *args)
 
     # -- arguments ---------------------------------------------------------------------------
-    def data(self, k: int) -> str:
-        """The data pointer of array argument ``k`` (loaded once, before the loops)."""
+    def data(self, k: int, scope: int | None = None) -> str:
+        """The data pointer of array argument ``k`` (loaded once, before the loops). ``scope``:
+        another argument whose alias scope it shares, for an output that may be written over
+        that input in place (LLVM then keeps their loads and stores in program order)."""
         pointer = self.kb.array_field(self.kb.preamble, self.args[k], "data")
-        self._scope_of[pointer] = k
+        self._scope_of[pointer] = k if scope is None else scope
         return pointer
 
     def param(self, pointer: str, k: int) -> str:

@@ -59,7 +59,8 @@ _FTYPE = {"float32": "f32", "float64": "f64"}
 def tiles_exactly(hw: tuple[int, int], out: tuple[int, int], ws: tuple[int, int], stride: tuple[int, int],
                   pad: tuple[int, int]) -> bool:
     """Whether the windows are disjoint, unpadded and cover the image exactly (as LeNet's 2x2 pooling
-    of an even image): then each input position gets exactly one store from the interior loop."""
+    of an even image): then each input position gets exactly one store from the interior loop,
+    after its window's loads, so a gradient may be written over x itself."""
     return (stride == ws and pad == (0, 0) and ws[0] * ws[1] <= MAX_UNROLLED_WINDOW
             and hw == (out[0] * ws[0], out[1] * ws[1]))
 
@@ -83,7 +84,8 @@ class _PoolKernel:
         self.t, self.vt = _FTYPE[dtype], _FTYPE[value_dtype]
         self.ws, self.stride, self.unit = ws, stride, unit
         lb = self.lb = LoopBuilder(name, 7)
-        self.x, self.v, self.out = lb.data(0), lb.data(1), lb.data(2)
+        # A gradient may be written over x (see tiles_exactly): one alias scope for both.
+        self.x, self.v, self.out = lb.data(0), lb.data(1), lb.data(2, scope=0 if kind == "grad" else None)
         params = lb.data(3)
         self.counts_h, self.counts_w, self.scratch = lb.data(4), lb.data(5), lb.data(6)
         self.p = {key: lb.param(params, k) for k, key in enumerate(POOL_PARAMS)}

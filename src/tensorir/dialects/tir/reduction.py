@@ -272,6 +272,7 @@ class SumTo(OpDef):
 
     fusion = "reduction"
     arity = 2
+    shape_operands = (1,)
 
     def infer(self, types: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
         x, like = types
@@ -325,6 +326,7 @@ class BroadcastLike(OpDef):
 
     fusion = "elementwise"
     arity = 2
+    shape_operands = (1,)
 
     def infer(self, types: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
         x, like = types

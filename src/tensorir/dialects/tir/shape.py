@@ -159,6 +159,7 @@ class Shape(OpDef):
     name = "tir.shape"
     arity = 1
     fusion = "shape"
+    shape_operands = (0,)
     differentiable = False
 
     def infer(self, types, attrs):  # noqa: ANN001, ANN201
@@ -177,6 +178,7 @@ class ShapeI(OpDef):
     name = "tir.shape_i"
     arity = 1
     fusion = "shape"
+    shape_operands = (0,)
     differentiable = False
     attributes = {"i": REQUIRED}
 
