@@ -143,13 +143,7 @@ class LoopBuilder:
     def _scopes(self, base: str, width: int = 1, element: str = "") -> str:
         """The attributes of an access through ``base``: its alias scopes (and, for vectors, the
         element's alignment: a vector access is only element-aligned)."""
-        k = self._scope_of[base]
-        others = ", ".join(self._scope_name(j) for j in range(len(self.args)) if j != k)
-        align = f", alignment = {_ITEMSIZE[element]} : i64" if width > 1 else ""
-        return f" {{alias_scopes = [{self._scope_name(k)}], noalias_scopes = [{others}]{align}}}"
-
-    def _scope_name(self, k: int) -> str:
-        return f"#{self.kb.name}_arg{k}"
+        return self.kb.scope_attributes(self._scope_of[base], _ITEMSIZE[element] if width > 1 else None)
 
     def _address(self, base: str, index: str, dtype: str) -> str:
         addr = self.e.fresh("a")
@@ -337,9 +331,5 @@ class LoopBuilder:
     def render(self, declarations: str = "") -> str:
         """The kernel's text (after ``declarations``, e.g. :func:`gemm_declaration`'s)."""
         assert len(self._stack) == 1, "render() inside a with block"
-        name = self.kb.name
-        scopes = [f'#{name}_domain = #llvm.alias_scope_domain<id = distinct[0]<>, description = "{name}">']
-        scopes += [f"{self._scope_name(k)} = #llvm.alias_scope<id = distinct[{k + 1}]<>, domain = #{name}_domain>"
-                   for k in range(len(self.args))]
         attributes = 'passthrough = ["optsize"]' if self.size_optimized else ""
-        return "\n".join(scopes) + "\n" + declarations + self.kb.render(self._body, attributes)
+        return self.kb.scope_declarations() + declarations + self.kb.render(self._body, attributes)

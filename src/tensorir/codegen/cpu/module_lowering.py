@@ -53,12 +53,15 @@ def lower_to_mlir(module: Module) -> str:
                 notes.append(f"// @{fname}: {op.name} runs as {how}")
             else:
                 parts.append(text)
-    body = "\n".join("  " + line for text in parts for line in text.splitlines())
-    return "\n".join(notes) + ("\n" if notes else "") + "module {\n" + body + "\n}\n"
+    lines = [line for text in parts for line in text.splitlines()]
+    # Attribute aliases (the kernels' alias scopes) are declared outside the module.
+    aliases = "".join(line + "\n" for line in lines if line.startswith("#"))
+    body = "\n".join("  " + line for line in lines if not line.startswith("#"))
+    return "\n".join(notes) + ("\n" if notes else "") + aliases + "module {\n" + body + "\n}\n"
 
 
 def lower_to_llvm(module: Module, opt_level: int = 3) -> str:
     """The optimized LLVM IR of :func:`lower_to_mlir`'s kernels, for the host CPU."""
     text = lower_to_mlir(module)
-    mlir = text[text.index("module {"):]
+    mlir = "\n".join(line for line in text.splitlines() if not line.startswith("//"))
     return compile_mlir(mlir, opt_level=opt_level).llvm_ir
