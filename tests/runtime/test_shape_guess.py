@@ -148,7 +148,8 @@ def test_the_executor_compiles_only_kernels_the_calls_use(dtype: str, tmp_path, 
     """Every range kernel compiled ahead is one a call runs: the softmax rows' kernels come from
     the guessed class count alone, a single-channel filter's update predicts the flat (not the
     broadcast) variant, a conv input gradient's variant follows its output gradient's guessed
-    dims, and a loop's product predicts only the panel kernel of its beta."""
+    dims (also through a fused op), and a loop's product predicts only the panel kernel of its
+    beta."""
     from tensorir.runtime import native_kernels
 
     made: list[native_kernels.KernelContext] = []
@@ -170,14 +171,17 @@ def test_the_executor_compiles_only_kernels_the_calls_use(dtype: str, tmp_path, 
         u = tr.shared(RNG.normal(size=(64, 256)).astype(dtype) * 0.05, name="u")
         # Constant reshapes make the data's shapes static, as LeNet's tutorial code does.
         images = x.reshape((32, 1, 10, 10))
-        pooled = T.tanh(pool_2d(T.nnet.conv2d(images, w1), (2, 2), ignore_border=True))
+        # The bias add and the tanh fuse into one op, whose guessed dims the second conv takes.
+        c1 = tr.shared(np.zeros(4, dtype), name="c1")
+        pooled = T.tanh(pool_2d(T.nnet.conv2d(images, w1), (2, 2), ignore_border=True)
+                        + c1.dimshuffle("x", 0, "x", "x"))
         h = T.tanh(T.nnet.conv2d(pooled, w2)).flatten(2)
         p = T.nnet.softmax(T.dot(h, v))
         rows = seq.reshape((5, 32, 64))
         hs, _ = tr.scan(lambda row, prev, u: T.tanh(T.dot(prev, u)[:, :64] + row), sequences=rows,
                         outputs_info=rows[0] * 0.0, non_sequences=u)
         cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y]) + (hs ** 2).mean()
-        params = [w1, w2, v, u]
+        params = [w1, c1, w2, v, u]
         lr = np.asarray(0.01, dtype)
         f = tr.function([x, y, seq], cost,
                         updates=[(q, q - lr * g) for q, g in zip(params, tr.grad(cost, params))])

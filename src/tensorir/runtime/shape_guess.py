@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tensorir.dialects.ir import Block, Operation
-from tensorir.dialects.types import TensorType
+from tensorir.dialects.types import TensorType, broadcast_shapes
 
 __all__ = ["GuessedOp", "guessed_types"]
 
@@ -40,16 +40,21 @@ def guessed_types(block: Block, hints: Mapping[int, tuple[int, ...]]) -> dict[in
     #: id(shape vector) -> its guessed value: ``tir.shape`` of a value whose guessed type is static.
     shapes: dict[int, tuple[int, ...]] = {}
     for op in block.operations:
-        if op.regions or not any(id(v) in guessed or id(v) in shapes for v in op.operands):
+        fused = op.name == "tir.fused" and op.attributes.get("reduce") is None
+        if (op.regions and not fused) or not any(id(v) in guessed or id(v) in shapes for v in op.operands):
             continue
         if op.name == "tir.shape":
             t = guessed.get(id(op.operands[0]), op.operands[0].type)
             if t.is_static:
                 shapes[id(op.results[0])] = tuple(t.shape)
             continue
+        types = [guessed.get(id(v), v.type) for v in op.operands]
         try:
-            inferred = _shaped_by_operand(op, guessed, shapes) or op.opdef.infer(
-                [guessed.get(id(v), v.type) for v in op.operands], op.attributes)
+            if fused:  # elementwise: its results have the operands' broadcast shape
+                shape = broadcast_shapes(*(t.shape for t in types))
+                inferred = [TensorType(r.type.dtype, shape) for r in op.results]
+            else:
+                inferred = _shaped_by_operand(op, guessed, shapes) or op.opdef.infer(types, op.attributes)
         except Exception:  # noqa: BLE001 - a guess the op rejects: keep its declared types
             continue
         if len(inferred) != len(op.results):
