@@ -112,6 +112,19 @@ def test_sequence_taps_line_up_when_pushed_out():
     assert "tir.exp" not in body_names(loop) and "tir.mul" not in body_names(loop)
 
 
+
+def test_elementwise_work_that_only_the_loop_reads_stays_inside():
+    """tanh(x_t) read by the recurrence fuses there; x_t * 2 feeding x_t W moves out with the product."""
+    x, W = T.dmatrix("x"), T.dmatrix("W")
+    step = lambda xt, h, W: h * 0.5 + T.tanh(xt) + T.dot(xt * 2.0, W)  # noqa: E731
+    out, _ = scan(step, sequences=x, outputs_info=T.zeros((3,), "float64"), non_sequences=W)
+    f, _ = both([x, W], [out, T.grad(out.sum(), W)], [RNG.normal(size=(5, 3)), RNG.normal(size=(3, 3))])
+    forward = next(op for op in scans(f) if not op.attributes["reverse"])
+    assert "tir.tanh" in body_names(forward) and products(forward) == 0
+    outside = [op.name for op in f.func.regions[0].block.operations]
+    assert "tir.tanh" not in outside  # not a whole-sequence tanh written out and read back
+
+
 @pytest.mark.parametrize("backwards", [False, True])
 def test_fewer_steps_than_rows_and_go_backwards(backwards):
     x, W, n = T.dmatrix("x"), T.dmatrix("W"), T.iscalar("n")

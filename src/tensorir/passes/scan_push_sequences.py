@@ -6,7 +6,9 @@ value computable before the loop:
     scan(x_t; W) = g(f(x_t, W))   ->   F = f(X, W) (all rows at once);  scan(F_t; W) = g(F_t)
 
 - elementwise ops apply to the stacked rows directly (a row of lower rank is padded after the
-  leading axis so that broadcasting lines up as in the step);
+  leading axis so that broadcasting lines up as in the step), but only where their result feeds
+  a product that moves or is a step result: one that only the loop's ops read stays in the loop
+  (:func:`_worth_pushing`);
 - ``dimshuffle`` and basic ``subtensor`` gain the leading axis;
 - ``dot(x_t, W)`` with a row ``x_t`` of shape ``(b, k)`` or ``(k,)`` and an invariant ``W`` is one
   product of the rows reshaped to ``(T*b, k)``, reshaped back to ``(T, b, m)``; ``dot(W, x_t)``
@@ -82,6 +84,22 @@ def _batchable(o: Operation, seq: list[bool]) -> bool:
     return False
 
 
+def _worth_pushing(pushed: list[Operation]) -> list[Operation]:
+    """``pushed`` without the elementwise ops and views whose results only the loop's own ops read.
+
+    An elementwise op costs the same arithmetic per step inside the loop, where it fuses with the ops
+    that read it and its rows stay in cache; outside, its whole result is written to memory and
+    read back row by row. It moves only to feed a product that moves (``x_t W``'s operands) or a
+    step result (the loop then just copies rows, and a ``map`` becomes one vectorized op).
+    """
+    kept: set[int] = set()
+    for o in reversed(pushed):
+        readers = [u for r in o.results for u in r.users]
+        if o.name == "tir.dot" or any(u.name == "tir.yield" or id(u) in kept for u in readers):
+            kept.add(id(o))
+    return [o for o in pushed if id(o) in kept]
+
+
 class PushOutSequences(RewritePattern):
     """``scan`` computing ``f(x_t, W)`` at each step -> ``F = f(X, W)`` before, read as a sequence."""
 
@@ -104,7 +122,7 @@ class PushOutSequences(RewritePattern):
                 continue
             pushed.append(o)
             per_step.update(id(r) for r in o.results)
-        pushed = trim_free_views(pushed)
+        pushed = trim_free_views(_worth_pushing(pushed))
         if not pushed:
             return False
         _Batcher(editor, rewriter, kinds).push(pushed)

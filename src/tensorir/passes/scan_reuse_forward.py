@@ -11,8 +11,9 @@ backward loop reads that output as a sequence:
 
     fwd: d_t = dot(h_{t-1}, W)  (kept, n rows)      bwd: d_t = D[t]  (no product)
 
-The rest of the recomputation (elementwise) is then left to ``scan-push-seq``, which runs it on
-whole sequences before the backward loop. Conditions: the forward loop runs forward (no
+The rest of the recomputation (elementwise) stays in the backward loop, where it fuses with the
+gradient's own elementwise work on rows that are still in cache (``scan-push-seq`` moves it out
+only where it feeds a product). Conditions: the forward loop runs forward (no
 ``reverse``), the backward loop runs exactly its steps (its ``n_steps`` is the forward buffer's
 length minus its window, as the vjp builds it, or the same constant), and rows line up (the
 backward loop reads the buffer with the forward taps' alignment).
