@@ -109,6 +109,32 @@ def test_type_mismatch_names_the_output():
         scan(lambda a, prev: T.cast(prev + a, "float32"), sequences=x, outputs_info=f64(0.0))
 
 
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_static_initial_state_accepts_a_step_result_of_open_dims(dtype):
+    """T.zeros((2, 3)) for a state whose step result is (2, ?) (a shared weight's dims are open):
+    Theano accepts a matrix for a matrix; the static dims are checked when the loop runs."""
+    x = T.tensor3("x", dtype=dtype)
+    W = tr.shared(RNG.normal(size=(4, 3)).astype(dtype))
+    U = tr.shared(RNG.normal(size=(3, 3)).astype(dtype) * 0.5)
+    h, _ = scan(lambda xt, hp: T.tanh(T.dot(xt, W) + T.dot(hp, U)), sequences=x,
+                outputs_info=T.zeros((2, 3), dtype=dtype))
+    assert h.ir_type.shape[1:] == (2, 3)
+    f = tr.function([x], [h, T.grad(h.sum(), W)])
+    xs = RNG.normal(size=(5, 2, 4)).astype(dtype)
+    want, hp = [], np.zeros((2, 3), dtype)
+    for xt in xs:
+        hp = np.tanh(xt @ W.get_value() + hp @ U.get_value())
+        want.append(hp)
+    got, _ = f(xs)
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12)
+    W.set_value(RNG.normal(size=(4, 5)).astype(dtype))  # the step now gives (2, 5), not (2, 3)
+    U.set_value(RNG.normal(size=(3, 5)).astype(dtype))
+    with pytest.raises(ValueError, match=r"scan: output 0 of the step function .*dim 1 of the value is 5, expected 3"):
+        f(xs)
+    assert U.get_value().shape == (3, 5)
+
+
 def test_missing_n_steps_is_an_error():
     with pytest.raises(GraphError, match="n_steps"):
         scan(lambda p: p * 2, outputs_info=f64(1.0))

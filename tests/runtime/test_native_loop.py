@@ -56,6 +56,16 @@ def three_ways(inputs, outputs, args, *, replayed: int, rtol: float = 1e-10, **k
 
 
 
+def test_a_static_state_checked_against_an_open_step_result_stays_native() -> None:
+    """T.zeros((2, 4)) for a step result of shape (2, ?): the body's shape check is a view step."""
+    x = T.tensor3("x", dtype="float32")
+    W = tr.shared(RNG.normal(size=(8, 4)).astype("float32"))
+    U = tr.shared(RNG.normal(size=(4, 4)).astype("float32") * 0.5)
+    h, _ = scan(lambda xt, hp: T.tanh(T.dot(xt, W) + T.dot(hp, U)), sequences=x,
+                outputs_info=T.zeros((2, 4), dtype="float32"))
+    three_ways([x], h, [RNG.normal(size=(6, 2, 8)).astype("float32")], replayed=1, rtol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_lstm_forward_and_backward_loops_run_natively(dtype: str) -> None:
     x = T.tensor3("x", dtype=dtype)

@@ -212,7 +212,7 @@ def _scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non_sequenc
         infos = [None] * len(outputs)
     states = [s for s in infos if s is not None]
     for state in states:
-        _check_state_type(label, state, outputs[state.index])
+        outputs[state.index] = _check_state_type(label, state, outputs[state.index])
     # Shared variables the step updates: explicit updates, then default updates (random streams).
     shared_states: list[_State] = []
     new_values: list[TensorVariable] = []
@@ -272,16 +272,23 @@ def _scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non_sequenc
     return results, updates
 
 
-def _check_state_type(label: str, state: _State, out: TensorVariable) -> None:
+def _check_state_type(label: str, state: _State, out: TensorVariable) -> TensorVariable:
+    """The step's new value of ``state``, given the initial value's static dims where the step's
+    result leaves them open (checked at run time, as Theano accepts a matrix for a matrix)."""
     want = row_type(state.window.ir_type)
     got = out.ir_type
     ok = got.dtype == want.dtype and got.ndim == want.ndim and all(
-        w is None or g == w for w, g in zip(want.shape, got.shape))
+        w is None or g is None or g == w for w, g in zip(want.shape, got.shape))
     if not ok:
         raise GraphError(
             f"{label}: output {state.index} of the step function has type {got}, but its initial value "
             f"(outputs_info[{state.index}]) gives type {want}; they must agree (cast the initial value or "
             "the output, e.g. T.cast(x, dtype), or relax static dims with T.unbroadcast)")
+    shape = tuple(g if w is None else w for w, g in zip(want.shape, got.shape))
+    if shape == got.shape:
+        return out
+    what = f"{label}: output {state.index} of the step function (its initial value gives {want})"
+    return apply_values("tir.specify_shape", [out.value], {"shape": shape, "what": what})
 
 
 def _add_shared_state(label: str, states: list[_State], new_values: list[TensorVariable], target: Any,

@@ -46,7 +46,7 @@ from tensorir.runtime.native_steps import ReductionStep
 __all__ = ["INDEX_STEP_OPS", "index_step"]
 
 INDEX_STEP_OPS = ("tir.subtensor", "tir.set_subtensor", "tir.inc_subtensor", "tir.sum_to", "tir.dimshuffle",
-                  "tir.reshape", "tir.slice_leading", "tir.flip_leading", "tir.pad_leading")
+                  "tir.reshape", "tir.slice_leading", "tir.flip_leading", "tir.pad_leading", "tir.specify_shape")
 
 # References to ``x`` inside a write step when only the plan's operand list holds it: that list,
 # the local name and getrefcount's argument.
@@ -368,9 +368,11 @@ class SumToStep(_Step):
 
 
 class ViewStep(_Step):
-    """``tir.dimshuffle`` / ``tir.reshape`` / ``tir.slice_leading`` / ``tir.flip_leading``: the
-    reference, which gives a view whenever the layout allows; a copy (a reshape of a
-    non-contiguous array) is Python work for a recorder."""
+    """``tir.dimshuffle`` / ``tir.reshape`` / ``tir.slice_leading`` / ``tir.flip_leading`` /
+    ``tir.specify_shape``: the reference, which gives a view whenever the layout allows (the
+    operand itself for ``specify_shape``, once its shape is checked: a recording is replayed
+    only with the shapes it was made with); a copy (a reshape of a non-contiguous array) is
+    Python work for a recorder."""
 
     #: A view moves with its operand in a recorded loop; the shape operands must be fixed.
     recordable = True
@@ -379,6 +381,8 @@ class ViewStep(_Step):
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         out = run_op(self.op, inputs)
         x = inputs[0]
+        if out[0] is x:
+            return out
         if type(x) is not np.ndarray or out[0].base is None or not np.may_share_memory(out[0], x):
             python_work(f"{self.op.name} copied its operand")
         return out
@@ -422,7 +426,7 @@ def index_step(op: Operation, context: KernelContext | None = None) -> tuple[Ste
         return IndexWriteStep(op, context), "index"
     if op.name == "tir.sum_to":
         return SumToStep(op, context), "view"
-    if op.name in ("tir.dimshuffle", "tir.reshape", "tir.slice_leading", "tir.flip_leading"):
+    if op.name in ("tir.dimshuffle", "tir.reshape", "tir.slice_leading", "tir.flip_leading", "tir.specify_shape"):
         return ViewStep(op), "view"
     if op.name == "tir.pad_leading":
         return PadLeadingStep(op), "copy"

@@ -429,12 +429,13 @@ class SpecifyShape(OpDef):
 
     ``shape`` has one entry per dim: an int (static, checked at run time), -1 (checked against
     the next int operand) or None (not specified: the result dim is dynamic). Theano's
-    ``addbroadcast``/``unbroadcast``/``patternbroadcast`` are this op.
+    ``addbroadcast``/``unbroadcast``/``patternbroadcast`` are this op. ``what``: the value's
+    name in the user's terms for the error (a scan output checked against its initial value).
     """
 
     name = "tir.specify_shape"
     fusion = "shape"
-    attributes = {"shape": REQUIRED}
+    attributes = {"shape": REQUIRED, "what": None}
 
     def check_arity(self, n: int) -> None:
         if n < 1:
@@ -468,8 +469,8 @@ class SpecifyShape(OpDef):
                 continue
             expected = int(next(it)) if want == DYNAMIC else want
             if x.shape[i] != expected:
-                raise ValueError(f"specify_shape: dim {i} of the value is {x.shape[i]}, expected {expected} "
-                                 f"(value shape {x.shape})")
+                raise ValueError(f"{attrs.get('what') or 'specify_shape'}: dim {i} of the value is {x.shape[i]}, "
+                                 f"expected {expected} (value shape {x.shape})")
         return [x]
 
     def vjp(self, b, op, grads):  # noqa: ANN001, ANN201
