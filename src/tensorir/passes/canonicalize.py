@@ -442,6 +442,33 @@ class ShapeOnlyOperand(RewritePattern):
         return changed
 
 
+class NestedSumTo(RewritePattern):
+    """``sum_to(sum_to(g, y), x) -> sum_to(g, x)`` when ``x`` is an operand of the elementwise op
+    computing ``y`` (or ``y`` itself): ``x`` then broadcasts into ``y``, which broadcasts into ``g``,
+    and summing over the axes of ``y``'s broadcast and then of ``x``'s is summing over ``x``'s.
+
+    The gradient of ``z = (a + p) + b`` reads ``a + p`` only for this; with the shortcut the two
+    adds fuse into one kernel (an LSTM's backward loop recomputes its gate inputs so).
+    """
+
+    ops = ("tir.sum_to",)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        inner, x = op.operands
+        nested = defining(inner, "tir.sum_to")
+        if nested is None:
+            return False
+        g, y = nested.operands
+        producer = y.owner
+        if x is not y and (producer is None or producer.opdef.fusion != "elementwise"
+                           or all(v is not x for v in producer.operands)):
+            return False
+        op.set_operand(0, g)
+        rewriter.push(nested)
+        rewriter.changed = True
+        return True
+
+
 _WRITES = ("tir.inc_subtensor", "tir.set_subtensor", "tir.advanced_inc_subtensor", "tir.advanced_set_subtensor")
 
 
@@ -531,6 +558,7 @@ def canonicalization_patterns(max_elements: int = DEFAULT_MAX_ELEMENTS, fold: bo
         UselessCast(),
         StaticShape(),
         ShapeOnlyOperand(),
+        NestedSumTo(),
         StaticSumTo(),
         UselessBroadcast(),
         SumOfBroadcast(),

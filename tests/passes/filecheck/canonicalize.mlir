@@ -118,3 +118,22 @@ func.func @folding() -> tensor<3xf64> {
   %2 = "tir.mul"(%0, %1) : (tensor<3xf64>, tensor<f64>) -> tensor<3xf64>
   func.return %2 : tensor<3xf64>
 }
+
+// The gradient of (a + p) + b: the operands' sums read g directly, so a + p is dead (and would
+// fuse with the outer add), while a sum to a shape not among the operands stays nested.
+// CHECK-LABEL: func.func @nested_sum_to
+// CHECK-NOT: "tir.add"
+// CHECK: %[[A:.*]] = "tir.sum_to"(%g, %a)
+// CHECK-NEXT: %[[P:.*]] = "tir.sum_to"(%g, %p)
+// CHECK-NEXT: %[[Y:.*]] = "tir.sum_to"(%g, %y)
+// CHECK-NEXT: %[[Q:.*]] = "tir.sum_to"(%[[Y]], %q)
+// CHECK-NEXT: func.return %[[A]], %[[P]], %[[Q]]
+func.func @nested_sum_to(%g: tensor<?x?xf32>, %a: tensor<?x?xf32>, %p: tensor<?xf32>, %y: tensor<?x?xf32>, %q: tensor<?xf32>) -> (tensor<?x?xf32>, tensor<?xf32>, tensor<?xf32>) {
+  %0 = "tir.add"(%a, %p) : (tensor<?x?xf32>, tensor<?xf32>) -> tensor<?x?xf32>
+  %1 = "tir.sum_to"(%g, %0) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %2 = "tir.sum_to"(%1, %a) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %3 = "tir.sum_to"(%1, %p) : (tensor<?x?xf32>, tensor<?xf32>) -> tensor<?xf32>
+  %4 = "tir.sum_to"(%g, %y) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %5 = "tir.sum_to"(%4, %q) : (tensor<?x?xf32>, tensor<?xf32>) -> tensor<?xf32>
+  func.return %2, %3, %5 : tensor<?x?xf32>, tensor<?xf32>, tensor<?xf32>
+}
