@@ -56,6 +56,26 @@ def three_ways(inputs, outputs, args, *, replayed: int, rtol: float = 1e-10, **k
 
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("view", ["columns", "reversed", "transposed", "every other"])
+def test_a_step_result_that_is_a_strided_view_is_copied_into_its_row(dtype: str, view: str) -> None:
+    # The step returns a view of an intermediate (no kernel makes a contiguous copy): the loop
+    # copies its contiguous pieces into the row and stays native.
+    h0, W = T.matrix("h0", dtype=dtype), T.matrix("W", dtype=dtype)
+    views = {"columns": lambda p: p[:, :4], "reversed": lambda p: p[::-1, 4:], "transposed": lambda p: p[:, 2:6].T,
+             "every other": lambda p: p[:, ::2]}
+
+    def step(h, W):  # noqa: ANN001, ANN202
+        return views[view](T.dot(h, W))
+
+    h, _ = scan(step, outputs_info=h0, non_sequences=W, n_steps=5)
+    w = RNG.standard_normal((4, 8)) * 0.5
+    if view == "every other":
+        w = w[:, :4].repeat(2, axis=1)
+    args = [RNG.standard_normal((4, 4)).astype(dtype), w.astype(dtype)]
+    three_ways([h0, W], h, args, replayed=1, rtol=1e-5 if dtype == "float32" else 1e-10)
+
+
 def test_a_static_state_checked_against_an_open_step_result_stays_native() -> None:
     """T.zeros((2, 4)) for a step result of shape (2, ?): the body's shape check is a view step."""
     x = T.tensor3("x", dtype="float32")
@@ -206,11 +226,35 @@ def test_truncated_gradient_loop_reads_the_step_index() -> None:
     assert any(loop.layout.with_index for loop in loops_of(native))
 
 
-def test_loop_with_kernels_big_enough_for_threads_keeps_the_threaded_plan() -> None:
+def _split_entries(loop: NativeScan) -> int:
+    from tensorir.codegen.cpu.lower_replay import KINDS
+
+    return sum(kind == KINDS["split"] for trace in loop._traces.values() for kind, _, _ in trace.recorder.entries)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_loop_on_two_threads_splits_its_kernels_with_the_helper(dtype: str) -> None:
+    # Per step: 160,000 elements (beyond what the pool splits), 6,400 (a loop still splits it:
+    # the helper is waiting) and 400 (too little to hand over). The kernel with the broadcast
+    # ``b`` runs over rows (its strided form), so the split is between rows.
+    x, h0, b = T.tensor3("x", dtype=dtype), T.matrix("h0", dtype=dtype), T.vector("b", dtype=dtype)
+    h, _ = scan(lambda xt, h, b: T.tanh(h * 0.5 + xt) * b, sequences=x, outputs_info=h0, non_sequences=b)
+    rtol = 1e-5 if dtype == "float32" else 1e-10
+    with tr.change_flags(threads=2):
+        for rows in (400, 16, 1):
+            args = [RNG.standard_normal((3, rows, 400)).astype(dtype), RNG.standard_normal((rows, 400)).astype(dtype),
+                    RNG.standard_normal(400).astype(dtype)]
+            native, _ = three_ways([x, h0, b], h, args, replayed=1, rtol=rtol)
+            (loop,) = loops_of(native)
+            assert _split_entries(loop) == (rows > 1)
+
+
+def test_loop_with_kernels_big_enough_for_more_threads_keeps_the_threaded_plan() -> None:
+    # The helper is one thread: where the function runs on four, the pool's split is the one used.
     x, h0 = T.tensor3("x"), T.matrix("h0")
     h, _ = scan(lambda xt, h: T.tanh(h * 0.5 + xt), sequences=x, outputs_info=h0)
     args = [RNG.standard_normal((3, 400, 400)), RNG.standard_normal((400, 400))]
-    with tr.change_flags(threads=2):  # 160,000 elements a step: above the size split over 2 threads
+    with tr.change_flags(threads=4):
         native, _ = three_ways([x, h0], h, args, replayed=0)
     (loop,) = loops_of(native)
     assert "threads" in loop.reason

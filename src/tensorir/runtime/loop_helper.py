@@ -30,10 +30,15 @@ from tensorir.runtime.threadpool import default_thread_count
 
 __all__ = ["SPLIT_KERNEL_ARGS", "LoopHelper", "loop_helper"]
 
-#: Polls of the other side's word before sleeping on the futex (a few microseconds). Longer
-#: spins bought nothing on W6 (1,000 to 500,000 polls: the same step time) and cost the MLP
-#: step (W4) up to 50%: a spinning helper holds the core that OpenBLAS's worker wants next.
+#: Polls of the other side's word before sleeping on the futex after a split of a whole call's
+#: replay (a few microseconds). Longer spins there cost the MLP step (W4) up to 50%: a spinning
+#: helper holds the core that OpenBLAS's worker wants next.
 SPIN_POLLS = 1 << 11
+#: The same after a split inside a loop, where the next split comes within the step: waking a
+#: sleeping helper costs tens of microseconds on a VM, more than the half of a step's kernel it
+#: would take over. Tens of microseconds of polls; 1 << 18 lost again on W6's products after
+#: its loops.
+LOOP_SPIN_POLLS = 1 << 15
 #: Seconds to wait for a new helper to report itself alive before running without it.
 START_TIMEOUT_S = 1.0
 

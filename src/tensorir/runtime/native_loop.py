@@ -41,6 +41,7 @@ from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS, KINDS, MAX_ARGS, STOP
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.control import ScanDef, ScanLayout, checked_scan_inputs, scan_label, seq_shift
 from tensorir.runtime.blas import blas_thread_setter
+from tensorir.runtime.loop_helper import LOOP_SPIN_POLLS, SPIN_POLLS
 from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import RECORDING, function_address
 
@@ -51,6 +52,26 @@ _DATA = ARRAY_LAYOUT["data"]
 _LIBC = ctypes.CDLL(None)
 _MEMCPY = function_address(_LIBC.memcpy)
 _MEMSET = function_address(_LIBC.memset)
+
+
+#: Most contiguous pieces of a strided step result copied into its row one by one.
+MAX_ROW_PIECES = 256
+
+
+def _contiguous_runs(a: np.ndarray) -> list[tuple[int, int, int]] | None:
+    """``(byte offset in a, byte offset in C order, bytes)`` of the runs of ``a``'s elements that
+    lie contiguous in memory, in C order; None beyond :data:`MAX_ROW_PIECES` runs."""
+    run, k = a.itemsize, a.ndim
+    while k and (a.shape[k - 1] == 1 or a.strides[k - 1] == run):
+        run *= a.shape[k - 1]
+        k -= 1
+    outer = a.shape[:k]
+    if int(np.prod(outer)) > MAX_ROW_PIECES:
+        return None
+    if not a.size:
+        return []
+    return [(sum(i * step for i, step in zip(index, a.strides)), j * run, run)
+            for j, index in enumerate(np.ndindex(*outer))]
 
 
 class DataOf:
@@ -251,7 +272,10 @@ class Recorder:
         kind = KINDS["split_once" if once else "split"]
         mid = (n + 1) // 2 if mid is None else mid
         words = [int(a) for a in args] + [0] * (SPLIT_KERNEL_ARGS - len(args))
-        self.entries.append((kind, function_address(fn), (int(state), int(n), int(mid), *words)))
+        # In a loop the next split comes within the step; after a whole call's, OpenBLAS's
+        # worker may want the core (runtime/loop_helper.py).
+        spin = SPIN_POLLS if self.pool_calls else LOOP_SPIN_POLLS
+        self.entries.append((kind, function_address(fn), (int(state), int(n), int(mid), *words, spin)))
 
     def blas(self, kind: str, address: int, ints: Sequence[int], floats: Sequence[float]) -> None:
         """A BLAS call kernel (runtime/native_blas.py); floats travel as their bit patterns."""
@@ -671,12 +695,18 @@ class NativeScan:
     def _store_row(table: ReplayTable, out: Any, buffer: np.ndarray, first: int, sign: int, direct: bool) -> None:
         """Copy a step's result into row ``first + sign * i`` of ``buffer`` at step ``i`` (unless
         the calls write it there: ``direct``)."""
-        if type(out) is not np.ndarray or out.dtype != buffer.dtype or not out.flags.c_contiguous:
-            raise _NotReplayable("a step result that is not a contiguous array of its dtype")
+        if type(out) is not np.ndarray or out.dtype != buffer.dtype or (direct and not out.flags.c_contiguous):
+            raise _NotReplayable("a step result that is not an array of its dtype")
         if direct:
             return
         row_bytes = buffer.strides[0]
-        table.add(3, _MEMCPY, [Moving(first * row_bytes, sign * row_bytes, buffer), DataOf(out), out.nbytes])
+        pieces = _contiguous_runs(out)
+        if pieces is None:
+            raise _NotReplayable(f"a step result strided in more than {MAX_ROW_PIECES} pieces")
+        for start, run, nbytes in pieces:
+            # A view's pieces (a column slice of a product: one per row) copied one by one.
+            source = DataOf(out) if not start else Moving(start, 0, out)
+            table.add(3, _MEMCPY, [Moving(first * row_bytes + run, sign * row_bytes, buffer), source, nbytes])
 
     def _results(self, states: _States, plain: list[np.ndarray], ran: int, reverse: bool) -> list[np.ndarray]:
         op, lay = self.op, self.layout

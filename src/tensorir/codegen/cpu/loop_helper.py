@@ -6,8 +6,9 @@ be split over the Python thread pool, whose wake-up alone costs 10-70 us on the 
 VM. Instead one helper thread waits in native code (:func:`helper_function`, started once by
 ``runtime/loop_helper.py``), and a ``split`` entry of the runner (:func:`emit_split_block`)
 hands it the second half of a range kernel's ``[0, n)``, runs the first half itself and waits
-for the helper's. Both sides spin for a while (the next split of a loop comes within tens of
-microseconds) and then sleep on a futex, so an idle helper costs nothing.
+for the helper's. Both sides spin for a number of polls that each split sets (long inside a
+loop, whose next split comes within the step; short after a whole call's) and then sleep on a
+futex, so an idle helper costs nothing.
 
 The state is an int64 array (:data:`STATE_WORDS`, layout in the ``W_*`` constants). Sequence
 numbers are 32-bit (the futex word); a seq_cst store of one side's "sleeping" flag followed by a
@@ -67,19 +68,19 @@ def helper_function() -> str:
     lines += [
         f"  %sysa = llvm.load {words[W_SYSCALL]} : !llvm.ptr -> i64",
         "  %sys = llvm.inttoptr %sysa : i64 to !llvm.ptr",
-        f"  %limit = llvm.load {words[W_SPIN]} : !llvm.ptr -> i64",
         f"  %seqa = llvm.ptrtoint {words[W_SEQ]} : !llvm.ptr to i64",
         f"  %donea = llvm.ptrtoint {words[W_DONE]} : !llvm.ptr to i64",
         f"  llvm.store %{p}c1, {words[W_ALIVE]} atomic seq_cst {{alignment = 8 : i64}} : i64, !llvm.ptr",
-        f"  llvm.br ^wait(%{p}i0, %{p}c0 : i32, i64)",
-        "^wait(%last: i32, %spins: i64):",
+        f"  %limit0 = llvm.load {words[W_SPIN]} : !llvm.ptr -> i64",
+        f"  llvm.br ^wait(%{p}i0, %{p}c0, %limit0 : i32, i64, i64)",
+        "^wait(%last: i32, %spins: i64, %limit: i64):",
         f"  %s = llvm.load {words[W_SEQ]} atomic acquire {{alignment = 8 : i64}} : !llvm.ptr -> i32",
         "  %new = llvm.icmp \"ne\" %s, %last : i32",
         "  llvm.cond_br %new, ^run, ^spin",
         "^spin:",
         "  %more = llvm.icmp \"slt\" %spins, %limit : i64",
         f"  %spins1 = llvm.add %spins, %{p}c1 : i64",
-        "  llvm.cond_br %more, ^wait(%last, %spins1 : i32, i64), ^sleep",
+        "  llvm.cond_br %more, ^wait(%last, %spins1, %limit : i32, i64, i64), ^sleep",
         "^sleep:",
         f"  llvm.store %{p}i1, {words[W_HELPER_SLEEPS]} atomic seq_cst {{alignment = 8 : i64}} : i32, !llvm.ptr",
         f"  %s2 = llvm.load {words[W_SEQ]} atomic seq_cst {{alignment = 8 : i64}} : !llvm.ptr -> i32",
@@ -91,8 +92,9 @@ def helper_function() -> str:
         "  llvm.br ^woke",
         "^woke:",
         f"  llvm.store %{p}i0, {words[W_HELPER_SLEEPS]} atomic seq_cst {{alignment = 8 : i64}} : i32, !llvm.ptr",
-        f"  llvm.br ^wait(%last, %{p}c0 : i32, i64)",
+        f"  llvm.br ^wait(%last, %{p}c0, %limit : i32, i64, i64)",
         "^run:",
+        f"  %next_limit = llvm.load {words[W_SPIN]} : !llvm.ptr -> i64",
         f"  %fa = llvm.load {words[W_FN]} : !llvm.ptr -> i64",
         f"  %stop = llvm.icmp \"eq\" %fa, %{p}c0 : i64",
         "  llvm.cond_br %stop, ^exit, ^call",
@@ -108,10 +110,10 @@ def helper_function() -> str:
         f"  llvm.store %s, {words[W_DONE]} atomic seq_cst {{alignment = 8 : i64}} : i32, !llvm.ptr",
         f"  %ms = llvm.load {words[W_MAIN_SLEEPS]} atomic seq_cst {{alignment = 8 : i64}} : !llvm.ptr -> i32",
         f"  %main_sleeps = llvm.icmp \"ne\" %ms, %{p}i0 : i32",
-        f"  llvm.cond_br %main_sleeps, ^wake_main, ^wait(%s, %{p}c0 : i32, i64)",
+        "  llvm.cond_br %main_sleeps, ^wake_main, ^wait(%s, %hc0, %next_limit : i32, i64, i64)",
         "^wake_main:",
         f"  %r2 = llvm.call %sys(%{p}futex, %donea, %{p}wake, %{p}c1, %{p}c0, %{p}c0, %{p}c0) {_SYSCALL}",
-        f"  llvm.br ^wait(%s, %{p}c0 : i32, i64)",
+        "  llvm.br ^wait(%s, %hc0, %next_limit : i32, i64, i64)",
         "^exit:",
         f"  llvm.store %{p}c0, {words[W_ALIVE]} atomic seq_cst {{alignment = 8 : i64}} : i64, !llvm.ptr",
         "  llvm.return",
@@ -124,11 +126,13 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
     """The runner's ``split`` entry (block ``^{label}``): ``%fn`` is a range kernel; ``args[0]``
     the state's address, ``args[1]`` the range's end ``n``, ``args[2]`` where the helper's part
     starts (this thread runs ``[0, mid)``, the helper ``[mid, n)``), ``args[3:]`` the kernel's
-    ``SPLIT_KERNEL_ARGS`` arguments. With ``once`` (``split_once``) only the first step of a run
-    (``%i == %lo``) calls it: work on values that no step changes, such as packing a loop's
-    weights. Ends with ``llvm.br ^next(%stop : i64)``."""
+    ``SPLIT_KERNEL_ARGS`` arguments, then the polls both sides spin after it before sleeping.
+    With ``once`` (``split_once``) only the first step of a run (``%i == %lo``) calls it: work on
+    values that no step changes, such as packing a loop's weights. Ends with
+    ``llvm.br ^next(%stop : i64)``."""
     p = f"{label}_"
     kargs = args[3:3 + SPLIT_KERNEL_ARGS]
+    spin = args[3 + SPLIT_KERNEL_ARGS]
     lines.append(f"^{label}:")
     if once:
         lines += [f"  %{p}first = llvm.icmp \"eq\" %i, %lo : i64",
@@ -163,6 +167,7 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
     ]
     for k, a in enumerate(kargs):
         lines.append(f"  llvm.store {a}, {words[W_ARGS + k]} : i64, !llvm.ptr")
+    lines.append(f"  llvm.store {spin}, {words[W_SPIN]} : i64, !llvm.ptr")
     lines += [
         f"  %{p}old = llvm.load {words[W_SEQ]} : !llvm.ptr -> i32",
         f"  %{p}s = llvm.add %{p}old, %{p}i1 : i32",
@@ -178,14 +183,13 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
         f"  llvm.br ^{p}mine",
         f"^{p}mine:",
         f"  llvm.call %fn(%{p}c0, {args[2]}, {', '.join(kargs)}) : !llvm.ptr, ({_KERNEL_TYPE}) -> ()",
-        f"  %{p}limit = llvm.load {words[W_SPIN]} : !llvm.ptr -> i64",
         f"  llvm.br ^{p}wait(%{p}c0 : i64)",
         f"^{p}wait(%{p}spins: i64):",
         f"  %{p}d = llvm.load {words[W_DONE]} atomic acquire {{alignment = 8 : i64}} : !llvm.ptr -> i32",
         f"  %{p}fin = llvm.icmp \"eq\" %{p}d, %{p}s : i32",
         f"  llvm.cond_br %{p}fin, ^{p}done, ^{p}spin",
         f"^{p}spin:",
-        f"  %{p}more = llvm.icmp \"slt\" %{p}spins, %{p}limit : i64",
+        f"  %{p}more = llvm.icmp \"slt\" %{p}spins, {spin} : i64",
         f"  %{p}spins1 = llvm.add %{p}spins, %{p}c1 : i64",
         f"  llvm.cond_br %{p}more, ^{p}wait(%{p}spins1 : i64), ^{p}sleep",
         f"^{p}sleep:",
