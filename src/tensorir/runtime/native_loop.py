@@ -703,10 +703,10 @@ class NativeScan:
         pieces = _contiguous_runs(out)
         if pieces is None:
             raise _NotReplayable(f"a step result strided in more than {MAX_ROW_PIECES} pieces")
-        for start, run, nbytes in pieces:
+        for source_offset, row_offset, nbytes in pieces:
             # A view's pieces (a column slice of a product: one per row) copied one by one.
-            source = DataOf(out) if not start else Moving(start, 0, out)
-            table.add(3, _MEMCPY, [Moving(first * row_bytes + run, sign * row_bytes, buffer), source, nbytes])
+            source = Moving(source_offset, 0, out) if source_offset else DataOf(out)
+            table.add(3, _MEMCPY, [Moving(first * row_bytes + row_offset, sign * row_bytes, buffer), source, nbytes])
 
     def _results(self, states: _States, plain: list[np.ndarray], ran: int, reverse: bool) -> list[np.ndarray]:
         op, lay = self.op, self.layout
