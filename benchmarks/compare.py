@@ -34,12 +34,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="threads per framework (default: all cores)")
     p.add_argument("--output", default=str(Path("benchmarks") / "RESULTS.md"), help="Markdown file to write")
     p.add_argument("--no-write", action="store_true", help="print the tables only")
+    p.add_argument(
+        "--sample-timeout",
+        type=float,
+        default=120.0,
+        help="seconds allowed for one framework's build + first call, its warm-up, and each sample; "
+        "past it the cell reads 'timeout' (default 120; 0: no limit)",
+    )
+    p.add_argument(
+        "--contended",
+        action="store_true",
+        help="run everything beside a second process that keeps one core busy",
+    )
     return p.parse_args(argv)
 
 
-def select(
-    args: argparse.Namespace, all_ids: list[str], all_fws: tuple[str, ...]
-) -> tuple[list[str], list[str]]:
+def select(args: argparse.Namespace, all_ids: list[str], all_fws: tuple[str, ...]) -> tuple[list[str], list[str]]:
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     fws = [s.strip() for s in args.frameworks.split(",") if s.strip()]
     wl_sel: list[str] = []
@@ -64,6 +74,12 @@ def select(
     return workloads, frameworks
 
 
+def _limit_words(seconds: float) -> str:
+    if not seconds:
+        return "no time limit per sample"
+    return f"a framework's build + first call and each sample limited to {seconds:g} s (`timeout` past it)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Thread counts are read by the BLAS and XLA runtimes when they load: set them first.
@@ -78,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["BENCH_QUICK"] = "1" if args.quick else "0"
 
     from benchmarks import harness, machine
+    from benchmarks.contention import competing_process
     from benchmarks.workloads import all_workloads
 
     wls = {w.id: w for w in all_workloads()}
@@ -94,18 +111,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     cmd = "python benchmarks/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)
     blocks: dict[str, tuple[harness.Workload, list[harness.Result]]] = {}
-    for wid in wl_ids:
-        log(f"{wid}: {wls[wid].title}")
-        rows = harness.run_workload(wls[wid], fws, args.quick, repeat, min_sample, log=log)
-        blocks[wid] = (wls[wid], rows)
-        print(harness.workload_table(wls[wid], rows) + "\n", flush=True)
+    with competing_process(args.contended):
+        for wid in wl_ids:
+            log(f"{wid}: {wls[wid].title}")
+            rows = harness.run_workload(
+                wls[wid], fws, args.quick, repeat, min_sample, log=log, sample_limit_s=args.sample_timeout
+            )
+            blocks[wid] = (wls[wid], rows)
+            print(harness.workload_table(wls[wid], rows) + "\n", flush=True)
     elapsed = time.perf_counter() - t_start
 
     doc = [
         "# tensorir benchmark results",
         "",
         f"Command: `{cmd.strip()}` ({'quick, tiny sizes' if args.quick else 'full sizes'}; "
-        f"{repeat} timed repetitions unless a workload caps it; total run {elapsed:.0f} s).",
+        f"{repeat} timed repetitions unless a workload caps it; total run {elapsed:.0f} s; "
+        f"{_limit_words(args.sample_timeout)}"
+        f"{'; beside a competing process that keeps one core busy' if args.contended else ''}).",
         "",
         "## Machine",
         "",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.frameworks import ALL_FRAMEWORKS
+from benchmarks.time_limit import SampleTimeout, time_limit
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Result:
 
 
 def _short_error(exc: BaseException) -> str:
+    if isinstance(exc, SampleTimeout):
+        return str(exc)
     text = f"{type(exc).__name__}: {exc}".strip().splitlines()
     first = text[0] if text else type(exc).__name__
     return first[:160]
@@ -103,8 +106,13 @@ def run_workload(
     repeat: int,
     min_sample_s: float,
     log: Callable[[str], None] = print,
+    sample_limit_s: float | None = None,
 ) -> list[Result]:
-    """Build every framework's case, then time them alternating, one call of each per round."""
+    """Build every framework's case, then time them alternating, one call of each per round.
+
+    ``sample_limit_s`` bounds each framework's build + first call, its warm-up and each of its
+    samples: past it the framework's cell reads ``timeout`` and the others go on.
+    """
     data = wl.make_data(quick)
     results: dict[str, Result] = {}
     cases: dict[str, Case] = {}
@@ -119,8 +127,9 @@ def run_workload(
         log(f"  {wl.id} {fw}: build + first call")
         try:
             t0 = time.perf_counter()
-            case = wl.builders[fw](data)
-            out = case.step()
+            with time_limit(sample_limit_s):
+                case = wl.builders[fw](data)
+                out = case.step()
             res.first = float(out) if case.self_timed else time.perf_counter() - t0
             res.note = case.note
             if case.result is not None:
@@ -134,6 +143,9 @@ def run_workload(
                         continue
                     res.note = (res.note + "; " if res.note else "") + f"checked vs {wl.reference}"
             cases[fw] = case
+        except SampleTimeout as exc:
+            res.error = str(exc)
+            log(f"    {fw}: {exc}")
         except Exception as exc:  # a peer failing must not stop the others
             res.error = _short_error(exc)
             log("    " + traceback.format_exc().strip().splitlines()[-1])
@@ -143,12 +155,13 @@ def run_workload(
     inner: dict[str, int] = {}
     for fw, case in list(cases.items()):
         try:
-            for _ in range(wl.warmup):
-                case.step()
-            if case.self_timed:  # its samples are long and measured inside: no calibration call
-                inner[fw] = 1
-                continue
-            t = _time_call(case.step, 1, False)
+            with time_limit(sample_limit_s):
+                for _ in range(wl.warmup):
+                    case.step()
+                if case.self_timed:  # its samples are long and measured inside: no calibration call
+                    inner[fw] = 1
+                    continue
+                t = _time_call(case.step, 1, False)
             inner[fw] = max(1, min(10_000, int(min_sample_s / max(t, 1e-9))))
         except Exception as exc:
             results[fw].error = _short_error(exc)
@@ -163,7 +176,9 @@ def run_workload(
             if fw not in cases:
                 continue
             try:
-                results[fw].samples.append(_time_call(cases[fw].step, inner[fw], cases[fw].self_timed))
+                with time_limit(sample_limit_s):
+                    sample = _time_call(cases[fw].step, inner[fw], cases[fw].self_timed)
+                results[fw].samples.append(sample)
             except Exception as exc:
                 results[fw].error = _short_error(exc)
                 results[fw].samples.clear()
@@ -195,6 +210,13 @@ def fmt_time(s: float | None) -> str:
     return f"{s:.2f} s"
 
 
+def _error_cell(error: str) -> str:
+    """The time column of a framework without a time: ``timeout``, ``n/a`` or ``error``."""
+    if error.startswith("timeout"):
+        return "timeout"
+    return "n/a" if error == "n/a" else "error"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -216,13 +238,12 @@ def workload_table(wl: Workload, rows: Sequence[Result]) -> str:
             continue
         if r.error is not None:
             first = fmt_time(r.first) if r.first is not None else "-"
-            lines.append(f"| {r.framework} | {first} | error | | | 0 | {_cell(r.error)} |")
+            lines.append(f"| {r.framework} | {first} | {_error_cell(r.error)} | | | 0 | {_cell(r.error)} |")
             continue
         s = r.samples
         lo, hi = fmt_time(min(s) if s else None), fmt_time(max(s) if s else None)
         lines.append(
-            f"| {r.framework} | {fmt_time(r.first)} | {fmt_time(r.median)} | {lo} "
-            f"| {hi} | {len(s)} | {_cell(r.note)} |"
+            f"| {r.framework} | {fmt_time(r.first)} | {fmt_time(r.median)} | {lo} | {hi} | {len(s)} | {_cell(r.note)} |"
         )
     bp = best_peer(rows)
     tir = next((r for r in rows if r.framework == "tensorir"), None)
@@ -249,14 +270,13 @@ def summary_table(all_rows: dict[str, tuple[Workload, list[Result]]]) -> str:
         if tir is None:
             tir_cell = "not run"
         elif tir.error is not None:
-            tir_cell = "error" if tir.error != "n/a" else "n/a"
+            tir_cell = _error_cell(tir.error)
         else:
             tir_cell = fmt_time(tir.median)
         ratio = "-"
         if tir is not None and tir.error is None and tir.median and bp is not None:
             ratio = f"{tir.median / (bp.median or 1):.2f}x"
         lines.append(
-            f"| {wid} | {tir_cell} | {bp.framework if bp else '-'} | {fmt_time(bp.median) if bp else '-'} "
-            f"| {ratio} |"
+            f"| {wid} | {tir_cell} | {bp.framework if bp else '-'} | {fmt_time(bp.median) if bp else '-'} | {ratio} |"
         )
     return "\n".join(lines)
