@@ -6,6 +6,7 @@ their scripts so each reads as the DeepLearningTutorials program it follows.
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,11 +17,13 @@ from tqdm.auto import tqdm
 from tensorir.datasets import ImageDataset, load_mnist
 
 
-def make_parser(description: str, full: dict, quick: dict) -> argparse.ArgumentParser:
+def make_parser(description: str, full: dict, quick: dict, small_data: dict | None = None) -> argparse.ArgumentParser:
     """The options every example has; ``full`` and ``quick`` give the defaults of the two settings.
 
     Options left unset take their value from ``quick`` under ``--quick``, else from ``full``
-    (see :func:`parse_args`); the help text shows both.
+    (see :func:`parse_args`); the help text shows both. ``small_data`` replaces the defaults
+    that do not fit the small fallback data set (scikit-learn's 1,797 digits; see
+    :func:`load_images`).
     """
     parser = argparse.ArgumentParser(description=description)
 
@@ -35,9 +38,11 @@ def make_parser(description: str, full: dict, quick: dict) -> argparse.ArgumentP
     parser.add_argument("--out", default="out", help="folder for the curve PNG, parameters and history (default out/)")
     parser.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
     parser.add_argument("--quick", action="store_true", help="a tiny run for smoke tests and notebooks")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (for logs)")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no tqdm bar, a line per epoch (the default off a terminal)"
+    )
     parser.add_argument("--offline", action="store_true", help="never download; use local data or the fallbacks")
-    parser.set_defaults(_full=full, _quick=quick)
+    parser.set_defaults(_full=full, _quick=quick, _small_data=small_data or {})
     return parser
 
 
@@ -45,22 +50,53 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
     """Parse ``argv`` and fill the unset options from the full or quick setting."""
     args = parser.parse_args(argv)
     setting = {**args._full, **(args._quick if args.quick else {})}
+    args._given = {key for key in setting if getattr(args, key, None) is not None}
     for key, value in setting.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    # Progress bars redraw with carriage returns: in a log file or CI they become thousands of lines.
+    args.no_progress = args.no_progress or not sys.stderr.isatty()
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     return args
 
 
+# Data sets too small for the tutorial's MNIST settings: their examples' ``small_data`` settings apply.
+SMALL_DATASETS = frozenset({"digits"})
+
+
+def adapt_to_dataset(args: argparse.Namespace, dataset: ImageDataset) -> list[str]:
+    """Replace the defaults that do not fit a small data set by the script's ``small_data`` ones.
+
+    Only options the user left unset change (the quick setting already fits); each change is
+    returned as words for the log, e.g. ``"batch_size 600 -> 50"``.
+    """
+    if dataset.name not in SMALL_DATASETS or args.quick:
+        return []
+    changes = []
+    for key, value in args._small_data.items():
+        if key not in args._given and getattr(args, key, None) != value:
+            changes.append(f"{key} {getattr(args, key, None)} -> {value}")
+            setattr(args, key, value)
+    return changes
+
+
 def load_images(args: argparse.Namespace, floatX: str) -> ImageDataset:
-    """MNIST (or its fallback) cut to ``args.train_size``/``valid_size``/``test_size`` when set."""
+    """MNIST (or its fallback) cut to ``args.train_size``/``valid_size``/``test_size`` when set.
+
+    On a small fallback data set, the script's ``small_data`` settings replace the defaults
+    (:func:`adapt_to_dataset`), and the log says which and why.
+    """
     dataset = load_mnist(args.data, download=not args.offline, dtype=floatX)
+    changes = adapt_to_dataset(args, dataset)
     dataset = dataset.subset(args.train_size, getattr(args, "valid_size", None), getattr(args, "test_size", None))
     print(
         f"data: {dataset.name} from {dataset.source}: "
-        f"{len(dataset.train)} train, {len(dataset.valid)} valid, {len(dataset.test)} test"
+        f"{len(dataset.train)} train, {len(dataset.valid)} valid, {len(dataset.test)} test, "
+        f"{dataset.image_shape[0]}x{dataset.image_shape[1]} images"
     )
+    if changes:
+        print(f"settings for the small {dataset.name} data set: {', '.join(changes)}")
     return dataset
 
 
@@ -148,11 +184,12 @@ def train_with_early_stopping(
                         "test_of_best": test_score,
                     }
                 )
-                tqdm.write(
-                    f"{name} epoch {epoch}, minibatch {minibatch_index + 1}/{n_train_batches}, "
-                    f"validation error {this_validation_loss * 100:.2f} %, "
-                    f"test error of best model {test_score * 100:.2f} %"
-                )
+                if show_progress:  # without bars (a log), the epoch's line below says it once
+                    tqdm.write(
+                        f"{name} epoch {epoch}, minibatch {minibatch_index + 1}/{n_train_batches}, "
+                        f"validation error {this_validation_loss * 100:.2f} %, "
+                        f"test error of best model {test_score * 100:.2f} %"
+                    )
             if patience <= iteration:
                 done_looping = True
                 break
@@ -160,6 +197,13 @@ def train_with_early_stopping(
         history["batch_loss"] += losses
         history["epoch_loss"].append(float(np.mean(losses)))
         history["epoch_seconds"].append(time.perf_counter() - start)
+        if not show_progress:
+            print(
+                f"{name} epoch {epoch}: training loss {np.mean(losses):.4f}, best validation error "
+                f"{best_validation_loss * 100:.2f} %, its test error {test_score * 100:.2f} %, "
+                f"{history['epoch_seconds'][-1]:.2f} s",
+                flush=True,
+            )
     history.update(
         epochs=epoch,
         best_validation_error=float(best_validation_loss),

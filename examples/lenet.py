@@ -40,6 +40,9 @@ FULL = {
     "patience": 10000,
 }
 QUICK = {"epochs": 2, "batch_size": 50, "train_size": 1000, "valid_size": 200, "test_size": 200}
+# On the 1,797 digits of the offline fallback (300 validation images): 6 validation minibatches,
+# and patience scaled like the training set (about 40 epochs before it may stop).
+SMALL_DATA = {"batch_size": 50, "patience": 1000}
 
 
 # %% [markdown]
@@ -100,14 +103,34 @@ def save_filter_picture(filters: np.ndarray, path: Path) -> Path:
 # ## Building and training
 #
 # The 28x28 input becomes (28-5+1)/2 = 12x12 maps after layer 0 and (12-5+1)/2 = 4x4 after
-# layer 1, so the hidden layer sees `nkerns[1] * 4 * 4` inputs. The minibatch size is part of the
+# layer 1, so the hidden layer sees `nkerns[1] * 4 * 4` inputs. Two 5x5 filters do not fit in
+# the 8x8 digits of the offline fallback: there the filters are 3x3 then 2x2 and only the first
+# layer pools (8 -> 6 -> 3 -> 2), a LeNet of its own sizes. The minibatch size is part of the
 # shapes given to `conv2d`, so validation and testing use the same batch size.
 
 
 # %%
+# (filter, pool) of the two conv layers for each input size.
+GEOMETRY = {
+    (28, 28): [((5, 5), (2, 2)), ((5, 5), (2, 2))],
+    (8, 8): [((3, 3), (2, 2)), ((2, 2), (1, 1))],
+}
+
+
+def feature_map_sizes(image_shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """The map size entering each conv layer and the one leaving the last: [(28, 28), (12, 12), (4, 4)]."""
+    if image_shape not in GEOMETRY:
+        raise ValueError(f"LeNet has layer sizes for images of {sorted(GEOMETRY)}, not {image_shape}")
+    sizes = [image_shape]
+    for (fh, fw), (ph, pw) in GEOMETRY[image_shape]:
+        h, w = sizes[-1]
+        sizes.append(((h - fh + 1) // ph, (w - fw + 1) // pw))
+    return sizes
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """Train LeNet with early stopping, save its first-layer filters; return the history."""
-    parser = make_parser("LeNet-5 style convolutional network on MNIST by minibatch SGD.", FULL, QUICK)
+    parser = make_parser("LeNet-5 style convolutional network on MNIST by minibatch SGD.", FULL, QUICK, SMALL_DATA)
     parser.add_argument("--nkerns", type=int, nargs=2, help="kernels in the two conv layers (default 20 50)")
     parser.add_argument("--patience", type=int, help="initial patience in minibatches (default 10000)")
     args = parse_args(parser, argv)
@@ -126,23 +149,26 @@ def main(argv: Sequence[str] | None = None) -> dict:
     index = T.lscalar()
     x = T.matrix("x")
     y = T.ivector("y")
-    layer0_input = x.reshape((batch_size, 1, 28, 28))
+    (filter0, pool0), (filter1, pool1) = GEOMETRY[dataset.image_shape]
+    size0, size1, size2 = feature_map_sizes(dataset.image_shape)
+    layer0_input = x.reshape((batch_size, 1, *size0))
     layer0 = LeNetConvPoolLayer(
         rng,
         input=layer0_input,
-        image_shape=(batch_size, 1, 28, 28),
-        filter_shape=(nkerns[0], 1, 5, 5),
-        poolsize=(2, 2),
+        image_shape=(batch_size, 1, *size0),
+        filter_shape=(nkerns[0], 1, *filter0),
+        poolsize=pool0,
     )
     layer1 = LeNetConvPoolLayer(
         rng,
         input=layer0.output,
-        image_shape=(batch_size, nkerns[0], 12, 12),
-        filter_shape=(nkerns[1], nkerns[0], 5, 5),
-        poolsize=(2, 2),
+        image_shape=(batch_size, nkerns[0], *size1),
+        filter_shape=(nkerns[1], nkerns[0], *filter1),
+        poolsize=pool1,
     )
     # flatten(2) keeps the batch axis: (batch, nkerns[1], 4, 4) -> (batch, nkerns[1] * 16).
-    layer2 = HiddenLayer(rng, input=layer1.output.flatten(2), n_in=nkerns[1] * 4 * 4, n_out=500, activation=T.tanh)
+    n_flat = nkerns[1] * size2[0] * size2[1]
+    layer2 = HiddenLayer(rng, input=layer1.output.flatten(2), n_in=n_flat, n_out=500, activation=T.tanh)
     layer3 = LogisticRegression(input=layer2.output, n_in=500, n_out=10)
     cost = layer3.negative_log_likelihood(y)
 
@@ -175,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         name="lenet",
     )
     elapsed = time.perf_counter() - start
-    history.update(model="lenet", dataset=dataset.name)
+    history.update(model="lenet", dataset=dataset.name, data_note=dataset.note)
     print(
         f"Optimization complete. Best validation score of {history['best_validation_error'] * 100:.2f} % "
         f"with test performance {history['test_error'] * 100:.2f} %; "

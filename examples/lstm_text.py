@@ -275,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     history.update(
         model="lstm_text",
         dataset=corpus.source,
+        data_note=corpus.note,
         epochs=args.epochs,
         validation_loss=history["validation"][-1]["error"],
         seconds_per_epoch=float(np.mean(history["epoch_seconds"])),

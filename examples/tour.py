@@ -4,10 +4,16 @@
 2. a few epochs of LeNet on part of the training set;
 3. a short char-LSTM run on tiny-shakespeare (or another text) and a generated sample.
 
-Each model's test error or validation loss and its time per epoch are printed at the end.
+Each model's test error or validation loss and its time per epoch are printed at the end, with
+the data each one used and why.
 
-    python examples/tour.py            # the tour (a few minutes on 2 cores)
-    python examples/tour.py --quick    # seconds: the smoke-test setting of every model
+    python examples/tour.py              # the tour (a few minutes on 2 cores)
+    python examples/tour.py --offline    # never touch the network: local data or the fallbacks
+    python examples/tour.py --quick      # seconds: the smoke-test setting of every model
+
+The image data is looked up once, here: MNIST where found or downloadable, else Fashion-MNIST,
+else scikit-learn's 8x8 digits (see ``tensorir.datasets.load_mnist``); the models then read
+that same data.
 """
 
 import argparse
@@ -19,21 +25,44 @@ import lenet
 import logistic_regression
 import lstm_text
 
+from tensorir.datasets import DIGITS, ImageDataset, load_mnist
 
-def tour_settings(quick: bool) -> dict[str, list[str]]:
-    """Each model's command line in the tour; --quick uses the scripts' own quick setting."""
-    if quick:
-        return {name: ["--quick"] for name in ("logistic_regression", "lenet", "lstm_text")}
-    return {
+MODELS = ("logistic_regression", "lenet", "lstm_text")
+
+# Each model's command line in the tour, by image data set; the digits' LeNet trains longer because
+# its epochs are 23 minibatches of 8x8 images (its patience stops it first).
+TOUR_SETTINGS: dict[str, dict[str, list[str]]] = {
+    "mnist": {
         # The tutorial's settings; patience stops it when the validation error stops improving.
         "logistic_regression": ["--epochs", "200"],
         # A fifth of the training set, smaller minibatches for more steps per epoch.
         "lenet": ["--epochs", "3", "--train-size", "10000", "--batch-size", "100"],
-        "lstm_text": [
-            "--epochs", "2", "--batches-per-epoch", "150", "--n-hidden", "128", "--seq-len", "64",
-            "--batch-size", "32", "--valid-batches", "20", "--sample-length", "300",
-        ],
-    }  # fmt: skip
+    },
+    "digits": {
+        "logistic_regression": ["--epochs", "200"],
+        "lenet": ["--epochs", "60"],
+    },
+}
+LSTM_SETTINGS = [
+    "--epochs", "2", "--batches-per-epoch", "150", "--n-hidden", "128", "--seq-len", "64",
+    "--batch-size", "32", "--valid-batches", "20", "--sample-length", "300",
+]  # fmt: skip
+
+
+def tour_settings(quick: bool, image_data: str = "mnist") -> dict[str, list[str]]:
+    """Each model's command line in the tour; --quick uses the scripts' own quick setting.
+
+    ``image_data`` is the name of the image data set; Fashion-MNIST takes MNIST's settings.
+    """
+    if quick:
+        return {name: ["--quick"] for name in MODELS}
+    images = TOUR_SETTINGS["digits" if image_data == DIGITS else "mnist"]
+    return {**images, "lstm_text": LSTM_SETTINGS}
+
+
+def image_data_argument(dataset: ImageDataset) -> list[str]:
+    """The ``--data`` that makes a script read the data set the tour found."""
+    return ["--data", DIGITS if dataset.name == DIGITS else dataset.source]
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
@@ -43,24 +72,27 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--data", help="MNIST file or folder for the image models (default: search)")
     parser.add_argument("--text", help="text file for the LSTM (default: tiny-shakespeare when found)")
     parser.add_argument("--out", default="out", help="output folder (default out/)")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    parser.add_argument("--offline", action="store_true", help="never download MNIST; use local data or fallbacks")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars (the default when not on a terminal)")
+    parser.add_argument("--offline", action="store_true", help="never download; use local data or the fallbacks")
     args = parser.parse_args(argv)
-    settings = tour_settings(args.quick)
     common = ["--out", args.out] + [
         f"--{flag}" for flag in ("no-progress", "offline") if getattr(args, flag.replace("-", "_"))
     ]
-    image_data = ["--data", args.data] if args.data else []
+
+    start = time.perf_counter()
+    print("=== data ===")
+    images = load_mnist(args.data, download=not args.offline)
+    print(f"images: {images.name} from {images.source}")
+    settings = tour_settings(args.quick, images.name)
     text_data = ["--data", args.text] if args.text else []
 
     results = []
-    start = time.perf_counter()
     for title, module, extra in (
-        ("1. logistic regression", logistic_regression, image_data),
-        ("2. LeNet", lenet, image_data),
+        ("1. logistic regression", logistic_regression, image_data_argument(images)),
+        ("2. LeNet", lenet, image_data_argument(images)),
         ("3. char-LSTM", lstm_text, text_data),
     ):
-        print(f"\n=== {title} ===")
+        print(f"\n=== {title} ===", flush=True)
         results.append(module.main(settings[module.__name__] + common + extra))
     total = time.perf_counter() - start
 
@@ -74,8 +106,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         # A text's source is a path: show its folder's name (e.g. "tinyshakespeare").
         data = r["dataset"] if len(r["dataset"]) < 16 else (Path(r["dataset"]).parent.name or "text")[:15]
         print(f"{r['model']:<22}{data:<16}{r['epochs']:>7}{r['seconds_per_epoch']:>10.2f}  {result}")
+    print(f"images: {images.name} ({images.note or 'found at ' + images.source})")
+    text = results[-1]
+    print(f"text: {text['dataset']}" + (f" ({text['data_note']})" if text.get("data_note") else ""))
     print(f"total {total:.0f} s; curves and parameters in {args.out}/")
-    print(f"\nLSTM sample:\n{results[-1]['sample']}")
+    print(f"\nLSTM sample:\n{text['sample']}")
     return results
 
 

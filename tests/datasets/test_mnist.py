@@ -14,6 +14,7 @@ from tensorir.datasets import (
     default_search_dirs,
     download_file,
     download_mnist,
+    load_digits,
     load_digits_28x28,
     load_mnist,
     read_idx,
@@ -157,20 +158,27 @@ def test_fallback_to_fashion_says_so(tmp_path, capsys):
 def test_fallback_to_digits_with_no_files(tmp_path, capsys):
     pytest.importorskip("sklearn")
     ds = load_mnist(search_dirs=[tmp_path], download=False)
-    assert ds.name == "digits"
-    assert "digits" in capsys.readouterr().err
-    assert ds.train.x.shape[1] == 784 and ds.train.x.dtype == np.float32
+    assert ds.name == "digits" and ds.image_shape == (8, 8) and ds.n_features == 64
+    err = capsys.readouterr().err
+    # It says what it used and why: nothing found where it looked, and no download tried.
+    assert "digits" in err and str(tmp_path) in err and "offline" in err
+    assert ds.note and "digits" in ds.note
+    assert ds.train.x.shape[1] == 64 and ds.train.x.dtype == np.float32
     assert (len(ds.train), len(ds.valid), len(ds.test)) == (1197, 300, 300)
     assert 0.0 <= ds.train.x.min() and ds.train.x.max() <= 1.0
+    assert set(np.unique(ds.train.y)) == set(range(10))
+    np.testing.assert_array_equal(ds.test.x, load_digits().test.x)
+
+
+def test_digits_28x28_are_framed_like_mnist():
+    pytest.importorskip("sklearn")
+    ds = load_digits_28x28()
+    assert ds.image_shape == (28, 28) and ds.train.x.shape[1] == 784
     images = ds.train.x.reshape(-1, 28, 28)
     # MNIST-like framing: the digit sits in the central 20x20 box, the 4-pixel border is empty.
     assert images[:, :4].max() == 0 and images[:, -4:].max() == 0 and images[:, :, :4].max() == 0
-    assert set(np.unique(ds.train.y)) == set(range(10))
-
-
-def test_digits_match_the_same_function(tmp_path):
-    pytest.importorskip("sklearn")
-    np.testing.assert_array_equal(load_mnist(search_dirs=[tmp_path], download=False).test.x, load_digits_28x28().test.x)
+    # The same examples in the same order as the 8x8 set.
+    np.testing.assert_array_equal(ds.test.y, load_digits().test.y)
 
 
 def test_no_fallback_raises(tmp_path):

@@ -3,7 +3,9 @@
 NumPy only; nothing here needs the compiler. See :func:`load_mnist` and :func:`load_text`.
 """
 
+from tensorir.datasets.download import FASHION_MNIST, MNIST, RemoteDataset, download_dataset
 from tensorir.datasets.mnist import (
+    DIGITS,
     MNIST_FILES,
     MNIST_MIRRORS,
     ChecksumError,
@@ -11,8 +13,10 @@ from tensorir.datasets.mnist import (
     ImageSplit,
     cache_dir,
     default_search_dirs,
+    download_fashion_mnist,
     download_file,
     download_mnist,
+    load_digits,
     load_digits_28x28,
     load_mnist,
     read_idx,
@@ -29,6 +33,11 @@ from tensorir.datasets.text import (
 )
 
 __all__ = [
+    "DIGITS",
+    "FASHION_MNIST",
+    "MNIST",
+    "RemoteDataset",
+    "download_dataset",
     "MNIST_FILES",
     "MNIST_MIRRORS",
     "ChecksumError",
@@ -39,7 +48,9 @@ __all__ = [
     "cache_dir",
     "default_search_dirs",
     "download_file",
+    "download_fashion_mnist",
     "download_mnist",
+    "load_digits",
     "load_digits_28x28",
     "load_mnist",
     "load_text",

@@ -8,30 +8,30 @@ Where the data comes from, in order (:func:`load_mnist`):
 
 1. an explicit ``path`` (a directory of IDX files, one ``*-images-idx3-ubyte[.gz]`` file, or an
    ``mnist.pkl.gz`` file);
-2. MNIST found in the search directories (:func:`default_search_dirs`: ``$TENSORIR_DATA``, the
-   cache directory, and a ``shared/data`` folder beside the current checkout);
-3. MNIST downloaded into the cache directory, checked against SHA-256 sums;
-4. Fashion-MNIST from the search directories, then scikit-learn's bundled 8x8 digits scaled up to
-   28x28; both say so on stderr, because results on them are not comparable with MNIST's.
+2. MNIST found in the search folders (:func:`default_search_dirs`: the cache, a ``shared/data``
+   folder beside the checkout, Debian's ``/usr/share/datasets``; or ``$TENSORIR_DATA_PATH``);
+3. MNIST downloaded into the cache from its mirrors, checked against its SHA-256 sums;
+4. Fashion-MNIST from the search folders, then downloaded from its publisher (MD5 sums);
+5. scikit-learn's bundled 8x8 digits, at their own size.
+
+Each fallback says why on stderr and in the data set's ``note``: results on them are not
+comparable with MNIST's.
 
 NumPy only: scikit-learn is imported lazily, for the last fallback alone.
 """
 
 import gzip
-import hashlib
 import io
 import os
 import pickle
-import shutil
 import sys
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from tensorir.datasets.download import FASHION_MNIST, MNIST, ChecksumError, download_dataset, download_file
 
 __all__ = [
     "MNIST_FILES",
@@ -42,7 +42,9 @@ __all__ = [
     "cache_dir",
     "default_search_dirs",
     "download_file",
+    "download_fashion_mnist",
     "download_mnist",
+    "load_digits",
     "load_digits_28x28",
     "load_mnist",
     "read_idx",
@@ -50,27 +52,13 @@ __all__ = [
     "read_mnist_pkl",
 ]
 
-# SHA-256 of the four original MNIST archives (the same bytes on every mirror).
-MNIST_FILES: dict[str, str] = {
-    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-}
-# yann.lecun.com now often refuses scripted downloads, so the well-kept mirrors come first.
-MNIST_MIRRORS: tuple[str, ...] = (
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://yann.lecun.com/exdb/mnist/",
-)
+# The published MNIST archives and the mirrors tried, as declared in ``download.MNIST``.
+MNIST_FILES: dict[str, str] = dict(MNIST.digests)
+MNIST_MIRRORS: tuple[str, ...] = MNIST.mirrors
 N_VALID = 10_000  # the tutorial's mnist.pkl.gz holds out the last 10k training images for validation
 
 # IDX type codes (third magic byte) -> big-endian NumPy dtypes, from the format's description.
 _IDX_DTYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class ChecksumError(RuntimeError):
-    """A downloaded file's SHA-256 differs from the expected one (corrupt or wrong file)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +87,13 @@ class ImageDataset:
     test: ImageSplit
     image_shape: tuple[int, int] = (28, 28)
     n_classes: int = 10
+    # Why this data set was used when it is not the one asked for (MNIST), for the user to read.
+    note: str = ""
+
+    @property
+    def n_features(self) -> int:
+        """Pixels per flattened image: a model's input width."""
+        return self.image_shape[0] * self.image_shape[1]
 
     def as_tuples(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]`` as the tutorial's ``load_data``."""
@@ -114,6 +109,7 @@ class ImageDataset:
             self.test.head(n_test),
             self.image_shape,
             self.n_classes,
+            self.note,
         )
 
 
@@ -281,10 +277,20 @@ def _read_any(path: Path, dtype: str) -> ImageDataset:
 # -------------------------------------------------------------------------------------- where to look
 
 
+# The ``path`` that names scikit-learn's digits (a file or folder of that name is read instead).
+DIGITS = "digits"
+
+# Where Debian's dataset-* packages put their files (dataset-fashion-mnist: .../fashion-mnist/).
+SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
+
+
 def cache_dir() -> Path:
-    """Where downloads go: ``$TENSORIR_DATA`` when set, else ``~/.cache/tensorir/data``."""
+    """Where downloads go: ``$TENSORIR_DATA``, else ``$XDG_CACHE_HOME/tensorir/data`` (``~/.cache``)."""
     env = os.environ.get("TENSORIR_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tensorir" / "data"
+    if env:
+        return Path(env).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME")
+    return (Path(cache_home) if cache_home else Path.home() / ".cache") / "tensorir" / "data"
 
 
 def _checkout_root(start: Path) -> Path | None:
@@ -295,23 +301,31 @@ def _checkout_root(start: Path) -> Path | None:
     return None
 
 
-def default_search_dirs() -> list[Path]:
-    """Folders searched for data, best first, existing ones only.
-
-    ``$TENSORIR_DATA`` and the cache, then ``shared/data`` beside (``../shared/data``) or inside
-    the checkout that holds the working directory or this package. The shared folder serves tests
-    and CI; nothing requires it.
-    """
-    candidates = [cache_dir()]
-    for start in (Path.cwd(), Path(__file__).resolve().parent):
-        root = _checkout_root(start)
-        if root is not None:
-            candidates += [root / "shared" / "data", root.parent / "shared" / "data"]
+def _existing_unique(candidates: Iterable[Path]) -> list[Path]:
     unique: list[Path] = []
     for folder in candidates:
         if folder.is_dir() and folder.resolve() not in {u.resolve() for u in unique}:
             unique.append(folder)
     return unique
+
+
+def default_search_dirs() -> list[Path]:
+    """Folders searched for data, best first, existing ones only.
+
+    ``$TENSORIR_DATA_PATH`` (folders separated by ``os.pathsep``), when set, is the whole list: set
+    it empty to search nowhere. Otherwise: the cache (:func:`cache_dir`), ``shared/data`` beside
+    (``../shared/data``) or inside the checkout that holds the working directory or this package
+    (it serves tests and CI; nothing requires it), and the folders of Debian's data set packages.
+    """
+    explicit = os.environ.get("TENSORIR_DATA_PATH")
+    if explicit is not None:
+        return _existing_unique(Path(p).expanduser() for p in explicit.split(os.pathsep) if p)
+    candidates = [cache_dir()]
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        root = _checkout_root(start)
+        if root is not None:
+            candidates += [root / "shared" / "data", root.parent / "shared" / "data"]
+    return _existing_unique([*candidates, *SYSTEM_DATA_DIRS])
 
 
 def _find_mnist(search_dirs: Iterable[Path], dtype: str) -> ImageDataset | None:
@@ -335,67 +349,25 @@ def _find_fashion(search_dirs: Iterable[Path], dtype: str) -> ImageDataset | Non
 # ------------------------------------------------------------------------------------------ download
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download_file(url: str, dest: str | os.PathLike, sha256: str, *, timeout: float = 15.0) -> Path:
-    """Download ``url`` to ``dest`` and check its SHA-256; the file appears only when it is right.
-
-    Raises :class:`ChecksumError` on a mismatch (nothing is left at ``dest``) and ``OSError``
-    (``urllib.error.URLError``, ``TimeoutError``) when the download itself fails.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # Download beside the destination, then rename: an interrupted download never looks complete.
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            shutil.copyfileobj(response, out)
-        actual = _sha256(tmp)
-        if actual != sha256:
-            raise ChecksumError(
-                f"{url}: SHA-256 is {actual}, expected {sha256}; the download is corrupt or the mirror "
-                f"serves another file. Nothing was saved to {dest}; retry, or place the right file "
-                "there by hand."
-            )
-        tmp.replace(dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
-
-
 def download_mnist(
     directory: str | os.PathLike | None = None,
     *,
     mirrors: Sequence[str] = MNIST_MIRRORS,
-    timeout: float = 15.0,
+    timeout: float = 10.0,
 ) -> Path:
     """Download the four MNIST archives into ``directory`` (default ``cache_dir() / "mnist"``).
 
     Files already there with the right checksum are kept. Each file tries the mirrors in turn;
     a checksum mismatch is raised at once rather than hidden by the next mirror.
     """
-    directory = Path(directory) if directory is not None else cache_dir() / "mnist"
-    for name, sha256 in MNIST_FILES.items():
-        dest = directory / name
-        if dest.is_file() and _sha256(dest) == sha256:
-            continue
-        errors = []
-        for mirror in mirrors:
-            try:
-                download_file(mirror + name, dest, sha256, timeout=timeout)
-                break
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                errors.append(f"{mirror}{name}: {e}")
-        else:
-            raise OSError("could not download MNIST:\n  " + "\n  ".join(errors))
-    return directory
+    directory = Path(directory) if directory is not None else cache_dir() / MNIST.name
+    return download_dataset(MNIST, directory, mirrors=mirrors, timeout=timeout)
+
+
+def download_fashion_mnist(directory: str | os.PathLike | None = None, *, timeout: float = 10.0) -> Path:
+    """Download Fashion-MNIST from its publisher into ``directory`` (default ``cache_dir() / "fashion-mnist"``)."""
+    directory = Path(directory) if directory is not None else cache_dir() / FASHION_MNIST.name
+    return download_dataset(FASHION_MNIST, directory, timeout=timeout)
 
 
 # ------------------------------------------------------------------------------------------ fallback
@@ -413,41 +385,66 @@ def _bilinear_matrix(n_out: int, n_in: int) -> np.ndarray:
     return r
 
 
-def load_digits_28x28(*, dtype: str = "float32", seed: int = 1234) -> ImageDataset:
-    """scikit-learn's 1,797 bundled 8x8 digits, scaled to 20x20 and centred in 28x28 like MNIST.
-
-    MNIST digits fill a 20x20 box centred in the 28x28 frame; doing the same lets every MNIST
-    model run unchanged. Split 1,197 / 300 / 300 after a fixed shuffle.
-    """
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 bundled 8x8 digits as (n, 8, 8) floats in [0, 1] and their labels."""
     try:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits as sklearn_load_digits
     except ImportError as e:  # the last resort has nothing to fall back on
         raise RuntimeError(
             "no image data found: no MNIST or Fashion-MNIST files in the search folders, no download, "
             "and scikit-learn (for its bundled digits) is not installed. Pass a data path, set "
             "TENSORIR_DATA, or `pip install scikit-learn`."
         ) from e
-    digits = load_digits()
-    images = digits.images / 16.0  # pixel values are 0..16
-    r = _bilinear_matrix(20, 8)
-    big = np.einsum("ij,njk,lk->nil", r, images, r)
-    x = np.zeros((len(big), 28, 28))
-    x[:, 4:24, 4:24] = big
-    x = np.clip(x, 0.0, 1.0).reshape(len(x), 784).astype(dtype)
-    y = digits.target.astype(np.int64)
-    order = np.random.default_rng(seed).permutation(len(y))
-    x, y = x[order], y[order]
+    digits = sklearn_load_digits()
+    return digits.images / 16.0, digits.target.astype(np.int64)  # pixel values are 0..16
+
+
+def _digits_dataset(images: np.ndarray, labels: np.ndarray, source: str, dtype: str, seed: int) -> ImageDataset:
+    """Split 1,197 / 300 / 300 after a fixed shuffle."""
+    x = np.clip(images, 0.0, 1.0).reshape(len(images), -1).astype(dtype)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    x, y = x[order], labels[order]
     return ImageDataset(
         "digits",
-        "scikit-learn load_digits (8x8 scaled to 28x28)",
+        source,
         ImageSplit(x[:-600], y[:-600]),
         ImageSplit(x[-600:-300], y[-600:-300]),
         ImageSplit(x[-300:], y[-300:]),
+        image_shape=images.shape[1:],
     )
+
+
+def load_digits(*, dtype: str = "float32", seed: int = 1234) -> ImageDataset:
+    """scikit-learn's 1,797 bundled 8x8 digits at their own size (64 pixels), split 1,197 / 300 / 300.
+
+    The offline fallback of :func:`load_mnist`: models read ``image_shape`` and size their layers
+    for it (LeNet's 5x5 filters do not fit twice in 8x8; the example has its own sizes for it).
+    """
+    images, labels = _sklearn_digits()
+    return _digits_dataset(images, labels, "scikit-learn load_digits (8x8)", dtype, seed)
+
+
+def load_digits_28x28(*, dtype: str = "float32", seed: int = 1234) -> ImageDataset:
+    """The same digits scaled to 20x20 and centred in 28x28 like MNIST, for models fixed at 28x28.
+
+    MNIST digits fill a 20x20 box centred in the 28x28 frame; doing the same lets a model written
+    for MNIST's shape run unchanged (on 12 times the pixels, with no more information).
+    """
+    images, labels = _sklearn_digits()
+    r = _bilinear_matrix(20, 8)
+    big = np.einsum("ij,njk,lk->nil", r, images, r)
+    framed = np.zeros((len(big), 28, 28))
+    framed[:, 4:24, 4:24] = big
+    return _digits_dataset(framed, labels, "scikit-learn load_digits (8x8 scaled to 28x28)", dtype, seed)
 
 
 def _say(message: str) -> None:
     print(f"tensorir.datasets: {message}", file=sys.stderr)
+
+
+def _with_note(dataset: ImageDataset, note: str) -> ImageDataset:
+    _say(note)
+    return replace(dataset, note=note)
 
 
 def load_mnist(
@@ -457,40 +454,58 @@ def load_mnist(
     fallback: bool = True,
     search_dirs: Iterable[str | os.PathLike] | None = None,
     dtype: str = "float32",
-    timeout: float = 15.0,
+    timeout: float = 10.0,
 ) -> ImageDataset:
     """MNIST as the tutorial uses it, from ``path``, the search folders, a download, or a fallback.
 
+    In order: ``path``; MNIST in the search folders; MNIST downloaded from its mirrors (when
+    ``download``); Fashion-MNIST in the search folders (Debian's ``dataset-fashion-mnist`` among
+    them); Fashion-MNIST downloaded from its publisher; scikit-learn's 8x8 digits. Whatever is
+    used instead of MNIST says why, on stderr and in the result's ``note``.
+
     Args:
-        path: a folder of IDX files, one IDX file of such a folder, or ``mnist.pkl.gz``. When given,
-            only it is read, and a missing or unreadable path raises instead of falling back.
-        download: try to download MNIST (checksummed) into :func:`cache_dir` when none is found.
-        fallback: when MNIST cannot be had, use Fashion-MNIST from the search folders, else
-            scikit-learn's digits, saying so on stderr; when False, raise ``FileNotFoundError``.
+        path: a folder of IDX files, one IDX file of such a folder, ``mnist.pkl.gz``, or ``"digits"``
+            for scikit-learn's digits. When given, only it is read, and a missing or unreadable
+            path raises instead of falling back.
+        download: try downloads (checksummed, into :func:`cache_dir`) when nothing is found locally.
+        fallback: when MNIST cannot be had, use Fashion-MNIST, else the digits; when False, raise
+            ``FileNotFoundError``.
         search_dirs: folders to look in; default :func:`default_search_dirs`.
         dtype: the floating dtype of the images (the examples pass ``config.floatX``).
-        timeout: seconds per download request.
+        timeout: seconds a download may wait on a server before that mirror is given up.
 
     Returns:
         An :class:`ImageDataset` whose ``name`` says what was really loaded.
     """
     if path is not None:
+        if str(path) == DIGITS and not Path(path).exists():
+            return load_digits(dtype=dtype)
         return _read_any(Path(path), dtype)
     dirs = [Path(d) for d in search_dirs] if search_dirs is not None else default_search_dirs()
     found = _find_mnist(dirs, dtype)
     if found is not None:
         return found
+    why = f"MNIST not found in {', '.join(str(d) for d in dirs)}" if dirs else "MNIST not found (no search folders)"
     if download:
         try:
             return read_idx_dir(download_mnist(timeout=timeout), name="mnist", dtype=dtype)
         except OSError as e:  # offline, or every mirror refused; ChecksumError is not an OSError
-            _say(f"MNIST download failed ({str(e).splitlines()[-1].strip()})")
+            why += f" and its download failed ({str(e).splitlines()[-1].strip()})"
+    else:
+        why += " (offline: no download tried)"
     if not fallback:
-        where = ", ".join(str(d) for d in dirs) or "(no search folders exist)"
-        raise FileNotFoundError(f"MNIST not found in {where}; pass a path, set TENSORIR_DATA, or allow download")
+        raise FileNotFoundError(f"{why}; pass a path, set TENSORIR_DATA, or allow download")
     fashion = _find_fashion(dirs, dtype)
     if fashion is not None:
-        _say(f"MNIST not available; using Fashion-MNIST from {fashion.source} instead")
-        return fashion
-    _say("MNIST and Fashion-MNIST not available; using scikit-learn's 8x8 digits scaled to 28x28 instead")
-    return load_digits_28x28(dtype=dtype)
+        return _with_note(fashion, f"{why}; using Fashion-MNIST from {fashion.source} instead")
+    if download:
+        try:
+            fashion = read_idx_dir(download_fashion_mnist(timeout=timeout), name="fashion-mnist", dtype=dtype)
+            return _with_note(fashion, f"{why}; using Fashion-MNIST downloaded into {fashion.source} instead")
+        except OSError as e:
+            why += f"; Fashion-MNIST's download failed too ({str(e).splitlines()[-1].strip()})"
+    return _with_note(
+        load_digits(dtype=dtype),
+        f"{why}; Fashion-MNIST not found either; using scikit-learn's 8x8 digits "
+        "(1,797 images: the models use their small-data settings)",
+    )

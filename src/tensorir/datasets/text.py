@@ -77,6 +77,8 @@ class TextCorpus:
     text: str
     source: str
     vocabulary: CharVocabulary
+    # Why this text was used when it is not the one asked for (tiny-shakespeare), for the user to read.
+    note: str = ""
 
     def ids(self) -> np.ndarray:
         """The whole text encoded."""
@@ -129,13 +131,14 @@ def load_text(
         for candidate in (base / "tinyshakespeare" / "input.txt", base / "tinyshakespeare.txt"):
             if candidate.is_file():
                 return load_text(candidate)
-    print(
-        "tensorir.datasets: tiny-shakespeare not found; training on the Python standard library's "
-        "docstrings instead (pass a text file for better samples)",
-        file=sys.stderr,
+    where = f"in {', '.join(str(d) for d in dirs)}" if dirs else "(no search folders)"
+    note = (
+        f"tiny-shakespeare not found {where}; training on the Python standard library's "
+        "docstrings instead (pass a text file for better samples)"
     )
+    print(f"tensorir.datasets: {note}", file=sys.stderr)
     text = _stdlib_docs()
-    return TextCorpus(text, "Python standard library docstrings", CharVocabulary.from_text(text))
+    return TextCorpus(text, "Python standard library docstrings", CharVocabulary.from_text(text), note)
 
 
 def split_ids(ids: np.ndarray, valid_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
