@@ -11,6 +11,7 @@ from tensorir.dialects.ir import FreeValue
 from tensorir.dialects.types import TensorType as IRTensorType
 from tensorir.dialects.types import normalize_dtype
 from tensorir.frontend.variable import TensorVariable
+from tensorir.runtime.arguments import reject_masked
 
 
 class Container:
@@ -46,8 +47,8 @@ class SharedVariable(TensorVariable):
 
     def _filter(self, new_value: Any, borrow: bool) -> np.ndarray:
         t = self.value.type
-        arr = np.asarray(new_value)
         label = f"shared variable {self.name!r}" if self.name else "a shared variable"
+        arr = np.asarray(reject_masked(new_value, label))
         if arr.ndim != t.ndim:
             raise TypeError(
                 f"{label} has type {t} (rank {t.ndim}); cannot set a value of rank {arr.ndim} "
@@ -104,7 +105,7 @@ def shared(
     elif isinstance(value, float):
         arr = np.asarray(value, dtype=np.float64)
     else:
-        arr = np.asarray(value)
+        arr = np.asarray(reject_masked(value, f"shared variable {name!r}" if name else "shared()"))
     normalize_dtype(arr.dtype)
     if broadcastable is None:
         broadcastable = (False,) * arr.ndim
