@@ -75,7 +75,7 @@ OPS = {
     "maximum(x, 0)": (lambda x: T.maximum(x, 0), lambda a: np.maximum(a, 0)),
     "minimum(x, 0)": (lambda x: T.minimum(x, 0), lambda a: np.minimum(a, 0)),
     "maximum(x, x)": (lambda x: T.maximum(x, x), lambda a: np.maximum(a, a)),
-    "-(-x)": (lambda x: -(-x), lambda a: -(-a)),
+    "-(-x)": (lambda x: -T.neg(x), lambda a: -np.negative(a)),
     "log(exp(x))": (lambda x: T.log(T.exp(x)), None),  # a stability rewrite: see below
 }
 
