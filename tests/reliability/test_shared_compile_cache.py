@@ -88,13 +88,17 @@ def shared_cache() -> Iterator[Path]:
 
 
 def _run_as_user(base: Path, home: Path, tmp: Path) -> dict:
+    """The child's report, run as NOBODY with ``home`` and ``tmp`` made theirs."""
     if os.geteuid() == 0:
         for path in (home, tmp):
             path.mkdir(exist_ok=True)
             os.chown(path, NOBODY, NOBODY)
-    else:
-        if os.access(base / "cache", os.W_OK):
-            pytest.skip("the read-only cache is writable by this user (permissions are not enforced here)")
+    elif os.access(base / "cache", os.W_OK):
+        pytest.skip("the read-only cache is writable by this user (permissions are not enforced here)")
+    return _run_child(base, home, tmp)
+
+
+def _run_child(base: Path, home: Path, tmp: Path) -> dict:
     code = CHILD.format(warmup=str(base / "warmup"), cache=str(base / "cache"), uid=NOBODY)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
            "TMPDIR": str(tmp), "TENSORIR_FLAGS": "mode=FAST_RUN"}
@@ -125,23 +129,13 @@ def test_read_only_cache_without_any_writable_overlay_compiles_in_memory(shared_
     home, tmp = shared_cache / "home", shared_cache / "tmp"
     home.mkdir()
     tmp.mkdir()
-    os.chmod(home, 0o555)
+    os.chmod(home, 0o555)  # root's, and no one else may write them
     os.chmod(tmp, 0o555)
-    result = _run_as_user_unwritable(shared_cache, home, tmp)
-    assert result["ok"] and result["overlay"] is None, result
-    assert len(result["warnings"]) == 1 and "memory only" in result["warnings"][0]
-
-
-def _run_as_user_unwritable(base: Path, home: Path, tmp: Path) -> dict:
-    """:func:`_run_as_user` with a home and temporary directory the user cannot write."""
     if os.geteuid() != 0 and os.access(home, os.W_OK):
         pytest.skip("permissions are not enforced here")
-    code = CHILD.format(warmup=str(base / "warmup"), cache=str(base / "cache"), uid=NOBODY)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
-           "TMPDIR": str(tmp), "TENSORIR_FLAGS": "mode=FAST_RUN"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = _run_child(shared_cache, home, tmp)
+    assert result["ok"] and result["overlay"] is None, result
+    assert len(result["warnings"]) == 1 and "memory only" in result["warnings"][0]
 
 
 # -- damaged libraries -------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ import sys
 import tempfile
 import threading
 import warnings
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,8 @@ FORMAT_VERSION = 2
 ENTRY_SUFFIX = ".kernel"
 LIBRARY_SUFFIX = ".so"
 LOCK_SUFFIX = ".lock"
+#: Modules the memory level keeps after no function uses them (see CompileCache.__init__).
+MEMORY_RECENT = 32
 _HEADER = struct.Struct("<8sI32sI")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -256,7 +260,11 @@ class CompileCache:
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         #: None disables the disk level (memory only).
         self.directory = Path(directory) if directory is not None else None
-        self._memory: dict[str, LoadedModule] = {}
+        # The memory level: every module some live function still uses (weakly: a collected
+        # function's code is freed), plus the MEMORY_RECENT last used ones (strongly: a function
+        # built and dropped in a loop does not reload its kernels each time).
+        self._memory: weakref.WeakValueDictionary[str, LoadedModule] = weakref.WeakValueDictionary()
+        self._recent: OrderedDict[str, LoadedModule] = OrderedDict()
         self._lock = threading.Lock()
         #: counters for tests and benchmarks: memory hits, disk hits, compiles.
         self.stats = {"memory": 0, "disk": 0, "compiled": 0}
@@ -316,13 +324,23 @@ class CompileCache:
         module = self._memory.get(key)
         if module is not None:
             self.stats["memory"] += 1
+            with self._lock:
+                self._remember(key, module)
             return module
         with self._lock:
             module = self._memory.get(key)
             if module is None:
                 module = self._load_or_compile(key, make_text, opt_level, symbols)
                 self._memory[key] = module
+            self._remember(key, module)
             return module
+
+    def _remember(self, key: str, module: LoadedModule) -> None:
+        """Keep ``module`` among the recently used ones (caller holds the lock)."""
+        self._recent[key] = module
+        self._recent.move_to_end(key)
+        while len(self._recent) > MEMORY_RECENT:
+            self._recent.popitem(last=False)
 
     def _load_or_compile(self, key: str, make_text: Callable[[], str | list[str]], opt_level: int,
                          symbols: dict[str, int] | None) -> LoadedModule:
@@ -510,6 +528,7 @@ class CompileCache:
                 with contextlib.suppress(OSError):
                     sub.rmdir()
         self._memory.clear()
+        self._recent.clear()
         return removed
 
 
