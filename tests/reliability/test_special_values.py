@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.special
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -47,6 +48,10 @@ def _naive_log_softmax(x: np.ndarray) -> np.ndarray:
         return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    return scipy.special.erf(x).astype(x.dtype)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-x))
@@ -77,7 +82,33 @@ OPS = {
     "maximum(x, x)": (lambda x: T.maximum(x, x), lambda a: np.maximum(a, a)),
     "-(-x)": (lambda x: -T.neg(x), lambda a: -np.negative(a)),
     "log(exp(x))": (lambda x: T.log(T.exp(x)), None),  # a stability rewrite: see below
+    "log1p": (T.log1p, np.log1p),
+    "expm1": (T.expm1, np.expm1),
+    "sqr": (T.sqr, np.square),
+    "sign": (T.sgn, np.sign),
+    "floor": (T.floor, np.floor),
+    "ceil": (T.ceil, np.ceil),
+    "sin": (T.sin, np.sin),
+    "cos": (T.cos, np.cos),
+    "arctan": (T.arctan, np.arctan),
+    "erf": (T.erf, _erf),
+    "x / 1": (lambda x: x / 1, lambda a: a / 1),
+    "0 - x": (lambda x: 0 - x, lambda a: 0 - a),
+    "clip(x, -1, 1)": (lambda x: T.clip(x, -1, 1), lambda a: np.clip(a, -1, 1)),
+    "max over rows": (lambda x: T.max(x, axis=1, keepdims=True), lambda a: a.max(axis=1, keepdims=True)),
+    "min over rows": (lambda x: T.min(x, axis=1, keepdims=True), lambda a: a.min(axis=1, keepdims=True)),
+    "sum over rows": (lambda x: x.sum(axis=1, keepdims=True), lambda a: a.sum(axis=1, keepdims=True)),
+    "mean over rows": (lambda x: x.mean(axis=1, keepdims=True), lambda a: a.mean(axis=1, keepdims=True)),
+    "prod over rows": (lambda x: x.prod(axis=1, keepdims=True), lambda a: a.prod(axis=1, keepdims=True)),
+    "logsumexp over rows": (lambda x: nnet.logsumexp(x, axis=1, keepdims=True),
+                            lambda a: scipy.special.logsumexp(a, axis=1, keepdims=True)),
 }
+
+
+#: Rows an op is not compared on, with the reason: the native sin and cos are polynomial
+#: approximations after a range reduction that is exact only for |x| up to about 1e5, so the
+#: largest floats (row 6) give values unrelated to libm's (see test_sin_cos_of_huge_arguments).
+SKIPPED_ROWS = {"sin": {6}, "cos": {6}}
 
 
 def _mismatches(got: np.ndarray, want: np.ndarray, dtype: str) -> list[int]:
@@ -111,9 +142,21 @@ def test_special_values_match_numpy(mode: str, dtype: str) -> None:
             want = OPS[name][1](a.copy())
         assert got.dtype == want.dtype or name in ("x ** 0",), (name, got.dtype, want.dtype)
         for r in _mismatches(got, want, dtype):
+            if r in SKIPPED_ROWS.get(name, ()):
+                continue
             failures.append(f"{name} on {a[r].tolist()}: got {np.asarray(got)[r].tolist()}, "
                             f"NumPy {np.asarray(want)[r].tolist()}")
     assert not failures, f"{mode} {dtype}: {len(failures)} mismatch(es):\n" + "\n".join(failures)
+
+
+@pytest.mark.xfail(strict=True, reason="native sin/cos reduce huge arguments inexactly (cos(1.8e308) is nan)")
+def test_sin_cos_of_huge_arguments() -> None:
+    x = T.vector("x")
+    f = tr.function([x], [T.sin(x), T.cos(x)], mode="FAST_RUN")
+    a = np.array([np.finfo("float64").max, 1e300, 1e20])
+    got = f(a)
+    np.testing.assert_allclose(got[0], np.sin(a), rtol=1e-9)
+    np.testing.assert_allclose(got[1], np.cos(a), rtol=1e-9)
 
 
 @pytest.mark.parametrize("mode", MODES)
