@@ -197,3 +197,13 @@ def test_fast_math_flag_allows_finite_only_identities() -> None:
     np.testing.assert_array_equal(fast(a), [0.0, 0.0, 0.0])
     exact = tr.function([x], x - x, mode="FAST_RUN")
     np.testing.assert_array_equal(exact(a), [np.nan, np.nan, 0.0])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sum_of_a_broadcast_scalar_over_an_empty_shape_is_zero(mode: str) -> None:
+    """``sum(fill(like, s)) -> s * size(like)`` must not turn an empty sum into ``inf * 0 = nan``."""
+    s, like = T.scalar("s"), T.matrix("like")
+    f = tr.function([s, like], T.fill(like, s).sum(), mode=mode)
+    for value in (np.inf, -np.inf, np.nan, 2.0):
+        assert f(value, np.zeros((0, 3))) == 0.0, (mode, value)
+        np.testing.assert_array_equal(f(value, np.zeros((2, 3))), np.full((2, 3), value).sum())

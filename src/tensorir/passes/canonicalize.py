@@ -328,7 +328,11 @@ class UselessBroadcast(RewritePattern):
 
 
 class SumOfBroadcast(RewritePattern):
-    """``sum(broadcast_like(s, like)) -> s * size(like)`` for a scalar ``s`` summed over every axis."""
+    """``sum(broadcast_like(s, like)) -> s * size(like)`` for a scalar ``s`` summed over every axis.
+
+    An empty ``like`` sums to 0, where ``s * 0`` is nan for an infinite or nan ``s``: unless the
+    size is statically nonzero, the product is ``switch(size > 0, s * size, 0)``.
+    """
 
     ops = ("tir.sum",)
 
@@ -344,6 +348,10 @@ class SumOfBroadcast(RewritePattern):
         s = cast_to(b, bcast.operands[0], dtype)
         count = reduced_count(b, full, None, dtype)
         total = b.op("tir.mul", s, count.v)
+        static = constant_value(count.v)
+        if static is None or not np.all(static > 0):
+            zero = b.constant(np.zeros((), dtype=dtype))
+            total = count.gt(zero).where(total, zero).v
         if op.attributes["keepdims"]:
             total = b.op("tir.dimshuffle", total, pattern=(-1,) * full.type.ndim)
         rewriter.replace(op, [total])
