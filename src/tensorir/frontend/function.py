@@ -8,6 +8,7 @@ Updates are computed from the old values and written together after a successful
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -129,6 +130,9 @@ class Function:
         self._input_types = [i.variable.ir_type for i in graph.inputs]
         self._containers = [s.container for s in graph.shared_inputs]
         self._update_containers = [t.container for t in graph.update_targets]
+        # A call with updates holds its targets' locks from reading the old values to writing the
+        # new ones, taken in one order for the process (by id) so two functions never deadlock.
+        self._update_locks = tuple(c.lock for c in sorted(self._update_containers, key=id))
         n = graph.n_outputs
         # Results the executor vouches for (new arrays no one else sees) are handed out as they are.
         fresh = getattr(self.executor, "fresh_results", None)
@@ -149,6 +153,19 @@ class Function:
                 arrays.append(val)
             else:
                 arrays.append(self._convert(val, len(arrays)))
+        locks = self._update_locks
+        if not locks:
+            return self._run(arrays)
+        if len(locks) == 1:
+            with locks[0]:
+                return self._run(arrays)
+        with contextlib.ExitStack() as held:
+            for lock in locks:
+                held.enter_context(lock)
+            return self._run(arrays)
+
+    def _run(self, arrays: list[np.ndarray]) -> Any:
+        """Run on the converted arguments plus the shared values; store the updates."""
         if self._containers:
             arrays += [c.value for c in self._containers]
         results = self.executor.run(arrays)

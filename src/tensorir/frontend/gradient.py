@@ -92,9 +92,14 @@ def grad(
             raise TypeError(
                 f"grad: the cost must be a scalar, got a tensor of type {c.ir_type} (use .sum() or known_grads)"
             )
-        if c.dtype in FLOAT_DTYPES:
-            outputs.append(c.value)
-            cotangents.append(b.constant(np.ones(c.static_shape if c.ndim == 0 else (), dtype=c.dtype)))
+        if c.dtype not in FLOAT_DTYPES:
+            # An integer or boolean cost is piecewise constant: its gradient is no information.
+            raise TypeError(
+                f"grad: the cost must be a float, got dtype {c.dtype} (cast it, e.g. T.cast(cost, "
+                f"{config.floatX!r}), if a gradient through it is meant)"
+            )
+        outputs.append(c.value)
+        cotangents.append(b.constant(np.ones(c.static_shape if c.ndim == 0 else (), dtype=c.dtype)))
     for var, g in (known_grads or {}).items():
         v = as_tensor_variable(var)
         gv = as_tensor_variable(g, like=v.dtype)

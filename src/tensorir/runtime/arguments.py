@@ -13,6 +13,22 @@ class InputError(TypeError):
     """A call argument that cannot be stored in the input's type."""
 
 
+def reject_masked(value: Any, where: str) -> Any:
+    """``value`` as plain data when it is not a masked array with masked elements; else an error.
+
+    Compiled code reads an array's data only, so a mask would silently be dropped: masked
+    elements would enter the computation with whatever values hide under them.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.is_masked(value):
+            raise InputError(
+                f"{where}: a masked array (numpy.ma) with {int(np.ma.count_masked(value))} masked element(s); "
+                "tensorir does not honour masks. Fill them (value.filled(fill_value)) or pass value.data."
+            )
+        return np.ma.getdata(value)
+    return value
+
+
 def convert_argument(value: Any, type_: TensorType, name: str, index: int, allow_downcast: bool | None,
                      function_name: str | None = None) -> np.ndarray:
     """The argument as an array of the input's dtype, or a clear error naming the input.
@@ -21,6 +37,7 @@ def convert_argument(value: Any, type_: TensorType, name: str, index: int, allow
     Python floats (and lists of them) may still be stored in a float input, as in Theano.
     """
     where = f'input "{name}" (index {index})' + (f" of function {function_name!r}" if function_name else "")
+    value = reject_masked(value, where)
     if isinstance(value, np.ndarray) and value.dtype.name == type_.dtype and value.ndim == type_.ndim:
         arr = value
     else:
