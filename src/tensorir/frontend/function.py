@@ -106,7 +106,17 @@ class Function:
         self.output_keys = output_keys
         self.input_names = [i.name for i in graph.inputs]
         self.trust_input = False
+        #: the arguments ``function`` was called with (see ``FunctionRecipe``); None when unknown.
+        self.recipe: FunctionRecipe | None = None
         self._prepare_call()
+
+    def __reduce__(self) -> tuple[Any, tuple[FunctionRecipe]]:
+        # A compiled function holds native code, which does not pickle: like Theano, a pickled
+        # function is its graph, recompiled on load (from the compile cache when it is there).
+        # Shared variables pickle with it, so those of several functions in one pickle stay one.
+        if self.recipe is None:
+            raise TypeError("this Function was not made by tensorir.function() and cannot be pickled")
+        return (_rebuild_function, (self.recipe,))
 
     @property
     def func(self) -> Operation:
@@ -220,7 +230,7 @@ class Function:
 
     def copy(self, share_memory: bool = False, name: str | None = None) -> Function:
         """Another Function over the same compiled graph and executor (Theano's ``f.copy()``)."""
-        return Function(
+        copied = Function(
             self.graph,
             self.executor,
             self.mode,
@@ -229,6 +239,8 @@ class Function:
             self.single_output,
             self.output_keys,
         )
+        copied.recipe = self.recipe
+        return copied
 
     def free(self) -> None:
         """Theano API: release intermediate storage (nothing is kept between calls here)."""
@@ -438,7 +450,32 @@ def function(
     position = {id(s): len(ins) + k for k, s in enumerate(graph.shared_inputs)}
     donations = {len(outs) + j: position[id(t)] for j, t in enumerate(graph.update_targets) if id(t) in position}
     executor = mode_obj.compile(graph.module, shape_hints=hints, donations=donations)
-    return Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
+    compiled = Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
+    compiled.recipe = FunctionRecipe(list(inputs), outputs, mode_obj, update_pairs, givens, name,
+                                     allow_input_downcast, on_unused_input)
+    return compiled
+
+
+@dataclass
+class FunctionRecipe:
+    """What ``function`` was given, with the default updates made explicit: enough to compile the
+    same function again (in another process, after unpickling)."""
+
+    inputs: list[Any]
+    outputs: Any
+    mode: Mode
+    updates: list[tuple[SharedVariable, TensorVariable]]
+    givens: Any
+    name: str | None
+    allow_input_downcast: bool | None
+    on_unused_input: str | None
+
+
+def _rebuild_function(recipe: FunctionRecipe) -> Function:
+    """Unpickling a Function: compile its recipe again."""
+    return function(recipe.inputs, recipe.outputs, mode=recipe.mode, updates=recipe.updates, givens=recipe.givens,
+                    no_default_updates=True, name=recipe.name, allow_input_downcast=recipe.allow_input_downcast,
+                    on_unused_input=recipe.on_unused_input)
 
 
 def _symbol(name: str) -> str:

@@ -184,6 +184,10 @@ class Tag:
     """Free-form annotations (``var.tag.test_value``)."""
 
 
+# Ops whose result has no truth value (see ``TensorVariable.__bool__``).
+_COMPARISONS = frozenset({"tir.lt", "tir.le", "tir.gt", "tir.ge", "tir.eq", "tir.neq"})
+
+
 class TensorVariable:
     """A symbolic tensor. Operators and methods build tir ops."""
 
@@ -266,9 +270,16 @@ class TensorVariable:
         return f"{op.name}.out" if op is not None else f"<{self.value.type}>"
 
     def __bool__(self) -> bool:
+        # Theano's rule: a variable is truthy, so that ``if not W:`` (its idiom for "W was not
+        # given") works, but a comparison result refuses, so that ``if x > 0:`` and ``a < b < c``
+        # (which Python evaluates as ``(a < b) and (b < c)``) fail instead of being always true.
+        op = self.value.owner
+        if op is None or op.name not in _COMPARISONS:
+            return True
         raise TypeError(
-            "a symbolic variable has no truth value: use T.switch / tensorir.ifelse.ifelse for "
-            "conditions, and T.and_/T.or_ (or & |) for logic"
+            "the result of a symbolic comparison has no truth value: use T.switch / tensorir.ifelse.ifelse "
+            "for conditions and T.and_/T.or_ (or & |) for logic; to test whether a variable was given, "
+            "write `if x is None`"
         )
 
     def __len__(self) -> int:
