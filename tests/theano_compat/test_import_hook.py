@@ -12,6 +12,7 @@ import pytest
 import tensorir
 import tensorir.tensor as T
 import tensorir.theano_compat as compat
+from tensorir.theano_compat.compile import function as compat_function
 from tensorir.theano_compat.finder import RealTheanoInstalledError
 from tensorir.theano_compat.module_table import MODULES
 
@@ -27,7 +28,7 @@ def test_every_module_path_imports(theano, path):
 @pytest.mark.parametrize(
     "path, name, expected",
     [
-        ("theano", "function", compat.compile.function),
+        ("theano", "function", compat_function),
         ("theano", "shared", tensorir.shared),
         ("theano", "scan", tensorir.scan),
         ("theano.tensor", "dot", T.dot),
@@ -107,3 +108,18 @@ def test_real_theano_is_never_shadowed_silently(tmp_path, monkeypatch):
     finally:
         compat.uninstall()
         sys.modules.pop("theano", None)
+
+
+def test_extra_ops_compositions_match_numpy(theano):
+    import numpy as np
+    from theano.tensor.extra_ops import diff, fill_diagonal
+
+    x = theano.tensor.dmatrix("x")
+    f = theano.function([x], [diff(x), diff(x, n=2, axis=0), fill_diagonal(x, 7)])
+    a = np.arange(12.0).reshape(3, 4) ** 2
+    d1, d2, filled = f(a)
+    expected = a.copy()
+    np.fill_diagonal(expected, 7)
+    np.testing.assert_allclose(d1, np.diff(a))
+    np.testing.assert_allclose(d2, np.diff(a, 2, axis=0))
+    np.testing.assert_allclose(filled, expected)

@@ -74,14 +74,13 @@ MODULES: dict[str, TheanoModule] = {
     "theano.tensor.basic": TheanoModule(sources=("tensorir.tensor",)),
     "theano.tensor.xlogx": TheanoModule(sources=(f"{_COMPAT}.xlogx",)),
     "theano.tensor.extra_ops": TheanoModule(
+        sources=(f"{_COMPAT}.extra_ops",),
         names={"repeat": "tensorir.tensor:repeat", "squeeze": "tensorir.tensor:squeeze",
                "to_one_hot": "tensorir.tensor.nnet:to_one_hot"},
         missing={
             "cumsum": "tensorir has no cumsum op yet; use theano.scan",
             "cumprod": "tensorir has no cumprod op yet; use theano.scan",
-            "diff": "write it with slicing: x[1:] - x[:-1]",
             "bincount": "tensorir has no bincount op; count with NumPy outside the graph",
-            "fill_diagonal": "use T.set_subtensor(x[T.arange(n), T.arange(n)], value)",
             "searchsorted": "tensorir has no searchsorted op; search with NumPy outside the graph",
         },
     ),
