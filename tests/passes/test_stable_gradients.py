@@ -135,3 +135,16 @@ def test_consider_constant_inside_a_pattern_is_respected():
     cost = T.log(1 + e).sum()
     g = tr.function([x], T.grad(cost, x, consider_constant=[e], disconnected_inputs="ignore"))(np.array([0.0, 1.0]))
     np.testing.assert_allclose(g, [0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradient_inside_a_loop_body_is_stable(dtype: str):
+    # Back-propagation through scan differentiates the body with the same table.
+    x = T.TensorType(dtype, shape=(None, None))("x")
+    out, _ = tr.scan(lambda row, acc: acc + T.log(1 + T.exp(row)).sum(), sequences=x,
+                     outputs_info=[T.constant(np.zeros((), dtype=dtype))])
+    cost = out[-1]
+    value = np.array([[800.0, -800.0], [100.0, 0.0]], dtype=dtype)
+    got_cost, got_grad = tr.function([x], [cost, T.grad(cost, x)])(value)
+    np.testing.assert_allclose(got_cost, np.logaddexp(0, value.astype("float64")).sum(), rtol=1e-6)
+    np.testing.assert_allclose(got_grad, sp.expit(value.astype("float64")), rtol=1e-6, atol=1e-30)

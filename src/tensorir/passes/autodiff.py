@@ -18,9 +18,9 @@ import numpy as np
 from tensorir.dialects.builder import Builder
 from tensorir.dialects.ir import FreeValue, Operation, Value, ancestors_topological
 from tensorir.dialects.tir.shape import reshape_like
+from tensorir.dialects.tir.stable_vjp import stable_form
 from tensorir.dialects.types import FLOAT_DTYPES
 from tensorir.passes.pass_manager import Pass
-from tensorir.passes.stable_vjp import stable_form
 
 _STOPS = frozenset({"tir.disconnected_grad"})
 

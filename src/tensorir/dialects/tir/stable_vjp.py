@@ -13,6 +13,10 @@ pattern get no cotangent from this path. That is the chain rule summed over the 
 the gradient is unchanged wherever the naive one is finite (Theano rewrote the gradient graph the
 same way: ``log1pexp_to_softplus``, the sigmoid rewrites, ``crossentropy_softmax_1hot``'s grad op).
 
+The table is read by both reverse-mode walks: ``passes.autodiff`` over a function and the walk
+over loop and conditional bodies beside ``tir.scan``'s own vjp (so it lives with the ops: the IR
+may not import a pass). Its few questions about values are asked here, on static types only.
+
 A rule never applies when a value inside its pattern is itself differentiated with respect to, or
 held constant (``consider_constant``): then that value's own cotangent is needed. A stable form
 is built from the inputs themselves (never looking through them, e.g. ``-(-y)`` stays so), since
@@ -24,11 +28,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from tensorir.dialects.builder import Builder
+from tensorir.dialects.builtin import constant_value
 from tensorir.dialects.ir import Operation, Value
 from tensorir.dialects.types import INT_DTYPES
-from tensorir.passes.matching import absorbs, cast_to, defining, is_constant, shapes_may_agree
-from tensorir.passes.stabilize import _single_axis_sum_of, constant_minus, plus_constant
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,73 @@ class StableForm:
 
 
 Rule = Callable[[Operation], StableForm | None]
+
+
+# -- questions about values (static and conservative: a dynamic dim may be anything) --------------
+def defining(v: Value | None, name: str) -> Operation | None:
+    op = v.owner if v is not None else None
+    return op if op is not None and op.name == name else None
+
+
+def is_constant(v: Value, value: float) -> bool:
+    """Whether ``v`` is a constant with every element equal to ``value``."""
+    arr = constant_value(v)
+    return arr is not None and arr.size > 0 and arr.dtype.kind in "biuf" and bool(np.all(arr == value))
+
+
+def absorbs(x: Value, c: Value) -> bool:
+    """Whether broadcasting ``c`` against ``x`` provably leaves ``x``'s shape (every dim of ``c`` is 1
+    or equal to ``x``'s)."""
+    lead = x.type.ndim - c.type.ndim
+    return lead >= 0 and all(d == 1 or (d is not None and d == x.type.shape[lead + k])
+                             for k, d in enumerate(c.type.shape))
+
+
+def shapes_may_agree(a: Value, b: Value) -> bool:
+    return a.type.ndim == b.type.ndim and all(p is None or q is None or p == q
+                                              for p, q in zip(a.type.shape, b.type.shape))
+
+
+def cast_to(b: Builder, v: Value, dtype: str) -> Value:
+    return v if v.type.dtype == dtype else b.op("tir.cast", v, dtype=dtype)
+
+
+def plus_constant(v: Value, value: float) -> Value | None:
+    """``x`` when ``v = x + c`` (either order) with ``c`` all ``value`` and broadcasting into ``x``."""
+    op = defining(v, "tir.add")
+    if op is None:
+        return None
+    for x, c in (op.operands, reversed(op.operands)):
+        if is_constant(c, value) and absorbs(x, c):
+            return x
+    return None
+
+
+def constant_minus(v: Value, value: float) -> Value | None:
+    """``x`` when ``v = c - x`` with ``c`` all ``value`` (and broadcasting into ``x``)."""
+    op = defining(v, "tir.sub")
+    if op is None or not is_constant(op.operands[0], value) or not absorbs(op.operands[1], op.operands[0]):
+        return None
+    return op.operands[1]
+
+
+def sum_axis_of(den: Value, e: Value) -> int | None:
+    """The axis ``a`` when ``den`` is ``sum(e, axis=a)`` kept as size 1 (``keepdims`` or a dimshuffle)."""
+    ndim = e.type.ndim
+    shuffle = defining(den, "tir.dimshuffle")
+    total = defining(shuffle.operands[0] if shuffle is not None else den, "tir.sum")
+    if total is None or total.operands[0] is not e:
+        return None
+    axes = total.attributes["axis"]
+    if axes is None and ndim == 1:
+        axes = (0,)
+    if axes is None or len(axes) != 1:
+        return None
+    a = axes[0] % ndim
+    if shuffle is None:
+        return a if total.attributes["keepdims"] else None
+    expected = tuple(range(a)) + (-1,) + tuple(range(a, ndim - 1))
+    return a if not total.attributes["keepdims"] and shuffle.attributes["pattern"] == expected else None
 
 
 def _sigmoid_arg(v: Value) -> Value | None:
@@ -65,7 +137,7 @@ def _softmax_of(p: Value) -> tuple[Value, int, tuple[Value, ...]] | None:
     z = _exp_arg(num)
     if z is None or num.type != p.type:
         return None
-    axis = _single_axis_sum_of(den, num, num.type.ndim)
+    axis = sum_axis_of(den, num)
     return (z, axis, (num, den)) if axis is not None else None
 
 
@@ -131,7 +203,7 @@ def sigmoid_from_exp(op: Operation) -> StableForm | None:
     y = _exp_arg(inner) if inner is not None else None
     if y is None or not _same_dtype(op, [y]) or y.type.shape != op.results[0].type.shape:
         return None
-    if num is None or (is_constant(num, 1) and absorbs(den, [num])):
+    if num is None or (is_constant(num, 1) and absorbs(den, num)):
         return StableForm((y,), (den, inner), lambda b: b.op("tir.sigmoid", b.op("tir.neg", y)))  # type: ignore[arg-type]
     if _exp_arg(num) is y:
         return StableForm((y,), (num, den, inner), lambda b: b.op("tir.sigmoid", y))  # type: ignore[arg-type]
