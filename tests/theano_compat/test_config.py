@@ -86,3 +86,12 @@ def test_config_mode_names(theano):
     assert tensorir_config.mode == "DEBUG_MODE"
     with pytest.raises(ConfigError, match="unknown mode"):
         theano.config.mode = "ProfileMode"
+
+
+def test_compute_test_value_through_theano_config(theano):
+    import numpy as np
+
+    theano.config.compute_test_value = "raise"
+    x = theano.tensor.dvector("x")
+    x.tag.test_value = np.arange(3.0)
+    assert np.allclose((x * 2).tag.test_value, [0, 2, 4])

@@ -42,6 +42,10 @@ def apply_values(name: str, values: Sequence[Value], attrs: dict[str, Any]) -> A
         loc = user_location()
         where = f"{loc}: " if loc else ""
         raise GraphError(f"{where}{exc}") from None
+    if config._values["compute_test_value"] != "off":
+        from tensorir.frontend.test_values import compute_test_values
+
+        compute_test_values(op, config.compute_test_value)
     if len(op.results) == 1:
         return wrap(op.results[0])
     return tuple(wrap(r) for r in op.results)
