@@ -123,3 +123,16 @@ def test_extra_ops_compositions_match_numpy(theano):
     np.testing.assert_allclose(d1, np.diff(a))
     np.testing.assert_allclose(d2, np.diff(a, 2, axis=0))
     np.testing.assert_allclose(filled, expected)
+
+
+@pytest.mark.parametrize("path", sorted(MODULES))
+def test_children_never_hide_a_function(path):
+    # A child module set as an attribute would replace a function of the same name (T.var is the
+    # variance, so theano.tensor.var, Theano's module, is deliberately not in the table).
+    spec = MODULES[path]
+    for source in spec.sources:
+        module = importlib.import_module(source)
+        public = set(getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")])
+        clashes = {c for c in spec.children if c in public and not isinstance(getattr(module, c), type(sys))}
+        assert not clashes, f"{path}: children {sorted(clashes)} hide names of {source}"
+    assert not set(spec.children) & set(spec.missing)

@@ -60,7 +60,7 @@ MODULES: dict[str, TheanoModule] = {
             "shared_randomstreams": "tensorir.tensor.shared_randomstreams",
             "xlogx": f"{_COMPAT}.xlogx",
         },
-        children=("nnet", "signal", "shared_randomstreams", "extra_ops", "basic", "xlogx"),
+        children=("nnet", "signal", "shared_randomstreams", "extra_ops", "basic", "xlogx", "type", "sharedvar"),
         missing={
             "cumsum": "tensorir has no cumsum op yet; use theano.scan or a matrix product with a triangular matrix",
             "cumprod": "tensorir has no cumprod op yet; use theano.scan",
@@ -72,6 +72,10 @@ MODULES: dict[str, TheanoModule] = {
         },
     ),
     "theano.tensor.basic": TheanoModule(sources=("tensorir.tensor",)),
+    "theano.tensor.type": TheanoModule(names={"TensorType": "tensorir.tensor:TensorType"}),
+    "theano.tensor.sharedvar": TheanoModule(
+        names={"TensorSharedVariable": "tensorir:SharedVariable", "tensor_constructor": "tensorir:shared"},
+    ),
     "theano.tensor.xlogx": TheanoModule(sources=(f"{_COMPAT}.xlogx",)),
     "theano.tensor.extra_ops": TheanoModule(
         sources=(f"{_COMPAT}.extra_ops",),
@@ -86,11 +90,17 @@ MODULES: dict[str, TheanoModule] = {
     ),
     "theano.tensor.nnet": TheanoModule(
         sources=("tensorir.tensor.nnet",),
-        children=("conv", "abstract_conv", "bn", "neighbours"),
+        children=("nnet", "sigm", "conv", "abstract_conv", "bn", "neighbours"),
         missing={
             "conv3d": "tensorir has 2-d convolutions only (conv2d)",
             "h_softmax": "tensorir has no hierarchical softmax; use softmax",
         },
+    ),
+    # Theano's implementation modules, which some programs import names from directly.
+    "theano.tensor.nnet.nnet": TheanoModule(sources=("tensorir.tensor.nnet",)),
+    "theano.tensor.nnet.sigm": TheanoModule(
+        names={name: f"tensorir.tensor.nnet:{name}" for name in (
+            "sigmoid", "ultra_fast_sigmoid", "hard_sigmoid", "softplus")},
     ),
     "theano.tensor.nnet.conv": TheanoModule(names={"conv2d": "tensorir.tensor.nnet:conv2d"}),
     "theano.tensor.nnet.abstract_conv": TheanoModule(
