@@ -75,6 +75,8 @@ def test_mode_names_and_unknown_linkers():
     assert mode_name_for("cvm", "fast_run") == "FAST_RUN"
     assert mode_name_for("vm", "fast_compile") == "FAST_COMPILE"
     assert mode_name_for("py", "None") == "NONE"
+    assert mode_name_for("cvm", "None") == "NONE"  # no native mode without rewrites: the level wins
+    assert mode_name_for("py", "fast_compile") == "FAST_COMPILE"
     with pytest.raises(ValueError, match="linker 'nope'"):
         Mode(linker="nope")
 

@@ -75,7 +75,9 @@ def mode_name_for(linker: str | None, optimizer: str | None) -> str:
     for name, mode in PREDEFINED.items():
         if mode.linker == executor and mode.optimizer == level:
             return name
-    return "FAST_RUN" if executor == "native" else "REFERENCE"
+    # No predefined mode has both: the rewrites decide what a program computes (optimizer=None is
+    # asked for to see the graph as written), so keep the level and take its executor.
+    return next(name for name, mode in PREDEFINED.items() if mode.optimizer == level)
 
 
 def get_default_mode() -> TensorirMode:
