@@ -148,3 +148,18 @@ def test_gradient_inside_a_loop_body_is_stable(dtype: str):
     got_cost, got_grad = tr.function([x], [cost, T.grad(cost, x)])(value)
     np.testing.assert_allclose(got_cost, np.logaddexp(0, value.astype("float64")).sum(), rtol=1e-6)
     np.testing.assert_allclose(got_grad, sp.expit(value.astype("float64")), rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_forward_mode_is_stable_too(case: Case, dtype: str):
+    # For a scalar cost, Rop(cost, x, v) = <grad, v>: forward mode takes the same stable forms.
+    x = T.TensorType(dtype, shape=(None,) * case.x.ndim)("x")
+    v = T.TensorType(dtype, shape=(None,) * case.x.ndim)("v")
+    direction = np.linspace(-1.0, 1.0, case.x.size).reshape(case.x.shape)
+    value = case.x.astype(dtype)
+    got = tr.function([x, v], T.Rop(case.cost(x), x, v))(value, direction.astype(dtype))
+    assert np.isfinite(got), f"{case.name}: Rop {got} at {value}"
+    tol = 1e-5 if dtype == "float32" else 1e-10
+    expected = (case.ref_grad(value.astype("float64")) * direction).sum()
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol, err_msg=case.name)

@@ -119,11 +119,17 @@ def jvp_graph(
     """Tangents of ``outputs`` given tangents of ``wrt`` (forward mode)."""
     ops = ancestors_topological(outputs, stop=wrt)
     tan: dict[int, Value] = {id(v): t for v, t in zip(wrt, tangents) if t is not None}
+    blocked = {id(v) for v in wrt}
     for op in ops:
         ins = [tan.get(id(v)) for v in op.operands]
         if all(t is None for t in ins) or not op.opdef.differentiable:
             continue
-        if op.opdef.has_jvp:
+        form = stable_form(op, blocked) if len(op.results) == 1 else None
+        if form is not None and any(id(v) in tan for v in form.inputs):
+            # Forward mode through the stable form too (see stable_vjp): the tangent of
+            # log(1 + exp(x)) is t * sigmoid(x), not (t * exp(x)) / (1 + exp(x)) = inf / inf.
+            outs = jvp_graph(b, [form.build(b)], list(form.inputs), [tan.get(id(v)) for v in form.inputs])
+        elif op.opdef.has_jvp:
             outs = op.opdef.jvp(b, op, ins)
         else:
             outs = _jvp_by_double_vjp(b, op, ins)

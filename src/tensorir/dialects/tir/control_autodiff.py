@@ -73,13 +73,20 @@ def body_jvp(b: Builder, outputs: Sequence[Value], wrt: Sequence[Value],
              tangents: Sequence[Value]) -> list[Value | None]:
     """Tangents of ``outputs`` given tangents of ``wrt`` (forward mode over a body)."""
     tan: dict[int, Value] = {id(v): t for v, t in zip(wrt, tangents)}
+    blocked = {id(v) for v in wrt}
     for o in ancestors_topological(outputs, stop=wrt):
         ins = [tan.get(id(v)) for v in o.operands]
         if all(t is None for t in ins) or not o.opdef.differentiable:
             continue
-        if not o.opdef.has_jvp:
+        form = stable_form(o, blocked) if len(o.results) == 1 else None
+        if form is not None and any(id(v) in tan for v in form.inputs):
+            inputs = [v for v in form.inputs if id(v) in tan]
+            outs = body_jvp(b, [form.build(b)], inputs, [tan[id(v)] for v in inputs])
+        elif not o.opdef.has_jvp:
             raise NotImplementedError(f"{o.name} (inside a loop or conditional) has no jvp rule")
-        for r, t in zip(o.results, o.opdef.jvp(b, o, ins)):
+        else:
+            outs = o.opdef.jvp(b, o, ins)
+        for r, t in zip(o.results, outs):
             if t is not None and _is_float(r):
                 tan[id(r)] = t if t.type.dtype == r.type.dtype else b.op("tir.cast", t, dtype=r.type.dtype)
     return [tan.get(id(o)) for o in outputs]
