@@ -499,7 +499,6 @@ class FunctionRecipe:
     allow_input_downcast: bool | None
     on_unused_input: str | None
 
-
     def changed(self, swap: Mapping[Any, Any], delete_updates: bool, name: str | None) -> FunctionRecipe:
         """This recipe with shared variables swapped for others (``swap``) and without updates."""
         replace = list(swap.items())

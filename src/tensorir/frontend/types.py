@@ -82,6 +82,7 @@ _KINDS: dict[str, tuple[bool, ...]] = {
 _PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32", "d": "float64",
              "c": "complex64", "z": "complex128"}
 
+
 class FixedDtypeType(TensorType):
     """``T.dmatrix``, ``T.fvector`` and the other dtype-prefixed names: as in Theano, instances of
     ``TensorType`` (``x.type == T.dmatrix``, ``T.dscalar.dtype``) that give a variable when called

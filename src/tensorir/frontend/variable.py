@@ -43,9 +43,9 @@ def apply_values(name: str, values: Sequence[Value], attrs: dict[str, Any]) -> A
         where = f"{loc}: " if loc else ""
         raise GraphError(f"{where}{exc}") from None
     if config._values["compute_test_value"] != "off":
-        from tensorir.frontend.test_values import compute_test_values
+        from tensorir.frontend.eager_values import evaluate_on_test_values
 
-        compute_test_values(op, config.compute_test_value)
+        evaluate_on_test_values(op, config.compute_test_value)
     if len(op.results) == 1:
         return wrap(op.results[0])
     return tuple(wrap(r) for r in op.results)

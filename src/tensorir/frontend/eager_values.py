@@ -17,8 +17,6 @@ from tensorir.dialects.builtin import constant_value
 from tensorir.dialects.interpret import EvaluationError, run_op
 from tensorir.dialects.ir import Operation, Value
 
-MODES = ("off", "ignore", "warn", "raise", "pdb")
-
 
 class TestValueError(ValueError):
     """An op fails on its operands' test values, or (``'raise'``) an operand has none."""
@@ -26,7 +24,7 @@ class TestValueError(ValueError):
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
 
-def test_value_of(v: Value) -> np.ndarray | None:
+def known_value_of(v: Value) -> np.ndarray | None:
     """The test value of ``v``: a constant's value, a shared variable's value, or ``tag.test_value``."""
     constant = constant_value(v)
     if constant is not None:
@@ -42,13 +40,13 @@ def test_value_of(v: Value) -> np.ndarray | None:
     return None if value is None else np.asarray(value, dtype=v.type.dtype)
 
 
-def compute_test_values(op: Operation, mode: str) -> None:
+def evaluate_on_test_values(op: Operation, mode: str) -> None:
     """Evaluate ``op`` on its operands' test values and attach the results' (see the module docstring)."""
     if op.regions:
         return  # loops and conditionals are evaluated when the function runs
     inputs = []
     for k, v in enumerate(op.operands):
-        value = test_value_of(v)
+        value = known_value_of(v)
         if value is None:
             message = (f"{op.where()}: operand {k} ({v.name or v.type}) of {op.name} has no test value; "
                        "set its tag.test_value, or config.compute_test_value = 'off'")

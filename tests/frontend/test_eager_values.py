@@ -8,7 +8,7 @@ import pytest
 import tensorir as tr
 import tensorir.tensor as T
 from tensorir.frontend.config import change_flags
-from tensorir.frontend.test_values import TestValueError
+from tensorir.frontend.eager_values import TestValueError
 
 
 def test_results_carry_test_values():
