@@ -1,4 +1,4 @@
-"""Stable gradients of unstable composite expressions, as a table read by reverse-mode autodiff.
+"""Stable derivatives of unstable composite expressions, as a table read by both modes of autodiff.
 
 The ``stabilize`` pass rewrites the forward graph (``log(1 + exp(x)) -> softplus(x)``), but the
 gradient is built earlier, from the graph as the user wrote it: ``T.grad`` expands at once, and the
@@ -13,9 +13,9 @@ pattern get no cotangent from this path. That is the chain rule summed over the 
 the gradient is unchanged wherever the naive one is finite (Theano rewrote the gradient graph the
 same way: ``log1pexp_to_softplus``, the sigmoid rewrites, ``crossentropy_softmax_1hot``'s grad op).
 
-The table is read by both reverse-mode walks: ``passes.autodiff`` over a function and the walk
-over loop and conditional bodies beside ``tir.scan``'s own vjp (so it lives with the ops: the IR
-may not import a pass). Its few questions about values are asked here, on static types only.
+The table is read by the walks of ``passes.autodiff`` over a function and by those over loop and
+conditional bodies beside ``tir.scan``'s own rules (so it lives with the ops: the IR may not import
+a pass); forward mode takes tangents through the same stable forms. Its few questions about values are asked here, on static types only.
 
 A rule never applies when a value inside its pattern is itself differentiated with respect to, or
 held constant (``consider_constant``): then that value's own cotangent is needed. A stable form
