@@ -15,7 +15,8 @@ same way: ``log1pexp_to_softplus``, the sigmoid rewrites, ``crossentropy_softmax
 
 The table is read by the walks of ``passes.autodiff`` over a function and by those over loop and
 conditional bodies beside ``tir.scan``'s own rules (so it lives with the ops: the IR may not import
-a pass); forward mode takes tangents through the same stable forms. Its few questions about values are asked here, on static types only.
+a pass); forward mode takes tangents through the same stable forms. Its few questions about
+values are asked here, on static types only.
 
 A rule never applies when a value inside its pattern is itself differentiated with respect to, or
 held constant (``consider_constant``): then that value's own cotangent is needed. A stable form
