@@ -25,7 +25,7 @@ def test_shape_mismatch_fails_at_the_building_line():
         x, z = T.dmatrices("x", "z")
         x.tag.test_value = np.ones((2, 3))
         z.tag.test_value = np.ones((5, 5))
-        with pytest.raises(TestValueError, match=r"test_test_values.py:\d+: tir.add fails on the test values"):
+        with pytest.raises(TestValueError, match=r"test_eager_values.py:\d+: tir.add fails on the test values"):
             x + z  # noqa: B018
 
 
