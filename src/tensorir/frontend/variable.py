@@ -214,6 +214,13 @@ class TensorVariable:
         self.value.name = name
 
     @property
+    def rng(self) -> Any:
+        """Theano's ``sample.rng``: the shared state of the random stream this sample was drawn from."""
+        from tensorir.frontend.random_streams import stream_state_of
+
+        return stream_state_of(self)
+
+    @property
     def tag(self) -> Tag:
         if self._tag is None:
             self._tag = Tag()
