@@ -70,6 +70,8 @@ FLAGS: tuple[Flag, ...] = (
          "nan - nan into 0); off: results propagate nan and inf as NumPy does", None, _bool),
     Flag("optimizer_verbose", False, "print each rewrite as it applies", None, _bool),
     Flag("exception_verbosity", "low", "detail of run-time error messages", ("low", "high")),
+    Flag("compute_test_value", "off", "evaluate each op on its operands' tag.test_value as it is built "
+         "(frontend/eager_values.py)", ("off", "ignore", "warn", "raise", "pdb")),
     Flag("threads", 0, "threads for native kernels (0: all available cores)", None, _thread_count),
     Flag("native_loops", True, "run a scan whose body is native calls as one native loop after a recorded "
          "first step (False: a Python loop over the body)", None, _bool),

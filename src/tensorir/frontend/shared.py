@@ -11,8 +11,9 @@ import numpy as np
 from tensorir.dialects.ir import FreeValue
 from tensorir.dialects.types import TensorType as IRTensorType
 from tensorir.dialects.types import normalize_dtype
+from tensorir.frontend.config import config
 from tensorir.frontend.variable import TensorVariable
-from tensorir.runtime.arguments import reject_masked
+from tensorir.runtime.arguments import converts_exactly, reject_masked
 
 
 class Container:
@@ -68,7 +69,7 @@ class SharedVariable(TensorVariable):
                 f"with shape {arr.shape}"
             )
         if arr.dtype.name != t.dtype:
-            if self.strict or not _can_store(arr, t.dtype, self.allow_downcast):
+            if self.strict or not _can_store(new_value, arr, t.dtype, self.allow_downcast):
                 raise TypeError(
                     f"{label} has dtype {t.dtype}; cannot set a value of dtype {arr.dtype.name} "
                     "(cast it explicitly)"
@@ -89,10 +90,16 @@ class SharedVariable(TensorVariable):
         return self.name or f"<SharedVariable {self.value.type}>"
 
 
-def _can_store(arr: np.ndarray, dtype: str, allow_downcast: bool | None) -> bool:
-    if np.can_cast(arr.dtype, dtype, "safe"):
+def _can_store(original: Any, arr: np.ndarray, dtype: str, allow_downcast: bool | None) -> bool:
+    """Theano's rule: safe casts; anything with ``allow_downcast``; and a Python number or list
+    (not an ndarray) whose values convert exactly, so ``set_value(1.)`` on a float32 variable works."""
+    if np.can_cast(arr.dtype, dtype, "safe") or allow_downcast:
         return True
-    return bool(allow_downcast)
+    if isinstance(original, np.ndarray) or allow_downcast is not None:
+        return False
+    if isinstance(original, float) and dtype == config.floatX:
+        return True
+    return converts_exactly(arr, np.dtype(dtype))
 
 
 def shared(

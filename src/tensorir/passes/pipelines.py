@@ -2,7 +2,9 @@
 
 - ``None``: no rewrites (the graph exactly as built; ``tir.grad`` is still expanded, since nothing
   can run it otherwise).
-- ``'fast_compile'``: autodiff, canonicalize, cse, dce.
+- ``'fast_compile'``: autodiff, canonicalize, cse, stabilize, dce (stabilize because Theano's
+  guarantee that a cost like ``log(1 + exp(x))`` stays finite holds at every level that rewrites;
+  it is a cheap pattern pass).
 - ``'fast_run'``: everything: autodiff; canonicalize and cse to a small normal form; stabilize
   before anything could fuse away the patterns it looks for; canonicalize again (stabilize leaves
   negations and casts); the scan rewrites on the clean graph (unused outputs dropped first, so
@@ -71,7 +73,7 @@ def pipeline(level: str | None, fast_math: bool = False) -> list[Pass]:
     if level is None:
         return _autodiff()
     if level == "fast_compile":
-        return [*_autodiff(), CanonicalizePass(fast_math=fast_math), CSEPass(), DCEPass()]
+        return [*_autodiff(), CanonicalizePass(fast_math=fast_math), CSEPass(), StabilizePass(), DCEPass()]
     if level == "fast_run":
         return [
             *_autodiff(),

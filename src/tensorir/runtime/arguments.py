@@ -67,6 +67,8 @@ def _cast(arr: np.ndarray, original: Any, type_: TensorType, where: str, allow_d
     )
     if allow_downcast or (allow_downcast is None and python_floats and type_.dtype in FLOAT_DTYPES):
         return arr.astype(target)
+    if not isinstance(original, np.ndarray) and converts_exactly(arr, target):
+        return arr.astype(target)
     if arr.dtype.kind in "iu" and target.kind in "iu" and arr.size and not isinstance(original, np.ndarray):
         info = np.iinfo(target)
         if info.min <= arr.min() and arr.max() <= info.max:
@@ -75,3 +77,14 @@ def _cast(arr: np.ndarray, original: Any, type_: TensorType, where: str, allow_d
         f"{where}: a {type_.dtype} tensor cannot store a value of dtype {arr.dtype.name} without risking "
         f"loss of precision. Cast the data to {type_.dtype}, or pass allow_input_downcast=True to function()."
     )
+
+
+def converts_exactly(arr: np.ndarray, target: np.dtype) -> bool:
+    """Whether every value of ``arr`` survives conversion to ``target`` (Theano accepted Python
+    numbers and lists into any type under this rule: ``[1, 2]`` into a float32 vector, ``1.5``
+    into a float32 scalar, but not ``2**25 + 1``, nor an ndarray of another dtype)."""
+    if arr.dtype.kind not in "biuf" or target.kind not in "biuf":
+        return False
+    with np.errstate(all="ignore"):
+        converted = arr.astype(target)
+        return bool(np.array_equal(arr, converted, equal_nan=arr.dtype.kind == "f" and target.kind == "f"))
