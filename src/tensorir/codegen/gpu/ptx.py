@@ -4,7 +4,10 @@ The pipeline is the one checked in ``gpu_facts.md``: ``scf`` is lowered to ``cf`
 ``gpu.module`` before serialization (a leftover ``scf.if`` fails there), and the binary format is
 ``isa`` (PTX text; ``offload`` aborts the process in the bindings' build, so it is never used).
 libdevice is embedded in the bindings: ``math`` ops that have no approximation of ours become
-``__nv_*`` calls inlined at O3.
+``__nv_*`` calls inlined at O3. One pass is added to the checked pipeline: the math ops that
+have no libdevice function in ``convert-gpu-to-nvvm`` (``math.trunc``) are left to
+``convert-math-to-llvm`` (LLVM intrinsics, which NVPTX has instructions for); without it
+serialization fails on them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ CHIPS: dict[str, GpuTarget] = {
     "sm_90": GpuTarget("sm_90", 80),
 }
 DEFAULT_CHIP = "sm_90"
+_DIAGNOSTIC_CHARS = 2000
 
 
 def target(chip: str) -> GpuTarget:
@@ -52,8 +56,8 @@ def target(chip: str) -> GpuTarget:
 def gpu_pipeline(gpu: GpuTarget, opt_level: int = 3) -> str:
     """The MLIR pass pipeline from ``gpu.func`` kernels to a ``gpu.binary`` holding PTX."""
     return (f"builtin.module(nvvm-attach-target{{chip={gpu.chip} features={gpu.features} O={opt_level}}}, "
-            "gpu.module(lower-affine, convert-scf-to-cf, convert-gpu-to-nvvm, canonicalize, cse, "
-            "reconcile-unrealized-casts), gpu-module-to-binary{format=isa})")
+            "gpu.module(lower-affine, convert-scf-to-cf, convert-gpu-to-nvvm, convert-math-to-llvm, canonicalize, "
+            "cse, reconcile-unrealized-casts), gpu-module-to-binary{format=isa})")
 
 
 def compile_to_ptx(text: str, chip: str = DEFAULT_CHIP, opt_level: int = 3) -> str:
@@ -70,7 +74,8 @@ def compile_to_ptx(text: str, chip: str = DEFAULT_CHIP, opt_level: int = 3) -> s
         diagnostics: list[str] = []
 
         def collect(diagnostic) -> bool:  # noqa: ANN001 - an MLIR Diagnostic
-            diagnostics.append(f"{diagnostic.location}: {diagnostic.message}")
+            # A note can print the whole module (thousands of lines): keep the head of each.
+            diagnostics.append(f"{diagnostic.location}: {diagnostic.message}"[:_DIAGNOSTIC_CHARS])
             return True
 
         handler = ctx.attach_diagnostic_handler(collect)
@@ -79,12 +84,13 @@ def compile_to_ptx(text: str, chip: str = DEFAULT_CHIP, opt_level: int = 3) -> s
                 try:
                     module = ir.Module.parse(text)
                 except Exception as exc:  # MLIRError carries the diagnostics
-                    raise CodegenError(f"MLIR parse error:\n{exc}\n" + "\n".join(diagnostics), text) from None
+                    message = f"MLIR parse error:\n{str(exc)[:_DIAGNOSTIC_CHARS]}\n"
+                    raise CodegenError(message + "\n".join(diagnostics), text) from None
                 try:
                     passmanager.PassManager.parse(pipeline).run(module.operation)
                 except Exception as exc:
-                    raise CodegenError(f"GPU lowering failed ({pipeline}):\n{exc}\n" + "\n".join(diagnostics),
-                                       text) from None
+                    message = f"GPU lowering failed ({pipeline}):\n{str(exc)[:_DIAGNOSTIC_CHARS]}\n"
+                    raise CodegenError(message + "\n".join(diagnostics), text) from None
                 binaries = [op for op in module.body.operations if op.name == "gpu.binary"]
                 if len(binaries) != 1:
                     raise CodegenError(f"expected one gpu.module, found {len(binaries)}", text)
