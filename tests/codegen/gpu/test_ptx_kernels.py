@@ -4,7 +4,6 @@ float64 (no GPU needed; nothing here checks numbers: that needs a device, ``pyte
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -45,12 +44,12 @@ def lone_op_body(name: str, dtype: str) -> ElementwiseBody | None:
 
 @pytest.mark.parametrize("chip", CHIPS)
 @pytest.mark.parametrize("dtype", [*FLOATS, "int32", "bool"])
-def test_every_scalar_op_assembles(dtype: str, chip: str, tmp_path: Path) -> None:
+def test_every_scalar_op_assembles(dtype: str, chip: str) -> None:
     bodies = {name: lone_op_body(name, dtype) for name in sorted(LOWERINGS)}
     kernels = [gpu_elementwise.flat_kernel(name[4:], body, [False] * len(body.input_dtypes))
                for name, body in bodies.items() if body is not None]
     assert len(kernels) >= (50 if dtype in FLOATS else 10)
-    ptx = assembled_ptx(kernels, chip, tmp_path)
+    ptx = assembled_ptx(kernels, chip)
     assert len(entries(ptx)) == len(kernels)
 
 
@@ -63,13 +62,13 @@ def _fused_body(dtype: str) -> ElementwiseBody:
 
 @pytest.mark.parametrize("chip", CHIPS)
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_elementwise_variants_assemble(dtype: str, chip: str, tmp_path: Path) -> None:
+def test_elementwise_variants_assemble(dtype: str, chip: str) -> None:
     body = _fused_body(dtype)
     kernels = [gpu_elementwise.flat_kernel("flat", body, [False, True, False]),
                gpu_elementwise.vector_kernel("vector", body, [False, True, False]),
                gpu_elementwise.vector_kernel("vector_all_full", body, [False, False, False])]
     kernels += [gpu_elementwise.strided_kernel(f"strided{rank}", body, rank) for rank in (1, 2, 4)]
-    ptx = assembled_ptx(kernels, chip, tmp_path)
+    ptx = assembled_ptx(kernels, chip)
     assert entries(ptx) == ["flat", "vector", "vector_all_full", "strided1", "strided2", "strided4"]
     vector = ptx.split(".entry vector_all_full(", 1)[1].split(".entry", 1)[0]
     # One 16-byte access per float array: v4 of float32, v2 of float64, read through the nc cache.
@@ -88,7 +87,7 @@ def test_vector_lanes_and_alignment() -> None:
 
 @pytest.mark.parametrize("chip", CHIPS)
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_reductions_assemble(dtype: str, chip: str, tmp_path: Path) -> None:
+def test_reductions_assemble(dtype: str, chip: str) -> None:
     fused = ElementwiseBody([dtype, dtype], [dtype], [("tir.exp", {}, (0,), dtype), ("tir.mul", {}, (2, 1), dtype)],
                             [3])
     kernels = []
@@ -99,7 +98,7 @@ def test_reductions_assemble(dtype: str, chip: str, tmp_path: Path) -> None:
         kernels.append(columns_kernel(f"columns_{short}", ElementwiseBody.identity(dtype), reduction, out, [False]))
     kernels.append(rows_kernel("rows_fused_sum", fused, "tir.sum", dtype, [False, True]))
     kernels.append(columns_kernel("columns_fused_max", fused, "tir.max", dtype, [False, False]))
-    ptx = assembled_ptx(kernels, chip, tmp_path)
+    ptx = assembled_ptx(kernels, chip)
     assert len(entries(ptx)) == len(kernels)
     rows_sum = ptx.split(".entry rows_sum(", 1)[1].split(".entry", 1)[0]
     # Two butterflies of five steps (the warp, then the warps' partials); a 64-bit value moves
@@ -110,20 +109,20 @@ def test_reductions_assemble(dtype: str, chip: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("chip", CHIPS)
 @pytest.mark.parametrize("dtype", ["int8", "int64", "uint16", "bool"])
-def test_integer_reductions_assemble(dtype: str, chip: str, tmp_path: Path) -> None:
+def test_integer_reductions_assemble(dtype: str, chip: str) -> None:
     kernels = []
     for reduction in NATIVE_REDUCTIONS:
         out = "bool" if reduction in ("tir.all", "tir.any") else dtype
         kernels.append(rows_kernel(f"rows_{reduction[4:]}", ElementwiseBody.identity(dtype), reduction, out, [False]))
-    assert len(entries(assembled_ptx(kernels, chip, tmp_path))) == len(kernels)
+    assert len(entries(assembled_ptx(kernels, chip))) == len(kernels)
 
 
 @pytest.mark.parametrize("chip", CHIPS)
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_row_kernels_assemble(dtype: str, chip: str, tmp_path: Path) -> None:
+def test_row_kernels_assemble(dtype: str, chip: str) -> None:
     kernels = [row_kernel(op[4:], op, dtype, "int32") for op in ROW_OPS]
     kernels.append(row_kernel("crossentropy_int64_labels", "tir.softmax_crossentropy", dtype, "int64"))
-    ptx = assembled_ptx(kernels, chip, tmp_path)
+    ptx = assembled_ptx(kernels, chip)
     assert entries(ptx) == [op[4:] for op in ROW_OPS] + ["crossentropy_int64_labels"]
     assert "shfl.sync.bfly" in ptx and "ld.global.nc" in ptx
 
