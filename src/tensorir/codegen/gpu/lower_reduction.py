@@ -27,8 +27,15 @@ from tensorir.codegen.gpu.kernel_builder import GpuKernelBuilder, Param, loop, w
 __all__ = ["columns_kernel", "rows_kernel"]
 
 
-def _builder(name: str, body: ElementwiseBody) -> GpuKernelBuilder:
-    return GpuKernelBuilder(name, [Param("in")] * len(body.input_dtypes) + [Param("out")] + [Param("size")] * 2)
+def _setup(name: str, body: ElementwiseBody, reduction: str, out_dtype: str
+           ) -> tuple[GpuKernelBuilder, str, str, tuple[str, str, str]]:
+    """The kernel's builder, the accumulator's dtype, the reduction's identity (an SSA constant)
+    and the output, rows and cols arguments."""
+    acc_dtype = accumulator_dtype(reduction, body.output_dtypes[0], out_dtype)
+    n_in = len(body.input_dtypes)
+    kb = GpuKernelBuilder(name, [Param("in")] * n_in + [Param("out")] + [Param("size")] * 2)
+    identity = kb.e.constant(reduction_identity(reduction, acc_dtype), mlir_type(acc_dtype))
+    return kb, acc_dtype, identity, (kb.args[n_in], kb.args[n_in + 1], kb.args[n_in + 2])
 
 
 def _element(kb: GpuKernelBuilder, lines: list[str], body: ElementwiseBody, scalars: Sequence[bool], index: str,
@@ -42,14 +49,9 @@ def _element(kb: GpuKernelBuilder, lines: list[str], body: ElementwiseBody, scal
 
 def rows_kernel(name: str, body: ElementwiseBody, reduction: str, out_dtype: str, scalars: Sequence[bool]) -> str:
     """Reduce each row of the body's (single) value into ``out[r]`` (see the module docstring)."""
-    acc_dtype = accumulator_dtype(reduction, body.output_dtypes[0], out_dtype)
-    n_in = len(body.input_dtypes)
-    kb = _builder(name, body)
-    e = kb.e
-    t = mlir_type(acc_dtype)
-    out, rows, cols = kb.args[n_in], kb.args[n_in + 1], kb.args[n_in + 2]
+    kb, acc_dtype, identity, (out, rows, cols) = _setup(name, body, reduction, out_dtype)
+    e, t = kb.e, mlir_type(acc_dtype)
     block, grid, thread, size = kb.block_values()
-    identity = e.constant(reduction_identity(reduction, acc_dtype), t)
     row: list[str] = []
     lo = kb.emit_into(row, e.int_op, "muli", "%r", cols, "i64")
     hi = kb.emit_into(row, e.int_op, "addi", lo, cols, "i64")
@@ -68,14 +70,9 @@ def rows_kernel(name: str, body: ElementwiseBody, reduction: str, out_dtype: str
 
 def columns_kernel(name: str, body: ElementwiseBody, reduction: str, out_dtype: str, scalars: Sequence[bool]) -> str:
     """Reduce each column of the body's (single) value into ``out[j]`` (see the module docstring)."""
-    acc_dtype = accumulator_dtype(reduction, body.output_dtypes[0], out_dtype)
-    n_in = len(body.input_dtypes)
-    kb = _builder(name, body)
-    e = kb.e
-    t = mlir_type(acc_dtype)
-    out, rows, cols = kb.args[n_in], kb.args[n_in + 1], kb.args[n_in + 2]
+    kb, acc_dtype, identity, (out, rows, cols) = _setup(name, body, reduction, out_dtype)
+    e, t = kb.e, mlir_type(acc_dtype)
     first, stride = kb.thread_range()
-    identity = e.constant(reduction_identity(reduction, acc_dtype), t)
     column: list[str] = []
     inner: list[str] = []
     index = kb.emit_into(inner, e.int_op, "addi", kb.emit_into(inner, e.int_op, "muli", "%r", cols, "i64"), "%j",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tensorir.codegen.cpu.bindings import import_binding
-from tensorir.codegen.cpu.jit import _MLIR_LOCK, CodegenError, _mlir_context
+from tensorir.codegen.cpu.jit import CodegenError, lowered_module
 
 __all__ = ["CHIPS", "DEFAULT_CHIP", "GpuTarget", "compile_to_ptx", "gpu_pipeline", "target"]
 
@@ -66,35 +66,10 @@ def compile_to_ptx(text: str, chip: str = DEFAULT_CHIP, opt_level: int = 3) -> s
     Raises :class:`~tensorir.codegen.cpu.jit.CodegenError` with MLIR's diagnostics when parsing
     or a pass fails.
     """
-    ir, passmanager = import_binding("mlir.ir"), import_binding("mlir.passmanager")
     gpu_dialect = import_binding("mlir.dialects.gpu")
-    pipeline = gpu_pipeline(target(chip), opt_level)
-    with _MLIR_LOCK:
-        ctx = _mlir_context()
-        diagnostics: list[str] = []
-
-        def collect(diagnostic) -> bool:  # noqa: ANN001 - an MLIR Diagnostic
-            # A note can print the whole module (thousands of lines): keep the head of each.
-            diagnostics.append(f"{diagnostic.location}: {diagnostic.message}"[:_DIAGNOSTIC_CHARS])
-            return True
-
-        handler = ctx.attach_diagnostic_handler(collect)
-        try:
-            with ctx, ir.Location.unknown():
-                try:
-                    module = ir.Module.parse(text)
-                except Exception as exc:  # MLIRError carries the diagnostics
-                    message = f"MLIR parse error:\n{str(exc)[:_DIAGNOSTIC_CHARS]}\n"
-                    raise CodegenError(message + "\n".join(diagnostics), text) from None
-                try:
-                    passmanager.PassManager.parse(pipeline).run(module.operation)
-                except Exception as exc:
-                    message = f"GPU lowering failed ({pipeline}):\n{str(exc)[:_DIAGNOSTIC_CHARS]}\n"
-                    raise CodegenError(message + "\n".join(diagnostics), text) from None
-                binaries = [op for op in module.body.operations if op.name == "gpu.binary"]
-                if len(binaries) != 1:
-                    raise CodegenError(f"expected one gpu.module, found {len(binaries)}", text)
-                ptx = gpu_dialect.ObjectAttr(binaries[0].attributes["objects"][0]).object
-                return ptx.decode() if isinstance(ptx, bytes) else str(ptx)
-        finally:
-            handler.detach()
+    with lowered_module(text, gpu_pipeline(target(chip), opt_level), limit=_DIAGNOSTIC_CHARS) as (module, _):
+        binaries = [op for op in module.body.operations if op.name == "gpu.binary"]
+        if len(binaries) != 1:
+            raise CodegenError(f"expected one gpu.module, found {len(binaries)}", text)
+        ptx = gpu_dialect.ObjectAttr(binaries[0].attributes["objects"][0]).object
+        return ptx.decode() if isinstance(ptx, bytes) else str(ptx)
