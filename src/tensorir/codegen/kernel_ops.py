@@ -14,7 +14,7 @@ from tensorir.codegen.cpu.lower_nn import LABELLED
 from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Module, Operation
 
-__all__ = ["elementwise_body", "label_dtype", "lower_module_ops", "reduction_of"]
+__all__ = ["elementwise_body", "kernel_emitters", "label_dtype", "lower_module_ops", "reduction_of"]
 
 #: ``emit(op, kernel name) -> kernel text``.
 EmitKernel = Callable[[Operation, str], str]
@@ -38,6 +38,22 @@ def reduction_of(op: Operation) -> tuple[ElementwiseBody, str, list[bool]]:
 def label_dtype(op: Operation) -> str | None:
     """The dtype of a row op's class labels (None for the row ops without labels)."""
     return op.operands[-1].type.dtype if op.name in LABELLED else None
+
+
+def kernel_emitters(elementwise: EmitKernel, rows_kernel: Callable[..., str], row_kernel: Callable[..., str]
+                    ) -> dict[StepKind, EmitKernel]:
+    """The emitters of the kernel kinds, from a device's elementwise emitter and its rows reduction
+    and row kernel functions (``rows_kernel(name, body, reduction, out_dtype, scalars)`` and
+    ``row_kernel(name, op, dtype, label_dtype)``, the same signatures on every device)."""
+
+    def reduction(op: Operation, name: str) -> str:
+        body, reduce, scalars = reduction_of(op)
+        return rows_kernel(name, body, reduce, op.results[0].type.dtype, scalars)
+
+    def row(op: Operation, name: str) -> str:
+        return row_kernel(name, op.name, op.results[0].type.dtype, label_dtype(op))
+
+    return {StepKind.ELEMENTWISE: elementwise, StepKind.REDUCTION: reduction, StepKind.ROW: row}
 
 
 def lower_module_ops(module: Module, kind_of: Callable[[Operation], StepKind], emitters: Mapping[StepKind, EmitKernel],

@@ -13,7 +13,7 @@ from tensorir.codegen.gpu.lower_nn import row_kernel
 from tensorir.codegen.gpu.lower_reduction import rows_kernel
 from tensorir.codegen.gpu.ptx import DEFAULT_CHIP, compile_to_ptx
 from tensorir.codegen.gpu.step_table import step_kind, why_reference
-from tensorir.codegen.kernel_ops import elementwise_body, label_dtype, lower_module_ops, reduction_of
+from tensorir.codegen.kernel_ops import elementwise_body, kernel_emitters, lower_module_ops
 from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Module, Operation
 
@@ -28,20 +28,7 @@ def _elementwise_kernel(op: Operation, name: str) -> str:
     return strided_kernel(name, body, out_rank)
 
 
-def _reduction_kernel(op: Operation, name: str) -> str:
-    body, reduction, scalars = reduction_of(op)
-    return rows_kernel(name, body, reduction, op.results[0].type.dtype, scalars)
-
-
-def _row_kernel(op: Operation, name: str) -> str:
-    return row_kernel(name, op.name, op.results[0].type.dtype, label_dtype(op))
-
-
-_KERNELS = {
-    StepKind.ELEMENTWISE: _elementwise_kernel,
-    StepKind.REDUCTION: _reduction_kernel,
-    StepKind.ROW: _row_kernel,
-}
+_KERNELS = kernel_emitters(_elementwise_kernel, rows_kernel, row_kernel)
 
 
 def _note(fname: str, op: Operation, kind: StepKind) -> str:
