@@ -8,11 +8,11 @@ contains barriers), and every thread gets the block's result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tensorir.codegen.gpu.kernel_builder import GpuKernelBuilder
 
-__all__ = ["WARP", "block_reduce", "warp_reduce"]
+__all__ = ["WARP", "block_reduce", "block_reduce_tuple", "warp_reduce", "warp_reduce_tuple"]
 
 WARP = 32
 _MAX_WARPS = 1024 // WARP
@@ -22,6 +22,8 @@ _SHUFFLED = ("i32", "i64", "f32", "f64")
 
 #: ``combine(acc, value) -> new acc``, appending its ops to the builder's emitter lines.
 Combine = Callable[[str, str], str]
+#: The same for tuples of values combined together: ``combine(accs, values) -> new accs``.
+CombineTuple = Callable[[list[str], list[str]], list[str]]
 
 
 def _carrier(t: str) -> str:
@@ -40,12 +42,20 @@ def _shuffle_xor(kb: GpuKernelBuilder, lines: list[str], value: str, t: str, off
 
 def warp_reduce(kb: GpuKernelBuilder, lines: list[str], value: str, t: str, combine: Combine) -> str:
     """The warp's combined ``value`` in every lane: a butterfly over offsets 16, 8, 4, 2, 1."""
+    (out,) = warp_reduce_tuple(kb, lines, [value], [t], lambda a, b: [combine(a[0], b[0])])
+    return out
+
+
+def warp_reduce_tuple(kb: GpuKernelBuilder, lines: list[str], values: Sequence[str], types: Sequence[str],
+                      combine: CombineTuple) -> list[str]:
+    """:func:`warp_reduce` of a tuple of values combined together (e.g. a max and its index)."""
+    values = list(values)
     offset = WARP // 2
     while offset:
-        other = _shuffle_xor(kb, lines, value, t, offset)
-        value = kb.emit_into(lines, combine, value, other)
+        others = [_shuffle_xor(kb, lines, v, t, offset) for v, t in zip(values, types)]
+        values = kb.emit_into(lines, combine, values, others)
         offset //= 2
-    return value
+    return values
 
 
 def block_reduce(kb: GpuKernelBuilder, lines: list[str], value: str, t: str, identity: str,
@@ -56,30 +66,45 @@ def block_reduce(kb: GpuKernelBuilder, lines: list[str], value: str, t: str, ide
     after a barrier every warp reads all the slots (a lane past the last warp reads the identity)
     and reduces them again, so every thread ends with the same result and no second broadcast
     is needed. The trailing barrier lets the next block reduction reuse the slots."""
+    (out,) = block_reduce_tuple(kb, lines, [value], [t], [identity], lambda a, b: [combine(a[0], b[0])])
+    return out
+
+
+def block_reduce_tuple(kb: GpuKernelBuilder, lines: list[str], values: Sequence[str], types: Sequence[str],
+                       identities: Sequence[str], combine: CombineTuple) -> list[str]:
+    """:func:`block_reduce` of a tuple of values combined together (one workgroup buffer each)."""
     e = kb.e
     _block, _grid, thread, size = kb.block_values()
-    carrier = _carrier(t)
-    slots = kb.shared_buffer(carrier, _MAX_WARPS)
-    memref = f"memref<{_MAX_WARPS}x{carrier}, #gpu.address_space<workgroup>>"
-    warp_value = warp_reduce(kb, lines, value, t, combine)
+    carriers = [_carrier(t) for t in types]
+    slots = [kb.shared_buffer(c, _MAX_WARPS) for c in carriers]
+    memrefs = [f"memref<{_MAX_WARPS}x{c}, #gpu.address_space<workgroup>>" for c in carriers]
+    warp_values = warp_reduce_tuple(kb, lines, values, types, combine)
     lane = kb.emit_into(lines, e.op, "arith.remui", [thread, e.constant(WARP, "i64")], "i64")
     warp = kb.emit_into(lines, e.op, "arith.divui", [thread, e.constant(WARP, "i64")], "i64")
     is_first = kb.emit_into(lines, e.cmpi, "eq", lane, "%zero", "i64")
     slot = e.fresh("slot")
     lines.append(f"{slot} = arith.index_cast {warp} : i64 to index")
-    stored = warp_value if carrier == t else kb.emit_into(lines, e.cast, "extui", warp_value, t, carrier)
-    lines += [f"scf.if {is_first} {{", f"  memref.store {stored}, {slots}[{slot}] : {memref}", "}"]
+    write: list[str] = []
+    for value, t, carrier, buffer, memref in zip(warp_values, types, carriers, slots, memrefs):
+        stored = value if carrier == t else kb.emit_into(write, e.cast, "extui", value, t, carrier)
+        write.append(f"memref.store {stored}, {buffer}[{slot}] : {memref}")
+    lines += [f"scf.if {is_first} {{"] + ["  " + line for line in write] + ["}"]
     lines.append("gpu.barrier")
     warps = kb.emit_into(lines, e.op, "arith.divui", [size, e.constant(WARP, "i64")], "i64")
     has_slot = kb.emit_into(lines, e.cmpi, "ult", lane, warps, "i64")
-    lane_index, loaded, partial = e.fresh("slot"), e.fresh("part"), e.fresh("part")
+    lane_index = e.fresh("slot")
     lines.append(f"{lane_index} = arith.index_cast {lane} : i64 to index")
-    lines += [f"{partial} = scf.if {has_slot} -> ({t}) {{",
-              f"  {loaded} = memref.load {slots}[{lane_index}] : {memref}"]
+    partials = [e.fresh("part") for _ in values]
     read: list[str] = []
-    narrowed = loaded if carrier == t else kb.emit_into(read, e.cast, "trunci", loaded, carrier, t)
-    lines += ["  " + line for line in read]
-    lines += [f"  scf.yield {narrowed} : {t}", "} else {", f"  scf.yield {identity} : {t}", "}"]
-    total = warp_reduce(kb, lines, partial, t, combine)
+    narrowed = []
+    for t, carrier, buffer, memref in zip(types, carriers, slots, memrefs):
+        loaded = e.fresh("part")
+        read.append(f"{loaded} = memref.load {buffer}[{lane_index}] : {memref}")
+        narrowed.append(loaded if carrier == t else kb.emit_into(read, e.cast, "trunci", loaded, carrier, t))
+    all_types = ", ".join(types)
+    lines += [f"{', '.join(partials)} = scf.if {has_slot} -> ({all_types}) {{"] + ["  " + line for line in read]
+    lines += [f"  scf.yield {', '.join(narrowed)} : {all_types}", "} else {",
+              f"  scf.yield {', '.join(identities)} : {all_types}", "}"]
+    totals = warp_reduce_tuple(kb, lines, partials, types, combine)
     lines.append("gpu.barrier")
-    return total
+    return totals
