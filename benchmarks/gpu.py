@@ -25,10 +25,10 @@ from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
 from tensorir.codegen.gpu.kernel_builder import gpu_module
 from tensorir.codegen.gpu.lower_elementwise import vector_kernel, vector_lanes
 from tensorir.codegen.gpu.lower_nn import row_kernel
+from tensorir.runtime.compile_cache import default_cache_dir
 from tensorir.runtime.cuda.driver import unavailable_reason
 from tensorir.runtime.cuda.launch import elementwise_launch, row_launch
 from tensorir.runtime.cuda.parameters import ParameterBlock
-from tensorir.runtime.compile_cache import default_cache_dir
 from tensorir.runtime.ptx_cache import PtxCache
 
 REPO = Path(__file__).resolve().parents[1]
