@@ -11,7 +11,13 @@ from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
 from tensorir.codegen.gpu.kernel_builder import gpu_module
 from tensorir.codegen.gpu.lower_elementwise import flat_kernel
 from tensorir.codegen.gpu.ptx import compile_to_ptx
-from tensorir.runtime.cuda.driver import CudaUnavailable, chip_for_capability, unavailable_reason
+from tensorir.runtime.cuda.driver import (
+    CudaUnavailable,
+    check_driver_reads,
+    chip_for_capability,
+    driver_ptx,
+    unavailable_reason,
+)
 from tensorir.runtime.cuda.launch import elementwise_launch
 from tensorir.runtime.cuda.parameters import ParameterBlock
 
@@ -31,6 +37,18 @@ def test_chip_for_capability() -> None:
     assert chip_for_capability(10, 0) == "sm_90"  # newer devices JIT the newest PTX we write
     with pytest.raises(CudaUnavailable, match="sm_80 or newer"):
         chip_for_capability(7, 5)
+
+
+def test_the_drivers_ptx_version() -> None:
+    assert driver_ptx(12040) == 84 and driver_ptx(12060) == 85 and driver_ptx(13000) == 90
+    assert driver_ptx(12070) == 85  # no CUDA 12.7: the newest release at or before it
+    assert driver_ptx(14020) == 90  # newer than the table: at least its newest
+    with pytest.raises(CudaUnavailable, match="CUDA 10.2"):
+        driver_ptx(10020)
+    check_driver_reads("sm_80", 11080)
+    check_driver_reads("sm_90", 12000)
+    with pytest.raises(CudaUnavailable, match="reads PTX up to 7.8; code for sm_90 is PTX 8.0: update the driver"):
+        check_driver_reads("sm_90", 11080)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from tensorir.codegen.gpu.ptx import CHIPS
 from tensorir.runtime.cuda.launch import DeviceLimits, LaunchConfig
 from tensorir.runtime.cuda.parameters import ParameterBlock
 
-__all__ = ["CudaError", "CudaUnavailable", "Device", "GpuModule", "chip_for_capability", "require_driver",
-           "unavailable_reason"]
+__all__ = ["DRIVER_PTX", "CudaError", "CudaUnavailable", "Device", "GpuModule", "check_driver_reads",
+           "chip_for_capability", "driver_ptx", "require_driver", "unavailable_reason"]
 
 
 class CudaUnavailable(RuntimeError):
@@ -92,6 +92,34 @@ def chip_for_capability(major: int, minor: int) -> str:
     return max(eligible, key=lambda chip: int(chip[3:]))
 
 
+#: The newest PTX ISA (times ten) a driver of each CUDA version (major, minor) JIT-compiles, from
+#: NVIDIA's PTX ISA release notes. A driver reads PTX up to its own version, so code for a chip is
+#: loadable where the chip's PTX version (``codegen/gpu/ptx.py``'s ``CHIPS``) is at most this.
+DRIVER_PTX = {
+    (11, 0): 70, (11, 1): 71, (11, 2): 72, (11, 3): 73, (11, 4): 74, (11, 5): 75, (11, 6): 76, (11, 7): 77,
+    (11, 8): 78, (12, 0): 80, (12, 1): 81, (12, 2): 82, (12, 3): 83, (12, 4): 84, (12, 5): 85, (12, 6): 85,
+    (12, 8): 87, (12, 9): 88, (13, 0): 90,
+}
+
+
+def driver_ptx(version: int) -> int:
+    """The newest PTX ISA (times ten) of a driver whose ``cuDriverGetVersion`` is ``version``
+    (``12040`` is CUDA 12.4); a driver newer than the table reads at least the table's newest."""
+    major, minor = version // 1000, version % 1000 // 10
+    known = [ptx for release, ptx in DRIVER_PTX.items() if release <= (major, minor)]
+    if not known:
+        raise CudaUnavailable(f"the NVIDIA driver supports CUDA {major}.{minor}: tensorir needs CUDA 11.0 or newer")
+    return max(known)
+
+
+def check_driver_reads(chip: str, version: int) -> None:
+    """Raise :class:`CudaUnavailable` unless a driver of ``version`` JIT-compiles our PTX for ``chip``."""
+    needed, readable = CHIPS[chip].ptx, driver_ptx(version)
+    if needed > readable:
+        raise CudaUnavailable(f"the NVIDIA driver (CUDA {version // 1000}.{version % 1000 // 10}) reads PTX up to "
+                              f"{readable / 10:.1f}; code for {chip} is PTX {needed / 10:.1f}: update the driver")
+
+
 @dataclass
 class Device:
     """One CUDA device with its primary context made current on the calling thread."""
@@ -119,6 +147,7 @@ class Device:
                               get("CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X"))
         chip = chip_for_capability(get("CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR"),
                                    get("CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR"))
+        check_driver_reads(chip, int(check(driver.cuDriverGetVersion(), "cuDriverGetVersion")))
         return cls(ordinal, handle, context, limits, chip)
 
     def load(self, ptx: str) -> GpuModule:
