@@ -34,6 +34,8 @@ ROW_OPS = ("tir.softmax", "tir.log_softmax", "tir.logsumexp", "tir.softmax_cross
            "tir.softmax_crossentropy_grad")
 #: Row ops that read class labels (and, for the gradient, one cotangent per row).
 LABELLED = ("tir.softmax_crossentropy", "tir.softmax_crossentropy_grad")
+#: Row ops whose shift is the row max as it is (module docstring, step 1).
+RAW_MAX = ("tir.softmax", "tir.log_softmax", "tir.softmax_crossentropy_grad")
 
 
 def row_kernel_arity(op: str) -> int:

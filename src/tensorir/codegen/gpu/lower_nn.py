@@ -6,7 +6,9 @@ approximations, the same non-finite max replaced by 0, the same label check writ
 into ``status[0]``); the row's passes are spread over the block's threads:
 
 1. each thread's max over elements ``t, t + B, ...`` of the row, then the block's max
-   (:func:`.block_reduce.block_reduce`);
+   (:func:`.block_reduce.block_reduce`); for logsumexp and the cross-entropy replaced by 0 when
+   not finite, while the ops in ``RAW_MAX`` keep it (so a row holding +inf or nan, or only
+   -inf, gives nan, as the reference's row max does);
 2. each thread's sum of ``exp(x - m)`` over the same elements (softmax and the gradient store
    them in the output on the way), then the block's sum;
 3. the outputs: each thread rewrites the elements it wrote (so no barrier is needed), or
@@ -20,7 +22,7 @@ Arguments: the CPU row kernel's (``x``, the output, labels, cotangents, ``status
 from __future__ import annotations
 
 from tensorir.codegen.cpu.approx import APPROXIMATIONS
-from tensorir.codegen.cpu.lower_nn import LABELLED, ROW_OPS, checked_label, row_kernel_arity
+from tensorir.codegen.cpu.lower_nn import LABELLED, RAW_MAX, ROW_OPS, checked_label, row_kernel_arity
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.codegen.gpu.block_reduce import block_reduce
 from tensorir.codegen.gpu.kernel_builder import GpuKernelBuilder, Param, loop, when
@@ -71,15 +73,17 @@ def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -
     def add(a: str, b: str) -> str:
         return e.op("arith.addf", [a, b], t, attributes="fastmath<reassoc>")
 
-    # Pass 1: the row's max, 0 when it is not finite.
+    # Pass 1: the row's max (0 when it is not finite, outside RAW_MAX).
     lowest = e.constant(float("-inf"), t)
     max_loop: list[str] = []
     new_max = kb.emit_into(max_loop, maximum, "%m_acc", kb.load(max_loop, x, "%i", dtype))
     body += [f"%m_part = scf.for %i = {first} to {end} step {size} iter_args(%m_acc = {lowest}) -> ({t}) : i64 {{"]
     body += ["  " + line for line in max_loop] + [f"  scf.yield {new_max} : {t}", "}"]
-    m_raw = block_reduce(kb, body, "%m_part", t, lowest, maximum)
-    finite = kb.emit_into(body, e.cmpf, "olt", kb.emit_into(body, e.abs, m_raw, t), e.constant(float("inf"), t), t)
-    m = kb.emit_into(body, e.select, finite, m_raw, e.constant(0.0, t), t)
+    m = m_raw = block_reduce(kb, body, "%m_part", t, lowest, maximum)
+    if op not in RAW_MAX:
+        finite = kb.emit_into(body, e.cmpf, "olt", kb.emit_into(body, e.abs, m_raw, t), e.constant(float("inf"), t),
+                              t)
+        m = kb.emit_into(body, e.select, finite, m_raw, e.constant(0.0, t), t)
     # Pass 2: the sum of exp(x - m), storing exp(x - m) where the output is made of it.
     zero = e.constant(0.0, t)
     sum_loop: list[str] = []
