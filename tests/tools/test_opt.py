@@ -94,11 +94,15 @@ def test_unknown_op_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "cannot read input" in capsys.readouterr().err
 
 
-def test_emit_ptx_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_emit_ptx_prints_the_kernels_ptx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "in.mlir"
     path.write_text(SRC)
-    assert main([str(path), "--emit=ptx"]) == 1
-    assert "not available: the GPU backend is not written yet" in capsys.readouterr().err
+    assert main([str(path), "-p", "fuse", "--emit=ptx", "--chip", "sm_80"]) == 0
+    ptx = capsys.readouterr().out
+    assert ".target sm_80" in ptx and ptx.count(".visible .entry") == 1 and "ld.global.nc.b64" in ptx
+    with pytest.raises(SystemExit):  # argparse: the message names the chips there are
+        main([str(path), "--emit=ptx", "--chip", "sm_70"])
+    assert "invalid choice: 'sm_70'" in capsys.readouterr().err
 
 
 def test_emit_mlir_and_llvm_show_the_lowered_kernels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

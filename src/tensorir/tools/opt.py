@@ -2,7 +2,9 @@
 
     tensorir-opt FILE|- [-p pass1,pass2{opt=val}] [--level fast_run|fast_compile]
                  [--print-ir-after-all] [--print-ir-after=PASS] [--list-passes]
-                 [--emit=tir|mlir|llvm|ptx] [-o OUT] [--timing] [--no-verify]
+                 [--emit=tir|mlir|llvm|ptx] [--chip sm_90] [-o OUT] [--timing] [--no-verify]
+
+``--emit=ptx`` prints the PTX of the module's GPU kernels for ``--chip`` (no GPU is needed).
 
 Errors in the input or the pass list are one line, ``file:line:col: message``, and exit code 1;
 no traceback.
@@ -15,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from tensorir.codegen.gpu.ptx import CHIPS, DEFAULT_CHIP
 from tensorir.dialects.ir import Module
 from tensorir.dialects.opdef import IRError
 from tensorir.dialects.parser import ParseError, parse_module
@@ -88,12 +91,13 @@ def _read(path: str) -> tuple[str, str]:
         raise UsageError(f"{path}:0:0: cannot read input: {exc.strerror}") from None
 
 
-def _emit(module: Module, emit: str) -> str:
+def _emit(module: Module, emit: str, chip: str) -> str:
     if emit == "tir":
         return print_module(module)
-    if emit == "ptx":
-        raise UsageError("tensorir-opt: --emit=ptx is not available: the GPU backend is not written yet")
     from tensorir import codegen
+
+    if emit == "ptx":
+        return codegen.lower_to_ptx(module, chip)
 
     lower = codegen.lower_to_mlir if emit == "mlir" else codegen.lower_to_llvm
     return str(lower(module))
@@ -113,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--print-ir-after", default="", metavar="PASS", help="print the IR after these passes (stderr)")
     ap.add_argument("--list-passes", action="store_true", help="list the passes and exit")
     ap.add_argument("--emit", choices=["tir", "mlir", "llvm", "ptx"], default="tir", help="output form")
+    ap.add_argument("--chip", choices=list(CHIPS), default=DEFAULT_CHIP, help="the GPU chip of --emit=ptx")
     ap.add_argument("-o", "--output", default="-", help="output file (default stdout)")
     ap.add_argument("--timing", action="store_true", help="print the time each pass took (stderr)")
     ap.add_argument("--no-verify", action="store_true", help="do not verify the IR after each pass")
@@ -150,7 +155,7 @@ def run(argv: Sequence[str], stdout: TextIO, stderr: TextIO) -> int:
         pm.run(module)
     except IRError as exc:
         raise UsageError(f"{source}:0:0: the IR is invalid after a pass: {exc}") from None
-    out = _emit(module, args.emit)
+    out = _emit(module, args.emit, args.chip)
     if args.timing:
         stderr.write(pm.report() + "\n")
     if args.output == "-":

@@ -17,10 +17,12 @@ that compile or link, never at module level.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tensorir.codegen.cpu.bindings import import_binding, signals_deferred
 
@@ -33,6 +35,7 @@ __all__ = [
     "compile_mlir",
     "host_target_machine",
     "lower_mlir_to_llvm_ir",
+    "lowered_module",
     "memref_args",
     "compile_llvm_ir",
     "compile_mlir_parts",
@@ -126,22 +129,27 @@ def _lljit():
     return _LLJIT
 
 
-def lower_mlir_to_llvm_ir(text: str, pipeline: str = DEFAULT_MLIR_PIPELINE) -> str:
-    """Parse MLIR text, run ``pipeline`` and translate to LLVM IR text.
+@contextlib.contextmanager
+def lowered_module(text: str, pipeline: str, *, limit: int | None = None) -> Iterator[tuple[Any, list[str]]]:
+    """Parse MLIR text and run ``pipeline`` on it, holding the process's MLIR lock and context:
+    the block gets the module and the diagnostics so far (both valid inside it only).
 
-    Raises :class:`CodegenError` with MLIR's diagnostics when parsing or a pass fails.
+    Raises :class:`CodegenError` with MLIR's diagnostics when parsing or a pass fails; ``limit``
+    cuts each diagnostic to that many characters (a note can print a whole module).
     """
     ir, passmanager = import_binding("mlir.ir"), import_binding("mlir.passmanager")
-    mlir_llvm = import_binding("mlir.dialects.llvm")
+
+    def cut(line: str) -> str:
+        return line if limit is None else line[:limit]
 
     with _MLIR_LOCK:
         ctx = _mlir_context()
         diagnostics: list[str] = []
 
         def collect(diagnostic) -> bool:
-            diagnostics.append(f"{diagnostic.location}: {diagnostic.message}")
+            diagnostics.append(cut(f"{diagnostic.location}: {diagnostic.message}"))
             for note in diagnostic.notes:
-                diagnostics.append(f"  note: {note.location}: {note.message}")
+                diagnostics.append(cut(f"  note: {note.location}: {note.message}"))
             return True
 
         handler = ctx.attach_diagnostic_handler(collect)
@@ -150,29 +158,39 @@ def lower_mlir_to_llvm_ir(text: str, pipeline: str = DEFAULT_MLIR_PIPELINE) -> s
                 try:
                     module = ir.Module.parse(text)
                 except Exception as exc:  # MLIRError carries the diagnostics
-                    raise CodegenError(f"MLIR parse error:\n{exc}\n" + "\n".join(diagnostics), text) from None
+                    raise CodegenError(f"MLIR parse error:\n{cut(str(exc))}\n" + "\n".join(diagnostics), text) from None
                 try:
                     passmanager.PassManager.parse(pipeline).run(module.operation)
                 except Exception as exc:
                     raise CodegenError(
-                        f"MLIR lowering failed ({pipeline}):\n{exc}\n" + "\n".join(diagnostics), text
+                        f"MLIR lowering failed ({pipeline}):\n{cut(str(exc))}\n" + "\n".join(diagnostics), text
                     ) from None
-                leftover = _non_llvm_ops(module)
-                if leftover:
-                    # Translating a module with non-LLVM ops crashes the process; refuse instead.
-                    raise CodegenError(
-                        f"MLIR lowering failed ({pipeline}): ops left outside the LLVM dialect: "
-                        + ", ".join(sorted(leftover)),
-                        text,
-                    )
-                try:
-                    return str(mlir_llvm.translate_module_to_llvmir(module.operation))
-                except Exception as exc:
-                    raise CodegenError(
-                        f"translation to LLVM IR failed:\n{exc}\n" + "\n".join(diagnostics), text
-                    ) from None
+                yield module, diagnostics
         finally:
             handler.detach()
+
+
+def lower_mlir_to_llvm_ir(text: str, pipeline: str = DEFAULT_MLIR_PIPELINE) -> str:
+    """Parse MLIR text, run ``pipeline`` and translate to LLVM IR text.
+
+    Raises :class:`CodegenError` with MLIR's diagnostics when parsing or a pass fails.
+    """
+    mlir_llvm = import_binding("mlir.dialects.llvm")
+    with lowered_module(text, pipeline) as (module, diagnostics):
+        leftover = _non_llvm_ops(module)
+        if leftover:
+            # Translating a module with non-LLVM ops crashes the process; refuse instead.
+            raise CodegenError(
+                f"MLIR lowering failed ({pipeline}): ops left outside the LLVM dialect: "
+                + ", ".join(sorted(leftover)),
+                text,
+            )
+        try:
+            return str(mlir_llvm.translate_module_to_llvmir(module.operation))
+        except Exception as exc:
+            raise CodegenError(
+                f"translation to LLVM IR failed:\n{exc}\n" + "\n".join(diagnostics), text
+            ) from None
 
 
 def _non_llvm_ops(module) -> set[str]:

@@ -29,7 +29,8 @@ from tensorir.codegen.cpu.approx import APPROXIMATIONS
 from tensorir.codegen.cpu.lower_elementwise import KernelBuilder
 from tensorir.codegen.cpu.scalar_ops import NotLowerable, cast_scalar
 
-__all__ = ["ROW_OPS", "SHORT_BLOCK", "SHORT_COLS", "row_kernel", "short_row_kernel"]
+__all__ = ["LABELLED", "ROW_OPS", "SHORT_BLOCK", "SHORT_COLS", "checked_label", "row_kernel", "row_kernel_arity",
+           "short_row_kernel"]
 
 ROW_OPS = ("tir.softmax", "tir.log_softmax", "tir.logsumexp", "tir.softmax_crossentropy",
            "tir.softmax_crossentropy_grad")
@@ -66,8 +67,8 @@ def _row_arguments(name: str, op: str, dtype: str, label_dtype: str | None
     return kb, "f32" if dtype == "float32" else "f64", fields
 
 
-def _checked_label(kb: KernelBuilder, body: list[str], y_base: str, status_base: str, label_dtype: str,
-                   cols: str) -> str:
+def checked_label(kb: KernelBuilder, body: list[str], y_base: str, status_base: str, label_dtype: str,
+                  cols: str) -> str:
     """Row ``%r``'s label as i64, 0 when outside ``[0, cols)`` (the row is then noted in status)."""
     e = kb.e
     label = kb.emit_into(body, cast_scalar, e, kb.load(body, y_base, "%r", label_dtype), label_dtype, "int64")
@@ -119,7 +120,7 @@ def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -
         kb.store(scale, scaled, out_base, "%i", dtype)
         body += [f"scf.for %i = {row} to {end} step %one : i64 {{"] + ["  " + line for line in scale] + ["}"]
         if gradient:
-            label = _checked_label(kb, body, y_base, status_base, label_dtype, cols)
+            label = checked_label(kb, body, y_base, status_base, label_dtype, cols)
             at = kb.emit_into(body, e.int_op, "addi", row, label, "i64")
             kb.store(body, kb.emit_into(body, e.sub, kb.load(body, out_base, at, dtype), dy, t), out_base, at, dtype)
     elif op == "tir.log_softmax":
@@ -134,7 +135,7 @@ def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -
     else:
         assert label_dtype is not None
         log_sum = kb.emit_into(body, log, e, "%s", t)
-        label = _checked_label(kb, body, y_base, status_base, label_dtype, cols)
+        label = checked_label(kb, body, y_base, status_base, label_dtype, cols)
         picked = kb.load(body, x_base, kb.emit_into(body, e.int_op, "addi", row, label, "i64"), dtype)
         loss = kb.emit_into(body, e.sub, log_sum, kb.emit_into(body, e.sub, picked, m, t), t)
         kb.store(body, loss, out_base, "%r", dtype)
@@ -257,13 +258,13 @@ def short_row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = N
         if gradient:
             lines.append(f"%r = arith.addi %r0, {b} : i64")
             dy = kb.load(lines, dy_base, "%r", dtype)
-            label = _checked_label(kb, lines, y_base, status_base, label_dtype, cols)
+            label = checked_label(kb, lines, y_base, status_base, label_dtype, cols)
             at = kb.emit_into(lines, e.int_op, "addi", row, label, "i64")
             kb.store(lines, kb.emit_into(lines, e.sub, kb.load(lines, out_base, at, dtype), dy, t), out_base, at, dtype)
 
     def crossentropy(lines: list[str], b: str, row: str) -> None:
         lines.append(f"%r = arith.addi %r0, {b} : i64")
-        label = _checked_label(kb, lines, y_base, status_base, label_dtype, cols)
+        label = checked_label(kb, lines, y_base, status_base, label_dtype, cols)
         picked = kb.load(lines, x_base, kb.emit_into(lines, e.int_op, "addi", row, label, "i64"), dtype)
         shifted = kb.emit_into(lines, e.sub, picked, kb.load(lines, "%mx", b, dtype), t)
         log_sum = kb.emit_into(lines, log, e, kb.load(lines, "%sm", b, dtype), t)

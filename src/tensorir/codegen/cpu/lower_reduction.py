@@ -23,7 +23,7 @@ from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, KernelBuilde
 from tensorir.codegen.cpu.mlir_text import KernelEmitter
 from tensorir.codegen.cpu.scalar_ops import NotLowerable, cast_scalar, dtype_kind, mlir_type
 
-__all__ = ["NATIVE_REDUCTIONS", "accumulator_dtype", "columns_kernel", "rows_kernel"]
+__all__ = ["NATIVE_REDUCTIONS", "accumulator_dtype", "columns_kernel", "combine", "reduction_identity", "rows_kernel"]
 
 #: reductions with a native lowering (``tir.mean`` is a sum divided by the count).
 NATIVE_REDUCTIONS = ("tir.sum", "tir.prod", "tir.max", "tir.min", "tir.mean", "tir.all", "tir.any")
@@ -37,7 +37,8 @@ def accumulator_dtype(reduction: str, value_dtype: str, out_dtype: str) -> str:
     return out_dtype
 
 
-def _identity(reduction: str, dtype: str) -> float | int | bool:
+def reduction_identity(reduction: str, dtype: str) -> float | int | bool:
+    """The neutral value of ``reduction`` in ``dtype`` (what an empty row reduces to)."""
     kind = dtype_kind(dtype)
     bits = 1 if dtype == "bool" else int(mlir_type(dtype)[1:])
     if reduction in ("tir.sum", "tir.mean", "tir.any"):
@@ -95,7 +96,7 @@ def rows_kernel(name: str, body: ElementwiseBody, reduction: str, out_dtype: str
     bases = [kb.array_field(pre, kb.args[k], "data") for k in range(n_in + 1)]
     cols, total = kb.args[n_in + 1], kb.args[n_in + 2]
     t = mlir_type(acc_dtype)
-    init = e.constant(_identity(reduction, acc_dtype), t)
+    init = e.constant(reduction_identity(reduction, acc_dtype), t)
     outer: list[str] = []
     lo = kb.emit_into(outer, e.int_op, "muli", "%r", cols, "i64")
     hi = kb.emit_into(outer, e.op, "arith.minsi", [kb.emit_into(outer, e.int_op, "addi", lo, cols, "i64"), total],
@@ -124,7 +125,7 @@ def columns_kernel(name: str, body: ElementwiseBody, reduction: str, out_dtype: 
     rows, cols = kb.args[n_in + 1], kb.args[n_in + 2]
     t = mlir_type(acc_dtype)
     init_loop: list[str] = []
-    kb.store(init_loop, e.constant(_identity(reduction, acc_dtype), t), bases[n_in], "%j", acc_dtype)
+    kb.store(init_loop, e.constant(reduction_identity(reduction, acc_dtype), t), bases[n_in], "%j", acc_dtype)
     row: list[str] = []
     base_index = kb.emit_into(row, e.int_op, "muli", "%r", cols, "i64")
     loop: list[str] = []

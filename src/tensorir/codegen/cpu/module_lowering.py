@@ -8,59 +8,34 @@ kernel; the others are listed in comments saying how they run.
 from __future__ import annotations
 
 from tensorir.codegen.cpu.jit import compile_mlir
-from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel, strided_kernel
-from tensorir.codegen.cpu.lower_nn import LABELLED, row_kernel
+from tensorir.codegen.cpu.lower_elementwise import flat_kernel, strided_kernel
+from tensorir.codegen.cpu.lower_nn import row_kernel
 from tensorir.codegen.cpu.lower_reduction import rows_kernel
 from tensorir.codegen.cpu.step_table import step_kind, why_reference
+from tensorir.codegen.kernel_ops import elementwise_body, kernel_emitters, lower_module_ops
 from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Module, Operation
 
 
 def _elementwise_kernel(op: Operation, name: str) -> str:
-    body = ElementwiseBody.from_block(op.regions[0].block) if op.name == "tir.fused" else ElementwiseBody.from_op(op)
+    body = elementwise_body(op)
     out_rank = op.results[0].type.ndim
     if out_rank == 0:  # scalars: the flat kernel over one element, as the executor runs them
         return flat_kernel(name, body, [False] * len(op.operands))
     return strided_kernel(name, body, [v.type.ndim for v in op.operands], out_rank)
 
 
-def _reduction_kernel(op: Operation, name: str) -> str:
-    if op.name == "tir.fused":
-        body, reduce = ElementwiseBody.from_block(op.regions[0].block), op.attributes["reduce"]
-    else:
-        body, reduce = ElementwiseBody.identity(op.operands[0].type.dtype), op.name
-    scalars = [v.type.ndim == 0 for v in op.operands]
-    return rows_kernel(name, body, reduce, op.results[0].type.dtype, scalars)
+_KERNELS = kernel_emitters(_elementwise_kernel, rows_kernel, row_kernel)
 
 
-def _row_kernel(op: Operation, name: str) -> str:
-    label = op.operands[-1].type.dtype if op.name in LABELLED else None
-    return row_kernel(name, op.name, op.results[0].type.dtype, label)
-
-
-_KERNELS = {
-    StepKind.ELEMENTWISE: _elementwise_kernel,
-    StepKind.REDUCTION: _reduction_kernel,
-    StepKind.ROW: _row_kernel,
-}
+def _note(fname: str, op: Operation, kind: StepKind) -> str:
+    reason = f" ({why_reference(op)})" if kind is StepKind.REFERENCE else ""
+    return f"// @{fname}: {op.name}: {kind}{reason}"
 
 
 def lower_to_mlir(module: Module) -> str:
     """One MLIR module with the kernels of every function (upstream dialects only)."""
-    parts: list[str] = []
-    notes: list[str] = []
-    for func in module.functions:
-        fname = func.attributes["sym_name"]
-        for k, op in enumerate(func.regions[0].block.operations):
-            if op.name in ("func.return", "tir.constant"):
-                continue
-            kind = step_kind(op)
-            emit = _KERNELS.get(kind)
-            if emit is not None:
-                parts.append(emit(op, f"{fname}_{k}_{op.name.split('.', 1)[1]}"))
-            else:
-                reason = f" ({why_reference(op)})" if kind is StepKind.REFERENCE else ""
-                notes.append(f"// @{fname}: {op.name}: {kind}{reason}")
+    parts, notes = lower_module_ops(module, step_kind, _KERNELS, _note)
     lines = [line for text in parts for line in text.splitlines()]
     # Attribute aliases (the kernels' alias scopes) are declared outside the module.
     aliases = "".join(line + "\n" for line in lines if line.startswith("#"))

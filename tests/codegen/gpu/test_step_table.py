@@ -1,0 +1,98 @@
+"""The GPU step table: one kind per op on each device, the GPU's read from the same checks as the
+CPU's; what has no GPU kernel yet runs on the host and says why; ``--emit=ptx`` reports it."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import tensorir as tr
+import tensorir.tensor as T
+from tensorir.codegen.cpu import step_table as cpu
+from tensorir.codegen.gpu import step_table as gpu
+from tensorir.codegen.gpu.module_lowering import lower_to_gpu_mlir, lower_to_ptx
+from tensorir.codegen.gpu.ptxas import assemble, find_ptxas
+from tensorir.codegen.step_kinds import StepKind
+from tensorir.dialects.ir import Module
+from tensorir.dialects.registry import _build
+from tensorir.tensor.signal import pool
+
+REGISTRY = _build()
+
+
+def test_every_kind_has_exactly_one_gpu_decision() -> None:
+    kernels, fallback = set(gpu.GPU_KERNEL_KINDS), set(gpu.HOST_FALLBACK)
+    assert not kernels & fallback
+    assert kernels | fallback | {StepKind.REFERENCE} == set(StepKind)
+    assert all(reason for reason in gpu.HOST_FALLBACK.values())
+
+
+def test_every_named_op_has_a_gpu_decision() -> None:
+    for kind, names in cpu.NAMED_KINDS.items():
+        for name in names:
+            assert name in REGISTRY
+            assert (kind in gpu.GPU_KERNEL_KINDS) != (kind in gpu.HOST_FALLBACK), (name, kind)
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, tr.Function]:
+    """Small models whose ops take every kind of step on the CPU."""
+    rng = np.random.default_rng(0)
+    x, y = T.matrix("x"), T.ivector("y")
+    W = tr.shared(rng.standard_normal((6, 4)) * 0.1, name="W")
+    b = tr.shared(np.zeros(4), name="b")
+    p = T.nnet.softmax(T.dot(x, W) + b)
+    cost = T.mean(T.nnet.categorical_crossentropy(p, y)) + T.sum(T.nnet.logsoftmax(x), axis=1).max()
+    gW, gb = tr.grad(cost, [W, b])
+    logreg = tr.function([x, y], [cost, p.max(axis=1)], updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)])
+    images = T.tensor4("images")
+    F = tr.shared(rng.standard_normal((3, 1, 3, 3)) * 0.1, name="F")
+    conv = tr.function([images], T.sum(T.tanh(pool.pool_2d(T.nnet.conv2d(images, F), ws=(2, 2), ignore_border=True))))
+    seq = T.tensor3("seq")
+    states, _ = tr.scan(lambda s, prev: T.tanh(s + prev), sequences=seq, outputs_info=T.zeros_like(seq[0]))
+    loop = tr.function([seq], T.sum(states[-1]))
+    v = T.vector("v")
+    index = tr.function([v], [T.set_subtensor(v[1:3], 0.0), v.reshape((2, -1))])
+    return {"logreg": logreg, "conv": conv, "loop": loop, "index": index}
+
+
+def _ops(f: tr.Function) -> list:
+    return [op for op in f.func.regions[0].block.operations if op.name not in ("func.return", "tir.constant")]
+
+
+def test_each_op_has_one_kind_per_device(functions: dict[str, tr.Function]) -> None:
+    seen: set[StepKind] = set()
+    for name, f in functions.items():
+        for op in _ops(f):
+            on_cpu, on_gpu = cpu.step_kind(op), gpu.step_kind(op)
+            seen.add(on_cpu)
+            if on_cpu in gpu.GPU_KERNEL_KINDS:
+                assert on_gpu is on_cpu and gpu.why_reference(op) is None, (name, op.name)
+            else:
+                assert on_gpu is StepKind.REFERENCE and gpu.why_reference(op), (name, op.name, on_cpu)
+            if on_cpu in gpu.HOST_FALLBACK:
+                assert gpu.why_reference(op) == gpu.HOST_FALLBACK[on_cpu]
+    assert seen >= set(StepKind) - {StepKind.REFERENCE}, sorted(set(StepKind) - seen)
+
+
+def test_emit_ptx_notes_the_host_steps(functions: dict[str, tr.Function]) -> None:
+    for name, f in functions.items():
+        text = lower_to_gpu_mlir(Module([f.func]))
+        ops = _ops(f)
+        noted = re.findall(r"^// @\S+: (tir\.\w+): NumPy reference on the host \((.+)\)$", text, flags=re.M)
+        assert noted == [(op.name, gpu.why_reference(op)) for op in ops if gpu.step_kind(op) is StepKind.REFERENCE]
+        kernels = re.findall(r"^    gpu\.func @(\w+)\(", text, flags=re.M)
+        assert len(kernels) == sum(gpu.step_kind(op) in gpu.GPU_KERNEL_KINDS for op in ops), name
+
+
+@pytest.mark.skipif(find_ptxas() is None, reason="ptxas is not installed")
+def test_a_training_step_assembles(functions: dict[str, tr.Function]) -> None:
+    f = functions["logreg"]
+    ptx = lower_to_ptx(Module([f.func]), "sm_80")
+    cubin, messages = assemble(ptx, "sm_80")
+    assert cubin, messages
+    kinds = {gpu.step_kind(op) for op in _ops(f)}
+    assert {StepKind.ELEMENTWISE, StepKind.REDUCTION, StepKind.ROW} <= kinds
+    assert ptx.count(".visible .entry") == sum(gpu.step_kind(op) in gpu.GPU_KERNEL_KINDS for op in _ops(f))
