@@ -125,7 +125,12 @@ def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
 def _lljit():
     global _LLJIT
     if _LLJIT is None:
-        _LLJIT = _llvm().create_lljit_compiler(host_target_machine(3))
+        # JITLink, not RuntimeDyld: RuntimeDyld maps an object's code and constants separately,
+        # and in a large process (JAX and PyTorch loaded beside us) they can land more than 2 GiB
+        # apart, beyond a 32-bit PC-relative reference, which aborts the process on an LLVM
+        # assertion. JITLink places each object in one contiguous allocation and reaches far
+        # symbols through stubs.
+        _LLJIT = _llvm().create_lljit_compiler(host_target_machine(3), use_jit_link=True)
     return _LLJIT
 
 
