@@ -15,6 +15,8 @@ the steps (no dictionary lookups, no per-op type tests). The steps:
   per-call cost, writes in place into dead buffers (runtime/native_indexing.py);
 - ``tir.scan``: a native loop (runtime/native_loop.py) when its body's first step records
   cleanly, else the reference loop over the body's own plan;
+- collectives (``tir.allreduce``): a Python step calling the group's communicator, MPI or NCCL
+  (runtime/collectives.py);
 - everything else, shape ops included (their references are NumPy views, O(1)), runs the op's
   NumPy reference, so every graph runs.
 
@@ -46,6 +48,7 @@ from tensorir.dialects.interpret import EvaluationError, run_block, run_op
 from tensorir.dialects.ir import Block, Operation, Value, walk
 from tensorir.dialects.tir.indexing import parse_index
 from tensorir.runtime.blas import blas_symbols
+from tensorir.runtime.collectives import COLLECTIVE_OPS, collective_step
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.donation import Donation, plan_donations
 from tensorir.runtime.native_blas import BlasStep
@@ -292,6 +295,8 @@ class NativeExecutor:
             return conv_pool_step(ctx, op)
         if name in INDEX_STEP_OPS:
             return index_step(op, ctx)
+        if name in COLLECTIVE_OPS:
+            return collective_step(op), "collective"
         if name in _BLAS_OPS:
             reference = self._reference_step(op)
             return BlasStep(name, op.attributes, op.results[0].type.dtype, [t.dtype for t in operand_types],
