@@ -2,9 +2,10 @@
 
 Trains a small MLP or a LeNet-shaped network in float64 on seeded synthetic data with momentum
 SGD, global batch ``--batch`` split over the processes by ShardedBatches, the gradients
-mean-allreduced inside the compiled function; rank 0 writes the final parameters to ``--out``.
+mean-allreduced inside the compiled function; each process writes its final values to ``--out`` + ``.rank<r>.npz``.
 Options for the other tests: ``--save-at``/``--resume`` (checkpoints), ``--die-at`` (a process
-kills itself), ``--easgd-period`` (elastic averaging instead of allreduced gradients).
+kills itself), ``--stall-at`` (a process stops calling the function), ``--easgd-period``
+(elastic averaging instead of allreduced gradients).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import time
 
 import numpy as np
 
@@ -74,6 +76,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="start from --checkpoint")
     parser.add_argument("--checkpoint")
     parser.add_argument("--die-at", type=int, help="the last rank kills itself at this step")
+    parser.add_argument("--stall-at", type=int, help="the last rank stops calling the function at this step")
     parser.add_argument("--easgd-period", type=int)
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
@@ -101,6 +104,8 @@ def main() -> None:
         rows = batches.indices(epoch, batch)
         if args.die_at is not None and step == args.die_at and world.rank == world.size - 1:
             os.kill(os.getpid(), signal.SIGKILL)
+        if args.stall_at is not None and step == args.stall_at and world.rank == world.size - 1:
+            time.sleep(3600)
         train(data_x[rows], data_y[rows])
         step += 1
         if easgd is not None:
@@ -112,8 +117,6 @@ def main() -> None:
     if easgd is not None:
         values.update({f"local{k}": p.get_value() for k, p in enumerate(params)})
     np.savez(f"{args.out}.rank{world.rank}.npz", **values)
-    if world.rank == 0:
-        np.savez(args.out, **values)
 
 
 if __name__ == "__main__":
