@@ -130,3 +130,15 @@ def test_easgd_keeps_one_center_and_separate_replicas(tmp_path):
             np.testing.assert_array_equal(second[key], first[key])
     # Two steps after the last exchange the replicas have trained on different shards.
     assert not np.array_equal(second["local0"], first["local0"])
+
+
+@pytest.mark.slow  # 12 s: the equivalence tests above cover the same path in CI's time
+def test_an_example_runs_with_distributed(tmp_path):
+    example = Path(__file__).parents[2] / "examples" / "mlp.py"
+    command = [MPIRUN, "--oversubscribe", "-n", "2", sys.executable, str(example), "--quick", "--offline",
+               "--distributed", "--out", str(tmp_path)]
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "distributed: 2 processes, global batch 50" in done.stdout
+    assert done.stdout.count("Optimization complete") == 1  # only rank 0 reports
+    assert (tmp_path / "mlp_history.json").exists() and (tmp_path / "rank1" / "mlp_history.json").exists()
