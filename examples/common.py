@@ -165,14 +165,16 @@ def training_shard(world, x: np.ndarray, y: np.ndarray, batch_size: int) -> tupl
     return batches.shard(x), batches.shard(y), batches.local_batch
 
 
-def average_gradients(world, params: list, grads: list) -> list:
+def average_over_processes(world, params: list, cost, grads: list) -> tuple:
     """Data parallelism in two lines: every process starts from rank 0's parameters and steps with
-    the mean of all processes' gradients, summed inside the compiled training function. Without a
-    world, the gradients as they are."""
+    the mean of all processes' gradients, summed inside the compiled training function. The cost
+    travels in the same message, so the loss printed is the whole global batch's. Without a
+    world, ``(cost, grads)`` as they are."""
     if world is None:
-        return grads
+        return cost, grads
     world.broadcast_shared(params)
-    return world.allreduce(grads, op="mean")
+    cost, *grads = world.allreduce([cost, *grads], op="mean")
+    return cost, grads
 
 
 def progress(total: int, desc: str, enabled: bool = True) -> tqdm:

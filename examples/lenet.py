@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from common import (
-    average_gradients,
+    average_over_processes,
     count_batches,
     join_processes,
     load_images,
@@ -184,9 +184,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     validate_model = tr.function([index], layer3.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)})
     params = layer3.params + layer2.params + layer1.params + layer0.params
     grads = tr.grad(cost, params)
-    grads = average_gradients(world, params, grads)
+    train_cost, grads = average_over_processes(world, params, cost, grads)
     updates = [(param_i, param_i - args.learning_rate * grad_i) for param_i, grad_i in zip(params, grads)]
-    train_model = tr.function([index], cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)})
+    train_model = tr.function(
+        [index], train_cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
+    )
 
     best_path = args.out / "lenet_best.npz"
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from common import (
-    average_gradients,
+    average_over_processes,
     count_batches,
     join_processes,
     load_images,
@@ -108,13 +108,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         inputs=[index], outputs=classifier.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)}
     )
     g_W, g_b = tr.grad(cost=cost, wrt=[classifier.W, classifier.b])
-    g_W, g_b = average_gradients(world, [classifier.W, classifier.b], [g_W, g_b])
+    train_cost, (g_W, g_b) = average_over_processes(world, [classifier.W, classifier.b], cost, [g_W, g_b])
     updates = [
         (classifier.W, classifier.W - args.learning_rate * g_W),
         (classifier.b, classifier.b - args.learning_rate * g_b),
     ]
     train_model = tr.function(
-        inputs=[index], outputs=cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
+        inputs=[index], outputs=train_cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
     )
 
     best_path = args.out / "logistic_regression_best.npz"

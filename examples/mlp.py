@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from common import (
-    average_gradients,
+    average_over_processes,
     count_batches,
     join_processes,
     load_images,
@@ -133,10 +133,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         inputs=[index], outputs=classifier.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)}
     )
     gparams = tr.grad(cost, wrt=classifier.params)
-    gparams = average_gradients(world, classifier.params, gparams)
+    train_cost, gparams = average_over_processes(world, classifier.params, cost, gparams)
     updates = [(param, param - args.learning_rate * gparam) for param, gparam in zip(classifier.params, gparams)]
     train_model = tr.function(
-        inputs=[index], outputs=cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
+        inputs=[index], outputs=train_cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
     )
 
     best_path = args.out / "mlp_best.npz"
