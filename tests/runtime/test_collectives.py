@@ -59,6 +59,7 @@ def test_a_compiled_function_sends_each_bucket_once_per_call(group):
     cost = (T.dot(y, W).sum(axis=1) * x).sum() + (W**2).sum()
     gW, gx = apply_op("tir.allreduce", *tr.grad(cost, [W, x]), reduce="mean", group="test-group", group_size=2)
     f = tr.function([x, y], [gW, gx], updates=[(W, W - 0.1 * gW)])
+    assert ("tir.allreduce", "collective") in f.executor.step_kinds
     xv, yv = np.array([1.0, 2.0]), np.arange(4.0).reshape(2, 2)
     for call in range(5):
         W0 = W.get_value()
@@ -69,6 +70,15 @@ def test_a_compiled_function_sends_each_bucket_once_per_call(group):
         # W's 6 and x's 2 float64 values: 64 bytes fit one bucket. Every call (recorded, replayed
         # or not) sends exactly one message: a second one would deadlock a real group.
         assert group.messages == [64] * (call + 1)
+
+
+def test_one_process_without_a_communicator_gets_copies_of_its_values():
+    x = T.vector("x")
+    f = tr.function([x], apply_op("tir.allreduce", x * 1, x, reduce="sum"))
+    value = np.array([1.0, 2.0])
+    doubled, same = f(value)
+    np.testing.assert_array_equal(same, value)
+    assert not np.shares_memory(same, value)
 
 
 def test_a_group_without_a_communicator_is_an_error():

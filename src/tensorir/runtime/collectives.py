@@ -155,7 +155,9 @@ class AllreduceStep:
         comm = self.communicator()
         arrays = [np.asarray(a) for a in inputs]
         if comm is None or comm.size == 1:
-            return arrays
+            # Copies: the op declares no view of its operands, so the memory planner may let a
+            # later step overwrite a result, which must not be an operand still in use.
+            return [a.copy() for a in arrays]
         key = tuple((a.shape, a.dtype) for a in arrays)
         buckets = self._plans.get(key)
         if buckets is None:
