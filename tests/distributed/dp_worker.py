@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--die-at", type=int, help="the last rank kills itself at this step")
     parser.add_argument("--stall-at", type=int, help="the last rank stops calling the function at this step")
     parser.add_argument("--easgd-period", type=int)
+    parser.add_argument("--easgd-mode", default="synchronous")
+    parser.add_argument("--last-rank-steps", type=int, help="steps of the last rank (asynchronous EASGD)")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
 
@@ -93,7 +95,11 @@ def main() -> None:
     for p, v, g in zip(params, velocities, grads):
         updates += [(v, MOMENTUM * v - LEARNING_RATE * g), (p, p + MOMENTUM * v - LEARNING_RATE * g)]
     train = tr.function([x, y], cost, updates=updates)
-    easgd = dist.ElasticAveraging(world, params, period=args.easgd_period) if args.easgd_period else None
+    easgd = None
+    if args.easgd_period:
+        easgd = dist.ElasticAveraging(world, params, period=args.easgd_period, mode=args.easgd_mode)
+    if args.last_rank_steps is not None and world.rank == world.size - 1:
+        args.steps = args.last_rank_steps
 
     data_x, data_y = make_data(args.model)
     step = 0
@@ -112,7 +118,9 @@ def main() -> None:
             easgd.after_step()
         if args.save_at == step:
             dist.save_checkpoint(args.checkpoint, world, params, velocities, {"step": step})
-    final = easgd.center if easgd is not None else params
+    if easgd is not None:
+        world.barrier()  # every process's last exchange is in the center
+    final = easgd.read_center() if easgd is not None else params
     values = {f"p{k}": p.get_value() for k, p in enumerate(final)}
     if easgd is not None:
         values.update({f"local{k}": p.get_value() for k, p in enumerate(params)})

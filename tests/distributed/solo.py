@@ -17,3 +17,21 @@ class SoloCommunicator:
 
     def barrier(self):
         pass
+
+    def elastic_center(self, initial):
+        return SoloCenter(initial)
+
+
+class SoloCenter:
+    """The asynchronous EASGD center of a one-process group: a local array."""
+
+    def __init__(self, initial):
+        self.center = initial.astype(np.float64).reshape(-1)
+
+    def exchange(self, replica, alpha):
+        move = alpha * (replica.reshape(-1) - self.center)
+        self.center = self.center + move
+        return move
+
+    def read(self):
+        return self.center.copy()

@@ -123,13 +123,17 @@ def test_a_killed_process_ends_the_run(tmp_path):
     assert time.monotonic() - start < 60
 
 
-def test_easgd_keeps_one_center_and_separate_replicas(tmp_path):
-    first, second = train(tmp_path, 2, "--easgd-period", "5", "--steps", "12")
+@pytest.mark.parametrize("extra", [(), ("--easgd-mode", "asynchronous", "--last-rank-steps", "7")],
+                         ids=["synchronous", "asynchronous"])
+def test_easgd_keeps_one_center_and_separate_replicas(tmp_path, extra):
+    # Asynchronous: the last process stops after 7 steps, the first goes on to 12 without it.
+    first, second = train(tmp_path, 2, "--easgd-period", "5", "--steps", "12", *extra)
     for key in first:
         if key.startswith("p"):
             np.testing.assert_array_equal(second[key], first[key])
-    # Two steps after the last exchange the replicas have trained on different shards.
+    # Steps after the last exchange the replicas have trained on different shards.
     assert not np.array_equal(second["local0"], first["local0"])
+    assert all(np.isfinite(v).all() for v in first.values())
 
 
 @pytest.mark.slow  # 12 s: the equivalence tests above cover the same path in CI's time

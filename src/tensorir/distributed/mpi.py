@@ -16,7 +16,7 @@ import numpy as np
 
 from tensorir.distributed.errors import DistributedError
 
-__all__ = ["MpiCommunicator", "import_mpi"]
+__all__ = ["MpiCommunicator", "MpiElasticCenter", "import_mpi"]
 
 #: Polling intervals while waiting: first spin (a LeNet step's allreduce takes well under a
 #: millisecond on one machine), then sleep in growing steps so a waiting process leaves the
@@ -95,6 +95,62 @@ class MpiCommunicator:
     def barrier(self) -> None:
         MpiRequest(self.comm.Ibarrier(), 0, self).wait()
 
+    def elastic_center(self, initial: np.ndarray) -> MpiElasticCenter:
+        """A center variable for asynchronous EASGD, starting at ``initial`` (all processes call this)."""
+        return MpiElasticCenter(self, initial)
+
     def abort(self, code: int = 1) -> None:
         """End every process of the job (MPI_Abort): the way out once one process has failed."""
         self.comm.Abort(code)
+
+
+class MpiElasticCenter:
+    """EASGD's center variable in an MPI window on rank 0, for the asynchronous mode: a worker
+    meets the center whenever it is ready (one-sided: lock, read, add, unlock), and no other
+    process takes part, as with Platoon's central controller but without a server process.
+
+    The center is float64 whatever the parameters' dtype: the sum of many small elastic moves
+    must not round away. On a machine without UCX devices, the Open MPI wheel prints "OSC UCX
+    component priority set inside component query failed" when the window is made: harmless (it
+    falls back to shared memory or RDMA over its other transports); ``OMPI_MCA_osc=^ucx`` in the
+    environment silences it.
+    """
+
+    def __init__(self, communicator: MpiCommunicator, initial: np.ndarray) -> None:
+        MPI = communicator.MPI
+        self.MPI = MPI
+        self.size = int(initial.size)
+        self.rank = communicator.rank
+        itemsize = np.dtype(np.float64).itemsize
+        local = self.size * itemsize if communicator.rank == 0 else 0
+        self.window = MPI.Win.Allocate(local, itemsize, comm=communicator.comm)
+        if communicator.rank == 0:
+            np.frombuffer(self.window.tomemory(), dtype=np.float64)[:] = initial.reshape(-1)
+        communicator.barrier()  # nobody reads the center before rank 0 has written it
+
+    def exchange(self, replica: np.ndarray, alpha: float) -> np.ndarray:
+        """``d = alpha * (x - c)``; ``c += d`` atomically on rank 0; returns ``d`` (for ``x -= d``)."""
+        MPI = self.MPI
+        center = np.empty(self.size, np.float64)
+        self.window.Lock(0, MPI.LOCK_EXCLUSIVE)
+        try:
+            self.window.Get(center, 0)
+            self.window.Flush(0)  # the read completes before the add that depends on it
+            move = alpha * (replica.reshape(-1).astype(np.float64) - center)
+            self.window.Accumulate(move, 0, op=MPI.SUM)
+        finally:
+            self.window.Unlock(0)
+        return move
+
+    def read(self) -> np.ndarray:
+        """The center now (float64, flat)."""
+        center = np.empty(self.size, np.float64)
+        self.window.Lock(0, self.MPI.LOCK_SHARED)
+        try:
+            self.window.Get(center, 0)
+        finally:
+            self.window.Unlock(0)
+        return center
+
+    def free(self) -> None:
+        self.window.Free()
