@@ -163,7 +163,7 @@ def run_workload(
                     continue
                 t = _time_call(case.step, 1, False)
             inner[fw] = max(1, min(10_000, int(min_sample_s / max(t, 1e-9))))
-        except Exception as exc:
+        except (Exception, SampleTimeout) as exc:
             results[fw].error = _short_error(exc)
             del cases[fw]
 
@@ -179,7 +179,7 @@ def run_workload(
                 with time_limit(sample_limit_s):
                     sample = _time_call(cases[fw].step, inner[fw], cases[fw].self_timed)
                 results[fw].samples.append(sample)
-            except Exception as exc:
+            except (Exception, SampleTimeout) as exc:
                 results[fw].error = _short_error(exc)
                 results[fw].samples.clear()
                 del cases[fw]

@@ -15,8 +15,12 @@ import threading
 from collections.abc import Iterator
 
 
-class SampleTimeout(Exception):
-    """A framework's build, first call or sample ran past the comparison's time limit."""
+class SampleTimeout(BaseException):
+    """A framework's build, first call or sample ran past the comparison's time limit.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: a framework's own ``except Exception`` (a
+    compile step that retries later, say) must not swallow it and carry on past the limit.
+    """
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"timeout (> {seconds:g} s)")

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 import tensorir as tr
 import tensorir.tensor as T
+from tensorir.codegen.cpu.step_table import CONV_POOL_OPS
 from tensorir.dialects.interpret import EvaluationError
 from tensorir.gradient import verify_grad
 from tensorir.runtime import native_conv
-from tensorir.runtime.native_conv import NATIVE_CONV_OPS
 from tensorir.tensor.signal import pool
 
 SETTINGS = settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -29,7 +29,7 @@ def both(inputs, outputs):  # noqa: ANN001, ANN201
     native = tr.function(inputs, outputs, mode="FAST_RUN", on_unused_input="ignore")
     reference = tr.function(inputs, outputs, mode="REFERENCE", on_unused_input="ignore")
     kinds = dict(native.executor.step_kinds)
-    lowered = [name for name in kinds if name in NATIVE_CONV_OPS]
+    lowered = [name for name in kinds if name in CONV_POOL_OPS]
     assert lowered and all(kinds[name] == "kernel" for name in lowered), native.executor.describe()
     return native, reference
 

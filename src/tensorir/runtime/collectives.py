@@ -24,7 +24,6 @@ import numpy as np
 from tensorir.dialects.ir import Operation
 
 __all__ = [
-    "COLLECTIVE_OPS",
     "AllreduceStep",
     "Bucket",
     "Communicator",
@@ -35,9 +34,6 @@ __all__ = [
     "plan_buckets",
     "unbind_group",
 ]
-
-#: Ops whose step is made here (native.py asks this table, not the op's name).
-COLLECTIVE_OPS = ("tir.allreduce",)
 
 #: Bucket size when a communicator does not choose one: large enough that a LeNet's or an MLP's
 #: float64 gradients travel in one or two messages, small enough that packing the next bucket
@@ -181,5 +177,5 @@ class AllreduceStep:
 
 
 def collective_step(op: Operation) -> AllreduceStep:
-    """The step of a collective op (one of :data:`COLLECTIVE_OPS`)."""
+    """The step of a collective op (one of the step table's ``COLLECTIVE_OPS``)."""
     return AllreduceStep(op)

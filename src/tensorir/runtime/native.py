@@ -2,7 +2,9 @@
 
 At construction the executor walks the rewritten function once and turns each op into a step
 with precomputed operand and result slot indices; :meth:`NativeExecutor.run` is one loop over
-the steps (no dictionary lookups, no per-op type tests). The steps:
+the steps (no dictionary lookups, no per-op type tests). The kind of each step comes from the
+CPU's step table (``codegen/cpu/step_table.py``, which ``tensorir-opt --emit=mlir`` reads too),
+and ``_STEP_BUILDERS`` maps each kind to the method that builds its step. The steps:
 
 - native kernels (MLIR -> LLVM, vectorized, split over threads for large sizes): ``tir.fused``
   bodies and lone elementwise ops (:class:`ElementwiseStep`), reductions with or without a fused
@@ -39,22 +41,23 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
-from tensorir.codegen.cpu.lower_nn import LABELLED, ROW_OPS
-from tensorir.codegen.cpu.lower_reduction import NATIVE_REDUCTIONS
+from tensorir.codegen.cpu.lower_nn import LABELLED
 from tensorir.codegen.cpu.lower_replay import REPLAY_FUNCTION, replay_runner
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
+from tensorir.codegen.cpu.step_table import step_kind
+from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.builtin import CONSTANT
 from tensorir.dialects.interpret import EvaluationError, run_block, run_op
 from tensorir.dialects.ir import Block, Operation, Value, walk
 from tensorir.dialects.tir.indexing import parse_index
 from tensorir.runtime.blas import blas_symbols
-from tensorir.runtime.collectives import COLLECTIVE_OPS, collective_step
+from tensorir.runtime.collectives import collective_step
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.donation import Donation, plan_donations
 from tensorir.runtime.native_blas import BlasStep
-from tensorir.runtime.native_conv import NATIVE_CONV_OPS, conv_pool_step
+from tensorir.runtime.native_conv import conv_pool_step
 from tensorir.runtime.native_function import FunctionReplay
-from tensorir.runtime.native_indexing import INDEX_STEP_OPS, index_step
+from tensorir.runtime.native_indexing import index_step
 from tensorir.runtime.native_kernels import RECORDING, KernelContext
 from tensorir.runtime.native_loop import NativeScan, Recorder
 from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep, is_strided_variant
@@ -64,7 +67,6 @@ from tensorir.runtime.threadpool import ThreadPool, default_thread_count
 __all__ = ["NativeExecutor"]
 
 Step = Callable[[list[np.ndarray]], list[np.ndarray]]
-_BLAS_OPS = ("tir.gemm", "tir.gemv", "tir.ger", "tir.dot")
 _SHAPE_READERS = ("tir.shape", "tir.shape_i")
 def _column_slice(v: Value) -> str | None:
     """For a value made by ``tir.subtensor`` slicing its operand's last axis: its inner stride
@@ -160,6 +162,9 @@ class NativeExecutor:
         self.ops: list[Operation] = []
         #: op name -> step kind ('kernel', 'blas', 'reference'), for tests and reports
         self.step_kinds: list[tuple[str, str]] = []
+        #: Per step, the kind of the step table it was built as (REFERENCE where a native step
+        #: could not be built after all: the table and the executor then disagree).
+        self.plan_kinds: list[StepKind] = []
         predicted: dict[str, tuple[str, int]] = {}
         first_free = self.n_args
         body_ops = [op for op in block.operations if op.name not in ("func.return", "tir.yield")]
@@ -184,8 +189,10 @@ class NativeExecutor:
                     loop = NativeScan(op, lambda block_=block_: self._body_executor(block_), self._replay_runner)
                 step, extra = self._region_step(op, slots, self._body_executor, loop)
                 kind = "loop" if loop is not None else "reference"
+                plan_kind = StepKind.LOOP if loop is not None else StepKind.REFERENCE
             else:
                 step, kind = self._make_step(op, predicted, slots)
+                plan_kind = StepKind.REFERENCE if kind == "reference" else step_kind(op)
             ins = tuple(slots[id(v)] for v in [*op.operands, *extra])
             outs = []
             for r in op.results:
@@ -195,6 +202,7 @@ class NativeExecutor:
             plan.append((step, ins, tuple(outs)))
             self.ops.append(op)
             self.step_kinds.append((op.name, kind))
+            self.plan_kinds.append(plan_kind)
         term = block.terminator
         self.result_slots = tuple(slots[id(v)] for v in (term.operands if term is not None else []))
         self.n_slots = next_slot
@@ -206,6 +214,7 @@ class NativeExecutor:
             plan = [plan[i] for i in order]
             self.ops = [self.ops[i] for i in order]
             self.step_kinds = [self.step_kinds[i] for i in order]
+            self.plan_kinds = [self.plan_kinds[i] for i in order]
         self.commit_from = min((d.step for d in self.donations), default=len(plan))
         self.steps = self._with_dead_slots(plan)
         #: Per result: True when it is an array no one else can see (made by a step that returns
@@ -251,57 +260,49 @@ class NativeExecutor:
         return self._reference_step(op), "reference"
 
     def _native_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str] | None:
-        name = op.name
-        ctx = self.context
-        operand_types = [v.type for v in op.operands]
-        if name == "tir.fused" and len(op.results) >= 1:
+        """The CPU step of ``op``'s kind in the step table (codegen/cpu/step_table.py), or None."""
+        build = _STEP_BUILDERS.get(step_kind(op))
+        return None if build is None else build(self, op, predicted)
+
+    def _elementwise_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
+        ranks = [v.type.ndim for v in op.operands]
+        if op.name == "tir.fused":
             body = ElementwiseBody.from_block(op.regions[0].block)
-            ranks = [t.ndim for t in operand_types]
-            reduce = op.attributes.get("reduce")
-            if reduce is None:
-                out_rank = op.results[0].type.ndim
-                if ranks and max(ranks) != out_rank:
-                    raise NotLowerable("result rank differs from the operands' broadcast rank")
-                step = ElementwiseStep(ctx, body, ranks, out_rank, op.attributes.get("inplace"))
-                self._predict(step, op, predicted)
-                return step, "kernel"
-            if reduce not in NATIVE_REDUCTIONS:
-                return None
-            rank = max(ranks) if ranks else 0
-            return ReductionStep(ctx, body, ranks, rank, reduce, op.attributes["axis"], op.attributes["keepdims"],
-                                 op.results[0].type.dtype), "kernel"
-        if op.opdef.fusion == "elementwise" and not op.regions and len(op.results) == 1 and name != "tir.alloc":
-            body = ElementwiseBody.from_op(op)
-            ranks = [t.ndim for t in operand_types]
-            if ranks and max(ranks) != op.results[0].type.ndim:
-                raise NotLowerable("result rank differs from the operands' broadcast rank")
-            step = ElementwiseStep(ctx, body, ranks, op.results[0].type.ndim)
-            self._predict(step, op, predicted)
-            return step, "kernel"
-        if name in NATIVE_REDUCTIONS:
-            (t,) = operand_types
-            body = ElementwiseBody.identity(t.dtype)
-            return ReductionStep(ctx, body, [t.ndim], t.ndim, name, op.attributes["axis"], op.attributes["keepdims"],
-                                 op.results[0].type.dtype), "kernel"
-        if name in ROW_OPS:
-            gradient = name == "tir.softmax_crossentropy_grad"
-            x = operand_types[1] if gradient else operand_types[0]
-            if x.ndim == 0:
-                return None
-            label = operand_types[-1].dtype if name in LABELLED else None
-            # Its kernel is predicted by RowStep.predicted_kernels, from the guessed types too.
-            return RowStep(ctx, name, op.results[0].type.dtype, x.ndim, op.attributes, label), "kernel"
-        if name in NATIVE_CONV_OPS:
-            return conv_pool_step(ctx, op)
-        if name in INDEX_STEP_OPS:
-            return index_step(op, ctx)
-        if name in COLLECTIVE_OPS:
-            return collective_step(op), "collective"
-        if name in _BLAS_OPS:
-            reference = self._reference_step(op)
-            return BlasStep(name, op.attributes, op.results[0].type.dtype, [t.dtype for t in operand_types],
-                            reference, self.num_threads), "blas"
-        return None
+            step = ElementwiseStep(self.context, body, ranks, op.results[0].type.ndim, op.attributes.get("inplace"))
+        else:
+            step = ElementwiseStep(self.context, ElementwiseBody.from_op(op), ranks, op.results[0].type.ndim)
+        self._predict(step, op, predicted)
+        return step, "kernel"
+
+    def _reduction_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
+        if op.name == "tir.fused":
+            body = ElementwiseBody.from_block(op.regions[0].block)
+            ranks = [v.type.ndim for v in op.operands]
+            reduce = op.attributes["reduce"]
+        else:
+            (t,) = [v.type for v in op.operands]
+            body, ranks, reduce = ElementwiseBody.identity(t.dtype), [t.ndim], op.name
+        return ReductionStep(self.context, body, ranks, max(ranks, default=0), reduce, op.attributes["axis"],
+                             op.attributes["keepdims"], op.results[0].type.dtype), "kernel"
+
+    def _row_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
+        x = op.operands[1] if op.name == "tir.softmax_crossentropy_grad" else op.operands[0]
+        label = op.operands[-1].type.dtype if op.name in LABELLED else None
+        # Its kernel is predicted by RowStep.predicted_kernels, from the guessed types too.
+        return RowStep(self.context, op.name, op.results[0].type.dtype, x.type.ndim, op.attributes, label), "kernel"
+
+    def _conv_pool_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
+        return conv_pool_step(self.context, op)
+
+    def _index_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str] | None:
+        return index_step(op, self.context)
+
+    def _collective_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
+        return collective_step(op), "collective"
+
+    def _blas_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
+        return BlasStep(op.name, op.attributes, op.results[0].type.dtype, [v.type.dtype for v in op.operands],
+                        self._reference_step(op), self.num_threads), "blas"
 
     def _predict(self, step: ElementwiseStep, op: Operation, predicted: dict[str, tuple[str, int]]) -> None:
         """The variant the operands' types (guessed from shared values where those say more)
@@ -597,3 +598,16 @@ class NativeExecutor:
     def describe(self) -> str:
         """One line per step: op name and how it runs."""
         return "\n".join(f"{name}: {kind}" for name, kind in self.step_kinds)
+
+
+#: The CPU's step for each kind of the step table; kinds not here (loops, references) are built
+#: by the plan itself.
+_STEP_BUILDERS: dict[StepKind, Callable[..., tuple[Step, str] | None]] = {
+    StepKind.ELEMENTWISE: NativeExecutor._elementwise_step,
+    StepKind.REDUCTION: NativeExecutor._reduction_step,
+    StepKind.ROW: NativeExecutor._row_step,
+    StepKind.CONV_POOL: NativeExecutor._conv_pool_step,
+    StepKind.INDEX: NativeExecutor._index_step,
+    StepKind.BLAS: NativeExecutor._blas_step,
+    StepKind.COLLECTIVE: NativeExecutor._collective_step,
+}

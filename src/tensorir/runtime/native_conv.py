@@ -39,12 +39,11 @@ from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import KernelContext, KernelSet, kernel_name
 from tensorir.runtime.native_steps import reusable
 
-__all__ = ["NATIVE_CONV_OPS", "ConvStep", "PoolStep", "conv_pool_step"]
+__all__ = ["ConvStep", "PoolStep", "conv_pool_step"]
 
 _CONV_KINDS = {"tir.conv2d": "forward", "tir.conv2d_grad_input": "grad_input",
                "tir.conv2d_grad_filters": "grad_filters"}
 _POOL_KINDS = {"tir.pool2d": "forward", "tir.pool2d_grad": "grad", "tir.max_pool2d_select": "select"}
-NATIVE_CONV_OPS = (*_CONV_KINDS, *_POOL_KINDS)
 
 #: Fortran BLAS takes 32-bit ints; larger sizes run the reference.
 _INT32_MAX = 2**31 - 1
@@ -55,7 +54,7 @@ Step = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
 def conv_pool_step(context: KernelContext, op: Operation) -> tuple[Step, str]:
-    """The native step of a convolution or pooling op (see :data:`NATIVE_CONV_OPS`)."""
+    """The native step of a convolution or pooling op (the step table's ``CONV_POOL_OPS``)."""
     if op.name in _CONV_KINDS:
         return ConvStep(context, op), "kernel"
     return PoolStep(context, op), "kernel"

@@ -43,10 +43,7 @@ from tensorir.runtime.native_kernels import (
 from tensorir.runtime.native_loop import DataOf, Moving
 from tensorir.runtime.native_steps import ReductionStep
 
-__all__ = ["INDEX_STEP_OPS", "index_step"]
-
-INDEX_STEP_OPS = ("tir.subtensor", "tir.set_subtensor", "tir.inc_subtensor", "tir.sum_to", "tir.dimshuffle",
-                  "tir.reshape", "tir.slice_leading", "tir.flip_leading", "tir.pad_leading", "tir.specify_shape")
+__all__ = ["index_step"]
 
 # References to ``x`` inside a write step when only the plan's operand list holds it: that list,
 # the local name and getrefcount's argument.
@@ -417,7 +414,7 @@ class PadLeadingStep(_Step):
 
 
 def index_step(op: Operation, context: KernelContext | None = None) -> tuple[Step, str] | None:
-    """A step for ``op`` (one of :data:`INDEX_STEP_OPS`), or None to use the reference.
+    """A step for ``op`` (one of the step table's ``INDEX_OPS``), or None to use the reference.
     ``context``: the executor's kernels, for the sums of ``sum_to`` and the basic writes (None:
     those take NumPy)."""
     if op.name == "tir.subtensor":

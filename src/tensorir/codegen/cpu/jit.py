@@ -22,6 +22,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tensorir.codegen.cpu.bindings import import_binding, signals_deferred
+
 if TYPE_CHECKING:
     import llvmlite.binding as llvm
 
@@ -71,17 +73,15 @@ _LIBRARY_IDS = itertools.count()
 def _mlir_context():
     global _MLIR_CONTEXT
     if _MLIR_CONTEXT is None:
-        from mlir import ir
-
-        _MLIR_CONTEXT = ir.Context()
+        ir = import_binding("mlir.ir")
+        with signals_deferred():  # it loads every dialect
+            _MLIR_CONTEXT = ir.Context()
     return _MLIR_CONTEXT
 
 
 def _llvm():  # noqa: ANN202 - the llvmlite.binding module
     """llvmlite's binding, imported on first use (it costs ~30 ms; a cache hit never needs it)."""
-    import llvmlite.binding as llvm
-
-    return llvm
+    return import_binding("llvmlite.binding")
 
 
 def _init_llvm() -> None:
@@ -131,8 +131,8 @@ def lower_mlir_to_llvm_ir(text: str, pipeline: str = DEFAULT_MLIR_PIPELINE) -> s
 
     Raises :class:`CodegenError` with MLIR's diagnostics when parsing or a pass fails.
     """
-    from mlir import ir, passmanager
-    from mlir.dialects import llvm as mlir_llvm
+    ir, passmanager = import_binding("mlir.ir"), import_binding("mlir.passmanager")
+    mlir_llvm = import_binding("mlir.dialects.llvm")
 
     with _MLIR_LOCK:
         ctx = _mlir_context()

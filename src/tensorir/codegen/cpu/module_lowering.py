@@ -1,36 +1,48 @@
 """The lowered forms of a whole tir module, for inspection (``tensorir-opt --emit=mlir|llvm``).
 
-Every op that has a native lowering contributes its general (strided, any-shape) kernel; the
-others are listed in comments saying how they run (BLAS or the NumPy reference).
+Each op runs as the kind of step the CPU's step table gives it (``step_table.py``, the table the
+executor builds its plan from). The kernel kinds contribute their general (strided, any-shape)
+kernel; the others are listed in comments saying how they run.
 """
 
 from __future__ import annotations
 
 from tensorir.codegen.cpu.jit import compile_mlir
-from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, strided_kernel
-from tensorir.codegen.cpu.lower_nn import ROW_OPS, row_kernel
+from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel, strided_kernel
+from tensorir.codegen.cpu.lower_nn import LABELLED, row_kernel
 from tensorir.codegen.cpu.lower_reduction import rows_kernel
-from tensorir.codegen.cpu.scalar_ops import NotLowerable
+from tensorir.codegen.cpu.step_table import step_kind, why_reference
+from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Module, Operation
 
-_BLAS = {"tir.gemm", "tir.gemv", "tir.ger", "tir.dot"}
+
+def _elementwise_kernel(op: Operation, name: str) -> str:
+    body = ElementwiseBody.from_block(op.regions[0].block) if op.name == "tir.fused" else ElementwiseBody.from_op(op)
+    out_rank = op.results[0].type.ndim
+    if out_rank == 0:  # scalars: the flat kernel over one element, as the executor runs them
+        return flat_kernel(name, body, [False] * len(op.operands))
+    return strided_kernel(name, body, [v.type.ndim for v in op.operands], out_rank)
 
 
-def _kernel_for(op: Operation, name: str) -> str | None:
-    operand_ranks = [v.type.ndim for v in op.operands]
+def _reduction_kernel(op: Operation, name: str) -> str:
     if op.name == "tir.fused":
-        body = ElementwiseBody.from_block(op.regions[0].block)
-        reduce = op.attributes.get("reduce")
-        if reduce is None:
-            return strided_kernel(name, body, operand_ranks, op.results[0].type.ndim)
-        scalars = [r == 0 for r in operand_ranks]
-        return rows_kernel(name, body, reduce, op.results[0].type.dtype, scalars)
-    if op.opdef.fusion == "elementwise" and not op.regions and len(op.results) == 1 and op.name != "tir.constant":
-        return strided_kernel(name, ElementwiseBody.from_op(op), operand_ranks, op.results[0].type.ndim)
-    if op.name in ROW_OPS:
-        label = op.operands[1].type.dtype if op.name == "tir.softmax_crossentropy" else None
-        return row_kernel(name, op.name, op.results[0].type.dtype, label)
-    return None
+        body, reduce = ElementwiseBody.from_block(op.regions[0].block), op.attributes["reduce"]
+    else:
+        body, reduce = ElementwiseBody.identity(op.operands[0].type.dtype), op.name
+    scalars = [v.type.ndim == 0 for v in op.operands]
+    return rows_kernel(name, body, reduce, op.results[0].type.dtype, scalars)
+
+
+def _row_kernel(op: Operation, name: str) -> str:
+    label = op.operands[-1].type.dtype if op.name in LABELLED else None
+    return row_kernel(name, op.name, op.results[0].type.dtype, label)
+
+
+_KERNELS = {
+    StepKind.ELEMENTWISE: _elementwise_kernel,
+    StepKind.REDUCTION: _reduction_kernel,
+    StepKind.ROW: _row_kernel,
+}
 
 
 def lower_to_mlir(module: Module) -> str:
@@ -42,17 +54,13 @@ def lower_to_mlir(module: Module) -> str:
         for k, op in enumerate(func.regions[0].block.operations):
             if op.name in ("func.return", "tir.constant"):
                 continue
-            name = f"{fname}_{k}_{op.name.split('.', 1)[1]}"
-            try:
-                text = _kernel_for(op, name)
-            except NotLowerable as exc:
-                notes.append(f"// @{fname}: {op.name} runs as its NumPy reference ({exc})")
-                continue
-            if text is None:
-                how = "BLAS (SciPy)" if op.name in _BLAS else "its NumPy reference"
-                notes.append(f"// @{fname}: {op.name} runs as {how}")
+            kind = step_kind(op)
+            emit = _KERNELS.get(kind)
+            if emit is not None:
+                parts.append(emit(op, f"{fname}_{k}_{op.name.split('.', 1)[1]}"))
             else:
-                parts.append(text)
+                reason = f" ({why_reference(op)})" if kind is StepKind.REFERENCE else ""
+                notes.append(f"// @{fname}: {op.name}: {kind}{reason}")
     lines = [line for text in parts for line in text.splitlines()]
     # Attribute aliases (the kernels' alias scopes) are declared outside the module.
     aliases = "".join(line + "\n" for line in lines if line.startswith("#"))
