@@ -11,6 +11,10 @@ bandwidth term: forty small gradient messages pay forty latencies. Each bucket's
 as soon as it is packed (non-blocking), so packing the next overlaps the previous one's transfer;
 the step waits for all of them before it returns, because a plan's steps are synchronous (see
 ``AllreduceStep`` for why overlap with the rest of the backward pass is not done yet).
+
+For NCCL the interface stays; what changes is where the buckets live: they are host NumPy arrays
+here, and a GPU step would pack into device buffers (the device's buffer interface) and its
+communicator would start ``ncclAllReduce`` on a side stream, its request waiting on an event.
 """
 
 from __future__ import annotations
@@ -117,7 +121,10 @@ class AllreduceStep:
     its results, so a collective cannot run while later steps compute. Overlap needs the op split
     into a start (returning a request value) and a wait placed by a scheduling rewrite just before
     the first use, with the buckets following the order in which gradients are produced; the
-    ``Communicator`` interface (start now, wait later) is already that shape.
+    ``Communicator`` interface (start now, wait later) is already that shape. On CPUs it would
+    also need the transfer to progress while native kernels run: Open MPI advances a
+    non-blocking collective only inside MPI calls, so it needs a progress thread (NCCL's side
+    stream progresses by itself).
     """
 
     #: Results are views of the step's own bucket buffers (several per buffer): not fresh arrays.
