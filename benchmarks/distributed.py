@@ -149,6 +149,19 @@ def launch(processes: int, threads: int, args: argparse.Namespace, out: Path, co
     return json.loads(out.read_text())
 
 
+def merge_rounds(results: list[dict]) -> dict:
+    """One configuration's rounds as one result: the fastest of every time (the least disturbed),
+    the median of the rounds' median steps."""
+    merged = dict(results[0])
+    merged["step_s"] = min(r["step_s"] for r in results)
+    merged["step_median_s"] = float(np.median([r["step_median_s"] for r in results]))
+    if "allreduce_s" in merged:
+        merged["allreduce_s"] = min(r["allreduce_s"] for r in results)
+    if "compute_s" in merged:
+        merged["compute_s"] = {b: min(r["compute_s"][b] for r in results) for b in merged["compute_s"]}
+    return merged
+
+
 def compute_model(compute: dict) -> Any:
     """Compute seconds of one worker for a batch: linear between the measured batches (a line
     through all of them misses both ends: small batches pay a per-step cost, large ones spill
@@ -162,7 +175,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
 
 
-def report(one: dict, one_two_threads: dict, two: dict, started: str, wall_s: float) -> str:
+def report(one: dict, one_two_threads: dict, two: dict, started: str, wall_s: float, args: argparse.Namespace) -> str:
     compute = compute_model(one["compute_s"])
     nbytes, buckets = one["gradient_bytes"], one["buckets"]
     speedup = one["step_s"] / two["step_s"]
@@ -178,8 +191,9 @@ def report(one: dict, one_two_threads: dict, two: dict, started: str, wall_s: fl
         "",
         "### Measured here",
         "",
-        "Times per step are the fastest of the samples (each sample: --steps steps after a barrier), the median "
-        "in brackets; speedup and efficiency use the fastest.",
+        f"The three configurations ran in turns, {args.rounds} round(s) in rotating order, each measurement "
+        f"{args.samples} samples of {args.steps} steps after a barrier. Times per step are the fastest sample of "
+        "all rounds, the median sample in brackets; speedup, efficiency and the model use the fastest.",
         "",
         "| configuration | time per step | speedup over 1 process | scaling efficiency |",
         "|---|---:|---:|---:|",
@@ -227,12 +241,14 @@ def report(one: dict, one_two_threads: dict, two: dict, started: str, wall_s: fl
     lines += [
         "",
         f"Reading: weak scaling stays efficient (the allreduce is small next to a {GLOBAL_BATCH // 2}-example step). "
-        f"Strong scaling runs into the per-step cost that does not shrink with the batch (kernel launches, Python "
-        f"steps: batch {min(COMPUTE_BATCHES)} takes {ms(compute(min(COMPUTE_BATCHES)))}, not "
-        f"{min(COMPUTE_BATCHES)}/{GLOBAL_BATCH} of {ms(whole)}) and, on {slow.name.split(' (')[0]}, into the "
-        f"allreduce's bandwidth term (about 2M/beta): at {n} workers the allreduce takes "
-        f"{ms(ring_allreduce_seconds(n, nbytes, buckets, slow))} against {ms(compute(GLOBAL_BATCH / n))} of "
-        "compute. Overlapping the allreduce with the "
+        f"Strong scaling loses to the allreduce, which does not shrink as each worker's batch does (at {n} workers "
+        f"on {slow.name.split(' (')[0]}: {ms(ring_allreduce_seconds(n, nbytes, buckets, slow))} against "
+        f"{ms(compute(GLOBAL_BATCH / n))} of compute; its bandwidth term is about 2M/beta whatever N), and to the "
+        f"per-step cost of small batches (kernel launches, Python steps: batch {min(COMPUTE_BATCHES)} takes "
+        f"{ms(compute(min(COMPUTE_BATCHES)))}, "
+        f"{compute(min(COMPUTE_BATCHES)) / (whole * min(COMPUTE_BATCHES) / GLOBAL_BATCH):.1f}x its share of "
+        f"batch {GLOBAL_BATCH}'s {ms(whole)}). "
+        "Overlapping the allreduce with the "
         "backward pass would hide part of it. NCCL on GPUs plugs in behind the same communicator interface; "
         "its scaling stays a model until a machine with several GPUs is available.",
         "",
@@ -256,12 +272,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=10, help="steps per timed sample (default 10)")
     parser.add_argument("--samples", type=int, default=7, help="timed samples per measurement (default 7)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three configurations (default 3)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--compute-batches", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.samples < 1:
-        raise SystemExit(f"--steps and --samples must be at least 1, got {args.steps} and {args.samples}")
+    if min(args.steps, args.samples, args.rounds) < 1:
+        raise SystemExit(f"--steps, --samples and --rounds must be at least 1, got {args.steps}, {args.samples} "
+                         f"and {args.rounds}")
     if args.worker:
         worker(args)
         return
@@ -269,11 +287,19 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     begin = time.perf_counter()
+    # (processes, threads, measure compute by batch): the three configurations, run in turns,
+    # in an order that rotates from round to round, so a busy spell on the shared machine does
+    # not fall on one configuration only.
+    configs = [(1, 1, True), (2, 1, False), (1, 2, False)]
+    runs: dict[tuple, list[dict]] = {c: [] for c in configs}
     with tempfile.TemporaryDirectory() as tmp:
-        one = launch(1, 1, args, Path(tmp) / "one.json", compute=True)
-        two = launch(2, 1, args, Path(tmp) / "two.json")
-        one_two_threads = launch(1, 2, args, Path(tmp) / "one2.json")
-    text = report(one, one_two_threads, two, started, time.perf_counter() - begin)
+        for round_ in range(args.rounds):
+            for k in range(len(configs)):
+                config = configs[(k + round_) % len(configs)]
+                out = Path(tmp) / f"{round_}-{k}.json"
+                runs[config].append(launch(config[0], config[1], args, out, compute=config[2]))
+    one, two, one_two_threads = (merge_rounds(runs[c]) for c in configs)
+    text = report(one, one_two_threads, two, started, time.perf_counter() - begin, args)
     print(text)
     if not args.no_write:
         write_section(text)
