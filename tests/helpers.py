@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+import pytest
 
 from tensorir.dialects import Module, parse_module, print_module
 from tensorir.dialects.types import TensorType
@@ -54,3 +55,11 @@ def misaligned(x: np.ndarray) -> np.ndarray:
     out = np.frombuffer(raw.data, dtype=x.dtype, count=x.size, offset=1).reshape(x.shape)
     out[...] = x
     return out
+
+
+def private_compile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Body of an autouse fixture: compile into a fresh cache directory, never the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TENSORIR_COMPILEDIR", str(tmp_path_factory.mktemp("compiledir")))
+    yield
+    mp.undo()

@@ -102,3 +102,29 @@ def test_config_file(tmp_path):
     rc.write_text("[global]\nfloatX = float99\n")
     with pytest.raises(ConfigError, match="config file"):
         load_config({"TENSORIRRC": str(rc)})
+
+
+def test_variables_are_truthy_but_comparisons_are_not():
+    W = T.dmatrix("W")
+    assert W  # Theano's `if not W:` idiom for "not given"
+    with pytest.raises(TypeError, match="is None"):
+        bool(T.eq(W, 0))
+    a, b, c = T.dscalars("a", "b", "c")
+    with pytest.raises(TypeError, match="no truth value"):
+        a < b < c  # noqa: B015 - Python evaluates (a < b) and (b < c)
+
+
+def test_lossless_python_values_into_float32():
+    s = tr.shared(np.zeros(2, dtype="float32"))
+    s.set_value([1.0, 2.5])
+    assert s.get_value().dtype == np.float32
+    s0 = tr.shared(np.float32(0))
+    s0.set_value(1.0)
+    assert s0.get_value() == 1.0
+    with pytest.raises(TypeError, match="cast it explicitly"):
+        s.set_value(np.array([1.0, 2.0]))  # an ndarray of another dtype is never converted silently
+    v = T.fvector("v")
+    double = tr.function([v], v * 2)
+    np.testing.assert_allclose(double([1, 2, 3]), [2, 4, 6])  # Python ints convert exactly
+    with pytest.raises(TypeError, match="loss of precision"):
+        double([2**25 + 1])  # not exactly representable in float32

@@ -106,3 +106,19 @@ def test_dropout_and_floatx():
     assert set(np.unique(out).tolist()) <= {0.0, 1 / 0.75}
     assert abs((out == 0).mean() - 0.25) < 0.03
     assert T.nnet.dropout(x, p=0.5, deterministic=True) is x
+
+
+def test_sample_rng_saves_and_restores_its_stream():
+    # Theano's per-variable .rng: the shared state of the sample's stream.
+    streams = T.shared_randomstreams.RandomStreams(234)
+    u = streams.uniform((2, 2))
+    n = streams.normal((2, 2), avg=1.0, std=2.0)
+    draw = tr.function([], u)
+    saved = u.rng.get_value()
+    first, second = draw(), draw()
+    u.rng.set_value(saved)
+    np.testing.assert_array_equal(draw(), first)
+    assert not np.array_equal(first, second) and n.rng is not u.rng
+    with pytest.raises(AttributeError, match="2 random streams"):
+        (u + n).rng  # noqa: B018
+    assert not hasattr(T.dvector("x"), "rng")

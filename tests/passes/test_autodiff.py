@@ -191,3 +191,15 @@ def test_grad_of_a_10000_op_chain_and_of_shared_variables():
     f = tr.function([x], [gx, gw], mode="REFERENCE")
     a, b = f([0.1, 0.2])
     assert np.all(np.isfinite(a)) and b.shape == (2,)
+
+
+def test_rop_tutorial_example_as_written():
+    # Theano's gradients tutorial: W is an input although dot(x, V) never reads it; the eval
+    # point is checked against W's shape, as Theano's contract says.
+    W, V = T.dmatrices("W", "V")
+    x = T.dvector("x")
+    JV = T.Rop(T.dot(x, W), W, V)
+    f = tr.function([W, V, x], JV)
+    np.testing.assert_allclose(f([[1, 1], [1, 1]], [[2, 2], [2, 2]], [0, 1]), [2, 2])
+    with pytest.raises(ValueError, match="specify_shape"):
+        f([[1, 1], [1, 1]], [[2, 2, 2], [2, 2, 2]], [0, 1])

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import pytest
+from tests.helpers import private_compile_cache
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN202
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TENSORIR_COMPILEDIR", str(tmp_path_factory.mktemp("compiledir")))
-    yield
-    mp.undo()
+_private_cache = pytest.fixture(autouse=True, scope="module")(private_compile_cache)

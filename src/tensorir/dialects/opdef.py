@@ -59,6 +59,12 @@ class OpDef:
     def __repr__(self) -> str:
         return f"<OpDef {self.name}>"
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # A declaration is one object per op for the whole process, holding functions (many of
+        # them lambdas, which cannot be pickled): a pickled graph names it, and loading looks the
+        # name up in the registry of the loading process.
+        return (_registered_opdef, (self.name,))
+
     # -- construction --------------------------------------------------------------------------
     def normalize_attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """Fill defaults and reject unknown or missing attributes."""
@@ -140,3 +146,13 @@ def cast_result(value: Any, type_: TensorType) -> np.ndarray:
     if arr.dtype.name != type_.dtype:
         arr = arr.astype(type_.dtype)
     return arr
+
+
+def _registered_opdef(name: str) -> OpDef:
+    """The declaration of op ``name`` (unpickling an op refers to it by name)."""
+    from tensorir.dialects.registry import OPS
+
+    try:
+        return OPS[name]
+    except KeyError:
+        raise IRError(f"cannot load a graph with op {name!r}: no such op is declared in this tensorir") from None

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tensorir.runtime.threadpool import THREADS_VARIABLE, parse_thread_count
+
 
 class ConfigError(ValueError):
     """An unknown flag or a value a flag does not accept."""
@@ -43,6 +45,17 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected a boolean, got {text!r}")
 
 
+def _thread_count(value: Any) -> int:
+    """0 (every core this process may run on) or a positive number of kernel threads."""
+    try:
+        count = int(str(value).strip())
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"expected 0 (all cores) or a positive integer, got {value!r}")
+    return count
+
+
 MODES = ("FAST_RUN", "FAST_COMPILE", "REFERENCE", "DEBUG_MODE", "NONE")
 
 FLAGS: tuple[Flag, ...] = (
@@ -53,9 +66,13 @@ FLAGS: tuple[Flag, ...] = (
     Flag("compiledir", "", "directory of the on-disk compile cache (default: user cache dir)"),
     Flag("on_unused_input", "raise", "what function() does with unused inputs", ("raise", "warn", "ignore")),
     Flag("int_division", "floatX", "what x / y does for integers", ("floatX", "int", "raise")),
+    Flag("fast_math", False, "allow rewrites that hold for finite values only (x - x -> 0 turns inf - inf and "
+         "nan - nan into 0); off: results propagate nan and inf as NumPy does", None, _bool),
     Flag("optimizer_verbose", False, "print each rewrite as it applies", None, _bool),
     Flag("exception_verbosity", "low", "detail of run-time error messages", ("low", "high")),
-    Flag("threads", 0, "threads for native kernels (0: all available cores)", None, int),
+    Flag("compute_test_value", "off", "evaluate each op on its operands' tag.test_value as it is built "
+         "(frontend/eager_values.py)", ("off", "ignore", "warn", "raise", "pdb")),
+    Flag("threads", 0, "threads for native kernels (0: all available cores)", None, _thread_count),
     Flag("native_loops", True, "run a scan whose body is native calls as one native loop after a recorded "
          "first step (False: a Python loop over the body)", None, _bool),
     Flag("native_calls", True, "replay a function's native calls, recorded once per argument signature, as one "
@@ -105,7 +122,8 @@ def validate(name: str, value: Any) -> Any:
     flag = _BY_NAME.get(name)
     if flag is None:
         raise ConfigError(f"unknown flag {name!r}; known flags: {', '.join(sorted(_BY_NAME))}")
-    if isinstance(value, str) and flag.convert is not str:
+    # Converters also check values set from Python (config.threads = -1), not only text.
+    if flag.convert is not str and (isinstance(value, str) or flag.convert is not _bool):
         try:
             value = flag.convert(value)
         except ValueError as exc:
@@ -122,12 +140,7 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
     config = Config()
     path = env.get("TENSORIRRC") or os.path.join(os.path.expanduser("~"), ".tensorirrc")
     if os.path.isfile(path):
-        parser = configparser.ConfigParser()
-        parser.optionxform = str  # type: ignore[assignment,method-assign]  # flags are case-sensitive
-        try:
-            parser.read(path)
-        except configparser.Error as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
+        parser = _read_config_file(path)
         if parser.has_section("global"):
             for key, value in parser.items("global"):
                 try:
@@ -135,7 +148,37 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
                 except ConfigError as exc:
                     raise ConfigError(f"config file {path}: {exc}") from None
     config.update_from_string(env.get("TENSORIR_FLAGS", ""), "TENSORIR_FLAGS")
+    threads = env.get(THREADS_VARIABLE)
+    if threads:
+        try:
+            parse_thread_count(threads)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return config
+
+
+def _read_config_file(path: str) -> configparser.RawConfigParser:
+    """The INI file at ``path``, or a ConfigError naming it and what it must be.
+
+    No interpolation: a ``%`` in a value (a directory name, say) is just a character.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#x}); "
+                          "save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from None
+    parser = configparser.RawConfigParser()
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # flags are case-sensitive
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        problem = " ".join(str(exc).split())  # configparser's messages span lines
+        raise ConfigError(f"config file {path}: {problem}; expected an INI file with flags as "
+                          "'name = value' lines under a [global] section") from None
+    return parser
 
 
 config = load_config()

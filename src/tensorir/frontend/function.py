@@ -8,6 +8,7 @@ Updates are computed from the old values and written together after a successful
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -106,7 +107,17 @@ class Function:
         self.output_keys = output_keys
         self.input_names = [i.name for i in graph.inputs]
         self.trust_input = False
+        #: the arguments ``function`` was called with (see ``FunctionRecipe``); None when unknown.
+        self.recipe: FunctionRecipe | None = None
         self._prepare_call()
+
+    def __reduce__(self) -> tuple[Any, tuple[FunctionRecipe]]:
+        # A compiled function holds native code, which does not pickle: like Theano, a pickled
+        # function is its graph, recompiled on load (from the compile cache when it is there).
+        # Shared variables pickle with it, so those of several functions in one pickle stay one.
+        if self.recipe is None:
+            raise TypeError("this Function was not made by tensorir.function() and cannot be pickled")
+        return (_rebuild_function, (self.recipe,))
 
     @property
     def func(self) -> Operation:
@@ -129,6 +140,9 @@ class Function:
         self._input_types = [i.variable.ir_type for i in graph.inputs]
         self._containers = [s.container for s in graph.shared_inputs]
         self._update_containers = [t.container for t in graph.update_targets]
+        # A call with updates holds its targets' locks from reading the old values to writing the
+        # new ones, taken in one order for the process (by id) so two functions never deadlock.
+        self._update_locks = tuple(c.lock for c in sorted(self._update_containers, key=id))
         n = graph.n_outputs
         # Results the executor vouches for (new arrays no one else sees) are handed out as they are.
         fresh = getattr(self.executor, "fresh_results", None)
@@ -149,6 +163,19 @@ class Function:
                 arrays.append(val)
             else:
                 arrays.append(self._convert(val, len(arrays)))
+        locks = self._update_locks
+        if not locks:
+            return self._run(arrays)
+        if len(locks) == 1:
+            with locks[0]:
+                return self._run(arrays)
+        with contextlib.ExitStack() as held:
+            for lock in locks:
+                held.enter_context(lock)
+            return self._run(arrays)
+
+    def _run(self, arrays: list[np.ndarray]) -> Any:
+        """Run on the converted arguments plus the shared values; store the updates."""
         if self._containers:
             arrays += [c.value for c in self._containers]
         results = self.executor.run(arrays)
@@ -218,9 +245,17 @@ class Function:
         """The compiled (rewritten) IR as text."""
         return print_func(self.func, debug_info)
 
-    def copy(self, share_memory: bool = False, name: str | None = None) -> Function:
-        """Another Function over the same compiled graph and executor (Theano's ``f.copy()``)."""
-        return Function(
+    def copy(self, share_memory: bool = False, swap: Mapping[Any, Any] | None = None, delete_updates: bool = False,
+             name: str | None = None, profile: Any = None) -> Function:
+        """Another Function (Theano's ``f.copy()``): over the same compiled graph and executor, or,
+        with ``swap`` (old shared variable -> new one) or ``delete_updates``, compiled again from
+        this function's recipe with those changes. Intermediate storage is never kept between calls,
+        so ``share_memory`` changes nothing."""
+        if swap or delete_updates:
+            if self.recipe is None:
+                raise TypeError("copy(swap=..., delete_updates=...) needs a Function made by tensorir.function()")
+            return _rebuild_function(self.recipe.changed(swap or {}, delete_updates, name or self.name))
+        copied = Function(
             self.graph,
             self.executor,
             self.mode,
@@ -229,6 +264,8 @@ class Function:
             self.single_output,
             self.output_keys,
         )
+        copied.recipe = self.recipe
+        return copied
 
     def free(self) -> None:
         """Theano API: release intermediate storage (nothing is kept between calls here)."""
@@ -242,13 +279,34 @@ class _Maker:
         self.function = f
 
 
+@dataclass(frozen=True)
+class Apply:
+    """One node of ``f.maker.fgraph`` as Theano code inspects it: ``op`` (the op's declaration;
+    ``op.name`` is e.g. ``'tir.exp'``), ``inputs`` and ``outputs``; ``operation`` is the IR op."""
+
+    op: Any
+    inputs: list[Value]
+    outputs: list[Value]
+    operation: Operation
+
+
 class _FGraph:
     def __init__(self, func: Operation) -> None:
         self.func = func
 
-    def toposort(self) -> list[Operation]:
+    def toposort(self) -> list[Apply]:
+        """The compiled graph's nodes in execution order, as Theano's ``Apply`` views."""
         body = self.func.regions[0].block
-        return [op for op in body.operations if op.opdef is not RETURN]
+        return [Apply(op.opdef, list(op.operands), list(op.results), op) for op in body.operations
+                if op.opdef is not RETURN]
+
+    @property
+    def apply_nodes(self) -> list[Apply]:
+        return self.toposort()
+
+    @property
+    def inputs(self) -> list[Value]:
+        return list(self.func.regions[0].block.arguments)
 
     @property
     def outputs(self) -> list[Value]:
@@ -438,7 +496,50 @@ def function(
     position = {id(s): len(ins) + k for k, s in enumerate(graph.shared_inputs)}
     donations = {len(outs) + j: position[id(t)] for j, t in enumerate(graph.update_targets) if id(t) in position}
     executor = mode_obj.compile(graph.module, shape_hints=hints, donations=donations)
-    return Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
+    compiled = Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
+    compiled.recipe = FunctionRecipe(list(inputs), outputs, mode_obj, update_pairs, givens, name,
+                                     allow_input_downcast, on_unused_input)
+    return compiled
+
+
+@dataclass
+class FunctionRecipe:
+    """What ``function`` was given, with the default updates made explicit: enough to compile the
+    same function again (in another process, after unpickling)."""
+
+    inputs: list[Any]
+    outputs: Any
+    mode: Mode
+    updates: list[tuple[SharedVariable, TensorVariable]]
+    givens: Any
+    name: str | None
+    allow_input_downcast: bool | None
+    on_unused_input: str | None
+
+    def changed(self, swap: Mapping[Any, Any], delete_updates: bool, name: str | None) -> FunctionRecipe:
+        """This recipe with shared variables swapped for others (``swap``) and without updates."""
+        replace = list(swap.items())
+
+        def sub(v: Any) -> Any:
+            return clone_replace(v, replace=replace) if replace and v is not None else v
+
+        outputs = {k: sub(v) for k, v in self.outputs.items()} if isinstance(self.outputs, Mapping) else sub(
+            list(self.outputs) if isinstance(self.outputs, tuple) else self.outputs)
+        targets = {id(old): new for old, new in replace}
+        updates = [] if delete_updates else [(targets.get(id(t), t), sub(u)) for t, u in self.updates]
+        givens = self.givens
+        if givens and replace:
+            pairs = givens.items() if isinstance(givens, Mapping) else givens
+            givens = [(k, sub(v)) for k, v in pairs]
+        return FunctionRecipe(self.inputs, outputs, self.mode, updates, givens, name, self.allow_input_downcast,
+                              self.on_unused_input)
+
+
+def _rebuild_function(recipe: FunctionRecipe) -> Function:
+    """Unpickling a Function: compile its recipe again."""
+    return function(recipe.inputs, recipe.outputs, mode=recipe.mode, updates=recipe.updates, givens=recipe.givens,
+                    no_default_updates=True, name=recipe.name, allow_input_downcast=recipe.allow_input_downcast,
+                    on_unused_input=recipe.on_unused_input)
 
 
 def _symbol(name: str) -> str:

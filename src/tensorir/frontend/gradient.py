@@ -11,6 +11,7 @@ import numpy as np
 from tensorir.dialects.builder import Builder
 from tensorir.dialects.types import FLOAT_DTYPES
 from tensorir.frontend.config import config
+from tensorir.frontend.shape_ops import specify_shape
 from tensorir.frontend.variable import TensorVariable, apply_values, as_tensor_variable, wrap
 from tensorir.passes.autodiff import jvp_graph, vjp_graph
 
@@ -92,9 +93,14 @@ def grad(
             raise TypeError(
                 f"grad: the cost must be a scalar, got a tensor of type {c.ir_type} (use .sum() or known_grads)"
             )
-        if c.dtype in FLOAT_DTYPES:
-            outputs.append(c.value)
-            cotangents.append(b.constant(np.ones(c.static_shape if c.ndim == 0 else (), dtype=c.dtype)))
+        if c.dtype not in FLOAT_DTYPES:
+            # An integer or boolean cost is piecewise constant: its gradient is no information.
+            raise TypeError(
+                f"grad: the cost must be a float, got dtype {c.dtype} (cast it, e.g. T.cast(cost, "
+                f"{config.floatX!r}), if a gradient through it is meant)"
+            )
+        outputs.append(c.value)
+        cotangents.append(b.constant(np.ones(c.static_shape if c.ndim == 0 else (), dtype=c.dtype)))
     for var, g in (known_grads or {}).items():
         v = as_tensor_variable(var)
         gv = as_tensor_variable(g, like=v.dtype)
@@ -158,6 +164,10 @@ def Rop(
     for w, t in zip(wv, tv):
         if w.ndim != t.ndim:
             raise ValueError(f"Rop: eval point of rank {t.ndim} for a variable of rank {w.ndim}")
+    # An eval point must have its variable's shape (Theano's contract). Checking it at run time
+    # also makes the variable an input of the result, as in Theano, where the tutorial's
+    # ``function([W, V, x], Rop(dot(x, W), W, V))`` is valid although ``dot(x, V)`` never reads W.
+    tv = [specify_shape(t, w.shape) if t.ndim else t for w, t in zip(wv, tv)]
     fv = [as_tensor_variable(x) for x in fs]
     tangents = jvp_graph(_builder(), [x.value for x in fv], [w.value for w in wv], [t.value for t in tv])
     out = []

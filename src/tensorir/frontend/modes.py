@@ -31,7 +31,7 @@ class Mode:
         """The executor of ``module``'s function after this mode's rewrites; ``shape_hints``:
         likely shapes of some arguments (by index), e.g. shared variables' current values;
         ``donations``: result -> argument whose buffer it may overwrite (shared updates)."""
-        run_pipeline(module, self.optimizer)
+        run_pipeline(module, self.optimizer, fast_math=config.fast_math)
         if self.linker == "native" and config.reuse_large_buffers:
             reuse_large_buffers()
         return make_executor(

@@ -85,12 +85,15 @@ def relu(x: Any, alpha: Any = 0) -> TensorVariable:
     """Rectifier ``max(x, alpha x)``, written as Theano does: ``0.5 (x + |x|)`` for ``alpha = 0``,
     else ``0.5 (1 + alpha) x + 0.5 (1 - alpha) |x|`` (gradient 0.5 at 0; ``alpha`` may be symbolic)."""
     v = as_tensor_variable(x)
+    # The formula alone gives nan at -inf (-inf + inf): negative x take their branch through a
+    # switch, which keeps nan as nan and the formula's gradient 0.5 at 0. ``0.5 x + 0.5 |x|``
+    # rather than ``0.5 (x + |x|)``, which overflows to inf for x above half the largest float.
     if isinstance(alpha, int | float) and alpha == 0:
-        return 0.5 * (v + abs(v))
+        return basic.switch(v < 0, 0, 0.5 * v + 0.5 * abs(v))
     a = alpha if isinstance(alpha, int | float) else as_tensor_variable(alpha)
     f1 = 0.5 * (1 + a)
     f2 = 0.5 * (1 - a)
-    return f1 * v + f2 * abs(v)
+    return basic.switch(v < 0, a * v, f1 * v + f2 * abs(v))
 
 
 def elu(x: Any, alpha: Any = 1) -> TensorVariable:

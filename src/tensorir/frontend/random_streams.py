@@ -200,6 +200,25 @@ class MRG_RandomStreams(RandomStreams):  # noqa: N801 - Theano's name
     default_seed = 12345
 
 
+def stream_state_of(sample: TensorVariable) -> SharedVariable:
+    """The shared state of the one random stream ``sample`` was drawn from (Theano's ``sample.rng``).
+
+    The state is tensorir's (a Philox counter, not a NumPy ``RandomState``): ``get_value`` and
+    ``set_value`` save and restore a stream, and ``RandomStreams.seed`` reseeds it.
+    """
+    from tensorir.dialects.ir import ancestors_topological
+
+    states = {
+        id(op.operands[0].handle): op.operands[0].handle
+        for op in ancestors_topological([sample.value])
+        if op.name.startswith("tir.random_") and isinstance(op.operands[0].handle, SharedVariable)
+    }
+    if len(states) != 1:
+        what = "no random stream" if not states else f"{len(states)} random streams"
+        raise AttributeError(f"rng: {sample} is drawn from {what}; .rng belongs to a sample of one stream")
+    return next(iter(states.values()))
+
+
 def _float_dtype(dtype: Any) -> str:
     if dtype is None or dtype == "floatX":
         return config.floatX
@@ -218,4 +237,4 @@ def _cast(v: Any, dtype: str) -> TensorVariable:
     return v if v.dtype == dtype else apply_values("tir.cast", [v.value], {"dtype": dtype})
 
 
-__all__ = ["MRG_RandomStreams", "RandomStreams", "size_operand"]
+__all__ = ["MRG_RandomStreams", "RandomStreams", "size_operand", "stream_state_of"]

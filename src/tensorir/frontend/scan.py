@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tensorir.dialects.builder import Builder
-from tensorir.dialects.builtin import YIELD
+from tensorir.dialects.builtin import YIELD, constant_value
 from tensorir.dialects.ir import (
     Block,
     FreeValue,
@@ -316,6 +316,10 @@ def _n_steps(n_steps: Any, label: str) -> Value:
     n = as_tensor_variable(n_steps)
     if n.ndim != 0 or n.dtype not in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"):
         raise GraphError(f"{label}: n_steps must be an integer scalar, got {n.ir_type}")
+    known = constant_value(n.value)
+    if known is not None and int(known) < 0:
+        # -1 inside the op means "as many steps as the sequences have", so it cannot come from the user.
+        raise GraphError(f"{label}: n_steps must be >= 0, got {int(known)}")
     if n.dtype != "int64":
         n = apply_values("tir.cast", [n.value], {"dtype": "int64"})
     return n.value

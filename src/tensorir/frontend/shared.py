@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,16 +11,25 @@ import numpy as np
 from tensorir.dialects.ir import FreeValue
 from tensorir.dialects.types import TensorType as IRTensorType
 from tensorir.dialects.types import normalize_dtype
+from tensorir.frontend.config import config
 from tensorir.frontend.variable import TensorVariable
+from tensorir.runtime.arguments import converts_exactly, reject_masked
 
 
 class Container:
-    """Holds a shared variable's current array (functions swap in new arrays atomically)."""
+    """Holds a shared variable's current array (functions swap in new arrays atomically).
 
-    __slots__ = ("value",)
+    ``lock`` is held by every call of a function that updates the variable, from reading the
+    old values to writing the new ones, and by ``set_value``: increments from several threads,
+    through one function or several, are never lost (README, "Threads").
+    """
+
+    __slots__ = ("value", "lock")
 
     def __init__(self, value: np.ndarray) -> None:
         self.value = value
+        # Re-entrant: a thread holding it may call set_value.
+        self.lock = threading.RLock()
 
 
 class SharedVariable(TensorVariable):
@@ -36,25 +46,30 @@ class SharedVariable(TensorVariable):
         self.allow_downcast = allow_downcast
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
-        """The current value; a copy unless ``borrow=True``."""
-        value = self.container.value
-        return value if borrow else value.copy()
+        """The current value; a copy unless ``borrow=True`` (the copy is taken under the update
+        lock, so it is never a half-written update)."""
+        if borrow:
+            return self.container.value
+        with self.container.lock:
+            return self.container.value.copy()
 
     def set_value(self, new_value: Any, borrow: bool = False) -> None:
         """Replace the value; its dtype must be storable in the variable's type and the rank equal."""
-        self.container.value = self._filter(new_value, borrow)
+        value = self._filter(new_value, borrow)
+        with self.container.lock:
+            self.container.value = value
 
     def _filter(self, new_value: Any, borrow: bool) -> np.ndarray:
         t = self.value.type
-        arr = np.asarray(new_value)
         label = f"shared variable {self.name!r}" if self.name else "a shared variable"
+        arr = np.asarray(reject_masked(new_value, label))
         if arr.ndim != t.ndim:
             raise TypeError(
                 f"{label} has type {t} (rank {t.ndim}); cannot set a value of rank {arr.ndim} "
                 f"with shape {arr.shape}"
             )
         if arr.dtype.name != t.dtype:
-            if self.strict or not _can_store(arr, t.dtype, self.allow_downcast):
+            if self.strict or not _can_store(new_value, arr, t.dtype, self.allow_downcast):
                 raise TypeError(
                     f"{label} has dtype {t.dtype}; cannot set a value of dtype {arr.dtype.name} "
                     "(cast it explicitly)"
@@ -75,10 +90,16 @@ class SharedVariable(TensorVariable):
         return self.name or f"<SharedVariable {self.value.type}>"
 
 
-def _can_store(arr: np.ndarray, dtype: str, allow_downcast: bool | None) -> bool:
-    if np.can_cast(arr.dtype, dtype, "safe"):
+def _can_store(original: Any, arr: np.ndarray, dtype: str, allow_downcast: bool | None) -> bool:
+    """Theano's rule: safe casts; anything with ``allow_downcast``; and a Python number or list
+    (not an ndarray) whose values convert exactly, so ``set_value(1.)`` on a float32 variable works."""
+    if np.can_cast(arr.dtype, dtype, "safe") or allow_downcast:
         return True
-    return bool(allow_downcast)
+    if isinstance(original, np.ndarray) or allow_downcast is not None:
+        return False
+    if isinstance(original, float) and dtype == config.floatX:
+        return True
+    return converts_exactly(arr, np.dtype(dtype))
 
 
 def shared(
@@ -104,7 +125,7 @@ def shared(
     elif isinstance(value, float):
         arr = np.asarray(value, dtype=np.float64)
     else:
-        arr = np.asarray(value)
+        arr = np.asarray(reject_masked(value, f"shared variable {name!r}" if name else "shared()"))
     normalize_dtype(arr.dtype)
     if broadcastable is None:
         broadcastable = (False,) * arr.ndim

@@ -82,11 +82,27 @@ _KINDS: dict[str, tuple[bool, ...]] = {
 _PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32", "d": "float64",
              "c": "complex64", "z": "complex128"}
 
+
+class FixedDtypeType(TensorType):
+    """``T.dmatrix``, ``T.fvector`` and the other dtype-prefixed names: as in Theano, instances of
+    ``TensorType`` (``x.type == T.dmatrix``, ``T.dscalar.dtype``) that give a variable when called
+    with a name; tensorir's ``dtype=`` and ``shape=`` keywords are accepted too."""
+
+    __slots__ = ()
+
+    def __call__(self, name: str | None = None, dtype: Any = None,
+                 shape: Sequence[int | None] | None = None) -> TensorVariable:
+        if dtype is None and shape is None:
+            return super().__call__(name)
+        pattern = tuple(d == 1 for d in self.shape)
+        return _maker(pattern, self.dtype)(name, dtype=dtype, shape=shape)
+
+
 CONSTRUCTORS: dict[str, Any] = {}
 for _kind, _pattern in _KINDS.items():
     CONSTRUCTORS[_kind] = _maker(_pattern, None)
     for _prefix, _dtype in _PREFIXES.items():
-        CONSTRUCTORS[_prefix + _kind] = _maker(_pattern, _dtype)
+        CONSTRUCTORS[_prefix + _kind] = FixedDtypeType(_dtype, _pattern)
 
 
 def _plural(single: Any) -> Any:

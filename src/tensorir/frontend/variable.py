@@ -42,6 +42,10 @@ def apply_values(name: str, values: Sequence[Value], attrs: dict[str, Any]) -> A
         loc = user_location()
         where = f"{loc}: " if loc else ""
         raise GraphError(f"{where}{exc}") from None
+    if config._values["compute_test_value"] != "off":
+        from tensorir.frontend.eager_values import evaluate_on_test_values
+
+        evaluate_on_test_values(op, config.compute_test_value)
     if len(op.results) == 1:
         return wrap(op.results[0])
     return tuple(wrap(r) for r in op.results)
@@ -184,6 +188,10 @@ class Tag:
     """Free-form annotations (``var.tag.test_value``)."""
 
 
+# Ops whose result has no truth value (see ``TensorVariable.__bool__``).
+_COMPARISONS = frozenset({"tir.lt", "tir.le", "tir.gt", "tir.ge", "tir.eq", "tir.neq"})
+
+
 class TensorVariable:
     """A symbolic tensor. Operators and methods build tir ops."""
 
@@ -204,6 +212,13 @@ class TensorVariable:
     @name.setter
     def name(self, name: str | None) -> None:
         self.value.name = name
+
+    @property
+    def rng(self) -> Any:
+        """Theano's ``sample.rng``: the shared state of the random stream this sample was drawn from."""
+        from tensorir.frontend.random_streams import stream_state_of
+
+        return stream_state_of(self)
 
     @property
     def tag(self) -> Tag:
@@ -266,9 +281,16 @@ class TensorVariable:
         return f"{op.name}.out" if op is not None else f"<{self.value.type}>"
 
     def __bool__(self) -> bool:
+        # Theano's rule: a variable is truthy, so that ``if not W:`` (its idiom for "W was not
+        # given") works, but a comparison result refuses, so that ``if x > 0:`` and ``a < b < c``
+        # (which Python evaluates as ``(a < b) and (b < c)``) fail instead of being always true.
+        op = self.value.owner
+        if op is None or op.name not in _COMPARISONS:
+            return True
         raise TypeError(
-            "a symbolic variable has no truth value: use T.switch / tensorir.ifelse.ifelse for "
-            "conditions, and T.and_/T.or_ (or & |) for logic"
+            "the result of a symbolic comparison has no truth value: use T.switch / tensorir.ifelse.ifelse "
+            "for conditions and T.and_/T.or_ (or & |) for logic; to test whether a variable was given, "
+            "write `if x is None`"
         )
 
     def __len__(self) -> int:

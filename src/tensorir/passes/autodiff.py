@@ -18,6 +18,7 @@ import numpy as np
 from tensorir.dialects.builder import Builder
 from tensorir.dialects.ir import FreeValue, Operation, Value, ancestors_topological
 from tensorir.dialects.tir.shape import reshape_like
+from tensorir.dialects.tir.stable_vjp import stable_form
 from tensorir.dialects.types import FLOAT_DTYPES
 from tensorir.passes.pass_manager import Pass
 
@@ -85,6 +86,7 @@ def vjp_graph(
     op_ids, dependent = _connected_ops(ops, wrt, constant)
     reached = _reached_backward(ops, outputs, constant)
     connected = [id(v) in reached for v in wrt]
+    blocked = constant | {id(v) for v in wrt}
     grads: dict[int, Value] = {}
     for out, ct in zip(outputs, cotangents):
         if ct is not None and id(out) in dependent:
@@ -95,10 +97,17 @@ def vjp_graph(
         out_grads = [grads.get(id(r)) for r in op.results]
         if all(g is None for g in out_grads):
             continue
-        in_grads = op.opdef.vjp(b, op, out_grads)
-        if len(in_grads) != len(op.operands):
-            raise RuntimeError(f"vjp of {op.name} returned {len(in_grads)} cotangents for {len(op.operands)} operands")
-        for v, g in zip(op.operands, in_grads):
+        form = stable_form(op, blocked) if len(op.results) == 1 else None
+        if form is not None:
+            # The pattern rooted here differentiated through its stable form (see stable_vjp).
+            operands: Sequence[Value] = form.inputs
+            in_grads, _ = vjp_graph(b, [form.build(b)], out_grads, form.inputs)
+        else:
+            operands = op.operands
+            in_grads = op.opdef.vjp(b, op, out_grads)
+        if len(in_grads) != len(operands):
+            raise RuntimeError(f"vjp of {op.name} returned {len(in_grads)} cotangents for {len(operands)} operands")
+        for v, g in zip(operands, in_grads):
             if g is not None and id(v) in dependent and v.type.dtype in FLOAT_DTYPES:
                 _accumulate(b, grads, v, g)
     return [grads.get(id(v)) for v in wrt], connected
@@ -110,11 +119,17 @@ def jvp_graph(
     """Tangents of ``outputs`` given tangents of ``wrt`` (forward mode)."""
     ops = ancestors_topological(outputs, stop=wrt)
     tan: dict[int, Value] = {id(v): t for v, t in zip(wrt, tangents) if t is not None}
+    blocked = {id(v) for v in wrt}
     for op in ops:
         ins = [tan.get(id(v)) for v in op.operands]
         if all(t is None for t in ins) or not op.opdef.differentiable:
             continue
-        if op.opdef.has_jvp:
+        form = stable_form(op, blocked) if len(op.results) == 1 else None
+        if form is not None and any(id(v) in tan for v in form.inputs):
+            # Forward mode through the stable form too (see stable_vjp): the tangent of
+            # log(1 + exp(x)) is t * sigmoid(x), not (t * exp(x)) / (1 + exp(x)) = inf / inf.
+            outs = jvp_graph(b, [form.build(b)], list(form.inputs), [tan.get(id(v)) for v in form.inputs])
+        elif op.opdef.has_jvp:
             outs = op.opdef.jvp(b, op, ins)
         else:
             outs = _jvp_by_double_vjp(b, op, ins)

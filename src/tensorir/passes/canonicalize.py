@@ -101,7 +101,8 @@ class NeutralElement(RewritePattern):
 
 
 class SubSelf(RewritePattern):
-    """``x - x -> zeros_like(x)`` (Theano's canonizer; like it, it also maps inf - inf to 0)."""
+    """``x - x -> zeros_like(x)``, only under fast math: it maps ``inf - inf`` and ``nan - nan``
+    (nan in NumPy) to 0, as Theano's canonizer did."""
 
     ops = ("tir.sub",)
 
@@ -327,7 +328,11 @@ class UselessBroadcast(RewritePattern):
 
 
 class SumOfBroadcast(RewritePattern):
-    """``sum(broadcast_like(s, like)) -> s * size(like)`` for a scalar ``s`` summed over every axis."""
+    """``sum(broadcast_like(s, like)) -> s * size(like)`` for a scalar ``s`` summed over every axis.
+
+    An empty ``like`` sums to 0, where ``s * 0`` is nan for an infinite or nan ``s``: unless the
+    size is statically nonzero, the product is ``switch(size > 0, s * size, 0)``.
+    """
 
     ops = ("tir.sum",)
 
@@ -343,6 +348,10 @@ class SumOfBroadcast(RewritePattern):
         s = cast_to(b, bcast.operands[0], dtype)
         count = reduced_count(b, full, None, dtype)
         total = b.op("tir.mul", s, count.v)
+        static = constant_value(count.v)
+        if static is None or not np.all(static > 0):
+            zero = b.constant(np.zeros((), dtype=dtype))
+            total = count.gt(zero).where(total, zero).v
         if op.attributes["keepdims"]:
             total = b.op("tir.dimshuffle", total, pattern=(-1,) * full.type.ndim)
         rewriter.replace(op, [total])
@@ -546,11 +555,17 @@ class ForwardIdentity(RewritePattern):
         return True
 
 
-def canonicalization_patterns(max_elements: int = DEFAULT_MAX_ELEMENTS, fold: bool = True) -> list[RewritePattern]:
+#: Identities that hold for finite values only (they change how nan and inf propagate): applied
+#: only when the pass's ``fast_math`` option (the ``fast_math`` config flag) allows it.
+FAST_MATH_PATTERNS: tuple[type[RewritePattern], ...] = (SubSelf,)
+
+
+def canonicalization_patterns(max_elements: int = DEFAULT_MAX_ELEMENTS, fold: bool = True,
+                              fast_math: bool = False) -> list[RewritePattern]:
     patterns: list[RewritePattern] = [
         ConstantsRight(),
         NeutralElement(),
-        SubSelf(),
+        *(cls() for cls in FAST_MATH_PATTERNS if fast_math),
         DoubleNegation(),
         ExpLog(),
         MergeDimshuffles(),
@@ -578,12 +593,15 @@ class CanonicalizePass(PatternPass):
     """Normal form and algebraic identities, with constant folding in the same worklist."""
 
     name = "canonicalize"
-    summary = "normal form and identities (x*1, x+0, x-x, -(-x), casts, reshapes, dimshuffles, static shapes)"
+    summary = ("normal form and identities (x*1, x+0, -(-x), casts, reshapes, dimshuffles, static shapes; "
+               "x-x under fast_math)")
     fold: bool = True
     max_elements: int = DEFAULT_MAX_ELEMENTS
+    #: also the identities that hold only for finite values (:data:`FAST_MATH_PATTERNS`)
+    fast_math: bool = False
 
     def patterns(self) -> list[RewritePattern]:
-        return canonicalization_patterns(self.max_elements, self.fold)
+        return canonicalization_patterns(self.max_elements, self.fold, self.fast_math)
 
     def run(self, func: Operation) -> bool:
         patterns = self.patterns()
@@ -594,4 +612,4 @@ class CanonicalizePass(PatternPass):
         return apply_patterns(func, patterns)
 
 
-__all__ = ["CanonicalizePass", "canonicalization_patterns"]
+__all__ = ["FAST_MATH_PATTERNS", "CanonicalizePass", "canonicalization_patterns"]

@@ -25,6 +25,7 @@ __all__ = [
     "match_commutative",
     "negate",
     "same_shape",
+    "shapes_may_agree",
     "scalar_constant",
     "shape_chain",
     "shape_source",
@@ -77,6 +78,17 @@ def broadcasts_into(small: TensorType, big: TensorType) -> bool:
 def same_shape(a: Value, b: Value) -> bool:
     """Whether two values provably have the same shape (same value, or equal static shapes)."""
     return a is b or (a.type.is_static and a.type.shape == b.type.shape)
+
+
+def shapes_may_agree(a: Value, b: Value) -> bool:
+    """Whether two values of one rank may have equal shapes at run time (each dim equal or unknown).
+
+    For operands an op already requires to be equal at run time, such as a target and the
+    distribution it is compared with, where one is a constant of static shape.
+    """
+    return a.type.ndim == b.type.ndim and all(
+        p is None or q is None or p == q for p, q in zip(a.type.shape, b.type.shape)
+    )
 
 
 def match_commutative(op: Operation, name: str) -> tuple[Operation, Value] | None:

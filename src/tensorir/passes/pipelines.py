@@ -2,7 +2,9 @@
 
 - ``None``: no rewrites (the graph exactly as built; ``tir.grad`` is still expanded, since nothing
   can run it otherwise).
-- ``'fast_compile'``: autodiff, canonicalize, cse, dce.
+- ``'fast_compile'``: autodiff, canonicalize, cse, stabilize, dce (stabilize because Theano's
+  guarantee that a cost like ``log(1 + exp(x))`` stays finite holds at every level that rewrites;
+  it is a cheap pattern pass).
 - ``'fast_run'``: everything: autodiff; canonicalize and cse to a small normal form; stabilize
   before anything could fuse away the patterns it looks for; canonicalize again (stabilize leaves
   negations and casts); the scan rewrites on the clean graph (unused outputs dropped first, so
@@ -14,6 +16,9 @@
   cse, so equal values outside are one op); specialize and blas on the clean graph; cse to merge what
   they built; fuse elementwise groups; memory (in-place) last, since it annotates the final ops; dce throughout
   the patterns' driver and once at the end.
+
+``fast_math`` lets canonicalize apply identities that hold for finite values only (``x - x -> 0``);
+without it no rewrite changes how nan and inf propagate.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ def _autodiff() -> list[Pass]:
     return [cls()] if cls is not None else []
 
 
-def _scan_rewrites() -> list[Pass]:
+def _scan_rewrites(fast_math: bool) -> list[Pass]:
     """The loop rewrites of ``'fast_run'``, in order (the module docstring says why this order)."""
     return [
         ScanPrunePass(),
@@ -58,24 +63,25 @@ def _scan_rewrites() -> list[Pass]:
         ScanPushOutAccumulatorsPass(),
         ScanSaveMemoryPass(),
         CSEPass(),
-        CanonicalizePass(),
+        CanonicalizePass(fast_math=fast_math),
     ]
 
 
-def pipeline(level: str | None) -> list[Pass]:
-    """Passes of ``'fast_run'``, ``'fast_compile'`` or None (no rewrites)."""
+def pipeline(level: str | None, fast_math: bool = False) -> list[Pass]:
+    """Passes of ``'fast_run'``, ``'fast_compile'`` or None (no rewrites); ``fast_math``: see the
+    module docstring."""
     if level is None:
         return _autodiff()
     if level == "fast_compile":
-        return [*_autodiff(), CanonicalizePass(), CSEPass(), DCEPass()]
+        return [*_autodiff(), CanonicalizePass(fast_math=fast_math), CSEPass(), StabilizePass(), DCEPass()]
     if level == "fast_run":
         return [
             *_autodiff(),
-            CanonicalizePass(),
+            CanonicalizePass(fast_math=fast_math),
             CSEPass(),
             StabilizePass(),
-            CanonicalizePass(),
-            *_scan_rewrites(),
+            CanonicalizePass(fast_math=fast_math),
+            *_scan_rewrites(fast_math),
             BranchReusePass(),
             SpecializePass(),
             BlasPass(),
@@ -87,7 +93,7 @@ def pipeline(level: str | None) -> list[Pass]:
     raise ValueError(f"unknown optimization level {level!r}; use 'fast_run', 'fast_compile' or None")
 
 
-def run_pipeline(module: Module, level: str | None, verify_each: bool = False) -> PassManager:
-    pm = PassManager(pipeline(level), verify_each=verify_each)
+def run_pipeline(module: Module, level: str | None, verify_each: bool = False, fast_math: bool = False) -> PassManager:
+    pm = PassManager(pipeline(level, fast_math), verify_each=verify_each)
     pm.run(module)
     return pm

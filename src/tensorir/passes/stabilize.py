@@ -16,7 +16,16 @@ from tensorir.dialects.builder import Builder
 from tensorir.dialects.ir import Operation, Value
 from tensorir.dialects.types import INT_DTYPES
 from tensorir.passes.canonicalize import DoubleNegation
-from tensorir.passes.matching import absorbs, cast_to, constant_value, defining, is_constant, negate, scalar_constant
+from tensorir.passes.matching import (
+    absorbs,
+    cast_to,
+    constant_value,
+    defining,
+    is_constant,
+    negate,
+    scalar_constant,
+    shapes_may_agree,
+)
 from tensorir.passes.pass_manager import PatternPass
 from tensorir.passes.rewriter import PatternRewriter, RewritePattern
 
@@ -291,7 +300,7 @@ class SoftmaxCrossentropy(RewritePattern):
             b = rewriter.builder(op)
             loss = b.op("tir.softmax_crossentropy", z, t)
         else:
-            if not rewriter.has_op("tir.log_softmax") or t.type.shape != p.type.shape:
+            if not rewriter.has_op("tir.log_softmax") or not shapes_may_agree(t, p):
                 return False
             b = rewriter.builder(op)
             logp = b.op("tir.log_softmax", z, axis=-1)

@@ -26,7 +26,12 @@ before the entry that names it. Processes compiling the same kernel serialize on
 ``fcntl.flock`` of a per-key lock file: the second one waits, then finds the entry. A crashed
 process's lock is released by the kernel, so there is no stale lock. An entry that is
 truncated, corrupt or written for another key is ignored and rebuilt; a library whose digest
-does not match is ignored (the object code is loaded instead).
+does not match (a damaged ``.so``) is ignored, the object code is loaded instead, and the library
+is linked again and the entry rewritten, so only one load pays for it.
+
+A directory this process cannot write (a cache warmed by root, a cluster's shared cache) is still
+read; what is compiled goes to a per-user overlay (:mod:`tensorir.runtime.cache_overlay`), read
+before the directory, or stays in memory when there is none. One warning names the directory.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ import struct
 import sys
 import tempfile
 import threading
+import warnings
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +56,7 @@ from typing import Any
 
 # The pipeline is part of every key; jit.py imports llvmlite and MLIR only when it compiles.
 from tensorir.codegen.cpu.jit import DEFAULT_MLIR_PIPELINE
+from tensorir.runtime.cache_overlay import is_writable_directory, overlay_directory
 
 try:  # POSIX file locks; elsewhere concurrent writers still cannot corrupt an entry (atomic rename)
     import fcntl
@@ -61,6 +70,8 @@ FORMAT_VERSION = 2
 ENTRY_SUFFIX = ".kernel"
 LIBRARY_SUFFIX = ".so"
 LOCK_SUFFIX = ".lock"
+#: Modules the memory level keeps after no function uses them (see CompileCache.__init__).
+MEMORY_RECENT = 32
 _HEADER = struct.Struct("<8sI32sI")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,12 +196,21 @@ def lazy_cache_key(identity: str, opt_level: int, pipeline: str = DEFAULT_MLIR_P
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One entry file as listed by :meth:`CompileCache.entries`."""
+    """One entry file as listed by :meth:`CompileCache.entries`; ``library``: 'ok', 'damaged'
+    (missing, or its digest differs from the entry's) or 'none' (the entry names no library)."""
 
     path: Path
     size: int
     valid: bool
     functions: tuple[str, ...]
+    library: str = "none"
+
+    @property
+    def status(self) -> str:
+        """'ok', 'corrupt' (the entry is rebuilt on use) or 'damaged library' (relinked on use)."""
+        if not self.valid:
+            return "corrupt"
+        return "damaged library" if self.library == "damaged" else "ok"
 
 
 def encode_entry(key: str, names: list[str], payload: bytes, imports: dict[str, list] | None = None,
@@ -240,16 +260,51 @@ class CompileCache:
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         #: None disables the disk level (memory only).
         self.directory = Path(directory) if directory is not None else None
-        self._memory: dict[str, LoadedModule] = {}
+        # The memory level: every module some live function still uses (weakly: a collected
+        # function's code is freed), plus the MEMORY_RECENT last used ones (strongly: a function
+        # built and dropped in a loop does not reload its kernels each time).
+        self._memory: weakref.WeakValueDictionary[str, LoadedModule] = weakref.WeakValueDictionary()
+        self._recent: OrderedDict[str, LoadedModule] = OrderedDict()
         self._lock = threading.Lock()
         #: counters for tests and benchmarks: memory hits, disk hits, compiles.
         self.stats = {"memory": 0, "disk": 0, "compiled": 0}
         #: of the disk hits, those loaded as shared libraries (the others went through llvmlite).
         self.library_loads = 0
+        #: entries whose damaged library was linked again
+        self.repaired = 0
+        #: where entries are written when ``directory`` is read-only (None: not needed or none)
+        self.overlay: Path | None = None
+        self._read_only = False
 
-    def entry_path(self, key: str) -> Path:
+    def entry_path(self, key: str, directory: Path | None = None) -> Path:
+        base = directory if directory is not None else self.directory
+        assert base is not None
+        return base / key[:2] / (key + ENTRY_SUFFIX)
+
+    def _read_directories(self) -> list[Path]:
+        """Where entries are looked for: this user's overlay first (its entries replace damaged
+        ones of a read-only directory), then the directory."""
         assert self.directory is not None
-        return self.directory / key[:2] / (key + ENTRY_SUFFIX)
+        return [self.overlay, self.directory] if self.overlay is not None else [self.directory]
+
+    def _writable_entry_path(self, key: str) -> Path | None:
+        """Where the entry of ``key`` can be written: in the directory, else in the overlay
+        (found, and warned about, once), else None (compile in memory only)."""
+        assert self.directory is not None
+        if not self._read_only:
+            path = self.entry_path(key)
+            if is_writable_directory(path.parent):
+                return path
+            self._read_only = True
+            self.overlay = overlay_directory(self.directory)
+            where = f"new kernels go to {self.overlay}" if self.overlay else "new kernels are kept in memory only"
+            warnings.warn(f"tensorir's compile cache {self.directory} is not writable by this user: its entries are "
+                          f"read, {where}. Set the compiledir flag or TENSORIR_COMPILEDIR to a writable directory "
+                          "to keep them.", RuntimeWarning, stacklevel=2)
+        if self.overlay is None:
+            return None
+        path = self.entry_path(key, self.overlay)
+        return path if is_writable_directory(path.parent) else None
 
     def get(self, text: str, opt_level: int = 3, symbols: dict[str, int] | None = None) -> LoadedModule:
         """The loaded module of ``text``: from memory, from disk, or compiled (and stored)."""
@@ -269,35 +324,61 @@ class CompileCache:
         module = self._memory.get(key)
         if module is not None:
             self.stats["memory"] += 1
+            with self._lock:
+                self._remember(key, module)
             return module
         with self._lock:
             module = self._memory.get(key)
             if module is None:
                 module = self._load_or_compile(key, make_text, opt_level, symbols)
                 self._memory[key] = module
+            self._remember(key, module)
             return module
+
+    def _remember(self, key: str, module: LoadedModule) -> None:
+        """Keep ``module`` among the recently used ones (caller holds the lock)."""
+        self._recent[key] = module
+        self._recent.move_to_end(key)
+        while len(self._recent) > MEMORY_RECENT:
+            self._recent.popitem(last=False)
 
     def _load_or_compile(self, key: str, make_text: Callable[[], str | list[str]], opt_level: int,
                          symbols: dict[str, int] | None) -> LoadedModule:
         if self.directory is None:
             return self._compile(make_text, opt_level, symbols)
-        path = self.entry_path(key)
-        module = self._read(path, key, symbols)
-        if module is not None:
-            return module
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError:  # read-only or unusable cache dir: compile without storing
+        for directory in self._read_directories():
+            module, damaged = self._read(self.entry_path(key, directory), key, symbols)
+            if module is not None:
+                if damaged:
+                    self._repair(key, module)
+                return module
+        path = self._writable_entry_path(key)
+        if path is None:  # nowhere to write: compile without storing
             return self._compile(make_text, opt_level, symbols)
         with self._file_lock(path):
             # Another process may have finished the entry while we waited for the lock.
-            module = self._read(path, key, symbols)
-            if module is not None:
+            module, damaged = self._read(path, key, symbols)
+            if module is not None and not damaged:
                 return module
-            module = self._compile(make_text, opt_level, symbols)
-            digest = self._write_library(path, module)
-            self._write(path, encode_entry(key, module.function_names, module.object_code, module.imports, digest))
+            if module is None:
+                module = self._compile(make_text, opt_level, symbols)
+            self._store(path, key, module)
             return module
+
+    def _store(self, path: Path, key: str, module: LoadedModule) -> None:
+        """Write ``module``'s library, then the entry that names it."""
+        digest = self._write_library(path, module)
+        self._write(path, encode_entry(key, module.function_names, module.object_code, module.imports, digest))
+
+    def _repair(self, key: str, module: LoadedModule) -> None:
+        """Link a damaged entry's library again from its (verified) object code and rewrite the
+        entry, in the directory or the overlay, so later loads skip llvmlite again."""
+        path = self._writable_entry_path(key)
+        if path is None:
+            return
+        with self._file_lock(path):
+            self._store(path, key, module)
+        self.repaired += 1
 
     def _compile(self, make_text: Callable[[], str | list[str]], opt_level: int,
                  symbols: dict[str, int] | None) -> LoadedModule:
@@ -309,28 +390,30 @@ class CompileCache:
             return compile_mlir(text, opt_level=opt_level, symbols=symbols)
         return compile_mlir_parts(text, opt_level=opt_level, symbols=symbols)
 
-    def _read(self, path: Path, key: str, symbols: dict[str, int] | None) -> LoadedModule | None:
+    def _read(self, path: Path, key: str, symbols: dict[str, int] | None) -> tuple[LoadedModule | None, bool]:
+        """(the entry's module or None, whether the entry names a library that is damaged)."""
         try:
             data = path.read_bytes()
         except OSError:
-            return None
+            return None, False
         decoded = decode_entry_metadata(data, key)
         if decoded is None:
-            return None  # corrupt, truncated or foreign: rebuilt by the caller
+            return None, False  # corrupt, truncated or foreign: rebuilt by the caller
         metadata, payload = decoded
         names, imports = metadata["functions"], metadata["imports"]
         if set(imports) - set(symbols or {}):
-            return None  # compiled against symbols this caller does not bind: compile again
+            return None, False  # compiled against symbols this caller does not bind: compile again
         module = self._load_library(path, metadata, payload, symbols)
+        damaged = module is None and bool(metadata.get("library"))
         if module is None:
             try:
                 from tensorir.codegen.cpu.jit import NativeModule
 
                 module = NativeModule.from_object_code(payload, names, symbols)
             except Exception:  # noqa: BLE001 - an object LLVM cannot link is as good as corrupt
-                return None
+                return None, False
         self.stats["disk"] += 1
-        return module
+        return module, damaged
 
     def _load_library(self, path: Path, metadata: dict, payload: bytes,
                       symbols: dict[str, int] | None) -> LoadedModule | None:
@@ -372,7 +455,10 @@ class CompileCache:
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        except OSError:  # the directory turned out not writable: the entry is simply not stored
+            return
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -412,8 +498,13 @@ class CompileCache:
                 data = path.read_bytes()
             except OSError:
                 continue
-            decoded = decode_entry(data, path.name[: -len(ENTRY_SUFFIX)])
-            out.append(CacheEntry(path, len(data), decoded is not None, tuple(decoded[0]) if decoded else ()))
+            decoded = decode_entry_metadata(data, path.name[: -len(ENTRY_SUFFIX)])
+            if decoded is None:
+                out.append(CacheEntry(path, len(data), False, ()))
+                continue
+            metadata = decoded[0]
+            out.append(CacheEntry(path, len(data), True, tuple(metadata["functions"]),
+                                  _library_status(path, metadata.get("library"))))
         return out
 
     def size(self) -> int:
@@ -437,7 +528,19 @@ class CompileCache:
                 with contextlib.suppress(OSError):
                     sub.rmdir()
         self._memory.clear()
+        self._recent.clear()
         return removed
+
+
+def _library_status(entry: Path, digest: str | None) -> str:
+    """'none', 'ok' or 'damaged' for the library an entry names (see :class:`CacheEntry`)."""
+    if not digest:
+        return "none"
+    try:
+        actual = hashlib.sha256(entry.with_suffix(LIBRARY_SUFFIX).read_bytes()).hexdigest()
+    except OSError:
+        return "damaged"
+    return "ok" if actual == digest else "damaged"
 
 
 _CACHES: dict[str | None, CompileCache] = {}

@@ -35,7 +35,6 @@ are checked in Python before any kernel runs, so bad input never reaches native 
 from __future__ import annotations
 
 import ctypes
-import os
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -62,7 +61,7 @@ from tensorir.runtime.native_kernels import RECORDING, KernelContext
 from tensorir.runtime.native_loop import NativeScan, Recorder
 from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep, is_strided_variant
 from tensorir.runtime.shape_guess import GuessedOp, guessed_types
-from tensorir.runtime.threadpool import ThreadPool, default_thread_count
+from tensorir.runtime.threadpool import ThreadPool, default_thread_count, environment_thread_count
 
 __all__ = ["NativeExecutor"]
 
@@ -125,8 +124,7 @@ def _pool(num_threads: int) -> ThreadPool:
 def _thread_count(num_threads: int | None) -> int:
     if num_threads:
         return num_threads
-    env = os.environ.get("TENSORIR_NUM_THREADS")
-    return int(env) if env else default_thread_count()
+    return environment_thread_count() or default_thread_count()
 
 
 class NativeExecutor:

@@ -237,6 +237,8 @@ def _record(kind: str, fn: Callable[..., int], status: int, ints: tuple[int, ...
 
 
 _KERNELS: dict[tuple[int, str], BlasKernels] = {}
+#: Size-keyed kernel choices a skinny step keeps (see SkinnyKernels.variant).
+_MAX_CHOSEN = 64
 
 
 def blas_kernels(cache: CompileCache | None, dtype: str) -> BlasKernels:
@@ -434,7 +436,10 @@ class SkinnyKernels:
                 chosen = key
                 break
         # Kernels compiled ahead do not change: the choice holds for every later call (and
-        # saves hashing kernel names on the call path).
+        # saves hashing kernel names on the call path). Keyed by sizes, so bounded: a function
+        # called with ever new batch sizes must not grow without end.
+        if len(self._chosen) >= _MAX_CHOSEN:
+            self._chosen.clear()
         self._chosen[(kind, accumulate, m, n)] = chosen
         return chosen
 

@@ -182,6 +182,10 @@ class KernelContext:
     #: modules of the other functions compiled ahead (``n_args`` None: not range kernels, e.g.
     #: BLAS call kernels), by function name; the caller wraps ``module.address(name)`` itself.
     preloaded_modules: dict[str, object] = field(default_factory=dict)
+    #: kernels several steps of this executor share (a dtype's broadcast copies, its in-place
+    #: division), by (kind, dtype): kept here, not in a process-wide table keyed by the
+    #: context's id, so they go with the executor
+    shared_kernels: dict[tuple[str, str], object] = field(default_factory=dict)
     _modules: list[object] = field(default_factory=list)
 
     def module(self, text: KernelText, name: str, symbols: dict[str, int] | None = None):  # noqa: ANN201
@@ -193,7 +197,8 @@ class KernelContext:
             module = self.cache.get_lazy(name, text, self.opt_level, symbols)
         else:
             module = self.cache.get(text, self.opt_level, symbols)
-        self._modules.append(module)  # the machine code lives as long as its module
+        if not any(m is module for m in self._modules):
+            self._modules.append(module)  # the machine code lives as long as its module
         return module
 
     def load(self, text: KernelText, name: str, n_args: int,

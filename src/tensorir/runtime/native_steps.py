@@ -291,12 +291,9 @@ def _direct_caller(n_in: int, n_out: int) -> Callable[[Callable[..., None], int,
     return _CALLERS.get((n_in, n_out), _call_any)
 
 
-_COPY_KERNELS: dict[tuple[int, str], KernelSet] = {}
-
-
 def copy_kernels(context: KernelContext, dtype: str) -> KernelSet:
     """The broadcast-copy kernels of ``dtype``, by variant ``(src rank, dst rank, src inner mode)``."""
-    kernels = _COPY_KERNELS.get((id(context), dtype))
+    kernels = context.shared_kernels.get(("copy", dtype))
     if kernels is None:
         body = ElementwiseBody.identity(dtype)
 
@@ -305,8 +302,8 @@ def copy_kernels(context: KernelContext, dtype: str) -> KernelSet:
             name = kernel_name("broadcast_copy", body.key(), repr(variant))
             return name, lambda: strided_kernel(name, body, [src_rank], dst_rank, inner), 2
 
-        kernels = _COPY_KERNELS[(id(context), dtype)] = KernelSet(context, make)
-    return kernels
+        kernels = context.shared_kernels[("copy", dtype)] = KernelSet(context, make)
+    return kernels  # type: ignore[return-value]
 
 
 def broadcast_into(context: KernelContext, dst: np.ndarray, src: np.ndarray) -> None:
@@ -326,9 +323,6 @@ def broadcast_into(context: KernelContext, dst: np.ndarray, src: np.ndarray) -> 
     context.run(fn, dst.size // shape[-1], dst.size, (id(src), id(dst)), (src, dst))
 
 
-_DIVIDE_KERNELS: dict[tuple[int, str], Callable[..., None]] = {}
-
-
 def divide_kernel_spec(dtype: str) -> tuple[str, tuple[Callable[[], str], int]]:
     """(name, (text, n_args)) of the kernel dividing a float array in place by a scalar."""
     body = ElementwiseBody([dtype, dtype], [dtype], [("tir.true_div", {}, (0, 1), dtype)], [2])
@@ -345,10 +339,10 @@ def _divide_in_place(context: KernelContext, out: np.ndarray, count: int) -> Non
         with np.errstate(invalid="ignore", divide="ignore"):
             np.divide(out, count, out=out)
         return
-    fn = _DIVIDE_KERNELS.get((id(context), dtype))
+    fn = context.shared_kernels.get(("divide", dtype))
     if fn is None:
         name, (text, n_args) = divide_kernel_spec(dtype)
-        fn = _DIVIDE_KERNELS[(id(context), dtype)] = context.load(text, name, n_args)
+        fn = context.shared_kernels[("divide", dtype)] = context.load(text, name, n_args)
     divisor = np.asarray(count, dtype=out.dtype)
     # Elementwise, so reading and writing ``out`` at one index is safe.
     context.run(fn, out.size, out.size, (id(out), id(divisor), id(out)), (divisor,))

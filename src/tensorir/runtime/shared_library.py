@@ -17,11 +17,13 @@ Where no linker is installed, nothing changes: entries are loaded through llvmli
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import os
 import shutil
 import subprocess
 import tempfile
+import weakref
 from pathlib import Path
 
 __all__ = ["SharedLibraryModule", "link_shared_library", "linker_available"]
@@ -65,11 +67,17 @@ def link_shared_library(objects: list[bytes]) -> bytes | None:
             return None
 
 
+def _dlclose(handle: int) -> None:
+    _ctypes.dlclose(handle)
+
+
 class SharedLibraryModule:
     """A compiled module loaded from a shared library; the interface of ``NativeModule``.
 
     :meth:`address` gives a function's entry address; the code stays mapped as long as this
-    object lives (the library is never closed: ctypes keeps no reference count to unload).
+    object lives, and the library is closed (``dlclose``) when it is collected: whoever runs the
+    code keeps the module (the executors' kernel contexts do), so a process that builds and
+    drops functions does not keep every library it ever loaded mapped.
     """
 
     def __init__(self, path: str | os.PathLike[str], object_code: bytes, function_names: list[str],
@@ -90,6 +98,8 @@ class SharedLibraryModule:
             ctypes.c_void_p.in_dll(self._library, IMPORT_SLOT_PREFIX + name).value = symbols[name]
         self._addresses = {name: ctypes.cast(self._library[name], ctypes.c_void_p).value
                            for name in self.function_names}
+        # dlopen counts references: this closes only this object's own opening of the file.
+        weakref.finalize(self, _dlclose, self._library._handle)
 
     def address(self, name: str) -> int:
         """Entry address of the function ``name``."""

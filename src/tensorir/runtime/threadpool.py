@@ -14,7 +14,8 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 
-__all__ = ["ThreadPool", "default_thread_count", "get_default_pool"]
+__all__ = ["THREADS_VARIABLE", "ThreadPool", "default_thread_count", "environment_thread_count", "get_default_pool",
+           "parse_thread_count"]
 
 
 def default_thread_count() -> int:
@@ -23,6 +24,27 @@ def default_thread_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+THREADS_VARIABLE = "TENSORIR_NUM_THREADS"
+
+
+def parse_thread_count(text: str, source: str = THREADS_VARIABLE) -> int:
+    """A thread count from text: a positive integer, or a ValueError naming ``source``."""
+    try:
+        count = int(str(text).strip())
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{source}={text!r}: the number of kernel threads must be a positive integer "
+                         f"(unset it to use every core this process may run on)")
+    return count
+
+
+def environment_thread_count() -> int | None:
+    """``TENSORIR_NUM_THREADS`` checked (:func:`parse_thread_count`), or None when unset or empty."""
+    text = os.environ.get(THREADS_VARIABLE)
+    return parse_thread_count(text) if text else None
 
 
 class ThreadPool:
@@ -149,6 +171,5 @@ def get_default_pool() -> ThreadPool:
     global _DEFAULT_POOL
     with _DEFAULT_LOCK:
         if _DEFAULT_POOL is None:
-            env = os.environ.get("TENSORIR_NUM_THREADS")
-            _DEFAULT_POOL = ThreadPool(int(env) if env else None)
+            _DEFAULT_POOL = ThreadPool(environment_thread_count())
         return _DEFAULT_POOL

@@ -1,6 +1,7 @@
 """``tensorir-cache``: list, size and clear the on-disk compile cache.
 
-    tensorir-cache list  [--dir DIR]   one line per entry: size, status, exported kernels, path
+    tensorir-cache list  [--dir DIR]   one line per entry: size, status (ok, corrupt, damaged library: each
+                                       entry and its library verified by digest), exported kernels, path
     tensorir-cache size  [--dir DIR]   total bytes and number of entries
     tensorir-cache clear [--dir DIR]   remove every entry, lock file and leftover temporary file
 
@@ -36,10 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list":
         entries = cache.entries()
         for entry in entries:
-            status = "ok" if entry.valid else "corrupt"
             names = ",".join(entry.functions) or "-"
-            print(f"{entry.size:>10}  {status:7}  {names}  {entry.path}")
-        print(f"{len(entries)} entries in {directory}")
+            print(f"{entry.size:>10}  {entry.status:15}  {names}  {entry.path}")
+        bad = sum(entry.status != "ok" for entry in entries)
+        note = f" ({bad} corrupt or with a damaged library: rebuilt or relinked when next used)" if bad else ""
+        print(f"{len(entries)} entries in {directory}{note}")
     elif args.command == "size":
         entries = cache.entries()
         total = cache.size()

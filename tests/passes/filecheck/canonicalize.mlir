@@ -21,10 +21,10 @@ func.func @broadcasting_zero_stays(%x: tensor<4xf32>) -> tensor<3x4xf32> {
   func.return %0 : tensor<3x4xf32>
 }
 
+// x - x is nan for nan and inf: without fast_math it stays (canonicalize_fast_math.mlir drops it).
 // CHECK-LABEL: func.func @sub_self
-// CHECK: %[[Z:.*]] = "tir.constant"() {value = dense<0.0> : tensor<f64>}
-// CHECK-NEXT: %[[B:.*]] = "tir.broadcast_like"(%[[Z]], %x)
-// CHECK-NEXT: func.return %[[B]]
+// CHECK: %[[S:.*]] = "tir.sub"(%x, %x)
+// CHECK-NEXT: func.return %[[S]]
 func.func @sub_self(%x: tensor<?x?xf64>) -> tensor<?x?xf64> {
   %0 = "tir.sub"(%x, %x) : (tensor<?x?xf64>, tensor<?x?xf64>) -> tensor<?x?xf64>
   func.return %0 : tensor<?x?xf64>

@@ -15,6 +15,12 @@ numbers are 32-bit (the futex word); a seq_cst store of one side's "sleeping" fl
 seq_cst load of the other side's word, against the other side's seq_cst store then load, means
 no wake-up is lost. A split that finds the helper absent (not started, or the process forked)
 or busy (another thread's loop is splitting) runs the whole range itself.
+
+Each posted half is claimed once, through a compare-and-swap of :data:`W_CLAIM` from the previous
+sequence number to the posted one: by the helper before it runs the half, or by the posting
+thread once its own half is done. So a helper that is asleep or has lost its core to another
+process (a sweep running beside the training) costs a split nothing but the posting: the
+poster runs both halves and moves on, where it used to wait for the helper to be scheduled.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ STATE_WORDS = 24
 W_SEQ, W_DONE, W_HELPER_SLEEPS, W_MAIN_SLEEPS, W_BUSY, W_ALIVE, W_SYSCALL = range(7)
 W_FN, W_START, W_END, W_ARGS = 7, 8, 9, 10
 W_SPIN = W_ARGS + SPLIT_KERNEL_ARGS
+#: The last sequence number claimed: by the helper before it runs the posted half, or by the
+#: posting thread, which takes the half back when the helper has not started it by then.
+W_CLAIM = W_SPIN + 1
 _SYS_FUTEX, _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 202, 128, 129
 
 _KERNEL_TYPE = ", ".join(["i64"] * (2 + SPLIT_KERNEL_ARGS))
@@ -61,7 +70,7 @@ def helper_function() -> str:
              "  %sp = llvm.inttoptr %state : i64 to !llvm.ptr"]
     words = {}
     for index in (W_SEQ, W_DONE, W_HELPER_SLEEPS, W_MAIN_SLEEPS, W_ALIVE, W_SYSCALL, W_FN, W_START, W_END, W_SPIN,
-                  *range(W_ARGS, W_ARGS + SPLIT_KERNEL_ARGS)):
+                  W_CLAIM, *range(W_ARGS, W_ARGS + SPLIT_KERNEL_ARGS)):
         words[index], more = _word(p, "%sp", index)
         lines += more
     args = ", ".join(f"%a{k}" for k in range(SPLIT_KERNEL_ARGS))
@@ -106,6 +115,13 @@ def helper_function() -> str:
     for k in range(SPLIT_KERNEL_ARGS):
         lines.append(f"  %a{k} = llvm.load {words[W_ARGS + k]} : !llvm.ptr -> i64")
     lines += [
+        # Claim the half: the poster takes it back when it finishes its own first, and then may
+        # already have posted the next split over these words (this claim fails then).
+        f"  %prev = llvm.sub %s, %{p}i1 : i32",
+        f"  %cx = llvm.cmpxchg {words[W_CLAIM]}, %prev, %s acq_rel acquire : !llvm.ptr, i32",
+        "  %claimed = llvm.extractvalue %cx[1] : !llvm.struct<(i32, i1)>",
+        "  llvm.cond_br %claimed, ^work, ^wait(%s, %hc0, %next_limit : i32, i64, i64)",
+        "^work:",
         f"  llvm.call %f(%lo, %hi, {args}) : !llvm.ptr, ({_KERNEL_TYPE}) -> ()",
         f"  llvm.store %s, {words[W_DONE]} atomic seq_cst {{alignment = 8 : i64}} : i32, !llvm.ptr",
         f"  %ms = llvm.load {words[W_MAIN_SLEEPS]} atomic seq_cst {{alignment = 8 : i64}} : !llvm.ptr -> i32",
@@ -141,7 +157,7 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
     lines += [*("  " + line for line in _constants(p)), f"  %{p}sp = llvm.inttoptr {args[0]} : i64 to !llvm.ptr"]
     words = {}
     for index in (W_SEQ, W_DONE, W_HELPER_SLEEPS, W_MAIN_SLEEPS, W_BUSY, W_ALIVE, W_SYSCALL, W_FN, W_START, W_END,
-                  W_SPIN, *range(W_ARGS, W_ARGS + SPLIT_KERNEL_ARGS)):
+                  W_SPIN, W_CLAIM, *range(W_ARGS, W_ARGS + SPLIT_KERNEL_ARGS)):
         words[index], more = _word(p, f"%{p}sp", index)
         lines += ["  " + line for line in more]
     n = args[1]
@@ -183,7 +199,15 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
         f"  llvm.br ^{p}mine",
         f"^{p}mine:",
         f"  llvm.call %fn(%{p}c0, {args[2]}, {', '.join(kargs)}) : !llvm.ptr, ({_KERNEL_TYPE}) -> ()",
-        f"  llvm.br ^{p}wait(%{p}c0 : i64)",
+        # A helper that has not claimed its half by now is asleep or without a core (another
+        # process has it): take the half back rather than wait for it.
+        f"  %{p}prev = llvm.sub %{p}s, %{p}i1 : i32",
+        f"  %{p}cl = llvm.cmpxchg {words[W_CLAIM]}, %{p}prev, %{p}s acq_rel acquire : !llvm.ptr, i32",
+        f"  %{p}took = llvm.extractvalue %{p}cl[1] : !llvm.struct<(i32, i1)>",
+        f"  llvm.cond_br %{p}took, ^{p}back, ^{p}wait(%{p}c0 : i64)",
+        f"^{p}back:",
+        f"  llvm.call %fn({args[2]}, {n}, {', '.join(kargs)}) : !llvm.ptr, ({_KERNEL_TYPE}) -> ()",
+        f"  llvm.br ^{p}done",
         f"^{p}wait(%{p}spins: i64):",
         f"  %{p}d = llvm.load {words[W_DONE]} atomic acquire {{alignment = 8 : i64}} : !llvm.ptr -> i32",
         f"  %{p}fin = llvm.icmp \"eq\" %{p}d, %{p}s : i32",

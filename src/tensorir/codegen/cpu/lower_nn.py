@@ -3,8 +3,10 @@ its gradient.
 
 Each iteration is one row of a C-contiguous ``rows x cols`` float input ``x``:
 
-1. ``m = max(x)``, replaced by 0 when not finite (an all ``-inf`` row, an empty row, nan), as
-   the reference's ``_shifted_max`` does;
+1. ``m = max(x)``; for logsumexp and the cross-entropy, replaced by 0 when not finite (an all
+   ``-inf`` row, an empty row, nan), as the reference's ``_shifted_max`` does; softmax, log_softmax
+   and the cross-entropy's gradient (:data:`RAW_MAX`) keep it, so that a row holding +inf or nan,
+   or only -inf, is nan as in the reference's ``_row_max`` (and SciPy);
 2. ``s = sum(exp(x - m))`` with our vectorizable ``exp`` (softmax stores ``exp(x - m)`` in the
    output on the way);
 3. softmax: ``out *= 1 / s``; log_softmax: ``out = (x - m) - log(s)``; logsumexp:
@@ -33,6 +35,8 @@ ROW_OPS = ("tir.softmax", "tir.log_softmax", "tir.logsumexp", "tir.softmax_cross
            "tir.softmax_crossentropy_grad")
 #: Row ops that read class labels (and, for the gradient, one cotangent per row).
 LABELLED = ("tir.softmax_crossentropy", "tir.softmax_crossentropy_grad")
+#: Row ops whose shift is the row max as it is (module docstring, step 1).
+RAW_MAX = ("tir.softmax", "tir.log_softmax", "tir.softmax_crossentropy_grad")
 
 
 def row_kernel_arity(op: str) -> int:
@@ -92,8 +96,12 @@ def row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = None) -
     new_max = kb.emit_into(max_loop, e.op, "arith.maximumf", ["%m_acc", xv], t)
     body += [f"%m_raw = scf.for %i = {row} to {end} step %one iter_args(%m_acc = {e.constant(float('-inf'), t)}) "
              f"-> ({t}) : i64 {{"] + ["  " + line for line in max_loop] + [f"  scf.yield {new_max} : {t}", "}"]
-    finite = kb.emit_into(body, e.cmpf, "olt", kb.emit_into(body, e.abs, "%m_raw", t), e.constant(float("inf"), t), t)
-    m = kb.emit_into(body, e.select, finite, "%m_raw", e.constant(0.0, t), t)
+    if op in RAW_MAX:
+        m = "%m_raw"
+    else:
+        finite = kb.emit_into(body, e.cmpf, "olt", kb.emit_into(body, e.abs, "%m_raw", t),
+                              e.constant(float("inf"), t), t)
+        m = kb.emit_into(body, e.select, finite, "%m_raw", e.constant(0.0, t), t)
     # Pass 2: sum of exp(x - m), storing exp(x - m) for softmax.
     sum_loop: list[str] = []
     xv = kb.load(sum_loop, x_base, "%i", dtype)
@@ -190,7 +198,7 @@ def short_row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = N
         lines += _loop("%ji", "%zero", cols, inner)
 
     body += per_row("%b1", transpose_in)
-    # Pass 1: each row's max, replaced by 0 when not finite (as row_kernel does).
+    # Pass 1: each row's max, replaced by 0 when not finite where row_kernel does so.
     init: list[str] = []
     kb.store(init, e.constant(float("-inf"), t), "%mx", "%b2", dtype)
     body += _loop("%b2", "%zero", "%nb", init)
@@ -202,9 +210,10 @@ def short_row_kernel(name: str, op: str, dtype: str, label_dtype: str | None = N
 
     body += down_columns("%j3", "%b3", max_step)
     fix: list[str] = []
-    raw = kb.load(fix, "%mx", "%b4", dtype)
-    finite = kb.emit_into(fix, e.cmpf, "olt", kb.emit_into(fix, e.abs, raw, t), e.constant(float("inf"), t), t)
-    kb.store(fix, kb.emit_into(fix, e.select, finite, raw, e.constant(0.0, t), t), "%mx", "%b4", dtype)
+    if op not in RAW_MAX:
+        raw = kb.load(fix, "%mx", "%b4", dtype)
+        finite = kb.emit_into(fix, e.cmpf, "olt", kb.emit_into(fix, e.abs, raw, t), e.constant(float("inf"), t), t)
+        kb.store(fix, kb.emit_into(fix, e.select, finite, raw, e.constant(0.0, t), t), "%mx", "%b4", dtype)
     kb.store(fix, e.constant(0.0, t), "%sm", "%b4", dtype)
     body += _loop("%b4", "%zero", "%nb", fix)
     # Pass 2: exp(x - m), kept in the buffer where the output needs it, and its sum per row.

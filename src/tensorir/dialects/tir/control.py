@@ -256,9 +256,11 @@ def checked_scan_inputs(op: Operation, inputs: Sequence[np.ndarray]
     nonseqs = list(inputs[1 + lay.n_seq + lay.n_state :])
     n = int(inputs[0])
     avail = [seq_steps(x.shape[0], taps) for x, taps in zip(seqs, lay.seq_taps)]
-    if n < 0:
+    if n < -1:
+        raise ValueError(f"{label}: n_steps must be >= 0, got {n}")
+    if n == -1:  # no n_steps given (or a symbolic one that is -1): the sequences decide
         if not seqs:
-            raise ValueError(f"{label} has no sequences: give n_steps")
+            raise ValueError(f"{label}: n_steps must be >= 0 (got -1 or none) when there are no sequences")
         n = max(0, min(avail))
     elif avail and n > min(avail):
         s = avail.index(min(avail))

@@ -15,6 +15,7 @@ from tensorir.dialects.builder import Builder
 from tensorir.dialects.builtin import YIELD
 from tensorir.dialects.ir import Block, Operation, Region, Value, ancestors_topological, clone_operation
 from tensorir.dialects.tir.control import IF, SCAN, ScanDef, ScanLayout, row_type, seq_shift, stacked_type
+from tensorir.dialects.tir.stable_vjp import stable_form
 from tensorir.dialects.types import FLOAT_DTYPES, TensorType
 
 # -- differentiation of region bodies --------------------------------------------------------------
@@ -37,6 +38,7 @@ def body_vjp(b: Builder, outputs: Sequence[Value], cotangents: Sequence[Value | 
         if o.name not in _STOPS and (any(id(v) in dependent for v in o.operands)):
             active.add(id(o))
             dependent.update(id(r) for r in o.results)
+    blocked = {id(v) for v in wrt}
     grads: dict[int, Value] = {}
 
     def accumulate(v: Value, g: Value) -> None:
@@ -54,7 +56,14 @@ def body_vjp(b: Builder, outputs: Sequence[Value], cotangents: Sequence[Value | 
         out_grads = [grads.get(id(r)) for r in o.results]
         if all(g is None for g in out_grads):
             continue
-        for v, g in zip(o.operands, o.opdef.vjp(b, o, out_grads)):
+        form = stable_form(o, blocked) if len(o.results) == 1 else None
+        if form is not None:
+            # An unstable pattern differentiated through its stable form (see stable_vjp).
+            operands: Sequence[Value] = form.inputs
+            in_grads = body_vjp(b, [form.build(b)], out_grads, form.inputs)
+        else:
+            operands, in_grads = o.operands, o.opdef.vjp(b, o, out_grads)
+        for v, g in zip(operands, in_grads):
             if g is not None and id(v) in dependent and _is_float(v):
                 accumulate(v, g)
     return [grads.get(id(v)) for v in wrt]
@@ -64,13 +73,20 @@ def body_jvp(b: Builder, outputs: Sequence[Value], wrt: Sequence[Value],
              tangents: Sequence[Value]) -> list[Value | None]:
     """Tangents of ``outputs`` given tangents of ``wrt`` (forward mode over a body)."""
     tan: dict[int, Value] = {id(v): t for v, t in zip(wrt, tangents)}
+    blocked = {id(v) for v in wrt}
     for o in ancestors_topological(outputs, stop=wrt):
         ins = [tan.get(id(v)) for v in o.operands]
         if all(t is None for t in ins) or not o.opdef.differentiable:
             continue
-        if not o.opdef.has_jvp:
+        form = stable_form(o, blocked) if len(o.results) == 1 else None
+        if form is not None and any(id(v) in tan for v in form.inputs):
+            inputs = [v for v in form.inputs if id(v) in tan]
+            outs = body_jvp(b, [form.build(b)], inputs, [tan[id(v)] for v in inputs])
+        elif not o.opdef.has_jvp:
             raise NotImplementedError(f"{o.name} (inside a loop or conditional) has no jvp rule")
-        for r, t in zip(o.results, o.opdef.jvp(b, o, ins)):
+        else:
+            outs = o.opdef.jvp(b, o, ins)
+        for r, t in zip(o.results, outs):
             if t is not None and _is_float(r):
                 tan[id(r)] = t if t.type.dtype == r.type.dtype else b.op("tir.cast", t, dtype=r.type.dtype)
     return [tan.get(id(o)) for o in outputs]

@@ -42,6 +42,14 @@ def _shifted_max(x: np.ndarray, axis: Any) -> np.ndarray:
     return np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
 
 
+def _row_max(x: np.ndarray, axis: Any) -> np.ndarray:
+    """``max(x, axis, keepdims)`` as it is (0 for an empty ``x``): softmax's shift. A row holding
+    +inf or nan, or only -inf, then gives nan everywhere, as the formula and SciPy do."""
+    if x.size == 0:
+        return _shifted_max(x, axis)
+    return np.max(x, axis=axis, keepdims=True)
+
+
 def logsumexp_numpy(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """``log(sum(exp(x)))`` as ``m + log(sum(exp(x - m)))`` with ``m = max(x)``: no overflow."""
     m = _shifted_max(x, axis)
@@ -53,9 +61,10 @@ def logsumexp_numpy(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> 
 
 
 def softmax_numpy(x: np.ndarray, axis: int) -> np.ndarray:
-    """``exp(x - m) / sum(exp(x - m))`` with ``m = max(x, axis)``: no overflow, no 0/0 for big x."""
+    """``exp(x - m) / sum(exp(x - m))`` with ``m = max(x, axis)``: no overflow, no 0/0 for big x;
+    a row holding +inf or nan, or only -inf, is nan (``inf - inf``), as in SciPy."""
     with np.errstate(invalid="ignore", over="ignore"):
-        e = np.exp(x - _shifted_max(x, axis))
+        e = np.exp(x - _row_max(x, axis))
         return e / np.sum(e, axis=axis, keepdims=True)
 
 
@@ -66,7 +75,7 @@ def log_softmax_numpy(x: np.ndarray, axis: int) -> np.ndarray:
     large (``x - logsumexp(x)`` would round at the magnitude of ``x``).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        shifted = x - _shifted_max(x, axis)
+        shifted = x - _row_max(x, axis)
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
