@@ -31,6 +31,13 @@ class Container:
         # Re-entrant: a thread holding it may call set_value.
         self.lock = threading.RLock()
 
+    # A lock does not pickle: a loaded container gets a new one (it guards the loaded value only).
+    def __getstate__(self) -> np.ndarray:
+        return self.value
+
+    def __setstate__(self, value: np.ndarray) -> None:
+        self.__init__(value)
+
 
 class SharedVariable(TensorVariable):
     """A variable with a value that persists across calls (``tensorir.shared``)."""
