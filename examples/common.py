@@ -6,6 +6,7 @@ their scripts so each reads as the DeepLearningTutorials program it follows.
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,12 @@ def make_parser(description: str, full: dict, quick: dict, small_data: dict | No
         "--no-progress", action="store_true", help="no tqdm bar, a line per epoch (the default off a terminal)"
     )
     parser.add_argument("--offline", action="store_true", help="never download; use local data or the fallbacks")
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over the processes of `mpirun -n N` (needs tensorir[distributed]); "
+        "--batch-size is the global batch, split over them",
+    )
     parser.set_defaults(_full=full, _quick=quick, _small_data=small_data or {})
     return parser
 
@@ -100,9 +107,11 @@ def load_images(args: argparse.Namespace, floatX: str) -> ImageDataset:
     return dataset
 
 
-def count_batches(dataset: ImageDataset, batch_size: int) -> tuple[int, int, int]:
-    """Whole minibatches in the train, validation and test splits (compiled shapes need whole ones)."""
-    counts = tuple(len(split) // batch_size for split in (dataset.train, dataset.valid, dataset.test))
+def count_batches(dataset: ImageDataset, batch_size: int, train_rows: int | None = None) -> tuple[int, int, int]:
+    """Whole minibatches in the train, validation and test splits (compiled shapes need whole ones);
+    ``train_rows``: the rows of the training set this process reads, when it reads a shard."""
+    train = len(dataset.train) if train_rows is None else train_rows
+    counts = tuple(n // batch_size for n in (train, len(dataset.valid), len(dataset.test)))
     if min(counts) == 0:
         sizes = (len(dataset.train), len(dataset.valid), len(dataset.test))
         raise ValueError(f"--batch-size {batch_size} is larger than a split (train/valid/test sizes {sizes})")
@@ -120,6 +129,52 @@ def shared_dataset(x: np.ndarray, y: np.ndarray, borrow: bool = True):
     shared_x = tr.shared(np.asarray(x, dtype=tr.config.floatX), borrow=borrow)
     shared_y = tr.shared(np.asarray(y, dtype=tr.config.floatX), borrow=borrow)
     return shared_x, T.cast(shared_y, "int32")
+
+
+def join_processes(args: argparse.Namespace):
+    """With ``--distributed``, join the processes ``mpirun`` started and return the world; else None.
+
+    Every process evaluates the same parameters on the same validation set, so early stopping
+    decides the same everywhere; only rank 0 prints and writes to ``--out`` (the others write
+    to ``--out/rank<r>`` and print nothing, so the log reads as one run).
+    """
+    if not args.distributed:
+        return None
+    import tensorir.distributed as dist
+
+    world = dist.init()
+    if world.rank:
+        args.out = args.out / f"rank{world.rank}"
+        args.out.mkdir(parents=True, exist_ok=True)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+        args.no_progress = True
+    print(f"distributed: {world.size} processes, global batch {args.batch_size}")
+    return world
+
+
+def training_shard(world, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """This process's rows of the training set and its batch: local minibatch ``k`` is its part
+    of global minibatch ``k`` (see ``tensorir.distributed.ShardedBatches``). Without a world,
+    the whole set and ``batch_size``."""
+    if world is None:
+        return x, y, batch_size
+    from tensorir.distributed import ShardedBatches
+
+    # In order, as the tutorial reads its minibatches: the same steps as one process with the global batch.
+    batches = ShardedBatches.for_world(world, len(x), batch_size, shuffle=False)
+    return batches.shard(x), batches.shard(y), batches.local_batch
+
+
+def average_over_processes(world, params: list, cost, grads: list) -> tuple:
+    """Data parallelism in two lines: every process starts from rank 0's parameters and steps with
+    the mean of all processes' gradients, summed inside the compiled training function. The cost
+    travels in the same message, so the loss printed is the whole global batch's. Without a
+    world, ``(cost, grads)`` as they are."""
+    if world is None:
+        return cost, grads
+    world.broadcast_shared(params)
+    cost, *grads = world.allreduce([cost, *grads], op="mean")
+    return cost, grads
 
 
 def progress(total: int, desc: str, enabled: bool = True) -> tqdm:

@@ -6,7 +6,8 @@
 # logistic regression layer, trained by minibatch SGD with early stopping. The first layer's
 # learned filters are saved as a picture, `out/lenet_filters.png`.
 #
-# Run it with `python examples/lenet.py` (`--help` for the options).
+# Run it with `python examples/lenet.py` (`--help` for the options); on N processes, data-parallel:
+# `mpirun -n 2 python examples/lenet.py --distributed` (needs `pip install -e '.[distributed]'`).
 
 # %%
 import time
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 from common import (
+    average_over_processes,
     count_batches,
+    join_processes,
     load_images,
     make_parser,
     parse_args,
@@ -23,6 +26,7 @@ from common import (
     save_history,
     shared_dataset,
     train_with_early_stopping,
+    training_shard,
 )
 from logistic_regression import LogisticRegression
 from mlp import HiddenLayer
@@ -134,15 +138,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--nkerns", type=int, nargs=2, help="kernels in the two conv layers (default 20 50)")
     parser.add_argument("--patience", type=int, help="initial patience in minibatches (default 10000)")
     args = parse_args(parser, argv)
+    world = join_processes(args)
     # As in the tutorial: train in single precision (theano.config.floatX = 'float32').
     tr.config.floatX = "float32"
     dataset = load_images(args, tr.config.floatX)
-    train_set_x, train_set_y = shared_dataset(dataset.train.x, dataset.train.y)
+    train_x, train_y, batch_size = training_shard(world, dataset.train.x, dataset.train.y, args.batch_size)
+    train_set_x, train_set_y = shared_dataset(train_x, train_y)
     valid_set_x, valid_set_y = shared_dataset(dataset.valid.x, dataset.valid.y)
     test_set_x, test_set_y = shared_dataset(dataset.test.x, dataset.test.y)
-    batch_size = args.batch_size
     nkerns = args.nkerns
-    n_batches = count_batches(dataset, batch_size)
+    n_batches = count_batches(dataset, batch_size, len(train_x))
     rng = np.random.RandomState(args.seed)
 
     print("... building the model")
@@ -179,8 +184,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     validate_model = tr.function([index], layer3.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)})
     params = layer3.params + layer2.params + layer1.params + layer0.params
     grads = tr.grad(cost, params)
+    train_cost, grads = average_over_processes(world, params, cost, grads)
     updates = [(param_i, param_i - args.learning_rate * grad_i) for param_i, grad_i in zip(params, grads)]
-    train_model = tr.function([index], cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)})
+    train_model = tr.function(
+        [index], train_cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
+    )
 
     best_path = args.out / "lenet_best.npz"
 

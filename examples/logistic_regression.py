@@ -5,7 +5,8 @@
 # trained by minibatch stochastic gradient descent, with early stopping on the validation error.
 # The best parameters are saved to `out/logistic_regression_best.npz`.
 #
-# Run it with `python examples/logistic_regression.py` (`--help` for the options).
+# Run it with `python examples/logistic_regression.py` (`--help` for the options); on N processes, data-parallel:
+# `mpirun -n 2 python examples/logistic_regression.py --distributed` (needs `pip install -e '.[distributed]'`).
 
 # %%
 import time
@@ -13,7 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from common import (
+    average_over_processes,
     count_batches,
+    join_processes,
     load_images,
     make_parser,
     parse_args,
@@ -21,6 +24,7 @@ from common import (
     save_history,
     shared_dataset,
     train_with_early_stopping,
+    training_shard,
 )
 
 import tensorir as tr
@@ -79,12 +83,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser = make_parser("Softmax regression on MNIST by minibatch SGD with early stopping.", FULL, QUICK, SMALL_DATA)
     parser.add_argument("--patience", type=int, help="initial patience in minibatches (default 5000)")
     args = parse_args(parser, argv)
+    world = join_processes(args)
     dataset = load_images(args, tr.config.floatX)
-    train_set_x, train_set_y = shared_dataset(dataset.train.x, dataset.train.y)
+    train_x, train_y, batch_size = training_shard(world, dataset.train.x, dataset.train.y, args.batch_size)
+    train_set_x, train_set_y = shared_dataset(train_x, train_y)
     valid_set_x, valid_set_y = shared_dataset(dataset.valid.x, dataset.valid.y)
     test_set_x, test_set_y = shared_dataset(dataset.test.x, dataset.test.y)
-    batch_size = args.batch_size
-    n_batches = count_batches(dataset, batch_size)
+    n_batches = count_batches(dataset, batch_size, len(train_x))
 
     print("... building the model")
     index = T.lscalar()  # index to a minibatch
@@ -103,12 +108,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         inputs=[index], outputs=classifier.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)}
     )
     g_W, g_b = tr.grad(cost=cost, wrt=[classifier.W, classifier.b])
+    train_cost, (g_W, g_b) = average_over_processes(world, [classifier.W, classifier.b], cost, [g_W, g_b])
     updates = [
         (classifier.W, classifier.W - args.learning_rate * g_W),
         (classifier.b, classifier.b - args.learning_rate * g_b),
     ]
     train_model = tr.function(
-        inputs=[index], outputs=cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
+        inputs=[index], outputs=train_cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
     )
 
     best_path = args.out / "logistic_regression_best.npz"

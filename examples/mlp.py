@@ -5,7 +5,8 @@
 # under the logistic regression layer of `logistic_regression.py`, trained by minibatch SGD on the
 # negative log-likelihood plus L1 and L2 penalties, with the same early stopping.
 #
-# Run it with `python examples/mlp.py` (`--help` for the options).
+# Run it with `python examples/mlp.py` (`--help` for the options); on N processes, data-parallel:
+# `mpirun -n 2 python examples/mlp.py --distributed` (needs `pip install -e '.[distributed]'`).
 
 # %%
 import time
@@ -13,7 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from common import (
+    average_over_processes,
     count_batches,
+    join_processes,
     load_images,
     make_parser,
     parse_args,
@@ -21,6 +24,7 @@ from common import (
     save_history,
     shared_dataset,
     train_with_early_stopping,
+    training_shard,
 )
 from logistic_regression import LogisticRegression
 
@@ -103,12 +107,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--l2-reg", type=float, help="L2 penalty weight (default 0.0001)")
     parser.add_argument("--patience", type=int, help="initial patience in minibatches (default 10000)")
     args = parse_args(parser, argv)
+    world = join_processes(args)
     dataset = load_images(args, tr.config.floatX)
-    train_set_x, train_set_y = shared_dataset(dataset.train.x, dataset.train.y)
+    train_x, train_y, batch_size = training_shard(world, dataset.train.x, dataset.train.y, args.batch_size)
+    train_set_x, train_set_y = shared_dataset(train_x, train_y)
     valid_set_x, valid_set_y = shared_dataset(dataset.valid.x, dataset.valid.y)
     test_set_x, test_set_y = shared_dataset(dataset.test.x, dataset.test.y)
-    batch_size = args.batch_size
-    n_batches = count_batches(dataset, batch_size)
+    n_batches = count_batches(dataset, batch_size, len(train_x))
 
     print("... building the model")
     index = T.lscalar()
@@ -128,9 +133,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         inputs=[index], outputs=classifier.errors(y), givens={x: batch(valid_set_x), y: batch(valid_set_y)}
     )
     gparams = tr.grad(cost, wrt=classifier.params)
+    train_cost, gparams = average_over_processes(world, classifier.params, cost, gparams)
     updates = [(param, param - args.learning_rate * gparam) for param, gparam in zip(classifier.params, gparams)]
     train_model = tr.function(
-        inputs=[index], outputs=cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
+        inputs=[index], outputs=train_cost, updates=updates, givens={x: batch(train_set_x), y: batch(train_set_y)}
     )
 
     best_path = args.out / "mlp_best.npz"

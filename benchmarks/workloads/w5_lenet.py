@@ -44,7 +44,9 @@ def _flipped(params: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def tensorir_case(d: dict[str, Any]) -> Case:
+def tensorir_case(d: dict[str, Any], transform_grads: Any = None) -> Case:
+    """``transform_grads(params, grads) -> grads``: a change to the gradients before the update
+    (benchmarks/distributed.py passes the mean over processes)."""
     tr, T = import_tensorir()
     from tensorir.tensor.signal import pool
 
@@ -61,6 +63,8 @@ def tensorir_case(d: dict[str, Any]) -> Case:
     p_y_given_x = T.nnet.softmax(T.dot(h, W3) + b3)
     cost = -T.mean(T.log(p_y_given_x)[T.arange(y.shape[0]), y])
     grads = T.grad(cost, params)
+    if transform_grads is not None:
+        grads = transform_grads(params, grads)
     lr = np.float32(LR)
     train = tr.function([x, y], cost, updates=[(p, p - lr * g) for p, g in zip(params, grads)])
     box: list[Any] = []

@@ -17,6 +17,8 @@ and ``_STEP_BUILDERS`` maps each kind to the method that builds its step. The st
   per-call cost, writes in place into dead buffers (runtime/native_indexing.py);
 - ``tir.scan``: a native loop (runtime/native_loop.py) when its body's first step records
   cleanly, else the reference loop over the body's own plan;
+- collectives (``tir.allreduce``): a Python step calling the group's communicator, MPI or NCCL
+  (runtime/collectives.py);
 - everything else, shape ops included (their references are NumPy views, O(1)), runs the op's
   NumPy reference, so every graph runs.
 
@@ -48,6 +50,7 @@ from tensorir.dialects.interpret import EvaluationError, run_block, run_op
 from tensorir.dialects.ir import Block, Operation, Value, walk
 from tensorir.dialects.tir.indexing import parse_index
 from tensorir.runtime.blas import blas_symbols
+from tensorir.runtime.collectives import collective_step
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.donation import Donation, plan_donations
 from tensorir.runtime.native_blas import BlasStep
@@ -291,6 +294,9 @@ class NativeExecutor:
 
     def _index_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str] | None:
         return index_step(op, self.context)
+
+    def _collective_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
+        return collective_step(op), "collective"
 
     def _blas_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
         return BlasStep(op.name, op.attributes, op.results[0].type.dtype, [v.type.dtype for v in op.operands],
@@ -601,4 +607,5 @@ _STEP_BUILDERS: dict[StepKind, Callable[..., tuple[Step, str] | None]] = {
     StepKind.CONV_POOL: NativeExecutor._conv_pool_step,
     StepKind.INDEX: NativeExecutor._index_step,
     StepKind.BLAS: NativeExecutor._blas_step,
+    StepKind.COLLECTIVE: NativeExecutor._collective_step,
 }

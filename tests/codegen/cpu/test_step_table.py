@@ -14,6 +14,7 @@ from tensorir.codegen.cpu.step_table import NAMED_KINDS, step_kind
 from tensorir.codegen.step_kinds import KERNEL_KINDS, StepKind
 from tensorir.dialects.ir import Module
 from tensorir.dialects.registry import _build
+from tensorir.frontend.variable import apply_op
 from tensorir.tensor.signal import pool
 
 REGISTRY = _build()
@@ -38,7 +39,8 @@ def _training_functions() -> dict[str, tr.Function]:
     b = tr.shared(np.zeros(4), name="b")
     p = T.nnet.softmax(T.dot(x, W) + b)
     cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
-    gW, gb = tr.grad(cost, [W, b])
+    # Data-parallel over a one-process group: the collective step with nothing to send.
+    gW, gb = apply_op("tir.allreduce", *tr.grad(cost, [W, b]), reduce="mean")
     logreg = tr.function([x, y], [cost, p.max(axis=1)], updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)])
 
     images = T.tensor4("images")

@@ -14,7 +14,7 @@ from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Operation
 
-__all__ = ["BLAS_OPS", "CONV_POOL_OPS", "INDEX_OPS", "NAMED_KINDS", "step_kind", "why_reference"]
+__all__ = ["BLAS_OPS", "COLLECTIVE_OPS", "CONV_POOL_OPS", "INDEX_OPS", "NAMED_KINDS", "step_kind", "why_reference"]
 
 BLAS_OPS = ("tir.gemm", "tir.gemv", "tir.ger", "tir.dot")
 CONV_POOL_OPS = ("tir.conv2d", "tir.conv2d_grad_input", "tir.conv2d_grad_filters",
@@ -22,6 +22,8 @@ CONV_POOL_OPS = ("tir.conv2d", "tir.conv2d_grad_input", "tir.conv2d_grad_filters
 INDEX_OPS = ("tir.subtensor", "tir.set_subtensor", "tir.inc_subtensor", "tir.sum_to", "tir.dimshuffle",
              "tir.reshape", "tir.slice_leading", "tir.flip_leading", "tir.pad_leading",
              "tir.specify_shape")  # fmt: skip
+#: Communication between processes: the runtime's collective step (runtime/collectives.py).
+COLLECTIVE_OPS = ("tir.allreduce",)
 
 #: Ops named by family. Elementwise ops are found by their declared fusion class instead.
 NAMED_KINDS: dict[StepKind, tuple[str, ...]] = {
@@ -30,6 +32,7 @@ NAMED_KINDS: dict[StepKind, tuple[str, ...]] = {
     StepKind.CONV_POOL: CONV_POOL_OPS,
     StepKind.INDEX: INDEX_OPS,
     StepKind.BLAS: BLAS_OPS,
+    StepKind.COLLECTIVE: COLLECTIVE_OPS,
 }
 _KIND_OF_NAME = {name: kind for kind, names in NAMED_KINDS.items() for name in names}
 #: Elementwise by fusion class but not a kernel: they make or name values, they compute nothing.

@@ -3,6 +3,7 @@
 from tensorir.dialects.tir import (
     autodiff_ops,
     blas,
+    collective,
     control,
     conv,
     elementwise,
@@ -18,7 +19,7 @@ from tensorir.dialects.tir import (
 
 FAMILIES = (
     elementwise, reduction, shape, shape_alloc, indexing, linalg, blas, nn, conv, random, control, fused,
-    autodiff_ops,
+    autodiff_ops, collective,
 )
 ALL_OPS = [op for family in FAMILIES for op in family.OPS]
 
