@@ -23,6 +23,7 @@ HOST_FALLBACK: dict[StepKind, str] = {
     StepKind.INDEX: "GPU indexing and view steps are not written yet",
     StepKind.BLAS: "the cuBLAS calls are not written yet",
     StepKind.LOOP: "GPU loops (scan) are not written yet (NVIDIA GPUs, part 2)",
+    StepKind.COLLECTIVE: "NCCL collectives are not written yet: the allreduce runs over MPI on host buffers",
 }
 
 
