@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
+from tests.codegen.cpu.test_step_table import _training_functions
 
 import tensorir as tr
-import tensorir.tensor as T
 from tensorir.codegen.cpu import step_table as cpu
 from tensorir.codegen.gpu import step_table as gpu
 from tensorir.codegen.gpu.module_lowering import lower_to_gpu_mlir, lower_to_ptx
@@ -17,7 +16,6 @@ from tensorir.codegen.gpu.ptxas import assemble, find_ptxas
 from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Module
 from tensorir.dialects.registry import _build
-from tensorir.tensor.signal import pool
 
 REGISTRY = _build()
 
@@ -38,24 +36,8 @@ def test_every_named_op_has_a_gpu_decision() -> None:
 
 @pytest.fixture(scope="module")
 def functions() -> dict[str, tr.Function]:
-    """Small models whose ops take every kind of step on the CPU."""
-    rng = np.random.default_rng(0)
-    x, y = T.matrix("x"), T.ivector("y")
-    W = tr.shared(rng.standard_normal((6, 4)) * 0.1, name="W")
-    b = tr.shared(np.zeros(4), name="b")
-    p = T.nnet.softmax(T.dot(x, W) + b)
-    cost = T.mean(T.nnet.categorical_crossentropy(p, y)) + T.sum(T.nnet.logsoftmax(x), axis=1).max()
-    gW, gb = tr.grad(cost, [W, b])
-    logreg = tr.function([x, y], [cost, p.max(axis=1)], updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)])
-    images = T.tensor4("images")
-    F = tr.shared(rng.standard_normal((3, 1, 3, 3)) * 0.1, name="F")
-    conv = tr.function([images], T.sum(T.tanh(pool.pool_2d(T.nnet.conv2d(images, F), ws=(2, 2), ignore_border=True))))
-    seq = T.tensor3("seq")
-    states, _ = tr.scan(lambda s, prev: T.tanh(s + prev), sequences=seq, outputs_info=T.zeros_like(seq[0]))
-    loop = tr.function([seq], T.sum(states[-1]))
-    v = T.vector("v")
-    index = tr.function([v], [T.set_subtensor(v[1:3], 0.0), v.reshape((2, -1))])
-    return {"logreg": logreg, "conv": conv, "loop": loop, "index": index}
+    """The CPU table's models, whose ops take every kind of step on the CPU."""
+    return _training_functions()
 
 
 def _ops(f: tr.Function) -> list:
