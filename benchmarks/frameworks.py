@@ -30,7 +30,8 @@ def configure_threads(threads: int) -> None:
     load time, XLA's CPU client reads its own flag, so setting them later has no effect.
     """
     n = str(threads)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "TENSORIR_NUM_THREADS"):
         os.environ[var] = n
     # All frameworks share one process and alternate; an idle OpenMP pool that spin-waits
     # (the default) steals the cores from whichever framework runs next.

@@ -116,11 +116,13 @@ def helper_function() -> str:
         lines.append(f"  %a{k} = llvm.load {words[W_ARGS + k]} : !llvm.ptr -> i64")
     lines += [
         # Claim the half: the poster takes it back when it finishes its own first, and then may
-        # already have posted the next split over these words (this claim fails then).
+        # already have posted the next split over these words (this claim fails then). A lost
+        # claim means this thread came too late (it had no core): it sleeps at once instead of
+        # spinning on the core the poster needs, until a post wakes it.
         f"  %prev = llvm.sub %s, %{p}i1 : i32",
         f"  %cx = llvm.cmpxchg {words[W_CLAIM]}, %prev, %s acq_rel acquire : !llvm.ptr, i32",
         "  %claimed = llvm.extractvalue %cx[1] : !llvm.struct<(i32, i1)>",
-        "  llvm.cond_br %claimed, ^work, ^wait(%s, %hc0, %next_limit : i32, i64, i64)",
+        "  llvm.cond_br %claimed, ^work, ^wait(%s, %next_limit, %next_limit : i32, i64, i64)",
         "^work:",
         f"  llvm.call %f(%lo, %hi, {args}) : !llvm.ptr, ({_KERNEL_TYPE}) -> ()",
         f"  llvm.store %s, {words[W_DONE]} atomic seq_cst {{alignment = 8 : i64}} : i32, !llvm.ptr",
