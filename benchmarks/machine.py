@@ -25,6 +25,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def vector_isa() -> str:
+    """The widest x86 vector extension the CPU reports (what the kernels are compiled for)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    return next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2"))
+                 if flag in flags), platform.machine())
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -77,7 +88,7 @@ def machine_markdown(threads: int, copy_bytes: int, gemm_n: int) -> tuple[str, d
     lines = [
         f"- date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- CPU: {cpu_model()}, {usable_cores()} usable cores ({os.cpu_count()} logical), "
-        f"{platform.system()} {platform.machine()}",
+        f"{platform.system()} {platform.machine()}, {vector_isa()}",
         f"- threads given to every framework: {threads} (OMP/OpenBLAS/MKL env vars, torch.set_num_threads, "
         "XLA intra-op threads)",
         f"- copy bandwidth (np.copyto, {copy_bytes / 1e6:.0f} MB, read+write counted): {bw / 1e9:.2f} GB/s",
