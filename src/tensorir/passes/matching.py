@@ -104,10 +104,14 @@ def match_commutative(op: Operation, name: str) -> tuple[Operation, Value] | Non
 
 
 def negate(b: Builder, v: Value) -> Value:
-    """``-v`` without piling negations up: ``-(-x)`` is ``x``."""
+    """``-v`` without piling negations up: ``-(-x)`` is ``x``, and ``-c`` of a float constant is a
+    constant (a rewrite that runs after constant folding would otherwise leave a step for it)."""
     inner = defining(v, "tir.neg")
     if inner is not None:
         return inner.operands[0]
+    value = constant_value(v)
+    if value is not None and value.dtype.kind == "f":
+        return b.constant(np.negative(value))
     return b.op("tir.neg", v)
 
 
