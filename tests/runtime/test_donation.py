@@ -17,6 +17,7 @@ import tensorir.tensor as T
 from tensorir.dialects.interpret import EvaluationError
 from tensorir.runtime.donation import plan_donations
 from tensorir.runtime.native_function import RECORD_AFTER
+from tensorir.runtime.step_traits import StepTraits
 
 RNG = np.random.default_rng(5)
 TOL = {"float32": 1e-5, "float64": 1e-12}
@@ -190,7 +191,7 @@ def test_a_transposed_read_blocks_the_donation() -> None:
 def test_plan_donations_keeps_dependencies() -> None:
     class Step:
         def __init__(self, fresh: bool = True, inplace=(), elementwise: bool = True) -> None:  # noqa: ANN001
-            self.fresh_outputs, self.inplace_operands, self.elementwise = fresh, inplace, elementwise
+            self.traits = StepTraits(fresh_outputs=fresh, inplace_operands=inplace, elementwise=elementwise)
 
     class Op:
         name = "tir.fused"

@@ -221,7 +221,7 @@ class _NoNumpyWrites:
 
 
 def test_in_place_write_is_one_kernel_call_and_no_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert IndexWriteStep.recordable
+    assert IndexWriteStep.traits.recordable
     x = T.matrix("x", dtype="float32")
     y = T.matrix("y", dtype="float32")
     native, reference = both([x, y], T.inc_subtensor((x * 2)[:, 256:512], y))

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
 from tensorir.dialects.ir import Operation
+from tensorir.runtime.step_traits import StepTraits
 
 __all__ = [
     "AllreduceStep",
@@ -127,9 +128,9 @@ class AllreduceStep:
     stream progresses by itself).
     """
 
-    #: Results are views of the step's own bucket buffers (several per buffer): not fresh arrays.
-    fresh_outputs = False
-    recordable = False
+    #: Results are views of the step's own bucket buffers (several per buffer): not fresh
+    #: arrays; the communicator's calls are not recordable.
+    traits: ClassVar[StepTraits] = StepTraits(recordable=False, fresh_outputs=False)
 
     def __init__(self, op: Operation) -> None:
         self.group = op.attributes["group"]

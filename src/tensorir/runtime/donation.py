@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from tensorir.runtime.step_traits import traits_of
+
 __all__ = ["Donation", "plan_donations"]
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def _aliases(plan: Sequence[tuple], ops: Sequence[object], slot: int) -> set[int
     do not promise new buffers (``fresh_outputs``) reading one of them other than for its shape."""
     found = {slot}
     for (step, ins, outs), op in zip(plan, ops):
-        if getattr(step, "fresh_outputs", False):
+        if traits_of(step).fresh_outputs:
             continue
         # Operands read only for their shape: the results never view them.
         shape_only = getattr(getattr(op, "opdef", None), "shape_operands", ())
@@ -65,8 +67,7 @@ def _candidate(plan: Sequence[tuple], result_slots: Sequence[int], position: int
     for index, (step, ins, outs) in enumerate(plan):
         if outs != (slot,):
             continue
-        allowed = getattr(step, "inplace_operands", ())
-        for k in allowed:
+        for k in traits_of(step).inplace_operands:
             if k < len(ins) and ins[k] == arg:
                 return index, k
         return None
@@ -124,4 +125,4 @@ def plan_donations(plan: Sequence[tuple], ops: Sequence[object], result_slots: S
 def _elementwise(step: object) -> bool:
     """Whether element ``i`` of the step's result depends only on element ``i`` of each operand
     (so an operand may be read while the result is written over it)."""
-    return bool(getattr(step, "elementwise", False))
+    return traits_of(step).elementwise

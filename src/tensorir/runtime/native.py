@@ -25,8 +25,10 @@ and ``_STEP_BUILDERS`` maps each kind to the method that builds its step. The st
 The kernels the static types predict are compiled together as one module when the executor is
 built (one MLIR and one LLVM run, or one disk-cache hit); other variants (a broadcast or a
 strided layout seen at run time) compile on first use. A step names its predicted kernels
-through ``predicted_kernels(op) -> {name: (text, n_args)}`` (elementwise and row steps are
-predicted here directly); kernel text is passed as a function, so a cache hit never builds it.
+through ``predicted_kernels(op) -> {name: (text, n_args)}`` (a :class:`PredictsKernels`;
+elementwise steps are predicted here directly); kernel text is passed as a function, so a cache
+hit never builds it. What a step can do (be recorded, write in place, ...) it declares as
+:class:`~tensorir.runtime.step_traits.StepTraits`, read through ``traits_of``.
 A failing step raises
 :class:`~tensorir.dialects.interpret.EvaluationError` naming the op and the user's line; shapes
 are checked in Python before any kernel runs, so bad input never reaches native code.
@@ -61,6 +63,7 @@ from tensorir.runtime.native_kernels import RECORDING, KernelContext
 from tensorir.runtime.native_loop import NativeScan, Recorder
 from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep, is_strided_variant
 from tensorir.runtime.shape_guess import GuessedOp, guessed_types
+from tensorir.runtime.step_traits import DeclaredStep, PredictsKernels, StepTraits, traits_of
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count, environment_thread_count
 
 __all__ = ["NativeExecutor"]
@@ -248,10 +251,9 @@ class NativeExecutor:
                 step.bind(self.context)  # its kernels come from this executor's cache
             # A step may name the kernels its static types suggest: they are compiled with the
             # others, in the executor's one module, instead of one module each at the first call.
-            predict = getattr(step, "predicted_kernels", None)
-            if predict is not None:
+            if isinstance(step, PredictsKernels):
                 try:
-                    predicted.update(predict(GuessedOp(op, self._guessed) if self._guessed else op))
+                    predicted.update(step.predicted_kernels(GuessedOp(op, self._guessed) if self._guessed else op))
                 except NotLowerable:
                     pass
             return native
@@ -365,7 +367,7 @@ class NativeExecutor:
     @staticmethod
     def _region_step(op: Operation, slots: dict[int, int],
                      body_executor: Callable[[Block], NativeExecutor] | None = None,
-                     loop: NativeScan | None = None) -> tuple[Step, list[Value]]:
+                     loop: NativeScan | None = None) -> tuple[Step | DeclaredStep, list[Value]]:
         """A region op (scan, ...) on the interpreter. Values its regions read from the enclosing
         function become extra inputs of the step, handed to the interpreter as free values."""
         outer: list[Value] = []
@@ -415,7 +417,7 @@ class NativeExecutor:
                 except _CAUGHT as exc:
                     raise EvaluationError(op, exc) from exc
 
-            step.inline, step.fixed_operands = inline, (0,)  # type: ignore[attr-defined]
+            return DeclaredStep(step, StepTraits(inline=inline, fixed_operands=(0,))), outer
         return step, outer
 
     def _with_dead_slots(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]
@@ -443,7 +445,7 @@ class NativeExecutor:
         return [(step, ins, outs, tuple(d), tuple(s)) for (step, ins, outs), d, s in zip(plan, dead, shaped)]
 
     def _fresh_results(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]) -> tuple[bool, ...]:
-        made_fresh = {slot for step, _, outs in plan if getattr(step, "fresh_outputs", False) for slot in outs}
+        made_fresh = {slot for step, _, outs in plan if traits_of(step).fresh_outputs for slot in outs}
         seen: set[int] = set()
         fresh = []
         for slot in self.result_slots:
@@ -530,11 +532,11 @@ class NativeExecutor:
             shapes_only = op.name in _SHAPE_READERS
             reads_changing = not shapes_only and any(i in changed for i in ins)
             reads_call = not shapes_only and any(i in derived for i in ins)
-            recordable = getattr(step, "recordable", False)
-            if recordable:
+            traits = traits_of(step)
+            if traits.recordable:
                 # Operands the step reads in Python (indices, BLAS's alpha and beta) must not
                 # change from step to step: their first values are baked into the calls.
-                fixed = [ins[k] for k in getattr(step, "fixed_operands", ()) if k < len(ins)]
+                fixed = [ins[k] for k in traits.fixed_operands if k < len(ins)]
                 if any(i in changed for i in fixed):
                     recorder.invalidate(f"{op.name} reads a per-step operand in Python")
                 if any(i in derived for i in fixed):
@@ -557,8 +559,8 @@ class NativeExecutor:
                     recorder.invalidate(f"{op.name} reads values that change (per step or call) and is not recordable")
                 if reads_call and not island:
                     recorder.not_reusable = f"{op.name} computes from the call's values in Python"
-                inline = getattr(step, "inline", None) if island else None
-                if inline is not None and any(ins[k] in derived for k in step.fixed_operands):
+                inline = traits.inline if island else None
+                if inline is not None and any(ins[k] in derived for k in traits.fixed_operands):
                     inline = None  # its step count comes from the call's values
                 results, inlined = None, False
                 RECORDING.recorder = None

@@ -44,6 +44,7 @@ from tensorir.runtime.native_kernels import (
 )
 from tensorir.runtime.native_panels import PanelProducts
 from tensorir.runtime.native_steps import broadcast_into, copy_kernels
+from tensorir.runtime.step_traits import PredictsKernels, StepTraits
 
 __all__ = ["SKINNY_CALLS", "BlasKernels", "BlasStep", "SkinnyKernels", "SkinnyPlan", "blas_kernels",
            "configure_blas_threads", "skinny_kind"]
@@ -510,33 +511,35 @@ def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, donated: ob
             and sys.getrefcount(a) <= _PRIVATE_REFCOUNT + recording_references(a))
 
 
-class BlasStep:
+class BlasStep(PredictsKernels):
     """One BLAS op; falls back to the op's NumPy reference for dtypes BLAS has no routine for.
 
     ``context`` (set by the executor, :meth:`bind`) holds the kernels it compiled ahead and the
     compile cache the others come from.
     """
 
-    #: Its BLAS calls and copies are recorded; other Python work says so (python_work).
-    recordable = True
-    #: An output may not be written while an operand is read (see runtime/donation.py).
-    elementwise = False
+    #: Its BLAS calls and copies are recorded (other Python work says so: python_work); an
+    #: output may not be written while an operand is read (not elementwise, runtime/donation.py).
+    #: The rest depends on the op and dtypes: set per step in ``__init__``.
+    traits: StepTraits
 
     def __init__(self, op_name: str, attrs: dict, out_dtype: str, in_dtypes: list[str], reference, num_threads: int):  # noqa: ANN001
         self.op_name = op_name
-        #: alpha and beta are read in Python: a recorded loop needs them the same at every step.
-        self.fixed_operands = {"tir.gemm": (1, 4), "tir.gemv": (1, 4), "tir.ger": (1,)}.get(op_name, ())
         self.attrs = attrs
         self.dtype = out_dtype
         self.np_dtype = np.dtype(out_dtype)
         self.native = out_dtype in _BLAS_DTYPES and all(d == out_dtype for d in in_dtypes)
         self.reference = reference
         self.num_threads = num_threads
-        #: A native step's outputs are new arrays (or its private accumulator), never an
-        #: argument or a constant: ``Function`` hands them out without a copy.
-        self.fresh_outputs = self.native
-        #: The accumulated operand, which a donated buffer may be (runtime/donation.py).
-        self.inplace_operands = (0,) if self.native and op_name in _OP_KERNELS else ()
+        self.traits = StepTraits(
+            recordable=True,
+            # A native step's outputs are new arrays (or its private accumulator), never an
+            # argument or a constant: ``Function`` hands them out without a copy.
+            fresh_outputs=self.native,
+            # alpha and beta are read in Python: a recorded loop needs them the same at every step.
+            fixed_operands={"tir.gemm": (1, 4), "tir.gemv": (1, 4), "tir.ger": (1,)}.get(op_name, ()),
+            # The accumulated operand, which a donated buffer may be (runtime/donation.py).
+            inplace_operands=(0,) if self.native and op_name in _OP_KERNELS else ())
         self.context = None
         self._kernels: BlasKernels | None = None
         self._skinny: SkinnyKernels | None = None

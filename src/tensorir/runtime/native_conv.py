@@ -19,7 +19,7 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from tensorir.runtime.blas import blas_symbols
 from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import KernelContext, KernelSet, kernel_name
 from tensorir.runtime.native_steps import reusable
+from tensorir.runtime.step_traits import PredictsKernels, StepTraits
 
 __all__ = ["ConvStep", "PoolStep", "conv_pool_step"]
 
@@ -104,14 +105,14 @@ def _rank4(name: str, what: str, a: np.ndarray) -> None:
         raise ValueError(f"{name}: {what} must be 4-d, got shape {a.shape}")
 
 
-class ConvStep:
+class ConvStep(PredictsKernels):
     """``tir.conv2d``, ``tir.conv2d_grad_input`` or ``tir.conv2d_grad_filters`` (im2col + gemm).
 
     ``step(inputs, results=[array])`` writes into ``array`` where it fits (see :func:`_buffer`).
     """
 
     #: A whole call's replay passes its recorded result arrays (runtime/native_function.py).
-    fills_results = True
+    traits: ClassVar[StepTraits] = StepTraits(fills_results=True)
 
     def __init__(self, context: KernelContext, op: Operation) -> None:
         self.context = context
@@ -326,13 +327,14 @@ class ConvStep:
         return out
 
 
-class PoolStep:
+class PoolStep(PredictsKernels):
     """``tir.pool2d``, ``tir.pool2d_grad`` or ``tir.max_pool2d_select`` over the last two axes.
 
     ``step(inputs, results=[array])`` writes into ``array`` where it fits (see :func:`_buffer`).
     """
 
-    fills_results = True
+    #: A whole call's replay passes its recorded result arrays (runtime/native_function.py).
+    traits: ClassVar[StepTraits] = StepTraits(fills_results=True)
 
     def __init__(self, context: KernelContext, op: Operation) -> None:
         self.context = context

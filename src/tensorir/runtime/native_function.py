@@ -58,6 +58,7 @@ from tensorir.runtime.native_loop import (
     set_data,
     signature_of,
 )
+from tensorir.runtime.step_traits import traits_of
 
 __all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT"]
 
@@ -202,7 +203,7 @@ class _Island:
             self.modes.append(mode)
         # A step that can write into given arrays gets the recorded results: no fresh pages at
         # the first replay and no buffer swap at the next ones.
-        self.fill = getattr(step, "fills_results", False) and all(m in ("swap", "copy") for m in self.modes)
+        self.fill = traits_of(step).fills_results and all(m in ("swap", "copy") for m in self.modes)
 
     def run(self) -> bool:
         """Run the step; False when it failed or gave values of another layout than recorded."""

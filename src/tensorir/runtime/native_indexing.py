@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from tensorir.runtime.native_kernels import (
 )
 from tensorir.runtime.native_loop import DataOf, Moving
 from tensorir.runtime.native_steps import ReductionStep
+from tensorir.runtime.step_traits import PredictsKernels, StepTraits
 
 __all__ = ["index_step"]
 
@@ -84,8 +86,7 @@ class SubtensorStep(_Step):
 
     #: A view of ``x``: a recorded loop moves it with ``x``, as long as the index operands are
     #: the same at every step.
-    recordable = True
-    fixed_operands = tuple(range(1, 64))
+    traits: ClassVar[StepTraits] = StepTraits(recordable=True, fixed_operands=tuple(range(1, 64)))
 
     def __init__(self, op: Operation) -> None:
         super().__init__(op)
@@ -107,7 +108,7 @@ class SubtensorStep(_Step):
         return [out]
 
 
-class IndexWriteStep(_Step):
+class IndexWriteStep(_Step, PredictsKernels):
     """``x`` with ``x[key]`` set to / incremented by ``y``, in place when ``x`` is private.
 
     With a :class:`KernelContext`, a dtype the elementwise kernels support and a region of rank
@@ -120,11 +121,10 @@ class IndexWriteStep(_Step):
     """
 
     #: The result is ``x``'s own buffer only when nothing else could see it, else a new copy.
-    fresh_outputs = True
     #: On the native path the step's whole effect on values is one ``context.run`` call (the
     #: index operands, read in Python, must be the same at every step of a recorded loop).
-    recordable = True
-    fixed_operands = tuple(range(2, 64))
+    traits: ClassVar[StepTraits] = StepTraits(recordable=True, fresh_outputs=True,
+                                              fixed_operands=tuple(range(2, 64)))
 
     def __init__(self, op: Operation, context: KernelContext | None = None) -> None:
         super().__init__(op)
@@ -291,12 +291,12 @@ def _write_kernels(context: KernelContext, dtype: np.dtype, increment: bool) -> 
     return KernelSet(context, make)
 
 
-class SumToStep(_Step):
+class SumToStep(_Step, PredictsKernels):
     """``sum_to(x, like)``: ``x`` itself when the shapes agree, else a native sum over the
     broadcast axes (float dtypes; others take the reference)."""
 
     #: Returns its operand, or sums through a recordable ReductionStep.
-    recordable = True
+    traits: ClassVar[StepTraits] = StepTraits(recordable=True)
 
     def __init__(self, op: Operation, context: KernelContext | None) -> None:
         super().__init__(op)
@@ -372,8 +372,7 @@ class ViewStep(_Step):
     Python work for a recorder."""
 
     #: A view moves with its operand in a recorded loop; the shape operands must be fixed.
-    recordable = True
-    fixed_operands = tuple(range(1, 64))
+    traits: ClassVar[StepTraits] = StepTraits(recordable=True, fixed_operands=tuple(range(1, 64)))
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         out = run_op(self.op, inputs)
@@ -390,9 +389,8 @@ class PadLeadingStep(_Step):
     scan's result without its initial rows): two zero fills and a byte copy, which a recorder
     replays; a non-contiguous ``x`` goes through the reference."""
 
-    recordable = True
-    fixed_operands = (1, 2)
-    fresh_outputs = True
+    #: Its fills and copy are recorded; the row counts, read in Python, must be fixed.
+    traits: ClassVar[StepTraits] = StepTraits(recordable=True, fresh_outputs=True, fixed_operands=(1, 2))
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x = inputs[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from tensorir.runtime.native_kernels import (
     python_work,
     recording_references,
 )
+from tensorir.runtime.step_traits import PredictsKernels, StepTraits
 
 __all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_into", "broadcast_shape", "is_strided_variant",
            "reusable"]
@@ -97,12 +99,11 @@ class ElementwiseStep:
     itself is then a few attribute reads, one allocation and one ctypes call.
     """
 
-    #: Outputs are new arrays or a dead intermediate's buffer, never an argument or a constant.
-    fresh_outputs = True
-    #: Its native work goes through recordable calls; Python-side value work says so (python_work).
-    recordable = True
-    #: Element i of the result reads element i of each operand: it may overwrite one it reads.
-    elementwise = True
+    #: Outputs are new arrays or a dead intermediate's buffer; its native work goes through
+    #: recordable calls (Python-side value work says so); element i of the result reads element
+    #: i of each operand, so it may overwrite one it reads. Which operands that may be depends
+    #: on the dtypes and ranks: set per step in ``__init__``.
+    traits: StepTraits
     #: Shape signatures remembered per step (a function called with ever new batch sizes must
     #: not grow without bound).
     MAX_LAUNCHES = 64
@@ -120,9 +121,10 @@ class ElementwiseStep:
             order.remove(inplace_hint)
             order.insert(0, inplace_hint)
         self.reuse_order = order if len(self.out_dtypes) == 1 else []
-        #: Operands a donated buffer may be (runtime/donation.py): of the result's dtype and rank.
-        self.inplace_operands = tuple(k for k in range(len(ranks)) if len(self.out_dtypes) == 1
-                                      and self.in_dtypes[k] == self.out_dtypes[0] and ranks[k] == out_rank)
+        # Operands a donated buffer may be (runtime/donation.py): of the result's dtype and rank.
+        inplace = tuple(k for k in range(len(ranks)) if len(self.out_dtypes) == 1
+                        and self.in_dtypes[k] == self.out_dtypes[0] and ranks[k] == out_rank)
+        self.traits = StepTraits(recordable=True, fresh_outputs=True, elementwise=True, inplace_operands=inplace)
         key = body.key()
         n_args = len(self.in_dtypes) + len(self.out_dtypes)
 
@@ -348,13 +350,12 @@ def _divide_in_place(context: KernelContext, out: np.ndarray, count: int) -> Non
     context.run(fn, out.size, out.size, (id(out), id(divisor), id(out)), (divisor,))
 
 
-class ReductionStep:
+class ReductionStep(PredictsKernels):
     """A reduction over axes, of an operand or of a fused elementwise body (see lower_reduction)."""
 
-    #: Outputs are new arrays (or views of them), never an argument or a constant.
-    fresh_outputs = True
-    #: Its native work goes through recordable calls; Python-side value work says so (python_work).
-    recordable = True
+    #: Outputs are new arrays (or views of them), never an argument or a constant; its native
+    #: work goes through recordable calls (Python-side value work says so: python_work).
+    traits: ClassVar[StepTraits] = StepTraits(recordable=True, fresh_outputs=True)
 
     def __init__(self, context: KernelContext, body: ElementwiseBody, ranks: Sequence[int], rank: int,
                  reduction: str, axis: tuple[int, ...] | None, keepdims: bool, out_dtype: str) -> None:
@@ -465,14 +466,13 @@ class ReductionStep:
         return [out.reshape(out_shape)]
 
 
-class RowStep:
+class RowStep(PredictsKernels):
     """softmax / log_softmax / logsumexp / softmax_crossentropy (and its gradient) over rows
     (see lower_nn)."""
 
-    #: Outputs are new arrays (or views of them), never an argument or a constant.
-    fresh_outputs = True
-    #: One recorded kernel call on contiguous rows; copies and label checks are Python work.
-    recordable = True
+    #: Outputs are new arrays (or views of them), never an argument or a constant; one recorded
+    #: kernel call on contiguous rows (copies and label checks are Python work).
+    traits: ClassVar[StepTraits] = StepTraits(recordable=True, fresh_outputs=True)
 
     def __init__(self, context: KernelContext, op_name: str, dtype: str, rank: int, attrs: dict,
                  label_dtype: str | None = None) -> None:
