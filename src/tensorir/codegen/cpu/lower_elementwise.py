@@ -223,12 +223,13 @@ class KernelBuilder:
         ``attributes``: the function's (``passthrough`` becomes LLVM function attributes)."""
         params = ", ".join(["%start: i64", "%end: i64"] + [f"{a}: i64" for a in self.args])
         extra = f" attributes {{{attributes}}}" if attributes else ""
-        lines = [f"func.func @{self.name}({params}){extra} {{"]
-        lines += ["  %one = arith.constant 1 : i64", "  %zero = arith.constant 0 : i64"]
-        lines += ["  " + line for line in self.e.constant_lines]
-        lines += ["  " + line for line in self.preamble]
-        lines += ["  " + line for line in body]
-        lines += ["  return", "}"]
+        return self.function_text(f"func.func @{self.name}({params}){extra}", body, "return")
+
+    def function_text(self, header: str, body: list[str], terminator: str) -> str:
+        """``header { constants; preamble; body; terminator }``: the layout both devices' kernels share."""
+        lines = [f"{header} {{", "  %one = arith.constant 1 : i64", "  %zero = arith.constant 0 : i64"]
+        lines += ["  " + line for line in (*self.e.constant_lines, *self.preamble, *body)]
+        lines += [f"  {terminator}", "}"]
         return "\n".join(lines) + "\n"
 
 

@@ -95,13 +95,7 @@ class GpuKernelBuilder(KernelBuilder):
         if self.workgroup:
             shared = " workgroup(" + ", ".join(f"{n} : {t}" for n, t in self.workgroup) + ")"
         extra = f" attributes {{{attributes}}}" if attributes else ""
-        lines = [f"gpu.func @{self.name}({params}){shared} kernel{extra} {{"]
-        lines += ["  %one = arith.constant 1 : i64", "  %zero = arith.constant 0 : i64"]
-        lines += ["  " + line for line in self.e.constant_lines]
-        lines += ["  " + line for line in self.preamble]
-        lines += ["  " + line for line in body]
-        lines += ["  gpu.return", "}"]
-        return "\n".join(lines) + "\n"
+        return self.function_text(f"gpu.func @{self.name}({params}){shared} kernel{extra}", body, "gpu.return")
 
 
 def gpu_module(kernels: Sequence[str], name: str = GPU_MODULE) -> str:
