@@ -69,8 +69,8 @@ def test_write_chain_updates_one_buffer_in_place() -> None:
     seen = []
     original = IndexWriteStep.__call__
 
-    def spy(self, inputs):  # noqa: ANN001, ANN202
-        result = original(self, inputs)
+    def spy(self, inputs, free=()):  # noqa: ANN001, ANN202
+        result = original(self, inputs, free)
         seen.append(result[0] is inputs[0])
         return result
 
@@ -240,11 +240,11 @@ def test_in_place_write_is_one_kernel_call_and_no_numpy(monkeypatch: pytest.Monk
     np.testing.assert_array_equal(native(xv, yv), reference(xv, yv))
     mine = [c for c in calls if c[0] in step.kernels.variants.values()]
     assert len(mine) == 1 and mine[0][1:3] == (32, 32 * 256)
-    # The step alone, on a private x: the result is x, written by one call and nothing else.
+    # The step alone, given x's buffer: the result is x, written by one call and nothing else.
     calls.clear()
     inputs = [2 * xv, yv]
     monkeypatch.setattr(native_indexing, "np", _NoNumpyWrites())
-    (out,) = step(inputs)
+    (out,) = step(inputs, free=(0,))
     monkeypatch.undo()
     assert out is inputs[0] and len(calls) == 1
     want = 2 * xv

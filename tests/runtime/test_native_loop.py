@@ -454,7 +454,8 @@ def test_a_result_left_pointing_at_a_row_gets_its_own_buffer_back_before_it_is_f
     # A replay that stops early (a refused BLAS call) leaves results pointing at rows of the
     # loop's stacks; NumPy would free those rows' addresses. Dropping the recording points them
     # back first.
-    from tensorir.runtime.native_loop import _RowHomes, set_data
+    from tensorir.runtime.array_pointers import set_data
+    from tensorir.runtime.native_loop import _RowHomes
 
     out, stack = np.arange(4.0), np.zeros((3, 4))
     home = out.ctypes.data

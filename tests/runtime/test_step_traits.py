@@ -92,7 +92,7 @@ def test_a_reference_step_gets_the_defaults() -> None:
     assert traits == StepTraits() and traits is REFERENCE_TRAITS
     assert dataclasses.asdict(traits) == {"recordable": False, "fresh_outputs": False, "fixed_operands": (),
                                           "inline": None, "fills_results": False, "inplace_operands": (),
-                                          "elementwise": False}
+                                          "elementwise": False, "reuses_dead_operands": False}
 
 
 def test_a_step_class_without_traits_fails_loudly() -> None:

@@ -28,7 +28,11 @@ from tensorir.codegen.cpu.loop_helper import (
 from tensorir.runtime.native_kernels import function_address
 from tensorir.runtime.threadpool import default_thread_count
 
-__all__ = ["SPLIT_KERNEL_ARGS", "LoopHelper", "loop_helper"]
+__all__ = ["SPLIT_KERNEL_ARGS", "SPLIT_WAYS", "LoopHelper", "loop_helper"]
+
+#: Parts of a split: the posting thread's and the one helper thread's. On more cores a loop's
+#: kernels still get two; a kernel big enough for the thread pool takes the pool instead.
+SPLIT_WAYS = 2
 
 #: Polls of the other side's word before sleeping on the futex after a split of a whole call's
 #: replay (a few microseconds). Longer spins there cost the MLP step (W4) up to 50%: a spinning

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from tensorir.dialects.interpret import EvaluationError, run_block, run_op
 from tensorir.dialects.ir import Block, Operation, Value, walk
 from tensorir.dialects.tir.indexing import parse_index
 from tensorir.runtime.blas import blas_symbols
+from tensorir.runtime.buffer_reuse import plan_buffer_reuse
 from tensorir.runtime.collectives import collective_step
 from tensorir.runtime.compile_cache import get_cache
 from tensorir.runtime.donation import Donation, plan_donations
@@ -60,8 +62,9 @@ from tensorir.runtime.native_conv import conv_pool_step
 from tensorir.runtime.native_function import FunctionReplay
 from tensorir.runtime.native_indexing import index_step
 from tensorir.runtime.native_kernels import RECORDING, KernelContext
-from tensorir.runtime.native_loop import NativeScan, Recorder
+from tensorir.runtime.native_loop import NativeScan
 from tensorir.runtime.native_steps import ElementwiseStep, ReductionStep, RowStep, is_strided_variant
+from tensorir.runtime.recording import Recorder
 from tensorir.runtime.shape_guess import GuessedOp, guessed_types
 from tensorir.runtime.step_traits import DeclaredStep, PredictsKernels, StepTraits, traits_of
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count, environment_thread_count
@@ -69,6 +72,22 @@ from tensorir.runtime.threadpool import ThreadPool, default_thread_count, enviro
 __all__ = ["NativeExecutor"]
 
 Step = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+class PlanEntry(NamedTuple):
+    """One step of a plan and the slots it works on (a tuple: the run loop unpacks it)."""
+
+    step: Step
+    #: Slots of its operands and results.
+    ins: tuple[int, ...]
+    outs: tuple[int, ...]
+    #: Slots whose last use it is: cleared before it runs.
+    dead: tuple[int, ...]
+    #: Slots read only for their shapes from here on: a :func:`_shape_stub` replaces them.
+    shaped: tuple[int, ...]
+    #: Operand positions whose buffers it may write its results over (runtime/buffer_reuse.py).
+    free: tuple[int, ...]
+
 _SHAPE_READERS = ("tir.shape", "tir.shape_i")
 def _column_slice(v: Value) -> str | None:
     """For a value made by ``tir.subtensor`` slicing its operand's last axis: its inner stride
@@ -217,7 +236,7 @@ class NativeExecutor:
             self.step_kinds = [self.step_kinds[i] for i in order]
             self.plan_kinds = [self.plan_kinds[i] for i in order]
         self.commit_from = min((d.step for d in self.donations), default=len(plan))
-        self.steps = self._with_dead_slots(plan)
+        self.steps = self._planned(plan)
         #: Per result: True when it is an array no one else can see (made by a step that returns
         #: new buffers, and not returned twice), so ``Function`` hands it out without a copy.
         self.fresh_results = self._fresh_results(plan)
@@ -228,6 +247,9 @@ class NativeExecutor:
         if (self.function_replay is not None and self.function_replay.reason is None
                 and id(self.context.cache) not in _RUNNERS):
             predicted[REPLAY_FUNCTION] = (replay_runner, None)  # its second call replays
+        if self.function_replay is None or self.function_replay.reason is not None:
+            # Nothing to replay: a call is the plan itself, or its one step.
+            self.run = self._one_step_runner() or self.run_plan  # type: ignore[method-assign]
         if parent_predicted is not None:
             parent_predicted.update(predicted)
         elif predicted:
@@ -420,21 +442,27 @@ class NativeExecutor:
             return DeclaredStep(step, StepTraits(inline=inline, fixed_operands=(0,))), outer
         return step, outer
 
-    def _with_dead_slots(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]
-                         ) -> list[tuple[Step, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-        """Add to each step the slots whose last use it is (cleared before it runs, freeing memory
-        and letting the step reuse a dead operand's buffer), and the slots whose values it reads
-        last while later steps read only their shapes (a gradient asks for the shapes of forward
-        values): those become a :func:`_shape_stub` before it runs, for the same reasons."""
+    def _planned(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]) -> list[PlanEntry]:
+        """The plan's entries: each step with the slots whose last use it is (cleared before it
+        runs, freeing memory), the slots whose values it reads last while later steps read only
+        their shapes (a gradient asks for the shapes of forward values: those become a
+        :func:`_shape_stub` before it runs), and the operands whose buffers it may write its
+        results over (runtime/buffer_reuse.py)."""
         last: dict[int, int] = {}
         last_value: dict[int, int] = {}
+        value_reads: list[frozenset[int]] = []
         for k, ((_, ins, _), op) in enumerate(zip(plan, self.ops)):
             shape_only = _shape_only_operands(op)
+            value_reads.append(frozenset(j for j in range(len(ins)) if j not in shape_only))
             for j, i in enumerate(ins):
                 last[i] = k
                 if j not in shape_only or i not in last_value:
                     last_value[i] = k
-        keep = set(self.result_slots) | set(range(self.n_args, self.n_args + len(self.constants)))
+        constants = set(range(self.n_args, self.n_args + len(self.constants)))
+        keep = set(self.result_slots) | constants
+        free = plan_buffer_reuse([traits_of(step) for step, _, _ in plan], [ins for _, ins, _ in plan],
+                                 [outs for _, _, outs in plan], value_reads,
+                                 frozenset(keep | set(range(self.n_args))))
         dead: list[list[int]] = [[] for _ in plan]
         shaped: list[list[int]] = [[] for _ in plan]
         for slot, k in last.items():
@@ -442,7 +470,8 @@ class NativeExecutor:
                 dead[k].append(slot)
                 if last_value[slot] < k and slot >= self.n_args:  # the caller holds the arguments
                     shaped[last_value[slot]].append(slot)
-        return [(step, ins, outs, tuple(d), tuple(s)) for (step, ins, outs), d, s in zip(plan, dead, shaped)]
+        return [PlanEntry(step, ins, outs, tuple(d), tuple(s), f)
+                for (step, ins, outs), d, s, f in zip(plan, dead, shaped, free)]
 
     def _fresh_results(self, plan: Sequence[tuple[Step, tuple[int, ...], tuple[int, ...]]]) -> tuple[bool, ...]:
         made_fresh = {slot for step, _, outs in plan if traits_of(step).fresh_outputs for slot in outs}
@@ -463,28 +492,51 @@ class NativeExecutor:
                 return results
         return self.run_plan(args)
 
+    def _one_step_runner(self) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None:
+        """:meth:`run_plan` for a plan of one step that reads arguments and constants and returns
+        its results as they are (``f(x) = x + 1``): no slot table, which is most of such a call's
+        cost in Python. None for any other plan."""
+        if len(self.steps) != 1:
+            return None
+        step, ins, outs, dead, shaped, free = self.steps[0]
+        if dead or shaped or free or outs != self.result_slots:
+            return None
+        n_args, template = self.n_args, self.template
+        operands = [None if i < n_args else template[i] for i in ins]
+        from_args = [(k, i) for k, i in enumerate(ins) if i < n_args]
+        op = self.ops[0]
+
+        def run(args: Sequence[np.ndarray]) -> list[np.ndarray]:
+            inputs = operands.copy()
+            for k, i in from_args:
+                inputs[k] = args[i]
+            try:
+                return step(inputs)
+            except EvaluationError:
+                raise
+            except _CAUGHT as exc:
+                raise EvaluationError(op, exc) from exc
+
+        return run
+
     def run_plan(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         """:meth:`run` step by step, in Python."""
         vals = self.template.copy()
         vals[:self.n_args] = args
         k = 0
         try:
-            for step, ins, outs, dead, shaped in self.steps:
+            for step, ins, outs, dead, shaped, free in self.steps:
                 inputs = [vals[i] for i in ins]
                 for d in dead:
                     vals[d] = None
                 for d in shaped:
                     vals[d] = _shape_stub(vals[d])
-                results = step(inputs)
-                # Drop every local reference before the next step decides whether it may reuse
-                # a dead operand's buffer (it counts references).
-                inputs = None  # noqa: F841
+                results = step(inputs, free=free) if free else step(inputs)
                 if len(outs) == 1:
                     vals[outs[0]] = results[0]
                 else:
                     for j in range(len(outs)):
                         vals[outs[j]] = results[j]
-                results = None
                 k += 1
         except EvaluationError:
             raise
@@ -505,11 +557,10 @@ class NativeExecutor:
         nothing that changes, and a recording where it reads a call's value cannot be reused by
         a later call (``recorder.not_reusable``).
 
-        The recorder keeps every value alive (its address is in the recorded calls) with one
-        reference, which the steps' reuse checks allow for (``recording_references``): a dead
-        intermediate is still written in place, as in :meth:`run`, so the replay makes the same
-        writes. A value computed once by an unrecorded step gets a second reference: the replay
-        never recomputes it, so it must never be overwritten.
+        The recorder keeps every value alive (its address is in the recorded calls); a dead
+        intermediate is still written over where the plan allows (``free``), as in :meth:`run`,
+        so the replay makes the same writes. A value computed once by an unrecorded step is
+        pinned (``recorder.pin``): the replay never recomputes it, so it is never written over.
 
         ``donate``: argument slots whose update step writes into the argument itself (see
         runtime/donation.py); ``recorder.commit_mark`` notes where the commit tail's calls begin.
@@ -520,7 +571,8 @@ class NativeExecutor:
         vals[:self.n_args] = args
         changed = {i for i, a in enumerate(args) if id(a) in changing}
         derived = {i for i, a in enumerate(args) if id(a) in from_call}
-        for index, ((step, ins, outs, dead, shaped), op) in enumerate(zip(self.steps, self.ops)):
+        pinned = recorder.pinned
+        for index, ((step, ins, outs, dead, shaped, free), op) in enumerate(zip(self.steps, self.ops)):
             if index == self.commit_from:
                 recorder.commit_mark = len(recorder.entries)
             inputs = [vals[i] for i in ins]
@@ -543,13 +595,19 @@ class NativeExecutor:
                     recorder.not_reusable = f"{op.name} reads an operand of the call in Python"
                 mark, reason, threads = len(recorder.entries), recorder.reason, recorder.threads_now
                 operand = forced.get(index)
-                results = step(inputs) if operand is None else step(inputs, out=inputs[operand])
+                if free and pinned:
+                    free = tuple(j for j in free if id(inputs[j]) not in pinned)
+                if operand is not None:
+                    results = step(inputs, out=inputs[operand], free=free) if free else \
+                        step(inputs, out=inputs[operand])
+                else:
+                    results = step(inputs, free=free) if free else step(inputs)
                 recorder.note_written(results, mark)
                 if recorder.pool_calls and reason is None and recorder.reason is not None and reads_changing:
                     # It computed in Python after all: a whole call's replay runs it as an island.
                     del recorder.entries[mark:]
                     recorder.reason, recorder.threads_now = None, threads
-                    recorder.keep.append(tuple(results))
+                    recorder.pin(results)
                     recorder.island(step, inputs, results)
             else:
                 # A whole call's replay runs such a step in Python between native stretches,
@@ -572,7 +630,7 @@ class NativeExecutor:
                 finally:
                     RECORDING.recorder = recorder
                 if not inlined:
-                    recorder.keep.append(tuple(results))  # pinned: see the docstring
+                    recorder.pin(results)  # see the docstring
                 if island and not inlined:
                     recorder.island(step, inputs, results)
             recorder.hold(results)
@@ -591,8 +649,6 @@ class NativeExecutor:
                             root_address = a.ctypes.data - source[3]
                             moving[id(value)] = (value, source[1], source[2], value.ctypes.data - root_address)
                             break
-            # No local name may hold a value when the next step checks whether it may reuse it.
-            inputs = results = value = a = None  # noqa: F841
         return [vals[i] for i in self.result_slots]
 
     def describe(self) -> str:

@@ -20,7 +20,6 @@ import ctypes
 import functools
 import math
 import struct
-import sys
 from collections import Counter
 from collections.abc import Callable
 from typing import NamedTuple
@@ -40,7 +39,6 @@ from tensorir.runtime.native_kernels import (
     kernel_name,
     python_work,
     record_copy,
-    recording_references,
 )
 from tensorir.runtime.native_panels import PanelProducts
 from tensorir.runtime.native_steps import broadcast_into, copy_kernels
@@ -52,9 +50,6 @@ __all__ = ["SKINNY_CALLS", "BlasKernels", "BlasStep", "SkinnyKernels", "SkinnyPl
 _BLAS_DTYPES = ("float32", "float64")
 #: Status bit of a kernel whose sizes exceed Fortran's 32-bit int (see lower_blas.TOO_LARGE).
 _TOO_LARGE = 1 << 8
-# References to an operand inside a step when only the plan holds it: the inputs list, the
-# parameter of reusable() and getrefcount's argument.
-_PRIVATE_REFCOUNT = 3
 
 
 # Below this many multiply-adds a product runs on one BLAS thread. With OpenBLAS's idle threads
@@ -501,14 +496,16 @@ def _constant_beta(op: object) -> bool | None:
     return not np.any(owner.attributes["value"])
 
 
-def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, donated: object = None) -> bool:
-    """Whether ``a`` may be overwritten as the output (see :func:`native_steps.reusable`); a
-    ``donated`` buffer (runtime/donation.py) needs only the result's shape and layout."""
+def reusable(a: object, shape: tuple[int, ...], dtype: np.dtype, donated: object = None,
+             private: bool = False) -> bool:
+    """Whether ``a`` may be overwritten as the output: a ``donated`` buffer (runtime/donation.py)
+    needs only the result's shape and layout; otherwise the plan must have given the step the
+    operand's buffer (``private``: runtime/buffer_reuse.py) and it must own a C-contiguous,
+    writable buffer of the result's shape and dtype."""
     if a is donated and donated is not None:
         return a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
-    return (type(a) is np.ndarray and a.base is None and a.shape == shape and a.dtype == dtype
-            and a.flags.c_contiguous and a.flags.writeable
-            and sys.getrefcount(a) <= _PRIVATE_REFCOUNT + recording_references(a))
+    return (private and type(a) is np.ndarray and a.base is None and a.shape == shape and a.dtype == dtype
+            and a.flags.c_contiguous and a.flags.writeable)
 
 
 class BlasStep(PredictsKernels):
@@ -539,7 +536,9 @@ class BlasStep(PredictsKernels):
             # alpha and beta are read in Python: a recorded loop needs them the same at every step.
             fixed_operands={"tir.gemm": (1, 4), "tir.gemv": (1, 4), "tir.ger": (1,)}.get(op_name, ()),
             # The accumulated operand, which a donated buffer may be (runtime/donation.py).
-            inplace_operands=(0,) if self.native and op_name in _OP_KERNELS else ())
+            inplace_operands=(0,) if self.native and op_name in _OP_KERNELS else (),
+            # The accumulated operand's buffer becomes the output when the plan gives it.
+            reuses_dead_operands=self.native and op_name in _OP_KERNELS)
         self.context = None
         self._kernels: BlasKernels | None = None
         self._skinny: SkinnyKernels | None = None
@@ -648,7 +647,8 @@ class BlasStep(PredictsKernels):
         return self._skinny
 
     def _skinny_product(self, c: object, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool,
-                        alpha: float, beta: float, donated: object = None) -> np.ndarray | None:
+                        alpha: float, beta: float, donated: object = None, private: bool = False
+                        ) -> np.ndarray | None:
         """``beta * c + alpha op(a) op(b)`` by a skinny kernel where one beats BLAS (see
         :func:`skinny_kind`), else None. ``c`` (not read when beta is 0) is read in place when it
         has the result's shape and layout (no copy into the output first)."""
@@ -661,7 +661,7 @@ class BlasStep(PredictsKernels):
         shape = (plan.m, plan.n)
         if not beta:
             out = c = donated if reusable(donated, shape, self.np_dtype, donated) else np.empty(shape, self.np_dtype)
-        elif reusable(c, shape, self.np_dtype, donated):
+        elif reusable(c, shape, self.np_dtype, donated, private):
             out = c
         elif (type(c) is np.ndarray and c.shape == shape and c.dtype == self.np_dtype and c.flags.c_contiguous
               and c.flags.aligned):
@@ -674,7 +674,7 @@ class BlasStep(PredictsKernels):
         return out
 
     def _panel_product(self, a: np.ndarray, b: np.ndarray, trans_b: bool, inputs: list, beta: float,
-                       donated: np.ndarray | None = None) -> np.ndarray | None:
+                       donated: np.ndarray | None = None, private: bool = False) -> np.ndarray | None:
         """``beta * c + a @ op(b)`` (``c = inputs[0]``, beta 0 or 1) on packed panels while a loop
         step is recorded (runtime/native_panels.py), else None."""
         if self.context is None or RECORDING.recorder is None:
@@ -684,7 +684,7 @@ class BlasStep(PredictsKernels):
         if plan is None:
             return None
         m, _, n, _ = plan
-        out = self._accumulator(inputs, (m, n), beta, donated)
+        out = self._accumulator(inputs, (m, n), beta, donated, private)
         if out is None:
             return None
         panels.run(plan, a, b, out, accumulate=beta != 0.0)
@@ -716,20 +716,23 @@ class BlasStep(PredictsKernels):
             x = np.asarray(x).astype(self.np_dtype)
         return x
 
-    def __call__(self, inputs: list[np.ndarray], out: np.ndarray | None = None) -> list[np.ndarray]:
+    def __call__(self, inputs: list[np.ndarray], out: np.ndarray | None = None,
+                 free: tuple[int, ...] = ()) -> list[np.ndarray]:
         """The op's result; ``out``: a donated buffer (the accumulated operand) to write it into
-        where the shapes allow (runtime/donation.py)."""
+        where the shapes allow (runtime/donation.py); ``free``: operands whose buffers the plan
+        gives the step (runtime/buffer_reuse.py), of which only the accumulated one is taken."""
         if not self.native:
             python_work("BLAS op on its reference")
             return self.reference(inputs)
         name = self.op_name
         if name == "tir.dot":
             return self._dot(inputs)
+        private = 0 in free
         if name == "tir.gemm":
-            return self._gemm(inputs, out)
+            return self._gemm(inputs, out, private)
         if name == "tir.gemv":
-            return self._gemv(inputs, out)
-        return self._ger(inputs, out)
+            return self._gemv(inputs, out, private)
+        return self._ger(inputs, out, private)
 
     def _dot(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x, y = (self._array(v) for v in inputs)
@@ -768,7 +771,8 @@ class BlasStep(PredictsKernels):
         self._product(lambda: self.kernels().gemv(a, x, out, trans), out, 0.0, k)
         return out
 
-    def _gemm(self, inputs: list[np.ndarray], donated: np.ndarray | None = None) -> list[np.ndarray]:
+    def _gemm(self, inputs: list[np.ndarray], donated: np.ndarray | None = None,
+              private: bool = False) -> list[np.ndarray]:
         ta, tb = bool(self.attrs["trans_a"]), bool(self.attrs["trans_b"])
         a, b = self._array(inputs[2]), self._array(inputs[3])
         if a.ndim != 2 or b.ndim != 2:
@@ -777,13 +781,13 @@ class BlasStep(PredictsKernels):
         k2, n = (b.shape[1], b.shape[0]) if tb else b.shape
         _check_inner((m, k), (k2, n), k, k2)
         alpha, beta = float(inputs[1]), float(inputs[4])
-        out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta, donated)
+        out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta, donated, private)
         if out is None and alpha == 1.0 and beta in (0.0, 1.0) and not ta:
-            out = self._panel_product(a, b, tb, inputs, beta, donated)
+            out = self._panel_product(a, b, tb, inputs, beta, donated, private)
         if out is not None:
             return [out]
         configure_blas_threads(self.num_threads, m * n * k)
-        out = self._accumulator(inputs, (m, n), beta, donated)
+        out = self._accumulator(inputs, (m, n), beta, donated, private)
         if out is not None:
             self._product(lambda: self.kernels().gemm(a, b, out, ta, tb, alpha, beta), out, beta, k)
             return [out]
@@ -791,7 +795,8 @@ class BlasStep(PredictsKernels):
         self._product(lambda: self.kernels().gemm(a, b, product, ta, tb, alpha, 0.0), product, 0.0, k)
         return [_accumulate(product, inputs[0], beta)]
 
-    def _gemv(self, inputs: list[np.ndarray], donated: np.ndarray | None = None) -> list[np.ndarray]:
+    def _gemv(self, inputs: list[np.ndarray], donated: np.ndarray | None = None,
+              private: bool = False) -> list[np.ndarray]:
         trans = bool(self.attrs["trans"])
         a, x = self._array(inputs[2]), self._array(inputs[3])
         if a.ndim != 2 or x.ndim != 1:
@@ -800,7 +805,7 @@ class BlasStep(PredictsKernels):
         _check_inner((m, k), x.shape, k, x.shape[0])
         configure_blas_threads(self.num_threads, m * k)
         alpha, beta = float(inputs[1]), float(inputs[4])
-        out = self._accumulator(inputs, (m,), beta, donated)
+        out = self._accumulator(inputs, (m,), beta, donated, private)
         if out is not None:
             self._product(lambda: self.kernels().gemv(a, x, out, trans, alpha, beta), out, beta, k)
             return [out]
@@ -824,7 +829,7 @@ class BlasStep(PredictsKernels):
             out.fill(0)
 
     def _accumulator(self, inputs: list[np.ndarray], shape: tuple[int, ...], beta: float,
-                     donated: np.ndarray | None = None) -> np.ndarray | None:
+                     donated: np.ndarray | None = None, private: bool = False) -> np.ndarray | None:
         """The output buffer for ``product + beta * c`` (``c = inputs[0]``) holding ``c`` when beta
         is not 0: c itself when it is private, else a copy (broadcast). None when c broadcasts the
         result beyond ``shape`` (the caller adds it in NumPy)."""
@@ -832,7 +837,7 @@ class BlasStep(PredictsKernels):
             return None
         if not beta:
             return donated if reusable(donated, shape, self.np_dtype, donated) else np.empty(shape, self.np_dtype)
-        if reusable(inputs[0], shape, self.np_dtype, donated):
+        if reusable(inputs[0], shape, self.np_dtype, donated, private):
             return inputs[0]
         out = np.empty(shape, self.np_dtype)
         self._fill(out, inputs[0])
@@ -847,7 +852,8 @@ class BlasStep(PredictsKernels):
             out[...] = c
             record_copy(out, c)
 
-    def _ger(self, inputs: list[np.ndarray], donated: np.ndarray | None = None) -> list[np.ndarray]:
+    def _ger(self, inputs: list[np.ndarray], donated: np.ndarray | None = None,
+             private: bool = False) -> list[np.ndarray]:
         # tir.ger: a + alpha * outer(x, y)
         x, y = self._array(inputs[2]), self._array(inputs[3])
         if x.ndim != 1 or y.ndim != 1:
@@ -856,7 +862,7 @@ class BlasStep(PredictsKernels):
         if 0 in shape or not _broadcasts_into(np.shape(inputs[0]), shape):
             return self._fresh_reference(inputs)
         configure_blas_threads(self.num_threads, shape[0] * shape[1])
-        if reusable(inputs[0], shape, self.np_dtype, donated):
+        if reusable(inputs[0], shape, self.np_dtype, donated, private):
             base = inputs[0]
         else:
             base = np.empty(shape, self.np_dtype)

@@ -334,7 +334,8 @@ class PoolStep(PredictsKernels):
     """
 
     #: A whole call's replay passes its recorded result arrays (runtime/native_function.py).
-    traits: ClassVar[StepTraits] = StepTraits(fills_results=True)
+    #: A gradient may also take the pooled input's buffer when the plan gives it.
+    traits: ClassVar[StepTraits] = StepTraits(fills_results=True, reuses_dead_operands=True)
 
     def __init__(self, context: KernelContext, op: Operation) -> None:
         self.context = context
@@ -366,10 +367,10 @@ class PoolStep(PredictsKernels):
         name, (text, n_args) = self.kernels.spec((x_dtype, v_dtype, True))
         return {name: (text, n_args)}
 
-    def __call__(self, inputs: list[np.ndarray], results: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
-        # Asked before any local name refers to x: the reuse check counts references.
-        x_private = (self.kind == "grad" and not results and type(inputs[0]) is np.ndarray
-                     and reusable(inputs[0], inputs[0].shape, self.dtype))
+    def __call__(self, inputs: list[np.ndarray], results: Sequence[np.ndarray] | None = None,
+                 free: tuple[int, ...] = ()) -> list[np.ndarray]:
+        x_private = (self.kind == "grad" and not results and 0 in free
+                     and reusable(inputs[0], np.shape(inputs[0]), self.dtype))
         x = np.asarray(inputs[0])
         # Forward and gradient kernels work in the result's dtype (the reference's gradient casts
         # gz to it); select compares in x's dtype and sums v in the result's.

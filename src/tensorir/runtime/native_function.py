@@ -3,7 +3,7 @@ signature, replayed by the loop runner as a single step.
 
 A plan makes the same native calls on every call whose arguments have the same dtypes, shapes
 and strides; only the arguments' data moves. So when a signature comes back
-(:data:`RECORD_AFTER` calls), the plan runs once with a :class:`~.native_loop.Recorder`
+(:data:`RECORD_AFTER` calls), the plan runs once with a :class:`~.recording.Recorder`
 listening and the arguments replaced by proxies (array objects whose data pointer is set per
 call); later calls with that signature point the proxies at their arrays and make one call of
 :func:`tensorir.codegen.cpu.lower_replay.replay_runner` over the recorded table, instead of a
@@ -45,19 +45,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tensorir.codegen.cpu.lower_replay import KINDS
+from tensorir.runtime.array_pointers import data_address, proxy_of, set_data, swap_out
 from tensorir.runtime.native_blas import note_blas_threads
 from tensorir.runtime.native_kernels import RECORDING
-from tensorir.runtime.native_loop import (
-    ISLAND,
-    POOL,
-    Recorder,
-    ReplayTable,
-    data_address,
-    proxy_of,
-    set_data,
-    signature_of,
-)
+from tensorir.runtime.recording import CallKind, IslandCall, NativeCall, PoolCall, Recorder, ReplayTable, signature_of
 from tensorir.runtime.step_traits import traits_of
 
 __all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT"]
@@ -162,13 +153,13 @@ class _Stretch:
     an array's data address, set before each replay (a proxy's, or a result's whose buffer was
     handed out); a loop nested in the stretch has its own table's words set too."""
 
-    def __init__(self, moving: dict[int, tuple], entries: Sequence[tuple]) -> None:
+    def __init__(self, moving: dict[int, tuple], entries: Sequence[NativeCall]) -> None:
         table = ReplayTable(moving, patch_data=True)
         #: The BLAS thread count the stretch leaves set (None: it sets none).
         self.threads: int | None = None
         for kind, address, call_args in entries:
             table.add(kind, address, call_args)
-            if kind == KINDS["threads"]:
+            if kind == CallKind.THREADS:
                 self.threads = int(call_args[0])
         self.table = table.array()
         self.patches = table.patches
@@ -250,25 +241,28 @@ class _Trace:
         self.donated = {id(proxies[k]): k for k in donate}
         viewed = self._viewed()
         mark = recorder.commit_mark if donate and recorder.commit_mark is not None else len(recorder.entries)
-        #: _Stretch objects, _Island objects and (pool, kernel, n, args) pool calls, in recorded
-        #: order, before the commit tail and in it.
+        #: _Stretch objects, _Island objects and pool calls, in recorded order, before the commit
+        #: tail and in it.
         self.parts = self._parts(recorder.entries[:mark], viewed)
         self.commit_parts = self._parts(recorder.entries[mark:], viewed)
         if any(isinstance(part, _Island) for part in self.commit_parts):
             self.reason = "an update of a shared variable is computed in Python"
         self.swappable = self._swappable()
 
-    def _parts(self, entries: Sequence[tuple], viewed: set[int]) -> list[object]:
+    def _parts(self, entries: Sequence[NativeCall | PoolCall | IslandCall], viewed: set[int]) -> list[object]:
         parts: list[object] = []
-        pending: list[tuple] = []
+        pending: list[NativeCall] = []
         for entry in entries:
-            if entry[0] in (POOL, ISLAND):
-                if pending:
-                    parts.append(_Stretch(self.moving, pending))
-                    pending = []
-                parts.append(entry[2] if entry[0] == POOL else _Island(*entry[2], self.moving, viewed))
-            else:
+            if type(entry) is NativeCall:
                 pending.append(entry)
+                continue
+            if pending:
+                parts.append(_Stretch(self.moving, pending))
+                pending = []
+            if type(entry) is PoolCall:
+                parts.append(entry)
+            else:
+                parts.append(_Island(entry.step, entry.inputs, entry.results, self.moving, viewed))
         if pending:
             parts.append(_Stretch(self.moving, pending))
         return parts
@@ -332,8 +326,7 @@ class _Trace:
                 if not part.run():
                     return False  # an error or a new shape: the plan reruns the call
             else:
-                pool, kernel, n, kernel_args = part
-                pool.run(kernel, n, kernel_args)
+                part.run()  # a PoolCall
         return True
 
     def hand_out(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -348,22 +341,10 @@ class _Trace:
                 if k is not None:
                     mine = args[k]
                 else:
-                    mine = _swap_out(o) if swap else np.array(o)
+                    mine = swap_out(o) if swap else np.array(o)
                 given[id(o)] = mine
             results.append(mine)
         return results
-
-
-def _swap_out(recorded: np.ndarray) -> np.ndarray:
-    """A new array holding ``recorded``'s buffer; ``recorded`` gets the new array's buffer.
-
-    Both own buffers of one size from NumPy's allocator, so each frees the other's as it would
-    its own."""
-    fresh = np.empty_like(recorded)
-    a, b = data_address(recorded), data_address(fresh)
-    set_data(recorded, b)
-    set_data(fresh, a)
-    return fresh
 
 
 def _donatable(a: object) -> bool:

@@ -20,7 +20,6 @@ op's reference, so errors and semantics stay the reference's.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -32,6 +31,7 @@ from tensorir.dialects.interpret import run_op
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.indexing import RUNTIME, numpy_key, parse_index
 from tensorir.dialects.tir.reduction import sum_to_axes
+from tensorir.runtime.array_pointers import DataOf, Moving
 from tensorir.runtime.native_kernels import (
     RECORDING,
     KernelContext,
@@ -39,17 +39,11 @@ from tensorir.runtime.native_kernels import (
     kernel_name,
     python_work,
     record_copy,
-    recording_references,
 )
-from tensorir.runtime.native_loop import DataOf, Moving
 from tensorir.runtime.native_steps import ReductionStep
 from tensorir.runtime.step_traits import PredictsKernels, StepTraits
 
 __all__ = ["index_step"]
-
-# References to ``x`` inside a write step when only the plan's operand list holds it: that list,
-# the local name and getrefcount's argument.
-_PRIVATE_REFCOUNT = 3
 
 #: Write layouts remembered per step (see IndexWriteStep._launch).
 _MAX_LAUNCHES = 64
@@ -124,7 +118,7 @@ class IndexWriteStep(_Step, PredictsKernels):
     #: On the native path the step's whole effect on values is one ``context.run`` call (the
     #: index operands, read in Python, must be the same at every step of a recorded loop).
     traits: ClassVar[StepTraits] = StepTraits(recordable=True, fresh_outputs=True,
-                                              fixed_operands=tuple(range(2, 64)))
+                                              fixed_operands=tuple(range(2, 64)), reuses_dead_operands=True)
 
     def __init__(self, op: Operation, context: KernelContext | None = None) -> None:
         super().__init__(op)
@@ -137,19 +131,18 @@ class IndexWriteStep(_Step, PredictsKernels):
         # checks and the choice of variant are made once per layout, not once per call.
         self._launches: dict[tuple, tuple] = {}
 
-    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, inputs: list[np.ndarray], free: tuple[int, ...] = ()) -> list[np.ndarray]:
         x = inputs[0]
         if type(x) is not np.ndarray or x.dtype != self.dtype:
             return self.reference(inputs)
         key = self.key if self.key is not None else numpy_key(self.entries, inputs[2:])
-        if (x.base is None and x.flags.c_contiguous and x.flags.writeable
-                and sys.getrefcount(x) <= _PRIVATE_REFCOUNT + recording_references(x)):
+        # x's buffer becomes the result when the plan gives it (runtime/buffer_reuse.py).
+        if 0 in free and x.base is None and x.flags.c_contiguous and x.flags.writeable:
             out = x
         else:
             out = np.empty(x.shape, self.dtype)
             np.copyto(out, x)
             record_copy(out, x)  # a native loop replays the copy (a byte copy) or gives up
-        x = None  # noqa: F841 - the local name must not outlive the decision above
         region = out[key]
         y = inputs[1]
         if self.kernels is not None and type(region) is np.ndarray:

@@ -29,8 +29,7 @@ from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count
 
 __all__ = ["RECORDING", "KernelContext", "KernelSet", "KernelText", "array_layout_ok", "function_address",
-           "kernel_function", "kernel_name", "merge_kernel_texts", "python_work", "record_copy",
-           "recording_references"]
+           "kernel_function", "kernel_name", "merge_kernel_texts", "python_work", "record_copy"]
 
 #: Below this many elements of work a kernel runs on the calling thread.
 PARALLEL_MIN_WORK = 1 << 17
@@ -70,13 +69,6 @@ class _Recording(threading.local):
 
 
 RECORDING = _Recording()
-
-
-def recording_references(array: object) -> int:
-    """References a recorder holds on ``array`` while it records a loop step (see
-    ``NativeExecutor.run_recorded``): reuse checks allow for them."""
-    recorder = RECORDING.recorder
-    return 0 if recorder is None else recorder.references(array)
 
 
 def python_work(reason: str) -> None:
@@ -239,11 +231,12 @@ class KernelContext:
                 self.preloaded[name] = kernel_function(module.address(name), n_args)
 
     def _record_split(self, recorder, fn: Callable[..., None], n: int, args: tuple[int, ...]) -> bool:  # noqa: ANN001
-        """Record ``fn`` over ``[0, n)`` as a ``split`` entry with the pool's two chunks (same
-        values), when the pool has two threads and the loop helper runs; whether it did."""
-        chunks = self.pool.chunks(n)
+        """Record ``fn`` over ``[0, n)`` as a ``split`` entry: two chunks (same values as the
+        pool's two-way split), one for the calling thread and one for the loop helper, when the
+        process may use two cores or more and the helper runs; whether it did."""
         module = _split_recorder()
-        if (self.pool.num_threads != 2 or len(chunks) != 2 or len(args) > module.SPLIT_KERNEL_ARGS
+        chunks = self.pool.chunks(n, most=module.SPLIT_WAYS)
+        if (len(chunks) != module.SPLIT_WAYS or len(args) > module.SPLIT_KERNEL_ARGS
                 or not isinstance(fn, ctypes._CFuncPtr)):
             return False
         helper = module.loop_helper(self.cache)
@@ -266,15 +259,19 @@ class KernelContext:
             big = n > 1 and work >= self.parallel_min_work and self.pool.num_threads > 1
             if big and recorder.pool_calls:
                 # A whole call's replay splits it with the loop helper inside the native call
-                # where the pool would use two threads; else it runs it on the pool, in
-                # Python between native stretches.
+                # where the helper covers every thread the pool would use; a bigger pool runs
+                # it, in Python between native stretches.
                 recorder.own(owners)
-                if not self._record_split(recorder, fn, n, args):
+                if (self.pool.num_threads > _split_recorder().SPLIT_WAYS
+                        or not self._record_split(recorder, fn, n, args)):
                     recorder.pool_call(self.pool, fn, n, args)
                 self.pool.run(fn, n, args)
                 return
             recorder.own(owners)
-            if (not recorder.pool_calls and n > 1 and work >= LOOP_SPLIT_MIN_WORK
+            # A kernel the pool would spread over more threads than the helper's split gives
+            # is left to the pool (below: the loop stays on the plan).
+            helper_enough = not big or self.pool.num_threads <= _split_recorder().SPLIT_WAYS
+            if (not recorder.pool_calls and n > 1 and work >= LOOP_SPLIT_MIN_WORK and helper_enough
                     and self._record_split(recorder, fn, n, args)):
                 # A loop's step: this thread and the loop helper, which spins between the
                 # step's splits. The recorded step runs it whole here (same values).

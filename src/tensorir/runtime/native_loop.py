@@ -14,8 +14,9 @@ goes through recorded calls and it computed nothing in Python: ``recordable`` st
 Python work through ``python_work``). Steps with unchanging inputs ran once and their results
 stay valid. Otherwise the scan runs the ordinary Python loop over the plan, and the executor
 remembers not to try again (``NativeScan.reason`` says why). While recording, the recorder
-holds every intermediate; the steps' reuse checks allow for its references, so a dead buffer
-is still written in place, and the replayed calls write the buffers the first step wrote.
+(runtime/recording.py) holds every intermediate; a dead buffer is still written over where the
+plan allows (runtime/buffer_reuse.py), and the replayed calls write the buffers the first step
+wrote.
 
 The row and non-sequence arguments are proxies: array objects of the right layout whose data
 pointer is set from outside (they keep no caller array alive). So a later call whose inputs
@@ -27,7 +28,6 @@ recording computed something from the call's values in Python (``Recorder.not_re
 from __future__ import annotations
 
 import ctypes
-import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,23 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from tensorir.codegen.cpu.loop_helper import SPLIT_KERNEL_ARGS
-from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
-from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS, KINDS, MAX_ARGS, STOPPED
+from tensorir.codegen.cpu.lower_replay import STOPPED
 from tensorir.dialects.ir import Operation
 from tensorir.dialects.tir.control import ScanDef, ScanLayout, checked_scan_inputs, scan_label, seq_shift
-from tensorir.runtime.blas import blas_thread_setter
-from tensorir.runtime.loop_helper import LOOP_SPIN_POLLS, SPIN_POLLS
+from tensorir.runtime.array_pointers import DATA_OFFSET, DataOf, Moving, data_address, proxy_of, set_data
 from tensorir.runtime.native_blas import configure_blas_threads
 from tensorir.runtime.native_kernels import RECORDING, function_address
+from tensorir.runtime.recording import MEMCPY, CallKind, NativeCall, Nested, Recorder, ReplayTable, signature_of
 
-__all__ = ["ISLAND", "POOL", "DataOf", "Moving", "NativeScan", "Nested", "Patches", "Recorder", "ReplayTable",
-           "data_address", "proxy_of", "set_data", "signature_of"]
+__all__ = ["NativeScan"]
 
-_DATA = ARRAY_LAYOUT["data"]
-_LIBC = ctypes.CDLL(None)
-_MEMCPY = function_address(_LIBC.memcpy)
-_MEMSET = function_address(_LIBC.memset)
 
 
 #: Most contiguous pieces of a strided step result copied into its row one by one.
@@ -72,288 +65,6 @@ def _contiguous_runs(a: np.ndarray) -> list[tuple[int, int, int]] | None:
         return []
     return [(sum(i * step for i, step in zip(index, a.strides)), j * run, run)
             for j, index in enumerate(np.ndindex(*outer))]
-
-
-class DataOf:
-    """A recorded argument that is the data address of an array (it moves when the array does)."""
-
-    __slots__ = ("array",)
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-
-
-class Moving:
-    """A table argument given directly as ``base + i * step`` at step ``i``; with an
-    ``anchor`` array, ``base`` is a byte offset from the anchor's data address (which a
-    :class:`Patches` keeps current when the anchor's buffer moves)."""
-
-    __slots__ = ("anchor", "base", "step")
-
-    def __init__(self, base: int, step: int, anchor: np.ndarray | None = None) -> None:
-        self.base, self.step, self.anchor = base, step, anchor
-
-
-#: Patches up to this many are written one by one (NumPy's fancy indexing costs more there).
-_FEW_PATCHES = 12
-
-
-class Patches:
-    """Table words that hold an array's data address plus an offset, written again before each
-    run: the arrays are proxies pointed at each call's arguments, or recorded buffers handed out
-    to the caller (native_function.py), so their addresses change between runs."""
-
-    def __init__(self) -> None:
-        self._words: list[tuple[int, int, int, int]] = []
-        self.anchors: list[np.ndarray] = []
-        self._index: dict[int, int] = {}
-        self._rows = self._cols = self._which = self._offsets = None
-
-    def add(self, row: int, word: int, array: np.ndarray, offset: int) -> None:
-        k = self._index.get(id(array))
-        if k is None:
-            k = self._index[id(array)] = len(self.anchors)
-            self.anchors.append(array)
-        self._words.append((row, word, k, offset))
-
-    def apply(self, table: np.ndarray) -> None:
-        if len(self._words) <= _FEW_PATCHES:
-            anchors = self.anchors
-            for row, word, k, offset in self._words:
-                table[row, word] = data_address(anchors[k]) + offset
-            return
-        if self._rows is None:
-            rows, cols, which, offsets = (np.array(c, dtype=np.int64) for c in zip(*self._words))
-            self._rows, self._cols, self._which, self._offsets = rows, cols, which, offsets
-        addresses = np.fromiter((data_address(a) for a in self.anchors), np.int64, len(self.anchors))
-        table[self._rows, self._cols] = addresses[self._which] + self._offsets
-
-
-class Nested:
-    """A ``loop`` entry's table argument: a runner table run from inside another one, with the
-    patches to apply before the outer table runs."""
-
-    __slots__ = ("patches", "table")
-
-    def __init__(self, table: np.ndarray, patches: Patches) -> None:
-        self.table, self.patches = table, patches
-
-
-class Recorder:
-    """The native calls of one recorded loop step (see the module docstring)."""
-
-    def __init__(self) -> None:
-        #: (kind, function address, arguments: ints or DataOf)
-        self.entries: list[tuple[int, int, tuple[Any, ...]]] = []
-        #: Objects the recorded calls refer to; ``values`` holds each step value exactly once (the
-        #: steps' reuse checks count on one reference, see ``recording_references``).
-        self.keep: list[object] = []
-        self.values: dict[int, object] = {}
-        #: id -> references the recorder holds on that array beyond its one in ``values``: the
-        #: base references of views kept for earlier calls (those calls come first in every
-        #: replayed step, so writing the base in place later is what the first step did too).
-        self.extra: dict[int, int] = {}
-        #: Why the step cannot be replayed (the first reason), or None.
-        self.reason: str | None = None
-        #: Why a later call cannot reuse the recording, or None.
-        self.not_reusable: str | None = None
-        #: id -> (array, ...) of the arrays whose data moves (runtime/native.py ``run_recorded``).
-        self.moving: dict[int, tuple] = {}
-        #: The BLAS thread count the step's products asked for (0: no product).
-        self.blas_threads = 0
-        #: Whether big kernels may be recorded as calls on the thread pool (``POOL`` entries,
-        #: for a whole call's replay) and BLAS thread counts as ``threads`` entries; a loop's
-        #: replay runs on one thread and sets BLAS's threads once (``blas_threads``).
-        self.pool_calls = False
-        #: The BLAS thread count the recorded entries leave behind (None: none recorded).
-        self.threads_now: int | None = None
-        #: (status array, classes) of the kernels that check class labels (see lower_nn): set
-        #: to -1 before a replay, a row index after it when a label was out of range.
-        self.checks: list[tuple[np.ndarray, int]] = []
-        #: Index of the first entry of the commit tail (updates written into shared variables'
-        #: buffers, runtime/donation.py), or None: a replay checks labels before running it.
-        self.commit_mark: int | None = None
-        #: ids of the step results that recorded calls write (see :meth:`note_written`).
-        self.written: set[int] = set()
-
-    def note_written(self, results: Sequence[object], mark: int) -> None:
-        """Note the ``results`` of a step that the entries from ``mark`` on refer to: a replay
-        writes them at every step (a result no call refers to keeps its recorded value)."""
-        referred: set[int] = set()
-        for _kind, _address, args in self.entries[mark:]:
-            for a in args:
-                if type(a) is int:
-                    referred.add(a)
-                elif type(a) is DataOf:
-                    referred.add(id(a.array))
-                elif type(a) is Moving:
-                    referred.add(id(a.anchor))
-        self.written.update(id(r) for r in results if id(r) in referred)
-
-    def hold(self, values: Sequence[object]) -> None:
-        """Keep the values of a step alive, one reference each however often they recur."""
-        for v in values:
-            self.values.setdefault(id(v), v)
-
-    def own(self, objects: Sequence[object]) -> None:
-        """Keep objects made for one call (a region view) alive for the replay."""
-        self.keep.append(tuple(objects))
-        for o in objects:
-            base = getattr(o, "base", None)
-            if base is not None:
-                self.extra[id(base)] = self.extra.get(id(base), 0) + 1
-                if id(o) not in self.moving and any(np.may_share_memory(o, m[0]) for m in self.moving.values()):
-                    # Its data pointer was fixed when the step made it: a replay would not follow
-                    # the value it views to the next row or the next call's argument.
-                    self.invalidate("a step made a view of a value that moves")
-
-    def references(self, array: object) -> int:
-        """References the recorder holds on ``array`` (see ``recording_references``)."""
-        return (id(array) in self.values) + self.extra.get(id(array), 0)
-
-    def pool_call(self, pool: object, fn: Callable[..., object], n: int, args: Sequence[int]) -> None:
-        """A range kernel over ``[0, n)`` that the replay runs on ``pool`` (a ``POOL`` entry)."""
-        self.keep.append(fn)
-        self.entries.append((POOL, 0, (pool, fn, n, tuple(int(a) for a in args))))
-
-    def island(self, step: Callable[[list], list], inputs: Sequence[object], results: Sequence[object]) -> None:
-        """A step a whole call's replay runs in Python (an ``ISLAND`` entry): it computes new
-        values of ``results`` from the current values of ``inputs`` (runtime/native_function.py).
-        It may set BLAS's thread count itself (a conv step's per-thread products want one), so
-        the next product records its count again."""
-        self.entries.append((ISLAND, 0, (step, tuple(inputs), tuple(results))))
-        self.threads_now = None
-
-    def blas_thread_count(self, want: int) -> bool:
-        """Record setting BLAS's thread count before the next product; False when it cannot."""
-        if want == self.threads_now:
-            return True
-        setter = blas_thread_setter()
-        if setter is None:
-            return False
-        self.keep.append(setter)
-        self.entries.append((KINDS["threads"], function_address(setter), (want,)))
-        self.threads_now = want
-        return True
-
-    def check(self, status: np.ndarray, classes: int) -> None:
-        """A kernel's status word that a replay must reset before and read after it."""
-        self.keep.append(status)
-        self.checks.append((status, classes))
-
-    def reset_checks(self) -> None:
-        for status, _ in self.checks:
-            status[0] = -1
-
-    def raise_failed_checks(self) -> None:
-        """A ValueError when a replayed kernel met a class label out of range."""
-        for status, classes in self.checks:
-            if status[0] >= 0:
-                raise ValueError(f"class label out of range [0, {classes}) in row {int(status[0])}")
-
-    def invalidate(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-
-    def call(self, fn: Callable[..., object], args: Sequence[int]) -> None:
-        """A range kernel ``void fn(i64, ...)``."""
-        if len(args) > MAX_ARGS:
-            self.invalidate(f"a kernel with {len(args)} arguments")
-            return
-        self.entries.append((len(args), function_address(fn), tuple(int(a) for a in args)))
-
-    def split(self, fn: Callable[..., object], n: int, args: Sequence[int], state: int, once: bool = False,
-              mid: int | None = None) -> None:
-        """A range kernel over ``[0, n)`` split with the loop helper (state at ``state``): this
-        thread runs ``[0, mid)`` (default: the larger half), the helper the rest; with ``once``,
-        run at the first step of each replay only (codegen/cpu/loop_helper.py)."""
-        if len(args) > SPLIT_KERNEL_ARGS:
-            raise ValueError(f"a split kernel takes at most {SPLIT_KERNEL_ARGS} arguments, not {len(args)}")
-        kind = KINDS["split_once" if once else "split"]
-        mid = (n + 1) // 2 if mid is None else mid
-        words = [int(a) for a in args] + [0] * (SPLIT_KERNEL_ARGS - len(args))
-        # In a loop the next split comes within the step; after a whole call's, OpenBLAS's
-        # worker may want the core (runtime/loop_helper.py).
-        spin = SPIN_POLLS if self.pool_calls else LOOP_SPIN_POLLS
-        self.entries.append((kind, function_address(fn), (int(state), int(n), int(mid), *words, spin)))
-
-    def blas(self, kind: str, address: int, ints: Sequence[int], floats: Sequence[float]) -> None:
-        """A BLAS call kernel (runtime/native_blas.py); floats travel as their bit patterns."""
-        bits = tuple(struct.unpack("<q", struct.pack("<d", float(f)))[0] for f in floats)
-        self.entries.append((KINDS[kind], address, tuple(int(i) for i in ints) + bits))
-
-    def copy_bytes(self, dst: Moving, src: Moving | DataOf, nbytes: int) -> None:
-        """A byte copy to an anchored address (see :class:`Moving`); the caller keeps the arrays
-        alive (they are recorded values)."""
-        self.entries.append((3, _MEMCPY, (dst, src, nbytes)))
-
-    def zero_bytes(self, dst: Moving, nbytes: int) -> None:
-        """Zero ``nbytes`` at an anchored address (a recorded value)."""
-        self.entries.append((3, _MEMSET, (dst, 0, nbytes)))
-
-    def copy(self, dst: np.ndarray, src: np.ndarray) -> None:
-        """``dst[...] = src`` for C-contiguous arrays of one shape and dtype (a byte copy)."""
-        self.keep += [dst, src]
-        self.entries.append((3, _MEMCPY, (DataOf(dst), DataOf(src), dst.nbytes)))
-
-
-#: Entry kinds of a recorded pool call and of a step run in Python (never in a runner's table:
-#: a whole call's replay splits there).
-POOL = -1
-ISLAND = -2
-
-
-class ReplayTable:
-    """Entries as the runner's int64 table: each argument a (base, step) pair.
-
-    ``patches`` collects the words to write again before each run (see :class:`Patches`): every
-    data address when ``patch_data`` (a whole call's stretch, whose arrays may all move), the
-    moving objects' rows when ``roots`` (root key -> the array a moving object's offset is from:
-    a loop nested in a call's replay), and every anchored :class:`Moving`.
-    """
-
-    def __init__(self, moving: dict[int, tuple], roots: dict[tuple, np.ndarray] | None = None,
-                 patch_data: bool = False) -> None:
-        self.words = ENTRY_WORDS
-        self.moving = moving
-        self.roots = roots
-        self.patch_data = patch_data
-        self.rows: list[list[int]] = []
-        self.patches = Patches()
-        #: Nested tables among the arguments (their patches apply with this table's).
-        self.nested: list[Nested] = []
-
-    def data(self, array: np.ndarray) -> tuple[int, int]:
-        """(address at step 0, bytes per step) of an array's data."""
-        entry = self.moving.get(id(array))
-        return array.ctypes.data, entry[1] if entry is not None else 0
-
-    def add(self, kind: int, address: int, args: Sequence[Any]) -> None:
-        row = [kind, address]
-        here = len(self.rows)
-        for a in args:
-            if isinstance(a, DataOf):
-                entry = self.moving.get(id(a.array))
-                if self.patch_data:
-                    self.patches.add(here, len(row), a.array, 0)
-                elif entry is not None and self.roots is not None:
-                    self.patches.add(here, len(row), self.roots[entry[2]], entry[3])
-                row += list(self.data(a.array))
-            elif isinstance(a, Moving):
-                if a.anchor is not None:
-                    self.patches.add(here, len(row), a.anchor, a.base)
-                    row += [data_address(a.anchor) + a.base, a.step]
-                else:
-                    row += [a.base, a.step]
-            elif isinstance(a, Nested):
-                self.nested.append(a)
-                row += [a.table.ctypes.data, 0]
-            else:
-                row += [int(a), 0]
-        self.rows.append(row + [0] * (self.words - len(row)))
-
-    def array(self) -> np.ndarray:
-        return np.array(self.rows, dtype=np.int64).reshape(len(self.rows), self.words)
 
 
 class NativeScan:
@@ -552,9 +263,10 @@ class NativeScan:
                 recorder.copy_bytes(Moving((lead - w) * rb, 0, buffer), Moving(0, 0, x), w * rb)
             for r in range(w if reverse else 0):
                 recorder.copy_bytes(Moving((lead - w + r) * rb, 0, buffer), Moving((w - 1 - r) * rb, 0, x), rb)
-        recorder.entries.append((KINDS["loop"], function_address(self.runner()), (loop, len(loop.table), 0, n)))
+        runner = function_address(self.runner())
+        recorder.entries.append(NativeCall(CallKind.LOOP, runner, (loop, len(loop.table), 0, n)))
         for out, address in trace.homes.homes:
-            recorder.entries.append((KINDS["store"], 0, (id(out) + _DATA, address)))
+            recorder.entries.append(NativeCall(CallKind.STORE, 0, (id(out) + DATA_OFFSET, address)))
         copied: set[int] = set()
         for i, result in enumerate(results):
             full = states.buffers[i] if i < lay.n_state else plain[i - lay.n_state]
@@ -572,9 +284,10 @@ class NativeScan:
                 recorder.copy_bytes(Moving(0, 0, result), Moving(start * rb, 0, full), (stop - start) * rb)
                 continue
             rows = ReplayTable({})
-            rows.add(3, _MEMCPY, [Moving(0, rb, result), Moving((stop - 1) * rb, -rb, full), rb])
+            rows.add(3, MEMCPY, [Moving(0, rb, result), Moving((stop - 1) * rb, -rb, full), rb])
             copies = Nested(rows.array(), rows.patches)
-            recorder.entries.append((KINDS["loop"], function_address(self.runner()), (copies, 1, 0, stop - start)))
+            runner = function_address(self.runner())
+            recorder.entries.append(NativeCall(CallKind.LOOP, runner, (copies, 1, 0, stop - start)))
         recorder.checks += body.checks
         recorder.keep.append(_Inline(trace, states, plain, loop))
         return results, True
@@ -655,11 +368,10 @@ class NativeScan:
 
     def _fill(self, table: ReplayTable, trace: _Trace, states: _States, plain: list[np.ndarray], t0: int,
               dt_step: int) -> None:
-        kinds = KINDS
         recorder, outs, index, homes = trace.recorder, trace.outs, trace.index, trace.homes
         for obj in [m[0] for m in table.moving.values()]:
             # Move the object's data pointer to this step's row before any call reads it.
-            table.add(kinds["store"], 0, [id(obj) + _DATA, DataOf(obj)])
+            table.add(CallKind.STORE, 0, [id(obj) + DATA_OFFSET, DataOf(obj)])
         n_state = len(states.buffers)
 
         def rows(i: int) -> tuple[np.ndarray, int, int]:
@@ -673,12 +385,13 @@ class NativeScan:
             # The calls write this result straight into its row: no copy after the step.
             buffer, first, sign = rows(i)
             row_bytes = buffer.strides[0]
-            table.add(kinds["store"], 0, [id(outs[i]) + _DATA, Moving(first * row_bytes, sign * row_bytes, buffer)])
+            home = Moving(first * row_bytes, sign * row_bytes, buffer)
+            table.add(CallKind.STORE, 0, [id(outs[i]) + DATA_OFFSET, home])
             for view, offset in homes.followers.get(i, ()):
-                table.add(kinds["store"], 0,
-                          [id(view) + _DATA, Moving(first * row_bytes + offset, sign * row_bytes, buffer)])
+                table.add(CallKind.STORE, 0,
+                          [id(view) + DATA_OFFSET, Moving(first * row_bytes + offset, sign * row_bytes, buffer)])
         if index is not None:
-            table.add(kinds["store"], 0, [DataOf(index), Moving(t0, dt_step)])
+            table.add(CallKind.STORE, 0, [DataOf(index), Moving(t0, dt_step)])
         for kind, address, args in recorder.entries:
             table.add(kind, address, args)
         lay = self.layout
@@ -689,7 +402,7 @@ class NativeScan:
             cond = outs[-1]
             if type(cond) is not np.ndarray or cond.dtype != np.bool_:
                 raise _NotReplayable("until condition is not a bool array")
-            table.add(kinds["until"], 0, [DataOf(cond)])
+            table.add(CallKind.UNTIL, 0, [DataOf(cond)])
 
     @staticmethod
     def _store_row(table: ReplayTable, out: Any, buffer: np.ndarray, first: int, sign: int, direct: bool) -> None:
@@ -706,7 +419,7 @@ class NativeScan:
         for source_offset, row_offset, nbytes in pieces:
             # A view's pieces (a column slice of a product: one per row) copied one by one.
             source = Moving(source_offset, 0, out) if source_offset else DataOf(out)
-            table.add(3, _MEMCPY, [Moving(first * row_bytes + row_offset, sign * row_bytes, buffer), source, nbytes])
+            table.add(3, MEMCPY, [Moving(first * row_bytes + row_offset, sign * row_bytes, buffer), source, nbytes])
 
     def _results(self, states: _States, plain: list[np.ndarray], ran: int, reverse: bool) -> list[np.ndarray]:
         op, lay = self.op, self.layout
@@ -901,7 +614,8 @@ class _RowHomes:
         for out, address in self.homes:
             set_data(out, address)
 
-    def __del__(self, _pointer: Callable[[int], Any] = ctypes.c_void_p.from_address, _offset: int = _DATA) -> None:
+    def __del__(self, _pointer: Callable[[int], Any] = ctypes.c_void_p.from_address,
+                _offset: int = DATA_OFFSET) -> None:
         # Bound as defaults: at interpreter exit this module's globals may be gone already.
         for out, address in self.homes:
             _pointer(id(out) + _offset).value = address
@@ -924,33 +638,3 @@ class _Trace:
         self.twins: dict[int, int] = {}
 
 
-def signature_of(n: int, *groups: Sequence[np.ndarray]) -> tuple | None:
-    """What a recording depends on besides values: the step count and every input's type,
-    dtype, shape and strides (None when an input is not an ndarray)."""
-    parts: list[object] = [n]
-    for group in groups:
-        for a in group:
-            if type(a) is not np.ndarray:
-                return None
-            parts.append((a.dtype, a.shape, a.strides))
-    return tuple(parts)
-
-
-def data_address(array: np.ndarray) -> int:
-    """The data pointer of an array object (cheaper than ``array.ctypes.data``)."""
-    return ctypes.c_void_p.from_address(id(array) + _DATA).value or 0
-
-
-def set_data(array: np.ndarray, address: int) -> None:
-    """Point an array object (one of ours: a row view or a proxy) at other memory of its layout."""
-    ctypes.c_void_p.from_address(id(array) + _DATA).value = address
-
-
-def proxy_of(value: np.ndarray, writeable: bool = False) -> np.ndarray:
-    """An array object of ``value``'s layout that does not keep ``value`` alive; its data pointer
-    is ``value``'s now and is set again for every call that replays a recording (``writeable``:
-    for a donated buffer, which the steps write)."""
-    proxy = np.lib.stride_tricks.as_strided(np.zeros(1, value.dtype), value.shape, value.strides,
-                                            writeable=writeable)
-    set_data(proxy, value.ctypes.data)
-    return proxy

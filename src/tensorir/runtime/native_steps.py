@@ -2,13 +2,12 @@
 
 Every step checks shapes in Python before it calls a kernel (a mismatch raises ``ValueError``,
 which the executor turns into an ``EvaluationError`` naming the op), converts operands whose
-dtype or byte order is not the kernel's, and allocates fresh C-contiguous outputs, or reuses an
-operand's buffer when nothing else can see it (see :func:`reusable`).
+dtype or byte order is not the kernel's, and allocates fresh C-contiguous outputs, or writes over
+an operand's buffer that the plan gives it (``free``, decided in runtime/buffer_reuse.py).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -24,24 +23,17 @@ from tensorir.runtime.native_kernels import (
     KernelText,
     kernel_name,
     python_work,
-    recording_references,
 )
 from tensorir.runtime.step_traits import PredictsKernels, StepTraits
 
 __all__ = ["ElementwiseStep", "ReductionStep", "RowStep", "broadcast_into", "broadcast_shape", "is_strided_variant",
            "reusable"]
 
-# References to an operand inside a step when only the plan holds it: the inputs list, the local
-# name, and getrefcount's own argument.
-_PRIVATE_REFCOUNT = 3
-
-
-def reusable(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """Whether ``a`` may be overwritten as an output: it owns its C-contiguous buffer of the right
-    shape and dtype and nothing but the running step refers to it (not an argument, a constant,
-    a view's base or an output)."""
-    return (a.base is None and a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
-            and a.flags.writeable and sys.getrefcount(a) <= _PRIVATE_REFCOUNT + recording_references(a))
+def reusable(a: object, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Whether an operand the plan gave the step (runtime/buffer_reuse.py) has the layout of an
+    output of ``shape`` and ``dtype``: its own C-contiguous, writable buffer."""
+    return (type(a) is np.ndarray and a.base is None and a.shape == shape and a.dtype == dtype
+            and a.flags.c_contiguous and a.flags.writeable)
 
 
 def broadcast_shape(arrays: Sequence[np.ndarray]) -> tuple[int, ...]:
@@ -124,7 +116,8 @@ class ElementwiseStep:
         # Operands a donated buffer may be (runtime/donation.py): of the result's dtype and rank.
         inplace = tuple(k for k in range(len(ranks)) if len(self.out_dtypes) == 1
                         and self.in_dtypes[k] == self.out_dtypes[0] and ranks[k] == out_rank)
-        self.traits = StepTraits(recordable=True, fresh_outputs=True, elementwise=True, inplace_operands=inplace)
+        self.traits = StepTraits(recordable=True, fresh_outputs=True, elementwise=True, inplace_operands=inplace,
+                                 reuses_dead_operands=bool(self.reuse_order))
         key = body.key()
         n_args = len(self.in_dtypes) + len(self.out_dtypes)
 
@@ -187,9 +180,11 @@ class ElementwiseStep:
         self._launches[_signature(inputs)] = launch
         return launch
 
-    def __call__(self, inputs: list[np.ndarray], out: np.ndarray | None = None) -> list[np.ndarray]:
+    def __call__(self, inputs: list[np.ndarray], out: np.ndarray | None = None,
+                 free: tuple[int, ...] = ()) -> list[np.ndarray]:
         """The results; ``out``: a donated operand to write the result into where its shape and
-        layout allow (runtime/donation.py)."""
+        layout allow (runtime/donation.py); ``free``: operands whose buffers the plan gives the
+        step (runtime/buffer_reuse.py)."""
         try:
             # Type, dtype and shape of every operand: the plan of operands seen before.
             launch = self._launches.get(_signature(inputs))
@@ -205,14 +200,12 @@ class ElementwiseStep:
         if out is not None and out.shape == shape and out.dtype == self.out_dtypes[0] and out.flags.c_contiguous:
             outputs = [out]
             reuse = ()
-        for k in reuse:
-            # reusable(): owns its C-contiguous, writable buffer and only this call refers to it.
-            # References: the inputs list and getrefcount's argument (no local name holds it),
-            # and a loop recorder's (recording_references).
-            if (sys.getrefcount(inputs[k]) <= _PRIVATE_REFCOUNT - 1 + recording_references(inputs[k])
-                    and inputs[k].base is None and inputs[k].flags.c_contiguous and inputs[k].flags.writeable):
-                outputs = [inputs[k]]
-                break
+        if free:
+            for k in reuse:
+                # Shape and dtype were matched per launch; the buffer must be its own and C order.
+                if k in free and inputs[k].base is None and inputs[k].flags.c_contiguous and inputs[k].flags.writeable:
+                    outputs = [inputs[k]]
+                    break
         if outputs is None:
             out_dtypes = self.out_dtypes
             outputs = [np.empty(shape, out_dtypes[0])] if len(out_dtypes) == 1 else [

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from tensorir.runtime.native_loop import Recorder
+    from tensorir.runtime.recording import Recorder
 
 __all__ = ["REFERENCE_TRAITS", "DeclaredStep", "PredictsKernels", "StepTraits", "traits_of"]
 
@@ -52,6 +52,9 @@ class StepTraits:
     #: Element i of each result reads only element i of each operand, so an operand may be
     #: read while the result is written over it.
     elementwise: bool = False
+    #: It takes ``free=`` (operand positions whose buffers the plan gives it, decided once in
+    #: runtime/buffer_reuse.py) and may write a result over one of them.
+    reuses_dead_operands: bool = False
 
 
 #: What a plain function as a step (an op's NumPy reference) can do: nothing beyond running.

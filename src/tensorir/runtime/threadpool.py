@@ -102,11 +102,12 @@ class ThreadPool:
                 self._done.release()
 
     # -- splitting ---------------------------------------------------------------------------
-    def chunks(self, n: int) -> list[tuple[int, int]]:
-        """The ``(start, end)`` chunks that :meth:`run` would use for ``n`` iterations."""
+    def chunks(self, n: int, most: int | None = None) -> list[tuple[int, int]]:
+        """The ``(start, end)`` chunks that :meth:`run` would use for ``n`` iterations (at most
+        ``most`` of them, for a split over fewer threads than the pool has)."""
         if n <= 0:
             return []
-        parts = min(self.num_threads, max(1, n // self.min_chunk))
+        parts = min(self.num_threads if most is None else min(most, self.num_threads), max(1, n // self.min_chunk))
         if parts == 1:
             return [(0, n)]
         size = -(-n // parts)
