@@ -90,3 +90,40 @@ def test_an_intermediate_that_is_also_returned_is_never_written_over() -> None:
         np.testing.assert_allclose(out[0], want, rtol=1e-12)
         np.testing.assert_allclose(out[1], np.exp(want) + 1.0, rtol=1e-12)
         np.testing.assert_allclose(out[2], want[:, :1] * 2.0, rtol=1e-12)
+
+
+def _in_place_disagreements(executor) -> list[str]:  # noqa: ANN001 - a NativeExecutor
+    """Ops the memory pass marks to write over an intermediate (its ``inplace`` attribute) that
+    the plan does not give that buffer, except where the intermediate comes from a step that may
+    return a view (the pass only knows the graph's declared views)."""
+    from tensorir.runtime.step_traits import traits_of
+
+    producer = {slot: entry for entry in executor.steps for slot in entry.outs}
+    out = []
+    for entry, op in zip(executor.steps, executor.ops):
+        k = op.attributes.get("inplace") if "inplace" in op.opdef.attributes else None
+        if k is None or entry.ins[k] < executor.n_args:
+            continue
+        made_by = producer.get(entry.ins[k])
+        if k not in entry.free and made_by is not None and traits_of(made_by.step).fresh_outputs:
+            out.append(f"{op.name} operand {k}: the pass writes over it, the plan gives {entry.free}")
+    for body in executor.__dict__.get("_bodies", {}).values():
+        out += _in_place_disagreements(body)
+    return out
+
+
+def test_the_plan_gives_every_buffer_the_memory_pass_writes_over() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "codegen" / "cpu"))
+    try:
+        from test_step_table import _training_functions
+    finally:
+        sys.path.pop(0)
+    functions = _training_functions()
+    x = T.matrix("x")
+    h = T.nnet.sigmoid(T.dot(x, np.ones((3, 5))))
+    functions["mlp-like"] = tr.function([x], [T.tanh(h * 2.0 + 1.0) - h.sum(), T.exp(h)])
+    for name, f in functions.items():
+        assert _in_place_disagreements(f.executor) == [], name
