@@ -396,3 +396,18 @@ def test_conv_and_pool_islands_write_into_the_recorded_results(dtype: str) -> No
     before = [[r.__array_interface__["data"][0] for r in part.results] for part in filled]
     native(*calls[0])
     assert [[r.__array_interface__["data"][0] for r in part.results] for part in filled] == before
+
+
+def test_replay_reason_names_the_first_reason_in_one_place() -> None:
+    from tensorir.runtime.native_function import MIN_STEPS, TRACE_BYTES_LIMIT, replay_reason
+    from tensorir.runtime.recording import Recorder
+
+    assert replay_reason(MIN_STEPS - 1) == f"a plan of fewer than {MIN_STEPS} steps"
+    assert replay_reason(MIN_STEPS) is None
+    recorder = Recorder()
+    assert replay_reason(MIN_STEPS, recorder) is None
+    assert "MB of intermediates" in replay_reason(MIN_STEPS, recorder, TRACE_BYTES_LIMIT + 1)
+    recorder.not_reusable = "x reads an operand of the call in Python"
+    assert replay_reason(MIN_STEPS, recorder, TRACE_BYTES_LIMIT + 1) == recorder.not_reusable
+    recorder.invalidate("a broadcast copy")
+    assert replay_reason(MIN_STEPS, recorder) == "a broadcast copy"  # the first Python work comes first

@@ -51,7 +51,7 @@ from tensorir.runtime.native_kernels import RECORDING
 from tensorir.runtime.recording import CallKind, IslandCall, NativeCall, PoolCall, Recorder, ReplayTable, signature_of
 from tensorir.runtime.step_traits import traits_of
 
-__all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT"]
+__all__ = ["FunctionReplay", "RECORD_AFTER", "TRACE_BYTES_LIMIT", "replay_reason"]
 
 #: Calls with one signature before the next records it: a function called once (or with ever
 #: new shapes) never pays for a recording.
@@ -67,6 +67,26 @@ MIN_STEPS = 3
 
 
 
+def replay_reason(steps: int, recorder: Recorder | None = None, held: int = 0, trace: _Trace | None = None
+                  ) -> str | None:
+    """Why a function's calls cannot be replayed from a recording, or None: every reason in one
+    place. Before any recording only the plan's size is known (``steps``); after one, what the
+    ``recorder`` saw (the first Python work, or a value of the call read in Python), the bytes of
+    intermediates it would keep alive (``held``), and how the recorded ``trace`` splits into
+    parts. The recorder's reasons come from the steps themselves (``python_work``)."""
+    if steps < MIN_STEPS:
+        return f"a plan of fewer than {MIN_STEPS} steps"
+    if recorder is None:
+        return None
+    if recorder.reason is not None or recorder.not_reusable is not None:
+        return recorder.reason or recorder.not_reusable
+    if held > TRACE_BYTES_LIMIT:
+        return f"{held / 2**20:.1f} MB of intermediates (limit {TRACE_BYTES_LIMIT / 2**20:.1f} MB)"
+    if trace is not None and any(isinstance(part, _Island) for part in trace.commit_parts):
+        return "an update of a shared variable is computed in Python"
+    return None
+
+
 class FunctionReplay:
     """Replays the plan of ``executor`` (a top-level NativeExecutor) natively, per signature."""
 
@@ -74,7 +94,7 @@ class FunctionReplay:
         self.executor = executor
         self.runner = runner
         #: Why calls of this function are not replayed (None: they are, or may be).
-        self.reason: str | None = None if len(executor.steps) >= MIN_STEPS else "a plan of fewer than 3 steps"
+        self.reason: str | None = replay_reason(len(executor.steps))
         self._seen: dict[tuple, int] = {}
         self._traces: dict[tuple, _Trace] = {}
         #: Calls answered by a replay (for tests and reports).
@@ -126,14 +146,12 @@ class FunctionReplay:
         finally:
             RECORDING.recorder = None
         recorder.raise_failed_checks()
-        reason = recorder.reason or recorder.not_reusable
         held = sum(v.nbytes for v in recorder.values.values() if type(v) is np.ndarray)
-        if reason is None and held > TRACE_BYTES_LIMIT:
-            reason = f"{held / 2**20:.1f} MB of intermediates (limit {TRACE_BYTES_LIMIT / 2**20:.1f} MB)"
+        reason = replay_reason(len(self.executor.steps), recorder, held)
         trace = None
         if reason is None:
             trace = _Trace(recorder, moving, proxies, outs, donate)
-            reason = trace.reason
+            reason = replay_reason(len(self.executor.steps), recorder, held, trace)
         if reason is not None:
             self.reason = reason
             # Results that are (views of) proxies must not outlive this call's arguments.
@@ -234,8 +252,6 @@ class _Trace:
         self.lock = threading.Lock()
         #: Bytes of the intermediates it keeps allocated.
         self.held = 0
-        #: Why it cannot be kept (None: it can).
-        self.reason: str | None = None
         self.donate = sorted(donate)
         #: id of a donated argument's proxy -> the argument's position (its update is written there).
         self.donated = {id(proxies[k]): k for k in donate}
@@ -245,8 +261,6 @@ class _Trace:
         #: tail and in it.
         self.parts = self._parts(recorder.entries[:mark], viewed)
         self.commit_parts = self._parts(recorder.entries[mark:], viewed)
-        if any(isinstance(part, _Island) for part in self.commit_parts):
-            self.reason = "an update of a shared variable is computed in Python"
         self.swappable = self._swappable()
 
     def _parts(self, entries: Sequence[NativeCall | PoolCall | IslandCall], viewed: set[int]) -> list[object]:
