@@ -53,13 +53,16 @@ def test_bucket_size_must_be_positive():
         plan_buckets([(1,)], [np.dtype("float64")], 0)
 
 
-def test_a_compiled_function_sends_each_bucket_once_per_call(group):
+@pytest.mark.parametrize("overlap", [True, False], ids=["split", "one-step"])
+def test_a_compiled_function_sends_each_bucket_once_per_call(group, overlap):
     x, y = T.vector("x"), T.matrix("y")
     W = tr.shared(np.ones((2, 3)), name="W")
     cost = (T.dot(y, W).sum(axis=1) * x).sum() + (W**2).sum()
-    gW, gx = apply_op("tir.allreduce", *tr.grad(cost, [W, x]), reduce="mean", group="test-group", group_size=2)
+    gW, gx = apply_op("tir.allreduce", *tr.grad(cost, [W, x]), reduce="mean", group="test-group", group_size=2,
+                      overlap=overlap)
     f = tr.function([x, y], [gW, gx], updates=[(W, W - 0.1 * gW)])
-    assert ("tir.allreduce", "collective") in f.executor.step_kinds
+    names = ["tir.allreduce_start", "tir.allreduce_wait"] if overlap else ["tir.allreduce"]
+    assert all((name, "collective") in f.executor.step_kinds for name in names)
     xv, yv = np.array([1.0, 2.0]), np.arange(4.0).reshape(2, 2)
     for call in range(5):
         W0 = W.get_value()
