@@ -98,6 +98,19 @@ def test_n_processes_with_a_shard_each_match_one_process(tmp_path, single, model
             np.testing.assert_array_equal(other[key], first[key])
 
 
+@pytest.mark.parametrize("options", [("--bucket-bytes", "64"), ("--bucket-bytes", "100000000"), ("--no-overlap",),
+                                     ("--progress", "wait")],
+                         ids=["a-bucket-per-gradient", "one-bucket", "overlap-off", "progress-in-waits"])
+def test_the_result_does_not_depend_on_how_gradients_travel(tmp_path, options):
+    # Two processes: each element's sum is a + b in either order, the same bits however the
+    # gradients are bucketed, whether the transfers overlap the backward pass, how they advance.
+    default = train(tmp_path, 2)
+    other = train(tmp_path, 2, *options)
+    for a, b in zip(default, other):
+        for key in a:
+            np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+
+
 def test_resume_with_another_number_of_processes(tmp_path, single):
     checkpoint = str(tmp_path / "ck.npz")
     train(tmp_path, 2, "--steps", "10", "--save-at", "10", "--checkpoint", checkpoint)

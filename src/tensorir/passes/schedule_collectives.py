@@ -6,11 +6,15 @@ when its reduced value is needed. The rewrite, for every ``tir.allreduce`` with 
 
 - replaces it by one ``t_i = tir.allreduce_start(x_i)`` and one ``y_i = tir.allreduce_wait(t_i)``
   per operand (dialects/tir/collective.py), all of one ``exchange``;
-- schedules the block by this rule: the other ops keep their order; a **start goes right after
-  the op that produces its operand** (at the top of the block for an argument), so its transfer
-  begins as early as the data allows; a **wait goes right before the first op that uses its
-  result** (an op whose region uses it counts), or before the terminator when nothing does, so
-  the transfer has the longest stretch of computation to hide behind;
+- schedules the block by this rule: a **start goes right after the op that produces its
+  operand**, so its transfer begins as early as the data allows; among the pure ops that compute
+  only what is sent (every user a start or another such op: in a training step, the backward
+  pass) the one **nearest to a start goes first**, so a layer's weight gradient is computed and
+  sent before the backward pass goes on to the layer below, not after all of it; a **wait goes
+  only where nothing else can run**, which is right before the first op that needs its result
+  (or before the terminator), so the transfer has the longest stretch of computation to hide
+  behind; the other ops keep their order, and impure ops other than these (a random draw) their
+  order among themselves;
 - numbers each exchange's starts (``index``) in the order the schedule runs them: the order the
   gradients are produced, the reverse of the forward order. The runtime packs them into buckets
   in that order (runtime/collectives.py), so the first bucket leaves while the earlier layers'
@@ -24,6 +28,7 @@ the same way from the same graph, which is what a group's collectives need. Runs
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from tensorir.dialects.ir import Block, Operation, Value, walk
@@ -61,42 +66,81 @@ def _reads(op: Operation) -> list[Value]:
     return [v for inner in walk(op) for v in inner.operands]
 
 
-def _schedule(block: Block) -> None:
-    """Reorder ``block`` by the rule of the module docstring."""
-    ops = block.operations
-    waits = {id(op.results[0]): op for op in ops if op.name == _WAIT}
-    starts_after: dict[int, list[Operation]] = {}  # producer op id (0: the block's top) -> starts
-    for op in ops:
+def _in_block(op: Operation | None, block: Block) -> Operation | None:
+    """``op`` or its ancestor that is an op of ``block`` (None when it is not under ``block``)."""
+    while op is not None and op.parent is not block:
+        parent_block = op.parent
+        region = parent_block.parent if parent_block is not None else None
+        op = region.parent if region is not None else None
+    return op
+
+
+def _feeder_distances(block: Block) -> dict[int, int]:
+    """For the pure ops of ``block`` whose every user is a start or another such op (the work
+    that computes only what is sent: in a training step, the backward pass), by id: the fewest
+    ops from it to a start (a weight's gradient product is 1, the backward chain below it more)."""
+    distance: dict[int, int] = {}
+    for op in reversed(block.operations):
         if op.name == _START:
-            owner = op.operands[0].owner
-            key = id(owner) if owner is not None and owner.parent is block else 0
-            starts_after.setdefault(key, []).append(op)
-    order: list[Operation] = []
-    placed: set[int] = set()
+            distance[id(op)] = 0
+            continue
+        if not op.opdef.pure or op.name == _WAIT or not op.results:
+            continue
+        users = [_in_block(user, block) for r in op.results for user, _ in r.uses]
+        if users and all(u is not None and id(u) in distance for u in users):
+            distance[id(op)] = 1 + min(distance[id(u)] for u in users)  # type: ignore[arg-type]
+    return distance
 
-    def place(op: Operation) -> None:
-        if id(op) in placed:
-            return
-        placed.add(id(op))
-        for v in _reads(op):
-            wait = waits.get(id(v))
-            if wait is not None:
-                place(wait)  # as late as possible: right before this, its first user
-        order.append(op)
-        for start in starts_after.get(id(op), ()):
-            place(start)  # as early as possible: right after its operand's producer
 
-    for start in starts_after.get(0, ()):
-        place(start)
+def _schedule(block: Block) -> None:
+    """Reorder ``block`` by the rule of the module docstring: a list schedule (Kahn's algorithm)
+    that takes, among the ops whose operands exist, first a start, then the op nearest to a start
+    (its distance from :func:`_feeder_distances`), then the other ops in their old order, and a
+    wait only when nothing else can run."""
+    ops = block.operations
     terminator = ops[-1] if ops and ops[-1].name in ("func.return", "tir.yield") else None
-    for op in ops:
-        if op.name not in (_START, _WAIT) and op is not terminator:
-            place(op)
-    for op in ops:  # waits nothing reads still complete their transfer before the end
+    body = [op for op in ops if op is not terminator]
+    position = {id(op): k for k, op in enumerate(body)}
+    distance = _feeder_distances(block)
+    # Dependencies: the producers of what an op reads (its regions' reads too) and, for an impure
+    # op other than the collectives' halves (a random draw), the impure op before it.
+    needs: dict[int, set[int]] = {}
+    users: dict[int, list[Operation]] = {}
+    previous_impure: Operation | None = None
+    for op in body:
+        deps = {id(p) for v in _reads(op) if (p := _in_block(v.owner, block)) is not None and p is not op}
+        if not op.opdef.pure and op.name not in (_START, _WAIT):
+            if previous_impure is not None:
+                deps.add(id(previous_impure))
+            previous_impure = op
+        needs[id(op)] = deps
+        for dep in deps:
+            users.setdefault(dep, []).append(op)
+
+    def priority(op: Operation) -> tuple[int, int, int]:
+        k = position[id(op)]
+        if op.name == _START:
+            return (0, 0, k)
         if op.name == _WAIT:
-            place(op)
+            return (3, 0, k)
+        if id(op) in distance:
+            return (1, distance[id(op)], k)
+        return (2, 0, k)
+
+    ready = [(priority(op), id(op), op) for op in body if not needs[id(op)]]
+    heapq.heapify(ready)
+    order: list[Operation] = []
+    while ready:
+        _, _, op = heapq.heappop(ready)
+        order.append(op)
+        for user in users.get(id(op), ()):
+            deps = needs[id(user)]
+            deps.discard(id(op))
+            if not deps:
+                heapq.heappush(ready, (priority(user), id(user), user))
+    assert len(order) == len(body), "the schedule lost an op (a dependency cycle)"
     if terminator is not None:
-        place(terminator)
+        order.append(terminator)
     block.operations = order
     counts: dict[int, int] = {}
     for op in order:

@@ -16,7 +16,7 @@ pay forty latencies. Two forms:
   use, sharing one :class:`Exchange` per split allreduce. The starts run in the order the
   gradients are produced; each copies its operand into its dtype's open bucket and, once the
   bucket holds ``bucket_bytes`` or more (PyTorch DDP's rule: the operand that fills it closes
-  it) or the last operand is in, starts the bucket's transfer. The transfer then runs while the
+  it; the first bucket of a call closes at :data:`FIRST_BUCKET_BYTES`) or the last operand is in, starts the bucket's transfer. The transfer then runs while the
   steps between compute; a wait blocks only if it has not finished. A wait whose bucket is still
   open (a reduced value used before the last gradient exists) starts it there: every process
   runs the same plan, so every process makes the same messages in the same order.
@@ -66,6 +66,11 @@ __all__ = [
 #: float64 gradients travel in one or two messages, small enough that packing the next bucket
 #: overlaps the previous transfer (PyTorch DDP and Horovod use 25 and 64 MiB on fast networks).
 DEFAULT_BUCKET_BYTES = 4 << 20
+#: A split allreduce's first bucket of a call closes at this size if ``bucket_bytes`` is larger
+#: (PyTorch DDP's first bucket rule): the first transfer then starts after the last layers'
+#: gradients instead of waiting for most of the model's, and has the most backward work left
+#: to hide behind.
+FIRST_BUCKET_BYTES = 1 << 20
 
 
 class Request(Protocol):
@@ -279,7 +284,8 @@ class Exchange:
         self._shapes[index] = value.shape
         filled = self._open_bytes.get(dtype, 0) + value.nbytes
         self._open_bytes[dtype] = filled
-        if filled >= comm.bucket_bytes:
+        cap = comm.bucket_bytes if self._flights else min(comm.bucket_bytes, FIRST_BUCKET_BYTES)
+        if filled >= cap:
             self._launch(dtype)
         if index == self.count - 1:
             for open_dtype in list(self._open):
