@@ -111,6 +111,18 @@ def test_the_result_does_not_depend_on_how_gradients_travel(tmp_path, options):
             np.testing.assert_array_equal(b[key], a[key], err_msg=key)
 
 
+@pytest.mark.parametrize("progress,completes", [("thread", True), ("wait", False)])
+def test_the_progress_thread_advances_a_transfer_while_the_process_computes(progress, completes):
+    # Open MPI advances a non-blocking collective only inside MPI calls; the sleep stands for
+    # native kernels (no MPI call). With the progress thread the transfer completes meanwhile;
+    # without it, it has not moved when the wait comes (why the thread is the default).
+    worker = Path(__file__).with_name("progress_worker.py")
+    done = subprocess.run([MPIRUN, "--oversubscribe", "-n", "2", sys.executable, str(worker), progress, "2"],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"progress={progress} completed during the sleep: {completes}" in done.stdout, done.stdout + done.stderr
+
+
 def test_resume_with_another_number_of_processes(tmp_path, single):
     checkpoint = str(tmp_path / "ck.npz")
     train(tmp_path, 2, "--steps", "10", "--save-at", "10", "--checkpoint", checkpoint)

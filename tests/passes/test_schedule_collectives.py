@@ -84,6 +84,7 @@ def test_gradients_leave_in_the_order_they_are_produced(bucket_bytes):
         x, y = np.random.default_rng(1).normal(size=(4, 6)), np.array([0, 1, 2, 0], np.int32)
         for _ in range(3):  # planned, recorded, replayed
             f(x, y)
+        assert f.executor.function_replay.replayed == 1  # starts and waits run as islands of a replay
     finally:
         unbind_group("schedule-test")
     if bucket_bytes == 1:
