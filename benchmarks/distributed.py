@@ -263,8 +263,8 @@ def report(one: dict, one_two_threads: dict, two: dict, started: str, wall_s: fl
         f"{ms(compute(min(COMPUTE_BATCHES)))}, "
         f"{compute(min(COMPUTE_BATCHES)) / (whole * min(COMPUTE_BATCHES) / GLOBAL_BATCH):.1f}x its share of "
         f"batch {GLOBAL_BATCH}'s {ms(whole)}). "
-        "Overlapping the allreduce with the "
-        "backward pass hides at most the backward compute after the first bucket leaves. NCCL on GPUs plugs in behind the same communicator interface; "
+        "Overlapping the allreduce with the backward pass hides at most the backward compute after the first "
+        "bucket leaves. NCCL on GPUs plugs in behind the same communicator interface; "
         "its scaling stays a model until a machine with several GPUs is available.",
         "",
     ]

@@ -109,13 +109,13 @@ def test_overlap_off_keeps_one_step():
 
 
 def test_the_split_text_round_trips():
-    from tensorir.dialects.parser import parse_module
-    from tensorir.dialects.printer import print_module
-    from tensorir.passes.schedule_collectives import ScheduleCollectivesPass
     from tensorir.dialects import Builder, make_func
     from tensorir.dialects.builtin import RETURN
     from tensorir.dialects.ir import Module, Operation
+    from tensorir.dialects.parser import parse_module
+    from tensorir.dialects.printer import print_module
     from tensorir.dialects.types import TensorType
+    from tensorir.passes.schedule_collectives import ScheduleCollectivesPass
 
     func, block = make_func("f", [TensorType("float64", (None, 3)), TensorType("float32", ())], ["a", "b"])
     b = Builder(block, track_location=False)

@@ -16,8 +16,9 @@ pay forty latencies. Two forms:
   use, sharing one :class:`Exchange` per split allreduce. The starts run in the order the
   gradients are produced; each copies its operand into its dtype's open bucket and, once the
   bucket holds ``bucket_bytes`` or more (PyTorch DDP's rule: the operand that fills it closes
-  it; the first bucket of a call closes at :data:`FIRST_BUCKET_BYTES`) or the last operand is in, starts the bucket's transfer. The transfer then runs while the
-  steps between compute; a wait blocks only if it has not finished. A wait whose bucket is still
+  it; the first bucket of a call closes at :data:`FIRST_BUCKET_BYTES`) or the last operand is
+  in, starts the bucket's transfer. The transfer then runs while the steps between compute; a
+  wait blocks only if it has not finished. A wait whose bucket is still
   open (a reduced value used before the last gradient exists) starts it there: every process
   runs the same plan, so every process makes the same messages in the same order.
 
