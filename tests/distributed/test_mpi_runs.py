@@ -1,12 +1,15 @@
 """Data parallelism across processes started by mpirun: equivalence, resume, failure, EASGD.
 
 Each test runs tests/distributed/dp_worker.py under ``mpirun --oversubscribe`` (this machine has
-2 cores; 4 processes share them), one kernel thread per process, float64.
+2 cores; 4 processes share them), one kernel thread per process, float64. The gradients'
+allreduce overlaps the backward pass (split into starts and waits, the default of ``init``) in
+every run unless a test turns it off.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -135,6 +138,8 @@ def test_a_stalled_process_makes_the_others_fail_with_a_clear_error(tmp_path):
     done = run(2, "--out", str(tmp_path / "p.npz"), "--stall-at", "3", "--timeout", "3", timeout=90)
     assert done.returncode != 0
     assert "did not complete within 3 s: another process has probably died" in done.stderr
+    # The error names the step and the user's line that built the allreduce.
+    assert re.search(r"tir\.allreduce_wait \(built at .*dp_worker\.py:\d+\) failed: DistributedError", done.stderr)
     assert time.monotonic() - start < 60
 
 
