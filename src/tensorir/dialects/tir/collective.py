@@ -92,6 +92,7 @@ class _SplitAllreduceOp(OpDef):
     attributes = {"reduce": "mean", "group": "world", "group_size": 1, "exchange": 0, "index": 0, "count": 1}
     fusion = "opaque"
     pure = False
+    differentiable = False  # made after autodiff (passes/schedule_collectives.py)
 
     def check_arity(self, n: int) -> None:
         if n != 1:
