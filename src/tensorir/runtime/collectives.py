@@ -241,7 +241,11 @@ class _Flight:
 
 class Exchange:
     """One split allreduce during a call: the open buckets its starts fill, the transfers in
-    flight, and for each operand (by ``index``) the bucket that carries it."""
+    flight, and for each operand (by ``index``) the bucket that carries it.
+
+    One per split allreduce, shared by every plan built from its ops: calls of one function
+    from two threads at once would interleave their collectives, which no group can match
+    (MPI needs every process to start the same collectives in the same order)."""
 
     def __init__(self, group: str, group_size: int, mean: bool, count: int) -> None:
         self.group, self.group_size, self.mean, self.count = group, group_size, mean, count
@@ -337,8 +341,8 @@ def _exchange_of(start: Operation) -> Exchange:
     attrs = start.attributes
     first = start
     if start.parent is not None:
-        first = next(op for op in start.parent.operations if op.name == "tir.allreduce_start"
-                     and op.attributes["exchange"] == attrs["exchange"] and op.attributes["index"] == 0)
+        first = next((op for op in start.parent.operations if op.name == "tir.allreduce_start"
+                      and op.attributes["exchange"] == attrs["exchange"] and op.attributes["index"] == 0), start)
     exchange = _EXCHANGES.get(first)
     if exchange is None:
         exchange = _EXCHANGES[first] = Exchange(attrs["group"], attrs["group_size"], attrs["reduce"] == "mean",
