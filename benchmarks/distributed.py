@@ -220,7 +220,8 @@ def report(one: dict, one_two_threads: dict, two: dict, started: str, wall_s: fl
         f"{ms(no_overlap[1]['step_s'])} ({ms(no_overlap[1]['step_median_s'])}) |",
         "",
         f"- Gradients: {one['parameters']:,} float32 values, {nbytes / 1e6:.2f} MB, packed into {buckets} "
-        f"message(s) (buckets of up to {one['bucket_bytes'] / 2**20:g} MiB).",
+        f"message(s) (buckets of up to {one['bucket_bytes'] / 2**20:g} MiB) without overlap; with it, in the order "
+        "the gradients are produced, the first bucket closing once it holds 1 MiB (PyTorch DDP's first-bucket rule).",
         f"- One allreduce of those bytes between the 2 processes (shared memory): {ms(two['allreduce_s'])}, "
         f"{100 * two['allreduce_s'] / two['step_s']:.1f}% of the 2-process step. With two free cores the "
         f"2-process step would be the batch-{GLOBAL_BATCH // 2} compute plus that: about "
