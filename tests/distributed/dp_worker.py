@@ -5,7 +5,8 @@ SGD, global batch ``--batch`` split over the processes by ShardedBatches, the gr
 mean-allreduced inside the compiled function; each process writes its final values to ``--out`` + ``.rank<r>.npz``.
 Options for the other tests: ``--save-at``/``--resume`` (checkpoints), ``--die-at`` (a process
 kills itself), ``--stall-at`` (a process stops calling the function), ``--easgd-period``
-(elastic averaging instead of allreduced gradients).
+(elastic averaging instead of allreduced gradients), ``--bucket-bytes``, ``--no-overlap`` and
+``--progress`` (how the gradients travel).
 """
 
 from __future__ import annotations
@@ -81,9 +82,13 @@ def main() -> None:
     parser.add_argument("--easgd-mode", default="synchronous")
     parser.add_argument("--last-rank-steps", type=int, help="steps of the last rank (asynchronous EASGD)")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--bucket-bytes", type=int, help="largest gradient message")
+    parser.add_argument("--no-overlap", action="store_true", help="allreduce in one step, not split")
+    parser.add_argument("--progress", default="thread", help="how transfers advance: thread or wait")
     args = parser.parse_args()
 
-    world = dist.init(timeout_s=args.timeout)
+    world = dist.init(timeout_s=args.timeout, bucket_bytes=args.bucket_bytes, overlap=not args.no_overlap,
+                      progress=args.progress)
     batches = dist.ShardedBatches.for_world(world, N_EXAMPLES, args.batch, seed=3)
     params, x, y, cost = build(args.model, batches.local_batch, seed=11 + world.rank)
     world.broadcast_shared(params)

@@ -1,12 +1,15 @@
 """Data parallelism across processes started by mpirun: equivalence, resume, failure, EASGD.
 
 Each test runs tests/distributed/dp_worker.py under ``mpirun --oversubscribe`` (this machine has
-2 cores; 4 processes share them), one kernel thread per process, float64.
+2 cores; 4 processes share them), one kernel thread per process, float64. The gradients'
+allreduce overlaps the backward pass (split into starts and waits, the default of ``init``) in
+every run unless a test turns it off.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +101,31 @@ def test_n_processes_with_a_shard_each_match_one_process(tmp_path, single, model
             np.testing.assert_array_equal(other[key], first[key])
 
 
+@pytest.mark.parametrize("options", [("--bucket-bytes", "64"), ("--bucket-bytes", "100000000"), ("--no-overlap",),
+                                     ("--progress", "wait")],
+                         ids=["a-bucket-per-gradient", "one-bucket", "overlap-off", "progress-in-waits"])
+def test_the_result_does_not_depend_on_how_gradients_travel(tmp_path, options):
+    # Two processes: each element's sum is a + b in either order, the same bits however the
+    # gradients are bucketed, whether the transfers overlap the backward pass, how they advance.
+    default = train(tmp_path, 2)
+    other = train(tmp_path, 2, *options)
+    for a, b in zip(default, other):
+        for key in a:
+            np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+
+
+@pytest.mark.parametrize("progress,completes", [("thread", True), ("wait", False)])
+def test_the_progress_thread_advances_a_transfer_while_the_process_computes(progress, completes):
+    # Open MPI advances a non-blocking collective only inside MPI calls; the sleep stands for
+    # native kernels (no MPI call). With the progress thread the transfer completes meanwhile;
+    # without it, it has not moved when the wait comes (why the thread is the default).
+    worker = Path(__file__).with_name("progress_worker.py")
+    done = subprocess.run([MPIRUN, "--oversubscribe", "-n", "2", sys.executable, str(worker), progress, "2"],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"progress={progress} completed during the sleep: {completes}" in done.stdout, done.stdout + done.stderr
+
+
 def test_resume_with_another_number_of_processes(tmp_path, single):
     checkpoint = str(tmp_path / "ck.npz")
     train(tmp_path, 2, "--steps", "10", "--save-at", "10", "--checkpoint", checkpoint)
@@ -110,6 +138,8 @@ def test_a_stalled_process_makes_the_others_fail_with_a_clear_error(tmp_path):
     done = run(2, "--out", str(tmp_path / "p.npz"), "--stall-at", "3", "--timeout", "3", timeout=90)
     assert done.returncode != 0
     assert "did not complete within 3 s: another process has probably died" in done.stderr
+    # The error names the step and the user's line that built the allreduce.
+    assert re.search(r"tir\.allreduce_wait \(built at .*dp_worker\.py:\d+\) failed: DistributedError", done.stderr)
     assert time.monotonic() - start < 60
 
 

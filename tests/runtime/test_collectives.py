@@ -6,7 +6,7 @@ import pytest
 import tensorir as tr
 import tensorir.tensor as T
 from tensorir.frontend.variable import apply_op
-from tensorir.runtime.collectives import bind_group, plan_buckets, unbind_group
+from tensorir.runtime.collectives import FIRST_BUCKET_BYTES, Exchange, bind_group, plan_buckets, unbind_group
 
 
 class _Done:
@@ -53,13 +53,16 @@ def test_bucket_size_must_be_positive():
         plan_buckets([(1,)], [np.dtype("float64")], 0)
 
 
-def test_a_compiled_function_sends_each_bucket_once_per_call(group):
+@pytest.mark.parametrize("overlap", [True, False], ids=["split", "one-step"])
+def test_a_compiled_function_sends_each_bucket_once_per_call(group, overlap):
     x, y = T.vector("x"), T.matrix("y")
     W = tr.shared(np.ones((2, 3)), name="W")
     cost = (T.dot(y, W).sum(axis=1) * x).sum() + (W**2).sum()
-    gW, gx = apply_op("tir.allreduce", *tr.grad(cost, [W, x]), reduce="mean", group="test-group", group_size=2)
+    gW, gx = apply_op("tir.allreduce", *tr.grad(cost, [W, x]), reduce="mean", group="test-group", group_size=2,
+                      overlap=overlap)
     f = tr.function([x, y], [gW, gx], updates=[(W, W - 0.1 * gW)])
-    assert ("tir.allreduce", "collective") in f.executor.step_kinds
+    names = ["tir.allreduce_start", "tir.allreduce_wait"] if overlap else ["tir.allreduce"]
+    assert all((name, "collective") in f.executor.step_kinds for name in names)
     xv, yv = np.array([1.0, 2.0]), np.arange(4.0).reshape(2, 2)
     for call in range(5):
         W0 = W.get_value()
@@ -93,3 +96,23 @@ def test_a_function_built_for_another_group_size_is_an_error(group):
     f = tr.function([x], apply_op("tir.allreduce", x, group="test-group", group_size=3))
     with pytest.raises(RuntimeError, match="built for 3 processes.*has 2"):
         f(np.ones(2))
+
+
+def test_an_exchange_buckets_operands_in_the_order_they_start(group):
+    group.bucket_bytes = 4 * FIRST_BUCKET_BYTES
+    exchange = Exchange("test-group", 2, mean=True, count=4)
+    exchange.begin()
+    values = [np.arange(100_000.0), np.full((250, 200), 2.0), np.ones(1000, np.float32), np.arange(6.0).reshape(2, 3)]
+    exchange.add(0, values[0])  # 0.8 MB: the bucket stays open
+    assert exchange.messages == []
+    exchange.add(1, values[1])  # 1.2 MB: the first bucket closes at 1 MiB (DDP's rule)
+    assert exchange.messages == [(1_200_000, (0, 1))]
+    exchange.add(2, values[2])  # another dtype, another bucket; still open
+    # A wait on an open bucket starts it; then the last operand starts what is left.
+    np.testing.assert_array_equal(exchange.result(2), values[2])
+    exchange.add(3, values[3])
+    assert exchange.messages == [(1_200_000, (0, 1)), (4000, (2,)), (48, (3,))]
+    for k, value in enumerate(values):  # the mean of equal values is the value, in its shape
+        result = exchange.result(k)
+        assert result.shape == value.shape and result.dtype == value.dtype
+        np.testing.assert_array_equal(result, value)

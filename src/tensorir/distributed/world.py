@@ -27,13 +27,13 @@ from tensorir.runtime.collectives import bind_group
 __all__ = ["BACKENDS", "World", "init"]
 
 
-def _mpi(timeout_s: float, bucket_bytes: int | None) -> Any:
+def _mpi(timeout_s: float, bucket_bytes: int | None, progress: str = "thread") -> Any:
     from tensorir.distributed.mpi import MpiCommunicator
 
-    return MpiCommunicator(timeout_s=timeout_s, bucket_bytes=bucket_bytes)
+    return MpiCommunicator(timeout_s=timeout_s, bucket_bytes=bucket_bytes, progress=progress)
 
 
-def _nccl(timeout_s: float, bucket_bytes: int | None) -> Any:
+def _nccl(timeout_s: float, bucket_bytes: int | None, progress: str = "thread") -> Any:
     # NCCL fits the same Communicator interface (start an in-place sum on a device buffer, on a
     # side stream; wait on its event), with MPI carrying the NCCL unique id to every process.
     raise NotImplementedError(
@@ -41,8 +41,8 @@ def _nccl(timeout_s: float, bucket_bytes: int | None) -> Any:
     )
 
 
-#: Transports by name: a factory ``(timeout_s, bucket_bytes) -> Communicator``.
-BACKENDS: dict[str, Callable[[float, int | None], Any]] = {"mpi": _mpi, "nccl": _nccl}
+#: Transports by name: a factory ``(timeout_s, bucket_bytes, progress) -> Communicator``.
+BACKENDS: dict[str, Callable[[float, int | None, str], Any]] = {"mpi": _mpi, "nccl": _nccl}
 
 
 @dataclass
@@ -52,6 +52,8 @@ class World:
     communicator: Any
     group: str = "world"
     backend: str = "mpi"
+    #: Whether ``allreduce`` overlaps the transfers with the rest of the backward pass.
+    overlap: bool = True
     _previous_hook: Any = field(default=None, repr=False)
 
     @property
@@ -76,12 +78,17 @@ class World:
         return "cpu"
 
     # -- symbolic collectives ------------------------------------------------------------------
-    def allreduce(self, variables: Any, op: str = "mean") -> Any:
+    def allreduce(self, variables: Any, op: str = "mean", overlap: bool | None = None) -> Any:
         """The sum or mean over the processes of each variable, as symbolic variables.
 
         ``variables``: one variable or a list (a list becomes one op, so its values travel in a
-        few large messages). Returns the same structure.
+        few large messages). Returns the same structure. ``overlap`` (default: the world's):
+        start each value's transfer as soon as it is computed and wait for it only where it is
+        used (passes/schedule_collectives.py); False sends and waits in one step.
         """
+        overlap = self.overlap if overlap is None else overlap
+        if not isinstance(overlap, bool):
+            raise TypeError(f"allreduce: overlap must be True, False or None, got {overlap!r}")
         if op not in REDUCTIONS:
             raise ValueError(f"allreduce: op must be one of {REDUCTIONS}, got {op!r}")
         single = isinstance(variables, TensorVariable)
@@ -92,7 +99,8 @@ class World:
             if not isinstance(v, TensorVariable):
                 raise TypeError(f"allreduce: variables[{k}] is {type(v).__name__}, not a symbolic variable "
                                 "(pass the result of tr.grad, not values)")
-        results = apply_op("tir.allreduce", *items, reduce=op, group=self.group, group_size=self.size)
+        results = apply_op("tir.allreduce", *items, reduce=op, group=self.group, group_size=self.size,
+                           overlap=overlap)
         results = [results] if isinstance(results, TensorVariable) else list(results)
         return results[0] if single else results
 
@@ -149,13 +157,16 @@ class World:
 
 
 def init(backend: str = "mpi", *, timeout_s: float = 300.0, bucket_bytes: int | None = None,
-         group: str = "world", abort_on_error: bool = True) -> World:
+         group: str = "world", abort_on_error: bool = True, overlap: bool = True,
+         progress: str = "thread") -> World:
     """Join the group of processes started by ``mpirun`` (one process alone without it).
 
     ``timeout_s``: how long a collective may wait for the others before raising (a dead process
     must not hang the rest). ``bucket_bytes``: largest message the gradients are packed into.
     ``abort_on_error``: an uncaught exception in one process ends the job (see
-    :meth:`World.abort_on_error`).
+    :meth:`World.abort_on_error`). ``overlap``: the default of :meth:`World.allreduce`.
+    ``progress``: how transfers advance while kernels run, ``"thread"`` (a progress thread) or
+    ``"wait"`` (only inside waits); see distributed/mpi.py.
     """
     if backend not in BACKENDS:
         raise ValueError(f"init: backend must be one of {sorted(BACKENDS)}, got {backend!r}")
@@ -163,9 +174,11 @@ def init(backend: str = "mpi", *, timeout_s: float = 300.0, bucket_bytes: int | 
         raise ValueError(f"init: timeout_s must be positive, got {timeout_s!r}")
     if bucket_bytes is not None and bucket_bytes < 1:
         raise ValueError(f"init: bucket_bytes must be a positive number of bytes, got {bucket_bytes!r}")
-    communicator = BACKENDS[backend](timeout_s, bucket_bytes)
+    if progress not in ("thread", "wait"):
+        raise ValueError(f"init: progress must be 'thread' or 'wait', got {progress!r}")
+    communicator = BACKENDS[backend](timeout_s, bucket_bytes, progress)
     bind_group(group, communicator)
-    world = World(communicator, group, backend)
+    world = World(communicator, group, backend, overlap)
     if abort_on_error:
         world.abort_on_error()
     return world

@@ -2,7 +2,7 @@
 
 - ``None``: no rewrites (the graph exactly as built; ``tir.grad`` is still expanded, since nothing
   can run it otherwise).
-- ``'fast_compile'``: autodiff, canonicalize, cse, stabilize, dce (stabilize because Theano's
+- ``'fast_compile'``: autodiff, canonicalize, cse, stabilize, dce, schedule-collectives (stabilize because Theano's
   guarantee that a cost like ``log(1 + exp(x))`` stays finite holds at every level that rewrites;
   it is a cheap pattern pass).
 - ``'fast_run'``: everything: autodiff; canonicalize and cse to a small normal form; stabilize
@@ -14,7 +14,8 @@
   carried through loops moved out; results read at their last rows kept short; cse to merge what
   several loops now compute outside); branches of ifs reuse what the enclosing block computes (after
   cse, so equal values outside are one op); specialize and blas on the clean graph; cse to merge what
-  they built; fuse elementwise groups; memory (in-place) last, since it annotates the final ops; dce throughout
+  they built; fuse elementwise groups; allreduces split into starts and waits and scheduled apart
+  (on the fused ops, which are what runs); memory (in-place) last, since it annotates the final ops; dce throughout
   the patterns' driver and once at the end.
 
 ``fast_math`` lets canonicalize apply identities that hold for finite values only (``x - x -> 0``);
@@ -40,6 +41,7 @@ from tensorir.passes.scan_push_accumulators import ScanPushOutAccumulatorsPass
 from tensorir.passes.scan_push_sequences import ScanPushOutSequencesPass
 from tensorir.passes.scan_reuse_forward import ScanReuseForwardPass
 from tensorir.passes.scan_save_memory import ScanSaveMemoryPass
+from tensorir.passes.schedule_collectives import ScheduleCollectivesPass
 from tensorir.passes.specialize import SpecializePass
 from tensorir.passes.stabilize import StabilizePass
 
@@ -73,7 +75,8 @@ def pipeline(level: str | None, fast_math: bool = False) -> list[Pass]:
     if level is None:
         return _autodiff()
     if level == "fast_compile":
-        return [*_autodiff(), CanonicalizePass(fast_math=fast_math), CSEPass(), StabilizePass(), DCEPass()]
+        return [*_autodiff(), CanonicalizePass(fast_math=fast_math), CSEPass(), StabilizePass(), DCEPass(),
+                ScheduleCollectivesPass()]
     if level == "fast_run":
         return [
             *_autodiff(),
@@ -88,6 +91,7 @@ def pipeline(level: str | None, fast_math: bool = False) -> list[Pass]:
             CSEPass(),
             FusePass(),
             DCEPass(),
+            ScheduleCollectivesPass(),
             MemoryPass(),
         ]
     raise ValueError(f"unknown optimization level {level!r}; use 'fast_run', 'fast_compile' or None")

@@ -18,6 +18,7 @@ from tensorir.passes.scan_push_accumulators import ScanPushOutAccumulatorsPass
 from tensorir.passes.scan_push_sequences import ScanPushOutSequencesPass
 from tensorir.passes.scan_reuse_forward import ScanReuseForwardPass
 from tensorir.passes.scan_save_memory import ScanSaveMemoryPass
+from tensorir.passes.schedule_collectives import ScheduleCollectivesPass
 from tensorir.passes.specialize import SpecializePass
 from tensorir.passes.stabilize import StabilizePass
 
@@ -51,6 +52,7 @@ PASSES: dict[str, type[Pass]] = {
         SpecializePass,
         BlasPass,
         FusePass,
+        ScheduleCollectivesPass,
         MemoryPass,
     ]
 }

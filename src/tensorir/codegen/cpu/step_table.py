@@ -23,7 +23,7 @@ INDEX_OPS = ("tir.subtensor", "tir.set_subtensor", "tir.inc_subtensor", "tir.sum
              "tir.reshape", "tir.slice_leading", "tir.flip_leading", "tir.pad_leading",
              "tir.specify_shape")  # fmt: skip
 #: Communication between processes: the runtime's collective step (runtime/collectives.py).
-COLLECTIVE_OPS = ("tir.allreduce",)
+COLLECTIVE_OPS = ("tir.allreduce", "tir.allreduce_start", "tir.allreduce_wait")
 
 #: Ops named by family. Elementwise ops are found by their declared fusion class instead.
 NAMED_KINDS: dict[StepKind, tuple[str, ...]] = {

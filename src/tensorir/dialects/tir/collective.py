@@ -16,6 +16,16 @@ mean of them), and the op is linear, so its jvp is the allreduce of the tangents
 
 The op is not pure: every process must issue the same collectives in the same order, so no rewrite
 may merge, drop or constant-fold one on some processes only.
+
+Overlap with the backward pass splits an allreduce (passes/schedule_collectives.py) into, per
+operand, ``t = tir.allreduce_start(x)`` (the operand handed to the transport: its result is the
+value in flight, a handle the runtime keeps, of ``x``'s type) and ``y = tir.allreduce_wait(t)``
+(the reduced value), placed far apart. For one process ``wait(start(x)) == allreduce(x)``: both
+references are copies. The two carry the allreduce's attributes and ``exchange`` (which split
+allreduce of the function they belong to), ``index`` (the operand's position in the order the
+starts run: the order the gradients are produced) and ``count`` (the exchange's operands); the
+runtime packs the starts of one exchange into buckets in ``index`` order. The split runs after
+autodiff, so neither has a vjp.
 """
 
 from __future__ import annotations
@@ -31,10 +41,12 @@ REDUCTIONS = ("sum", "mean")
 
 
 class AllreduceOp(OpDef):
-    """``tir.allreduce(x...) {reduce, group, group_size}``: one result per operand, of its type."""
+    """``tir.allreduce(x...) {reduce, group, group_size, overlap}``: one result per operand, of its
+    type. ``overlap``: split it into starts and waits so the transfer overlaps the computation
+    between them (passes/schedule_collectives.py); false keeps one step that starts and waits."""
 
     name = "tir.allreduce"
-    attributes = {"reduce": "mean", "group": "world", "group_size": 1}
+    attributes = {"reduce": "mean", "group": "world", "group_size": 1, "overlap": True}
     fusion = "opaque"
     pure = False
 
@@ -74,4 +86,38 @@ class AllreduceOp(OpDef):
         return self.vjp(b, op, tangents)
 
 
-OPS: list[OpDef] = [AllreduceOp()]
+class _SplitAllreduceOp(OpDef):
+    """A half of a split ``tir.allreduce``: one operand, one result of its type."""
+
+    attributes = {"reduce": "mean", "group": "world", "group_size": 1, "exchange": 0, "index": 0, "count": 1}
+    fusion = "opaque"
+    pure = False
+    differentiable = False  # made after autodiff (passes/schedule_collectives.py)
+
+    def check_arity(self, n: int) -> None:
+        if n != 1:
+            raise IRError(f"{self.name} takes one operand, got {n}")
+
+    def infer(self, types: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
+        index, count = attrs["index"], attrs["count"]
+        if not (isinstance(count, int) and isinstance(index, int) and 0 <= index < count):
+            raise IRError(f"{self.name}: index must be in [0, count), got index {index!r} of count {count!r}")
+        return AllreduceOp().infer(types, attrs)
+
+    def reference(self, inputs, attrs, types):  # noqa: ANN001, ANN201
+        return AllreduceOp().reference(inputs, attrs, types)
+
+
+class AllreduceStartOp(_SplitAllreduceOp):
+    """``tir.allreduce_start(x)``: hand ``x`` to the group's transport; the result is the value in flight."""
+
+    name = "tir.allreduce_start"
+
+
+class AllreduceWaitOp(_SplitAllreduceOp):
+    """``tir.allreduce_wait(t)``: the reduced value of the ``tir.allreduce_start`` that made ``t``."""
+
+    name = "tir.allreduce_wait"
+
+
+OPS: list[OpDef] = [AllreduceOp(), AllreduceStartOp(), AllreduceWaitOp()]
