@@ -58,6 +58,14 @@ _TOO_LARGE = 1 << 8
 # step (600x784x10 products) 0.85 -> 0.69 ms, char-LSTM step (32x256x1024 per loop step) 97 -> 86 ms,
 # MLP and LeNet unchanged (moving the threshold from 2^24 to 2^20).
 SMALL_PRODUCT = 1 << 20
+#: Largest inner size of a product whose accumulation ``beta*c + alpha*op(A)op(B)`` is left to
+#: BLAS. Beyond its K-block (OpenBLAS's GEMM_Q: 256 or more on x86, both precisions) BLAS adds
+#: each block's partial product into C, rounded at C's magnitude once per block. For an update
+#: ``W - lr*dot(g, x.T)`` whose step is small against W that is most of the step: float32 W came
+#: out 1.2 ulps off on average at k = 8192 and 2.3 at 32768, against 0.25 for a separate product
+#: and subtraction (tests/runtime/test_update_precision.py). Past it the product goes to a buffer
+#: of its own and is added once (one more pass over C, small beside the k-fold product).
+FOLDED_MAX_K = 256
 _blas_threads_now: list[int | None] = [None]
 
 
@@ -580,6 +588,9 @@ class BlasStep(PredictsKernels):
             for variant in self._predicted_skinny(op):
                 name, spec = skinny.predicted(*variant)
                 predicted[name] = spec
+            if self._predicted_apart(op):
+                name, spec = scaled_add_kernel_spec(self.dtype)
+                predicted[name] = spec
             fill = self._predicted_fill(op)
             if fill is not None:
                 name, spec = copy_kernels(self.context, self.dtype).spec(fill)
@@ -591,6 +602,16 @@ class BlasStep(PredictsKernels):
                     ("pack", "product" if zero_beta else "accumulate")
                 predicted.update(panels.kernels.spec(kind) for kind in kinds)
         return predicted
+
+    def _predicted_apart(self, op: object) -> bool:
+        """Whether a gemm's or gemv's static inner size makes it add its product apart (see
+        ``FOLDED_MAX_K``): it then needs the scaled-add kernel."""
+        if self.op_name not in ("tir.gemm", "tir.gemv") or _constant_beta(op):
+            return False
+        a = op.operands[2]  # type: ignore[attr-defined]
+        trans = self.attrs["trans_a" if self.op_name == "tir.gemm" else "trans"]
+        k = a.type.shape[0 if trans else 1]
+        return k is not None and k > FOLDED_MAX_K
 
     def _predicted_fill(self, op: object) -> tuple[int, int, tuple[str]] | None:
         """The broadcast copy variant that fills the output with the accumulated operand ``c``:
@@ -788,6 +809,11 @@ class BlasStep(PredictsKernels):
             return [out]
         configure_blas_threads(self.num_threads, m * n * k)
         out = self._accumulator(inputs, (m, n), beta, donated, private)
+        if out is not None and beta and k > FOLDED_MAX_K and out.size:
+            product = np.empty((m, n), self.np_dtype)
+            self.kernels().gemm(a, b, product, ta, tb, alpha, 0.0)
+            self._add_scaled(out, beta, product)
+            return [out]
         if out is not None:
             self._product(lambda: self.kernels().gemm(a, b, out, ta, tb, alpha, beta), out, beta, k)
             return [out]
@@ -806,6 +832,11 @@ class BlasStep(PredictsKernels):
         configure_blas_threads(self.num_threads, m * k)
         alpha, beta = float(inputs[1]), float(inputs[4])
         out = self._accumulator(inputs, (m,), beta, donated, private)
+        if out is not None and beta and k > FOLDED_MAX_K and out.size:
+            product = np.empty(m, self.np_dtype)
+            self.kernels().gemv(a, x, product, trans, alpha, 0.0)
+            self._add_scaled(out, beta, product)
+            return [out]
         if out is not None:
             self._product(lambda: self.kernels().gemv(a, x, out, trans, alpha, beta), out, beta, k)
             return [out]
@@ -843,6 +874,22 @@ class BlasStep(PredictsKernels):
         self._fill(out, inputs[0])
         return out
 
+    def _add_scaled(self, out: np.ndarray, beta: float, product: np.ndarray) -> None:
+        """``out = beta * out + product`` for C-contiguous arrays of one shape: each element rounded
+        once or twice (beta 1: once), by a native kernel when the step has a context (a recorded
+        loop replays it), else NumPy's."""
+        if self.context is None:
+            python_work("product added in Python")
+            if beta != 1.0:
+                out *= beta
+            out += product
+            return
+        scale = np.asarray(beta, self.np_dtype)
+        context = self.context
+        # Elementwise, so reading and writing ``out`` at one index is safe.
+        context.run(scaled_add_kernel(context, self.dtype), out.size, out.size,
+                    (id(out), id(scale), id(product), id(out)), (scale, product))
+
     def _fill(self, out: np.ndarray, c: object) -> None:
         """``out[...] = c`` (broadcast): a native copy when the step has kernels (a recorded
         loop replays it), else NumPy's."""
@@ -869,6 +916,25 @@ class BlasStep(PredictsKernels):
             self._fill(base, inputs[0])
         self.kernels().ger(x, y, base, float(inputs[1]))
         return [base]
+
+
+def scaled_add_kernel_spec(dtype: str) -> tuple[str, tuple[Callable[[], str], int]]:
+    """(name, (text, n_args)) of the flat kernel ``out = c * beta + p`` (``beta`` a scalar)."""
+    from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel
+
+    body = ElementwiseBody([dtype] * 3, [dtype], [("tir.mul", {}, (0, 1), dtype), ("tir.add", {}, (3, 2), dtype)],
+                           [4])
+    name = kernel_name("scaled_add", body.key())
+    return name, (lambda: flat_kernel(name, body, (False, True, False)), 4)
+
+
+def scaled_add_kernel(context: KernelContext, dtype: str) -> Callable[..., None]:
+    """The kernel of :func:`scaled_add_kernel_spec` in ``context``, loaded once."""
+    fn = context.shared_kernels.get(("scaled_add", dtype))
+    if fn is None:
+        name, (text, n_args) = scaled_add_kernel_spec(dtype)
+        fn = context.shared_kernels[("scaled_add", dtype)] = context.load(text, name, n_args)
+    return fn  # type: ignore[return-value]
 
 
 def _check_inner(a_shape: tuple[int, ...], b_shape: tuple[int, ...], k: int, k2: int) -> None:
