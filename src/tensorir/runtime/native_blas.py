@@ -42,6 +42,7 @@ from tensorir.runtime.native_kernels import (
 )
 from tensorir.runtime.native_panels import PanelProducts
 from tensorir.runtime.native_steps import broadcast_into, copy_kernels
+from tensorir.runtime.product_table import product_table
 from tensorir.runtime.step_traits import PredictsKernels, StepTraits
 
 __all__ = ["SKINNY_CALLS", "BlasKernels", "BlasStep", "SkinnyKernels", "SkinnyPlan", "blas_kernels",
@@ -281,15 +282,13 @@ SMALL_INNER_PACK_MIN_N = 256
 #: The kernels re-read op(B) for every tile of rows: beyond half of a core's L2 they would wait
 #: on memory (a huge k) where BLAS blocks for the cache.
 SKINNY_MAX_B_BYTES = 256 * 1024
-#: From this many multiply-adds the rows are split over the pool's threads. Waking the pool's
-#: idle worker costs 10-70 us on this VM, so a split pays only on the bigger products. The
-#: logistic-regression step (two 784x10 products per batch, the calls replayed natively):
-#: batch 600 (4.7M multiply-adds a product) 321 -> 263 us split, batch 300 (2.4M) 177 -> 168,
-#: batch 150 (1.2M) 102 -> 123-144; the MLP step (its three 640K products split) 1613 -> 1702.
-SKINNY_PARALLEL_MIN_FMA = 1 << 21
-#: With two threads, the calling thread's share of the rows: the worker starts 5-40 us after it
-#: (the step above at batch 600: 281 us with halves, 263 with 0.6, 299 with 0.7).
-SKINNY_MAIN_SHARE = 0.6
+# Where BLAS's measured costs are known (runtime/product_table.py, measured once per machine) they
+# decide between a skinny kernel and BLAS at the nearest measured size; the rule above says which
+# kernel can read the operands and, without a measurement, whether it is worth it. Whether rows
+# are split over the pool's threads, and the calling thread's share of them (the worker starts
+# late), come from the same table: the measured wake-up latency against the kernel's time. On the
+# development VM (wake-up 10-70 us) that split the logistic-regression step's 4.7M multiply-add
+# products (321 -> 263 us a step) and not the MLP's 640K ones, the caller taking 0.6 of the rows.
 #: Skinny products run so far, by kernel kind (for tests and profiles).
 SKINNY_CALLS: Counter[str] = Counter()
 
@@ -368,7 +367,7 @@ class SkinnyKernels:
         self.context = context
         self.dtype = np.dtype(dtype)
         self.itemsize = self.dtype.itemsize
-        name = self.dtype.name
+        name = self.dtype_name = self.dtype.name
         # ``name`` taken here: ``dtype.name`` costs about 2 us a call.
         # Variants: (kind, accumulate), and (kind, accumulate, whole) for whole tiles.
         self.kernels = KernelSet(context, lambda variant: _skinny_text(variant[0], name, *variant[1:]))
@@ -391,7 +390,11 @@ class SkinnyKernels:
         kind = skinny_kind(m, n, k, a_steps, b_steps, self.itemsize)
         if kind is None:
             return None
-        parallel = m * n * k >= SKINNY_PARALLEL_MIN_FMA and self.context.pool.num_threads > 1
+        threads = self.context.pool.num_threads
+        table = product_table(self.context, threads)
+        parallel = threads > 1 and table.split_pays(threads, m * n * k)
+        if table.own_wins(kind, self.dtype_name, m, n, k, threads if parallel else 1) is False:
+            return None
         recorder = RECORDING.recorder
         if parallel and recorder is not None and not recorder.pool_calls:
             return None
@@ -411,7 +414,7 @@ class SkinnyKernels:
             b_steps, owners = (n, 1), (b,)
         fn = self.kernels.get(self.variant(kind, beta != 0.0, m, n))
         context = self.context
-        rows = self._rows_per_thread(m, kind) if parallel else m
+        rows = self._rows_per_thread(m, n, k, kind) if parallel else m
         args = (id(a), id(b), id(c), id(out), m, n, k, rows, *a_steps, *b_steps, _float_bits(alpha),
                 _float_bits(beta))
         context.run(fn, -(-m // rows), context.parallel_min_work if parallel else 0, args, owners)
@@ -447,12 +450,12 @@ class SkinnyKernels:
         self._chosen[(kind, accumulate, m, n)] = chosen
         return chosen
 
-    def _rows_per_thread(self, m: int, kind: str) -> int:
+    def _rows_per_thread(self, m: int, n: int, k: int, kind: str) -> int:
         """Rows of each iteration of a split kernel (the pool gives each thread one), a multiple
-        of 16 and of the kernel's row tile (whole tiles). With two threads the calling one takes
-        the larger share: the worker starts late (see SKINNY_MAIN_SHARE)."""
+        of 16 and of the kernel's row tile (whole tiles). The calling thread's iteration is the
+        first: it takes the larger share, as the workers start late (ProductTable.main_share)."""
         threads = self.context.pool.num_threads
-        share = SKINNY_MAIN_SHARE if threads == 2 else 1 / threads
+        share = product_table(self.context, threads).main_share(threads, m * n * k)
         block = math.lcm(16, skinny_tiles(kind, self.dtype.name)[0])
         return -(-int(m * share + 0.5) // block) * block
 
