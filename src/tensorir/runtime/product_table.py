@@ -84,7 +84,18 @@ class ProductTable:
 
     def own_wins(self, kind: str, dtype: str, m: int, n: int, k: int, threads: int = 1) -> bool | None:
         """Whether the own kernel of ``kind`` beats BLAS at this size on ``threads`` threads (the
-        own kernel's time divided among them, plus the worker's late start); None: not measured."""
+        own kernel's time divided among them, plus the worker's late start); None: not measured.
+        Answers are kept by size (a product's call path asks at every call)."""
+        key = (kind, dtype, m, n, k, threads)
+        answers = self.__dict__.setdefault("_answers", {})
+        if key in answers:
+            return answers[key]
+        if len(answers) >= _MAX_ANSWERS:
+            answers.clear()  # ever new batch sizes must not grow it without end
+        answer = answers[key] = self._own_wins(kind, dtype, m, n, k, threads)
+        return answer
+
+    def _own_wins(self, kind: str, dtype: str, m: int, n: int, k: int, threads: int) -> bool | None:
         costs = self.nearest(kind, dtype, m, n, k)
         if costs is None:
             return None
@@ -148,6 +159,8 @@ def table_path(threads: int) -> Path | None:
     return Path(base) / "tensorir-tuning" / f"products-{machine_key(threads)}.json"
 
 
+#: Sizes whose answers a table keeps (see ProductTable.own_wins).
+_MAX_ANSWERS = 256
 _LOCK = threading.Lock()
 _TABLES: dict[int, ProductTable] = {}
 _INJECTED: list[ProductTable] = []
