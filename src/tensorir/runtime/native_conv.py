@@ -162,18 +162,38 @@ class ConvStep(PredictsKernels):
         variant without edge tiles, which a call then runs (see :meth:`product`)."""
         if not self.native:
             return {}
+        direct = self._direct_predicted(op)
+        predicted: dict[str, tuple[Callable[[], str], int]] = {}
+        if direct is not False:
+            name, spec = direct_kernel_spec(self.dtype.name)
+            predicted[name] = spec
+            if direct:
+                return predicted
         sizes = self._static_sizes(op)
         variants = [(False, False), (True, False)] if sizes is None else [self.product(*sizes, ahead=None)]
-        predicted = {self._kernel_name(True, small, whole): (
-                         functools.partial(conv_kernel, self._kernel_name(True, small, whole), self.kind,
-                                           self.dtype.name, True, small, whole), 5)
-                     for small, whole in variants}
-        kh_kw = op.operands[1].type.shape[2:]
-        if (self.kind != "grad_filters" and tuple(kh_kw) == (3, 3) and self.attrs["num_groups"] == 1
-                and tuple(self.attrs["subsample"]) == (1, 1) and tuple(self.attrs["filter_dilation"]) == (1, 1)):
-            name, spec = direct_kernel_spec(self.dtype.name)  # 3x3 unit steps: the direct kernel may run
-            predicted[name] = spec
+        predicted.update({self._kernel_name(True, small, whole): (
+                              functools.partial(conv_kernel, self._kernel_name(True, small, whole), self.kind,
+                                                self.dtype.name, True, small, whole), 5)
+                          for small, whole in variants})
         return predicted
+
+    def _direct_predicted(self, op: Operation) -> bool | None:
+        """Whether the calls of this op run the direct 3x3 kernel (:func:`direct_conv_applies`)
+        by its static filter shape and attributes; None when the channel counts are unknown."""
+        if self.kind == "grad_filters":
+            return False
+        filters, channels, kh, kw = op.operands[1].type.shape
+        if (kh, kw) != (3, 3):
+            return False
+        try:
+            geo = ConvGeometry((8, 8), (3, 3), self.attrs)  # the pads and steps; any image size
+        except ValueError:
+            return False
+        if filters is None or channels is None or filters < 0 or channels < 0:
+            return None if direct_conv_applies(geo, self.attrs["num_groups"], 1, DIRECT_FILTER_TILE) else False
+        if self.kind == "grad_input":  # its direct kernel runs the turned filters
+            filters, channels = channels, filters
+        return direct_conv_applies(geo, self.attrs["num_groups"], channels, filters)
 
     def product(self, fg: int, kg: int, p: int, ahead: Mapping[str, object] | None,
                 unit: bool = True) -> tuple[bool, bool]:
