@@ -3,6 +3,7 @@
     python benchmarks/compare.py                       # everything, full sizes
     python benchmarks/compare.py --quick               # tiny sizes, tensorir and NumPy only
     python benchmarks/compare.py --only W1,W3 --frameworks numpy,jax
+    python benchmarks/compare.py --family dense,conv   # workload families (F1..F5; "all": every one)
 
 See ``benchmarks/README.md`` for the workloads and how the timing is done.
 """
@@ -28,6 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--only",
         default="",
         help="comma list of workloads (W1..W9; W7 selects W7a and W7b) and/or frameworks to run",
+    )
+    p.add_argument(
+        "--family",
+        default="",
+        help="comma list of workload families (dense, tied, conv, rnn, inference; all: every one), several "
+        "sizes each; they run only when named here or in --only (F1..F5)",
     )
     p.add_argument("--frameworks", default="", help="comma list (default: all; quick: tensorir,numpy)")
     p.add_argument("--repeat", type=int, default=None, help="timed repetitions (default 7, quick 3)")
@@ -69,7 +76,22 @@ def select(args: argparse.Namespace, all_ids: list[str], all_fws: tuple[str, ...
             raise SystemExit(f"unknown framework {f!r}; known: {', '.join(all_fws)}")
     if not fws:
         fws = ["tensorir", "numpy"] if args.quick else list(all_fws)
-    workloads = [w for w in all_ids if w in wl_sel] if wl_sel else list(all_ids)
+    families = [s.strip() for s in getattr(args, "family", "").split(",") if s.strip()]
+    if families:
+        from benchmarks.workloads.families import FAMILY_NAMES, family_ids
+
+        try:
+            wl_sel += family_ids(list(FAMILY_NAMES) if families == ["all"] else families)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
+    if wl_sel:
+        workloads = [w for w in all_ids if w in wl_sel]
+    else:
+        from benchmarks.workloads.families import WORKLOADS as FAMILY_WORKLOADS
+
+        # The suite's own workloads; families run when named (their sizes would triple the run).
+        in_families = {w.id for w in FAMILY_WORKLOADS}
+        workloads = [w for w in all_ids if w not in in_families]
     frameworks = [f for f in all_fws if f in fws]
     return workloads, frameworks
 

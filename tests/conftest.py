@@ -4,6 +4,10 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# Products are decided by the built-in rules, never by a table measured (timed) during the tests;
+# the tests of runtime/product_table.py inject their own tables.
+os.environ["TENSORIR_PRODUCT_TABLE"] = "off"
+
 # CI runs the same examples every time (derandomize): a failure there reproduces; the
 # "thorough" profile explores new ones (HYPOTHESIS_PROFILE=thorough).
 settings.register_profile(

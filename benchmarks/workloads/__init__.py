@@ -8,6 +8,7 @@ from benchmarks.harness import Workload
 def all_workloads() -> list[Workload]:
     # Imported here, not at module level, so that importing the package stays cheap.
     from benchmarks.workloads import (
+        families,
         w1_elementwise,
         w2_softmax,
         w3_logreg,
@@ -21,5 +22,5 @@ def all_workloads() -> list[Workload]:
     )
 
     mods = (w1_elementwise, w2_softmax, w3_logreg, w4_mlp, w5_lenet, w6_lstm, w7_compile, w8_overhead,
-            w9_ir_scaling, w10_small_rnn)
+            w9_ir_scaling, w10_small_rnn, families)
     return [wl for m in mods for wl in m.WORKLOADS]

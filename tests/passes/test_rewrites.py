@@ -150,6 +150,16 @@ def test_blas_gemm_and_ger() -> None:
     assert op_names(new).count("tir.gemm") == 1 and "tir.sub" not in op_names(new)
 
 
+def test_blas_transposed_product_swaps_operands() -> None:
+    # (a @ b.T).T = b @ a.T, and c + (x.T @ y).T accumulates y.T @ x into c's gemm: no transpose left.
+    a, b, x, y = T.matrix("a"), T.matrix("b"), T.matrix("x"), T.matrix("y")
+    func = build([T.dot(a, b.T).T, T.dot(a, b.T) + T.dot(x.T, y).T], [a, b, x, y])
+    args = [RNG.standard_normal((4, 3)), RNG.standard_normal((5, 3)), RNG.standard_normal((6, 5)),
+            RNG.standard_normal((6, 4))]
+    new, _, _ = compare(func, [BlasPass(), CanonicalizePass(), DCEPass()], args)
+    assert "tir.dimshuffle" not in op_names(new) and op_names(new).count("tir.gemm") == 3
+
+
 def test_fuse_groups_and_reductions() -> None:
     x, w, h = T.matrix("x"), T.vector("w"), T.matrix("h")
     t = T.tanh(x * w + h)

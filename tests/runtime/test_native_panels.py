@@ -16,6 +16,7 @@ from tensorir.frontend.scan import scan
 from tensorir.runtime import loop_helper as helper_module
 from tensorir.runtime import native_panels
 from tensorir.runtime.native_panels import PANEL_PRODUCTS
+from tensorir.runtime.product_table import ProductTable, use_product_table
 
 pytestmark = pytest.mark.skipif(helper_module.default_thread_count() < 2, reason="the loop helper needs two cores")
 
@@ -104,10 +105,35 @@ def test_without_the_helper_the_products_stay_on_blas(monkeypatch: pytest.Monkey
     _assert_products_stay_on_blas()
 
 
-def test_on_more_threads_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The helper is one thread: with four for the function, OpenBLAS's own split is the one used.
+# The RNN's step product, 8 x 64 @ 64 x 512, as a measured table lists it: (kind, dtype, m, n, k,
+# panels on one thread, BLAS on the function's threads), seconds.
+def _measured(panels: float, blas: float) -> ProductTable:
+    return ProductTable(entries=[("panels", "float32", 8, 512, 64, panels, blas)], wake_seconds=1e-6)
+
+
+def test_where_blas_measured_faster_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four threads for the function: OpenBLAS's split over all of them measured faster here.
     monkeypatch.setenv("TENSORIR_NUM_THREADS", "4")
-    _assert_products_stay_on_blas()
+    with use_product_table(_measured(panels=1e-3, blas=1e-4)):
+        _assert_products_stay_on_blas()
+
+
+def test_where_panels_measured_faster_they_run_on_any_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENSORIR_NUM_THREADS", "4")
+    inputs, outs, args = _rnn("float32", False)
+    native = tr.function(inputs, outs)
+    before = PANEL_PRODUCTS["float32"]
+    with use_product_table(_measured(panels=1e-5, blas=1e-3)):
+        for _ in range(3):
+            native(*args())
+    assert PANEL_PRODUCTS["float32"] > before
+
+
+def test_on_one_thread_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The helper would be a second thread the function was not given.
+    monkeypatch.setenv("TENSORIR_NUM_THREADS", "1")
+    with use_product_table(_measured(panels=1e-5, blas=1e-3)):
+        _assert_products_stay_on_blas()
 
 
 def test_two_threads_replaying_at_once_share_the_helper_safely() -> None:

@@ -18,6 +18,7 @@ from tensorir.runtime import native_blas
 from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.native_blas import SKINNY_CALLS, BlasStep, skinny_kind
 from tensorir.runtime.native_kernels import KernelContext
+from tensorir.runtime.product_table import ProductTable, use_product_table
 from tensorir.runtime.threadpool import ThreadPool
 
 DTYPES = ["float32", "float64"]
@@ -93,8 +94,9 @@ def test_gemm_step_matches_numpy(context: KernelContext, dtype: str, m: int, k: 
                                  c_form: str, seed: int) -> None:
     # Small sizes reach every path with the packing and threading limits lowered: packed
     # operands, and splits over the two threads at any row (the rule itself: test_rule_table).
-    limits = dict(DOTS_PACK_MIN_K=0, SMALL_INNER_PACK_MIN_M=0, SMALL_INNER_PACK_MIN_N=0, SKINNY_PARALLEL_MIN_FMA=64)
-    with mock.patch.multiple(native_blas, **limits):
+    limits = dict(DOTS_PACK_MIN_K=0, SMALL_INNER_PACK_MIN_M=0, SMALL_INNER_PACK_MIN_N=0)
+    # A worker that starts at once: every split pays.
+    with mock.patch.multiple(native_blas, **limits), use_product_table(ProductTable(wake_seconds=0.0)):
         got, want = _run_gemm(context, dtype, m, k, n, trans_a, trans_b, alpha, beta, (layout_a, layout_b), c_form,
                               seed)
     assert got.shape == (m, n) and got.dtype == dtype

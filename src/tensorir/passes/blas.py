@@ -6,6 +6,8 @@
   ``P`` (``gemm``/``gemv``/``ger``) used once; ``-P`` likewise with ``s = -1``.
 - ``P + beta*c -> gemm(c, alpha, A, B, beta)`` when ``P`` accumulates nothing yet (its ``beta``
   is 0); ``c - P`` and ``P - c`` with the signs folded into ``alpha`` and ``beta``.
+- ``P.T -> P'`` with the operands swapped and their transposes flipped, for a ``gemm`` ``P``
+  that accumulates nothing.
 
 So ``alpha*dot(a, b) + beta*c`` is one ``gemm``, and the SGD update ``W - lr*dot(x.T, dy)`` is
 ``gemm(W, -lr, x, dy, 1, trans_a)``, which the ``memory`` pass may then run in place in ``W``.
@@ -207,8 +209,33 @@ class AccumulateProduct(RewritePattern):
         return False
 
 
+class TransposeProduct(RewritePattern):
+    """``gemm(0, alpha, A, B, 0, ta, tb).T -> gemm(0, alpha, B, A, 0, not tb, not ta)``: the
+    transpose of a product is the product of the transposed operands in swapped order, so no
+    transposed temporary is made (nor copied when a later product accumulates into it). A weight
+    used twice, once transposed (a tied autoencoder's ``W`` and ``W.T``), gets gradients
+    ``x.T @ dh`` and ``(h.T @ dz).T``: now both products of one layout, the second accumulating
+    into the first (``AccumulateProduct``) without an extra pass."""
+
+    ops = ("tir.dimshuffle",)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        if op.attributes["pattern"] != (1, 0):
+            return False
+        prod = _product_used_once(op.operands[0])
+        if prod is None or prod.name != "tir.gemm" or not _accumulates_nothing(prod):
+            return False
+        if not is_constant(prod.operands[0], 0) or prod.operands[0].type.ndim != 0:
+            return False  # the accumulated operand would have to be transposed too
+        c, alpha, a, bm, beta = prod.operands
+        b = rewriter.builder(op)
+        rewriter.replace(op, [b.op("tir.gemm", c, alpha, bm, a, beta, trans_a=not prod.attributes["trans_b"],
+                                   trans_b=not prod.attributes["trans_a"])])
+        return True
+
+
 def blas_patterns() -> list[RewritePattern]:
-    return [DotToBlas(), ScaleProduct(), AccumulateProduct()]
+    return [DotToBlas(), ScaleProduct(), AccumulateProduct(), TransposeProduct()]
 
 
 @dataclass

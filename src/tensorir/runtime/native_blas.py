@@ -42,6 +42,7 @@ from tensorir.runtime.native_kernels import (
 )
 from tensorir.runtime.native_panels import PanelProducts
 from tensorir.runtime.native_steps import broadcast_into, copy_kernels
+from tensorir.runtime.product_table import product_table
 from tensorir.runtime.step_traits import PredictsKernels, StepTraits
 
 __all__ = ["SKINNY_CALLS", "BlasKernels", "BlasStep", "SkinnyKernels", "SkinnyPlan", "blas_kernels",
@@ -58,6 +59,14 @@ _TOO_LARGE = 1 << 8
 # step (600x784x10 products) 0.85 -> 0.69 ms, char-LSTM step (32x256x1024 per loop step) 97 -> 86 ms,
 # MLP and LeNet unchanged (moving the threshold from 2^24 to 2^20).
 SMALL_PRODUCT = 1 << 20
+#: Largest inner size of a product whose accumulation ``beta*c + alpha*op(A)op(B)`` is left to
+#: BLAS. Beyond its K-block (OpenBLAS's GEMM_Q: 256 or more on x86, both precisions) BLAS adds
+#: each block's partial product into C, rounded at C's magnitude once per block. For an update
+#: ``W - lr*dot(g, x.T)`` whose step is small against W that is most of the step: float32 W came
+#: out 1.2 ulps off on average at k = 8192 and 2.3 at 32768, against 0.25 for a separate product
+#: and subtraction (tests/runtime/test_update_precision.py). Past it the product goes to a buffer
+#: of its own and is added once (one more pass over C, small beside the k-fold product).
+FOLDED_MAX_K = 256
 _blas_threads_now: list[int | None] = [None]
 
 
@@ -273,15 +282,13 @@ SMALL_INNER_PACK_MIN_N = 256
 #: The kernels re-read op(B) for every tile of rows: beyond half of a core's L2 they would wait
 #: on memory (a huge k) where BLAS blocks for the cache.
 SKINNY_MAX_B_BYTES = 256 * 1024
-#: From this many multiply-adds the rows are split over the pool's threads. Waking the pool's
-#: idle worker costs 10-70 us on this VM, so a split pays only on the bigger products. The
-#: logistic-regression step (two 784x10 products per batch, the calls replayed natively):
-#: batch 600 (4.7M multiply-adds a product) 321 -> 263 us split, batch 300 (2.4M) 177 -> 168,
-#: batch 150 (1.2M) 102 -> 123-144; the MLP step (its three 640K products split) 1613 -> 1702.
-SKINNY_PARALLEL_MIN_FMA = 1 << 21
-#: With two threads, the calling thread's share of the rows: the worker starts 5-40 us after it
-#: (the step above at batch 600: 281 us with halves, 263 with 0.6, 299 with 0.7).
-SKINNY_MAIN_SHARE = 0.6
+# Where BLAS's measured costs are known (runtime/product_table.py, measured once per machine) they
+# decide between a skinny kernel and BLAS at the nearest measured size; the rule above says which
+# kernel can read the operands and, without a measurement, whether it is worth it. Whether rows
+# are split over the pool's threads, and the calling thread's share of them (the worker starts
+# late), come from the same table: the measured wake-up latency against the kernel's time. On the
+# development VM (wake-up 10-70 us) that split the logistic-regression step's 4.7M multiply-add
+# products (321 -> 263 us a step) and not the MLP's 640K ones, the caller taking 0.6 of the rows.
 #: Skinny products run so far, by kernel kind (for tests and profiles).
 SKINNY_CALLS: Counter[str] = Counter()
 
@@ -360,7 +367,7 @@ class SkinnyKernels:
         self.context = context
         self.dtype = np.dtype(dtype)
         self.itemsize = self.dtype.itemsize
-        name = self.dtype.name
+        name = self.dtype_name = self.dtype.name
         # ``name`` taken here: ``dtype.name`` costs about 2 us a call.
         # Variants: (kind, accumulate), and (kind, accumulate, whole) for whole tiles.
         self.kernels = KernelSet(context, lambda variant: _skinny_text(variant[0], name, *variant[1:]))
@@ -383,7 +390,11 @@ class SkinnyKernels:
         kind = skinny_kind(m, n, k, a_steps, b_steps, self.itemsize)
         if kind is None:
             return None
-        parallel = m * n * k >= SKINNY_PARALLEL_MIN_FMA and self.context.pool.num_threads > 1
+        threads = self.context.pool.num_threads
+        table = product_table(self.context, threads)
+        parallel = threads > 1 and table.split_pays(threads, m * n * k)
+        if table.own_wins(kind, self.dtype_name, m, n, k, threads if parallel else 1) is False:
+            return None
         recorder = RECORDING.recorder
         if parallel and recorder is not None and not recorder.pool_calls:
             return None
@@ -403,7 +414,7 @@ class SkinnyKernels:
             b_steps, owners = (n, 1), (b,)
         fn = self.kernels.get(self.variant(kind, beta != 0.0, m, n))
         context = self.context
-        rows = self._rows_per_thread(m, kind) if parallel else m
+        rows = self._rows_per_thread(m, n, k, kind) if parallel else m
         args = (id(a), id(b), id(c), id(out), m, n, k, rows, *a_steps, *b_steps, _float_bits(alpha),
                 _float_bits(beta))
         context.run(fn, -(-m // rows), context.parallel_min_work if parallel else 0, args, owners)
@@ -439,12 +450,12 @@ class SkinnyKernels:
         self._chosen[(kind, accumulate, m, n)] = chosen
         return chosen
 
-    def _rows_per_thread(self, m: int, kind: str) -> int:
+    def _rows_per_thread(self, m: int, n: int, k: int, kind: str) -> int:
         """Rows of each iteration of a split kernel (the pool gives each thread one), a multiple
-        of 16 and of the kernel's row tile (whole tiles). With two threads the calling one takes
-        the larger share: the worker starts late (see SKINNY_MAIN_SHARE)."""
+        of 16 and of the kernel's row tile (whole tiles). The calling thread's iteration is the
+        first: it takes the larger share, as the workers start late (ProductTable.main_share)."""
         threads = self.context.pool.num_threads
-        share = SKINNY_MAIN_SHARE if threads == 2 else 1 / threads
+        share = product_table(self.context, threads).main_share(threads, m * n * k)
         block = math.lcm(16, skinny_tiles(kind, self.dtype.name)[0])
         return -(-int(m * share + 0.5) // block) * block
 
@@ -580,6 +591,9 @@ class BlasStep(PredictsKernels):
             for variant in self._predicted_skinny(op):
                 name, spec = skinny.predicted(*variant)
                 predicted[name] = spec
+            if self._predicted_apart(op):
+                name, spec = scaled_add_kernel_spec(self.dtype)
+                predicted[name] = spec
             fill = self._predicted_fill(op)
             if fill is not None:
                 name, spec = copy_kernels(self.context, self.dtype).spec(fill)
@@ -591,6 +605,16 @@ class BlasStep(PredictsKernels):
                     ("pack", "product" if zero_beta else "accumulate")
                 predicted.update(panels.kernels.spec(kind) for kind in kinds)
         return predicted
+
+    def _predicted_apart(self, op: object) -> bool:
+        """Whether a gemm's or gemv's static inner size makes it add its product apart (see
+        ``FOLDED_MAX_K``): it then needs the scaled-add kernel."""
+        if self.op_name not in ("tir.gemm", "tir.gemv") or _constant_beta(op):
+            return False
+        a = op.operands[2]  # type: ignore[attr-defined]
+        trans = self.attrs["trans_a" if self.op_name == "tir.gemm" else "trans"]
+        k = a.type.shape[0 if trans else 1]
+        return k is not None and k > FOLDED_MAX_K
 
     def _predicted_fill(self, op: object) -> tuple[int, int, tuple[str]] | None:
         """The broadcast copy variant that fills the output with the accumulated operand ``c``:
@@ -788,6 +812,11 @@ class BlasStep(PredictsKernels):
             return [out]
         configure_blas_threads(self.num_threads, m * n * k)
         out = self._accumulator(inputs, (m, n), beta, donated, private)
+        if out is not None and beta and k > FOLDED_MAX_K and out.size:
+            product = np.empty((m, n), self.np_dtype)
+            self.kernels().gemm(a, b, product, ta, tb, alpha, 0.0)
+            self._add_scaled(out, beta, product)
+            return [out]
         if out is not None:
             self._product(lambda: self.kernels().gemm(a, b, out, ta, tb, alpha, beta), out, beta, k)
             return [out]
@@ -806,6 +835,11 @@ class BlasStep(PredictsKernels):
         configure_blas_threads(self.num_threads, m * k)
         alpha, beta = float(inputs[1]), float(inputs[4])
         out = self._accumulator(inputs, (m,), beta, donated, private)
+        if out is not None and beta and k > FOLDED_MAX_K and out.size:
+            product = np.empty(m, self.np_dtype)
+            self.kernels().gemv(a, x, product, trans, alpha, 0.0)
+            self._add_scaled(out, beta, product)
+            return [out]
         if out is not None:
             self._product(lambda: self.kernels().gemv(a, x, out, trans, alpha, beta), out, beta, k)
             return [out]
@@ -843,6 +877,22 @@ class BlasStep(PredictsKernels):
         self._fill(out, inputs[0])
         return out
 
+    def _add_scaled(self, out: np.ndarray, beta: float, product: np.ndarray) -> None:
+        """``out = beta * out + product`` for C-contiguous arrays of one shape: each element rounded
+        once or twice (beta 1: once), by a native kernel when the step has a context (a recorded
+        loop replays it), else NumPy's."""
+        if self.context is None:
+            python_work("product added in Python")
+            if beta != 1.0:
+                out *= beta
+            out += product
+            return
+        scale = np.asarray(beta, self.np_dtype)
+        context = self.context
+        # Elementwise, so reading and writing ``out`` at one index is safe.
+        context.run(scaled_add_kernel(context, self.dtype), out.size, out.size,
+                    (id(out), id(scale), id(product), id(out)), (scale, product))
+
     def _fill(self, out: np.ndarray, c: object) -> None:
         """``out[...] = c`` (broadcast): a native copy when the step has kernels (a recorded
         loop replays it), else NumPy's."""
@@ -869,6 +919,25 @@ class BlasStep(PredictsKernels):
             self._fill(base, inputs[0])
         self.kernels().ger(x, y, base, float(inputs[1]))
         return [base]
+
+
+def scaled_add_kernel_spec(dtype: str) -> tuple[str, tuple[Callable[[], str], int]]:
+    """(name, (text, n_args)) of the flat kernel ``out = c * beta + p`` (``beta`` a scalar)."""
+    from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody, flat_kernel
+
+    body = ElementwiseBody([dtype] * 3, [dtype], [("tir.mul", {}, (0, 1), dtype), ("tir.add", {}, (3, 2), dtype)],
+                           [4])
+    name = kernel_name("scaled_add", body.key())
+    return name, (lambda: flat_kernel(name, body, (False, True, False)), 4)
+
+
+def scaled_add_kernel(context: KernelContext, dtype: str) -> Callable[..., None]:
+    """The kernel of :func:`scaled_add_kernel_spec` in ``context``, loaded once."""
+    fn = context.shared_kernels.get(("scaled_add", dtype))
+    if fn is None:
+        name, (text, n_args) = scaled_add_kernel_spec(dtype)
+        fn = context.shared_kernels[("scaled_add", dtype)] = context.load(text, name, n_args)
+    return fn  # type: ignore[return-value]
 
 
 def _check_inner(a_shape: tuple[int, ...], b_shape: tuple[int, ...], k: int, k2: int) -> None:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
+from tensorir.codegen.cpu.direct_conv import DIRECT_FILTER_TILE, direct_conv3x3_kernel
 from tensorir.codegen.cpu.lower_conv import CONV_DTYPES, CONV_PARAMS, conv_kernel, whole_products
 from tensorir.codegen.cpu.lower_pool import POOL_DTYPES, POOL_PARAMS, pool_kernel, tiles_exactly
 from tensorir.dialects.interpret import run_op
@@ -105,6 +107,31 @@ def _rank4(name: str, what: str, a: np.ndarray) -> None:
         raise ValueError(f"{name}: {what} must be 4-d, got shape {a.shape}")
 
 
+#: Direct 3x3 convolutions run so far, by kind (forward, grad_input), for tests and profiles.
+DIRECT_CONV_CALLS: Counter[str] = Counter()
+#: Most input channels the direct 3x3 kernel takes (beyond them im2col's product is long enough
+#: for BLAS or the tiled products to win; see direct_conv_applies).
+DIRECT_MAX_CHANNELS = 64
+
+
+def direct_conv_applies(geo: ConvGeometry, groups: int, channels: int, filters: int) -> bool:
+    """Whether a cross-correlation of ``channels`` inputs with ``filters`` filters runs on the
+    direct 3x3 kernel: 3x3 filters, unit steps and dilation, one group, any zero padding up to
+    2 (the input gradient pads by 2 - p), at most :data:`DIRECT_MAX_CHANNELS` channels and at
+    least a register tile of filters (with fewer its one-filter tiles lost to im2col: a 16 -> 3
+    input gradient took 0.97 ms against 0.43; with 4 to 64 it won 1.1-2.2x, both passes,
+    float32, one thread, batch 32 of 16x16 to 64x64 images)."""
+    return (geo.kh == geo.kw == 3 and geo.sh == geo.sw == 1 and geo.dh == geo.dw == 1 and groups == 1
+            and 0 < channels <= DIRECT_MAX_CHANNELS and filters >= DIRECT_FILTER_TILE
+            and 0 <= geo.ph <= 2 and 0 <= geo.pw <= 2 and geo.oh > 0 and geo.ow > 0)
+
+
+def direct_kernel_spec(dtype: str) -> tuple[str, tuple[Callable[[], str], int]]:
+    """(name, (text, n_args)) of the direct 3x3 kernel of ``dtype``."""
+    name = kernel_name("conv", "direct3x3", dtype)
+    return name, (functools.partial(direct_conv3x3_kernel, name, dtype), 5)
+
+
 class ConvStep(PredictsKernels):
     """``tir.conv2d``, ``tir.conv2d_grad_input`` or ``tir.conv2d_grad_filters`` (im2col + gemm).
 
@@ -135,12 +162,38 @@ class ConvStep(PredictsKernels):
         variant without edge tiles, which a call then runs (see :meth:`product`)."""
         if not self.native:
             return {}
+        direct = self._direct_predicted(op)
+        predicted: dict[str, tuple[Callable[[], str], int]] = {}
+        if direct is not False:
+            name, spec = direct_kernel_spec(self.dtype.name)
+            predicted[name] = spec
+            if direct:
+                return predicted
         sizes = self._static_sizes(op)
         variants = [(False, False), (True, False)] if sizes is None else [self.product(*sizes, ahead=None)]
-        return {self._kernel_name(True, small, whole): (
-                    functools.partial(conv_kernel, self._kernel_name(True, small, whole), self.kind,
-                                      self.dtype.name, True, small, whole), 5)
-                for small, whole in variants}
+        predicted.update({self._kernel_name(True, small, whole): (
+                              functools.partial(conv_kernel, self._kernel_name(True, small, whole), self.kind,
+                                                self.dtype.name, True, small, whole), 5)
+                          for small, whole in variants})
+        return predicted
+
+    def _direct_predicted(self, op: Operation) -> bool | None:
+        """Whether the calls of this op run the direct 3x3 kernel (:func:`direct_conv_applies`)
+        by its static filter shape and attributes; None when the channel counts are unknown."""
+        if self.kind == "grad_filters":
+            return False
+        filters, channels, kh, kw = op.operands[1].type.shape
+        if (kh, kw) != (3, 3):
+            return False
+        try:
+            geo = ConvGeometry((8, 8), (3, 3), self.attrs)  # the pads and steps; any image size
+        except ValueError:
+            return False
+        if filters is None or channels is None or filters < 0 or channels < 0:
+            return None if direct_conv_applies(geo, self.attrs["num_groups"], 1, DIRECT_FILTER_TILE) else False
+        if self.kind == "grad_input":  # its direct kernel runs the turned filters
+            filters, channels = channels, filters
+        return direct_conv_applies(geo, self.attrs["num_groups"], channels, filters)
 
     def product(self, fg: int, kg: int, p: int, ahead: Mapping[str, object] | None,
                 unit: bool = True) -> tuple[bool, bool]:
@@ -275,10 +328,37 @@ class ConvStep(PredictsKernels):
         if not self.blas_sizes_fit(geo, c, fg, kg):
             return None
         x, strides = _element_strides(x)
+        if direct_conv_applies(geo, groups, c, f):
+            return self.run_direct(x, w, (geo.oh, geo.ow, geo.ph, geo.pw), strides, _buffer(given, shape, self.dtype))
         unit = geo.sw == 1 and strides[3] == 1
         product = self.product(fg, kg, geo.oh * geo.ow, self.context.preloaded, unit)
         return self.run((x, w), geo, (n, c, groups, fg, kg), strides, unit, product,
                         lambda slots: _buffer(given, shape, self.dtype))
+
+    def run_direct(self, x: np.ndarray, w: np.ndarray, out_and_pads: tuple[int, int, int, int],
+                   x_strides: Sequence[int], out: np.ndarray) -> np.ndarray:
+        """``out`` = the cross-correlation of ``x`` with 3x3 filters ``w`` (C-contiguous) by the
+        direct kernel (codegen/cpu/direct_conv.py), ``out_and_pads`` (OH, OW, ph, pw): one slot
+        per thread, each with its zero-padded copy of one image at a time."""
+        n, c, h, wd = x.shape
+        f = w.shape[0]
+        oh, ow, ph, pw = out_and_pads
+        ctx = self.context
+        work = n * f * c * 9 * oh * ow
+        threads = ctx.pool.num_threads
+        slots = min(threads, n) if threads > 1 and n > 1 and work >= ctx.parallel_min_work else 1
+        per = -(-n // slots)
+        scratch = np.empty((slots, c * (oh + 2) * (ow + 2)), self.dtype)
+        values = dict(N=n, per=per, C=c, H=h, W=wd, kh=3, kw=3, OH=oh, OW=ow, sh=1, sw=1, dh=1, dw=1, ph=ph, pw=pw,
+                      G=1, Fg=f, sx0=x_strides[0], sx1=x_strides[1], sx2=x_strides[2], sx3=x_strides[3])
+        params = np.array([values[k] for k in CONV_PARAMS], np.int64)
+        ctx.run(self.direct_kernel(), slots, work, (id(x), id(w), id(out), id(scratch), id(params)), (scratch, params))
+        DIRECT_CONV_CALLS[self.kind] += 1
+        return out
+
+    def direct_kernel(self) -> Callable[..., None]:
+        name, (text, n_args) = direct_kernel_spec(self.dtype.name)
+        return self.context.load(text, name, n_args)
 
     def grad_input(self, gy: Any, w: Any, shape: Any, given: np.ndarray | None = None) -> np.ndarray | None:
         n, c, h, wd = _shape_operand(self.name, shape, self.static)
@@ -293,6 +373,13 @@ class ConvStep(PredictsKernels):
             return _buffer(given, (n, c, h, wd), self.dtype, fill=True)
         if not self.blas_sizes_fit(geo, c, fg, kg):
             return None
+        if direct_conv_applies(geo, groups, f, c):
+            # The input gradient of a unit-step 3x3 cross-correlation padded by p is the
+            # cross-correlation of gy padded by 2 - p with the filters turned (channels swapped,
+            # taps reversed): dx[c, r, q] = sum w[f, c, a, b] gy[f, r + p - a, q + p - b].
+            turned = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+            return self.run_direct(gy, turned, (h, wd, 2 - geo.ph, 2 - geo.pw), [s // gy.itemsize for s in gy.strides],
+                                   _buffer(given, (n, c, h, wd), self.dtype))
         product = self.product(fg, kg, geo.oh * geo.ow, self.context.preloaded, geo.sw == 1)
         if product[0]:  # the tiled product reads the filters transposed per group, (G, Kg, Fg)
             w = np.ascontiguousarray(w.reshape(groups, fg, kg).transpose(0, 2, 1))

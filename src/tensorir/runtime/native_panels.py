@@ -11,9 +11,10 @@ the same kernels.
 
 Only where it wins: at most :data:`PANEL_MAX_ROWS` rows (beyond them OpenBLAS's blocking is as
 good), columns in whole panels, ``alpha == 1`` and ``beta`` 0 or 1, a C-contiguous ``a`` (op(B) in
-any layout with positive strides: the packing reads it once), a running helper, and a function
-that runs on two threads: the helper makes the second, while on more cores OpenBLAS splits the
-product over all of them (panels on more threads are not built, nor measured).
+any layout with positive strides: the packing reads it once), a running helper, a function that
+may use two threads or more (the helper makes the second), and a size where the panels on two
+threads beat BLAS on all of the function's threads as measured on this machine
+(runtime/product_table.py: on more cores OpenBLAS splits the product over all of them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from tensorir.runtime.loop_helper import loop_helper
 from tensorir.runtime.native_kernels import RECORDING, KernelContext, KernelSet, kernel_name
+from tensorir.runtime.product_table import product_table
 
 __all__ = ["PANEL_MAX_ROWS", "PANEL_PRODUCTS", "PanelProducts"]
 
@@ -58,15 +60,23 @@ class PanelProducts:
         self.kernels = KernelSet(context, lambda kind: _text(kind, name))
 
     @staticmethod
-    def worth_it(context: KernelContext) -> bool:
-        """Whether the functions of ``context`` run on two threads (see the module docstring)."""
-        return context.pool.num_threads == 2
+    def worth_it(context: KernelContext, dtype: str = "float32", size: tuple[int, int, int] | None = None) -> bool:
+        """Whether panels may beat BLAS for ``context``'s functions: they run on two threads (this
+        one and the loop helper), so only where the functions may use two or more; at a known
+        ``size`` (m, n, k), where the panels on two threads beat BLAS on the functions' threads
+        as measured on this machine (runtime/product_table.py; unmeasured: they may)."""
+        threads = context.pool.num_threads
+        if threads < 2:
+            return False
+        if size is None:
+            return True
+        return product_table(context, threads).own_wins("panels", dtype, *size, threads=2) is not False
 
     def plan(self, a: np.ndarray, b: np.ndarray, trans_b: bool) -> tuple[int, int, int, tuple[int, int]] | None:
         """``(m, k, n, op(B)'s element steps)`` when ``a @ op(b)`` runs on panels here (see the
         module docstring), else None for the caller's BLAS call."""
         recorder = RECORDING.recorder
-        if recorder is None or recorder.pool_calls or not self.worth_it(self.context):
+        if recorder is None or recorder.pool_calls or self.context.pool.num_threads < 2:
             return None
         moving = recorder.moving.get(id(b))
         if moving is None or moving[1] != 0 or moving[2][0] != "nonseq":
@@ -82,6 +92,8 @@ class PanelProducts:
         m, k = a.shape
         n = b.shape[0] if trans_b else b.shape[1]
         if not (0 < m <= PANEL_MAX_ROWS and k > 0 and n > 0 and n % self.width == 0 and m * n * k >= PANEL_MIN_FMA):
+            return None
+        if not self.worth_it(self.context, self.dtype.name, (m, n, k)):
             return None
         if loop_helper(self.context.cache) is None:
             return None

@@ -35,3 +35,20 @@ func.func @ger(%A: tensor<?x?xf64>, %x: tensor<?xf64>, %y: tensor<?xf64>) -> ten
   %3 = "tir.add"(%A, %2) : (tensor<?x?xf64>, tensor<?x?xf64>) -> tensor<?x?xf64>
   func.return %3 : tensor<?x?xf64>
 }
+
+// A tied weight's gradient x.T @ dh + (h.T @ dz).T: the transposed product swaps its operands
+// (dz.T @ h) and the sum accumulates the other product into it: two gemms, no transpose.
+// CHECK-LABEL: func.func @tied
+// CHECK: %[[P:.*]] = "tir.gemm"(%{{.*}}, %{{.*}}, %dz, %h, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
+// CHECK: %[[G:.*]] = "tir.gemm"(%[[P]], %{{.*}}, %x, %dh, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
+// CHECK-NOT: "tir.dimshuffle"
+// CHECK: func.return %[[G]]
+func.func @tied(%x: tensor<?x?xf32>, %dh: tensor<?x?xf32>, %h: tensor<?x?xf32>, %dz: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  %0 = "tir.dimshuffle"(%x) {pattern = array<i64: 1, 0>} : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  %1 = "tir.dot"(%0, %dh) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %2 = "tir.dimshuffle"(%h) {pattern = array<i64: 1, 0>} : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  %3 = "tir.dot"(%2, %dz) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %4 = "tir.dimshuffle"(%3) {pattern = array<i64: 1, 0>} : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  %5 = "tir.add"(%1, %4) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  func.return %5 : tensor<?x?xf32>
+}
