@@ -47,7 +47,8 @@ def log_miss(directory: Path | None, identity: str, parts: dict[str, str]) -> No
     """Log why the kernel ``identity`` is compiled, and record its key's parts (log on only)."""
     if not CACHE_LOG.isEnabledFor(logging.INFO):
         return
-    label = identity if len(identity) <= 80 else identity[:77] + "..."
+    names = identity.split()  # a module of several kernels is named by all of them
+    label = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more kernels compiled together"
     if directory is None:
         CACHE_LOG.info("compile cache miss: %s (%s): the cache keeps nothing on disk", label, parts["opt_level"])
         return

@@ -67,9 +67,10 @@ class BadValueCounter:
             array = np.stack([array.real, array.imag])
         element = _ELEMENT.get(array.dtype)
         if element is None or not (array.flags.c_contiguous or array.flags.f_contiguous):
-            magnitude = np.abs(array)
+            with np.errstate(over="ignore", invalid="ignore"):  # float16 cannot hold a big threshold
+                big = np.abs(array).astype(np.float64) > self.big
             return BadCounts(int(np.isnan(array).sum()), int(np.isinf(array).sum()),
-                             int((np.isfinite(array) & (magnitude > self.big)).sum()))
+                             int((np.isfinite(array) & big).sum()))
         out = getattr(self._counts, "out", None)
         if out is None:
             out = self._counts.out = np.zeros(3, np.int64)
