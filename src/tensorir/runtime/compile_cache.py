@@ -531,7 +531,8 @@ class CompileCache:
             return 0
         removed = 0
         for path in list(self.directory.glob("*/*")):
-            if path.name.endswith((ENTRY_SUFFIX, LIBRARY_SUFFIX, LOCK_SUFFIX)) or path.name.startswith(".tmp-"):
+            if (path.name.endswith((ENTRY_SUFFIX, LIBRARY_SUFFIX, LOCK_SUFFIX)) or path.name.startswith(".tmp-")
+                    or path.parent.name == "explain"):  # the cache log's records (runtime/cache_log.py)
                 with contextlib.suppress(OSError):
                     path.unlink()
                     removed += path.name.endswith(ENTRY_SUFFIX)
