@@ -83,3 +83,28 @@ def test_mode_names():
     assert isinstance(get_mode("DebugMode"), tr.DebugMode)
     with tr.change_flags(mode="DebugMode"):
         assert isinstance(get_mode(None), tr.DebugMode)
+
+
+def test_fast_run_replay_and_donations_are_checked():
+    x = T.matrix("x")
+    W = tr.shared(np.full((3, 2), 0.5), name="W")
+    cost = T.sum(T.tanh(T.dot(x, W)))
+    f = tr.function([x], cost, updates=[(W, W - 0.1 * tr.grad(cost, W))], mode="DebugMode")
+    reference = tr.function([x], cost, updates=[], mode="REFERENCE")
+    data = np.ones((4, 3))
+    for _ in range(4):  # the replay starts at a signature's third call
+        expected = reference(data)
+        np.testing.assert_allclose(f(data), expected)
+    assert f.executor.fast.function_replay is not None
+    donated = f.executor.donated
+    assert donated  # W's update may be written into W's buffer
+
+    inner_run = f.executor.fast.run
+
+    def wrong(args):
+        results = inner_run(args)
+        return [r + 1.0 for r in results]
+
+    f.executor.fast.run = wrong
+    with pytest.raises(StepMismatchError, match="FAST_RUN's executor"):
+        f(data)

@@ -3,7 +3,9 @@
 They compile like ``FAST_RUN`` (the same rewrites, the same native plan) and then put a monitor
 around each step of the plan (runtime/monitors): the NaN/Inf guard counts the bad values of
 every result in native code, the debug mode checks every step against its reference. Their
-functions never take the one-native-call replay, which would skip the monitors.
+plans never take the one-native-call replay, which would skip the monitors; so the debug mode
+also runs FAST_RUN's own executor (replay and donated update buffers included) on copies of the
+arguments and checks it against the checked plan (:class:`DebugExecutor`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from tensorir.dialects.ir import Module
 from tensorir.frontend.config import config
 from tensorir.frontend.mode_class import Mode
 from tensorir.passes.pipelines import run_pipeline
-from tensorir.runtime.monitors import NanGuard, StepComparer, StepMonitor, instrumented_executor
+from tensorir.runtime.executors import make_executor
+from tensorir.runtime.monitors import NanGuard, StepComparer, StepMismatchError, StepMonitor, instrumented_executor
+from tensorir.runtime.monitors.step_compare import array_difference
 
-__all__ = ["DebugMode", "MonitoredExecutor", "NanGuardMode", "compile_monitored"]
+__all__ = ["DebugExecutor", "DebugMode", "MonitoredExecutor", "NanGuardMode", "compile_monitored"]
 
 
 class MonitoredExecutor:
@@ -41,6 +45,35 @@ class MonitoredExecutor:
 
     def describe(self) -> str:
         return self.inner.describe() if hasattr(self.inner, "describe") else ""
+
+
+class DebugExecutor(MonitoredExecutor):
+    """The debug mode's executor: the checked plan, then FAST_RUN's executor on copies of the
+    arguments, whose results must agree and which may write only into the arguments donated to it
+    (the shared variables' update buffers, runtime/donation.py). Its one-call replay starts from
+    a signature's third call, so a test of donations calls a function at least three times."""
+
+    def __init__(self, checked: MonitoredExecutor, fast: Any, donations: Mapping[int, int]) -> None:  # noqa: ANN401
+        super().__init__(checked.inner, checked.monitor, checked.arg_names)
+        self.fast = fast
+        self.donated = frozenset(donations.values())
+
+    def run(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+        results = super().run(args)
+        copies = [a.copy() if type(a) is np.ndarray else a for a in args]
+        replayed = self.fast.run(copies)
+        for k, (arg, copy) in enumerate(zip(args, copies)):
+            if k not in self.donated and type(arg) is np.ndarray and not np.array_equal(arg, copy, equal_nan=True):
+                raise StepMismatchError(f"DebugMode: FAST_RUN's executor wrote into argument {k} "
+                                        f"({self.arg_names[k]}), which is not donated to it", None)
+        way = "a one-call native replay" if getattr(self.fast, "function_replay", None) is not None else "its plan"
+        for j, (value, expected) in enumerate(zip(replayed, results)):
+            problem = array_difference(np.asarray(value), np.asarray(expected))
+            if problem:
+                raise StepMismatchError(f"DebugMode: FAST_RUN's executor ({way}, donated arguments "
+                                        f"{sorted(self.donated)}) gave result {j} different from the checked "
+                                        f"plan: {problem}", None)
+        return results
 
 
 def compile_monitored(module: Module, optimizer: str | None, monitor: StepMonitor,
@@ -95,4 +128,11 @@ class DebugMode(Mode):
 
     def compile(self, module: Module, shape_hints: Mapping[int, tuple[int, ...]] | None = None,
                 donations: Mapping[int, int] | None = None) -> Any:  # noqa: ANN401
-        return compile_monitored(module, self.optimizer, self.monitor(), shape_hints)
+        checked = compile_monitored(module, self.optimizer, self.monitor(), shape_hints)
+        if getattr(checked.inner, "kind", "") != "native":
+            return checked  # no native code here: nothing to check against
+        fast = make_executor(module.functions[0], "native", 3 if self.optimizer == "fast_run" else 1,
+                             cache_dir=config.compiledir, num_threads=config.threads or None,
+                             native_loops=config.native_loops, native_calls=config.native_calls,
+                             shape_hints=shape_hints, donations=donations)
+        return DebugExecutor(checked, fast, donations or {})

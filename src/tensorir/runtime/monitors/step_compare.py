@@ -20,7 +20,7 @@ from tensorir.dialects.ir import Operation
 from tensorir.dialects.provenance import describe_location
 from tensorir.runtime.monitors.instrument import MonitoredStep
 
-__all__ = ["TOLERANCES", "StepComparer", "StepMismatchError"]
+__all__ = ["TOLERANCES", "StepComparer", "StepMismatchError", "array_difference"]
 
 #: (relative, absolute) tolerance per result dtype. The absolute part is scaled by the largest
 #: magnitude of the reference result: sums taken in another order differ by rounding errors of
@@ -32,7 +32,7 @@ _UNCOMPARED_PREFIXES = ("tir.random_",)
 class StepMismatchError(AssertionError):
     """A debug-mode check failed; ``op`` is the op of the step that failed it."""
 
-    def __init__(self, message: str, op: Operation) -> None:
+    def __init__(self, message: str, op: Operation | None) -> None:
         super().__init__(message)
         self.op = op
 
@@ -67,7 +67,7 @@ class StepComparer:
             expected = list(op.opdef.evaluate(op, saved)) if op.regions else run_op(op, saved)  # type: ignore[attr-defined]
         self.compared += 1
         for j, (value, reference) in enumerate(zip(results, expected)):
-            problem = _difference(np.asarray(value), np.asarray(reference))
+            problem = array_difference(np.asarray(value), np.asarray(reference))
             if problem:
                 self._fail(step, saved, f"result {j} differs from the reference: {problem}")
         return results
@@ -87,8 +87,9 @@ def _same(before: np.ndarray, after: np.ndarray) -> bool:
     return before.shape == after.shape and bool(np.array_equal(before, after, equal_nan=before.dtype.kind in "fc"))
 
 
-def _difference(value: np.ndarray, reference: np.ndarray) -> str | None:
-    """What is wrong with ``value`` against ``reference``, or None when they agree."""
+def array_difference(value: np.ndarray, reference: np.ndarray) -> str | None:
+    """What is wrong with ``value`` against ``reference`` (the tolerances of :data:`TOLERANCES`),
+    or None when they agree."""
     if value.shape != reference.shape:
         return f"native shape {value.shape}, reference shape {reference.shape}"
     if value.dtype.kind not in "fc":
