@@ -43,7 +43,7 @@ def test_a_wrong_native_result_is_reported():
     f = tr.function([x], y, mode="DebugMode")
     step = _step_of(f, "tir.fused")
     inner = step.inner
-    step.inner = lambda inputs: [r + 1e-3 for r in inner(inputs)]
+    step.inner = lambda inputs, **options: [r + 1e-3 for r in inner(inputs, **options)]
     with pytest.raises(StepMismatchError) as info:
         f(np.array([0.5, 1.0]))
     message = str(info.value)
@@ -57,8 +57,8 @@ def test_an_overwritten_operand_still_needed_is_reported():
     step = _step_of(f, "tir.fused")
     inner = step.inner
 
-    def clobbering(inputs):
-        results = inner(inputs)
+    def clobbering(inputs, **options):
+        results = inner(inputs, **options)
         inputs[0][...] = 0.0  # the caller's array: a later use (the caller) still needs it
         return results
 
@@ -71,7 +71,7 @@ def test_a_result_off_its_inferred_type_is_reported():
     x = T.matrix("x")
     f = tr.function([x], T.exp(x) * 3.0, mode="DebugMode")
     step = _step_of(f, "tir.fused")
-    step.inner = lambda inputs: [np.zeros(3)]
+    step.inner = lambda inputs, **options: [np.zeros(3)]
     with pytest.raises(StepMismatchError, match="inferred type"):
         f(np.ones((2, 3)))
 

@@ -109,3 +109,10 @@ def test_mode_by_name():
     f = tr.function([x], T.log(x) * 2, mode="NanGuardMode")
     with pytest.raises(FloatingPointError):
         f(np.array([-1.0]))
+
+
+def test_a_plan_of_one_step_is_guarded():
+    x = T.vector("x")
+    f = tr.function([x], T.log(x), mode=tr.NanGuardMode())  # one elementwise step
+    with pytest.raises(BadValueError, match="tir.log"):
+        f(np.array([-1.0]))

@@ -29,9 +29,11 @@ REPLAY_OFF_REASON = "a monitor (NaN guard, debug mode or profiler) watches every
 
 
 class StepMonitor(Protocol):
-    """Runs one step of a plan, watching it: calls ``step.inner(inputs)`` and returns its results."""
+    """Runs one step of a plan, watching it: calls ``step.inner(inputs, **options)`` (the options
+    the plan passes, e.g. ``free``: operands whose buffers the step may write over) and returns
+    its results."""
 
-    def run_step(self, step: MonitoredStep, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
+    def run_step(self, step: MonitoredStep, inputs: list[np.ndarray], **options: Any) -> list[np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -62,23 +64,28 @@ class MonitoredStep:
         self.monitor = monitor
         self.traits = StepTraits(fresh_outputs=traits_of(inner).fresh_outputs)
 
-    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return self.monitor.run_step(self, inputs)
+    def __call__(self, inputs: list[np.ndarray], **options: Any) -> list[np.ndarray]:  # noqa: ANN401
+        return self.monitor.run_step(self, inputs, **options)
 
 
 def instrument(executor: NativeExecutor, monitor: StepMonitor, enclosing: tuple[Operation, ...] = ()) -> None:
     """Put ``monitor`` around every step of ``executor``'s plan and of its bodies' plans."""
     executor.function_replay = None
+    # A call runs the plan's loop, never a shortcut that captured the unwatched step (a plan of
+    # one step may run it directly).
+    executor.run = executor.run_plan
     n_args = executor.n_args
     results = set(executor.result_slots)
     steps = []
-    for index, ((step, ins, outs, dead, shaped), op, (_, kind)) in enumerate(
-            zip(executor.steps, executor.ops, executor.step_kinds)):
+    for index, (entry, op, (_, kind)) in enumerate(zip(executor.steps, executor.ops, executor.step_kinds)):
+        step, ins, outs, dead, shaped = entry[:5]
         gone = set(dead) | set(shaped)
         # The caller's arrays and the plan's results are always still needed.
         needed = tuple(slot < n_args or slot in results or slot not in gone for slot in ins)
         place = StepPlace(op, index, kind, enclosing, needed, tuple(outs), tuple(dead), id(executor))
-        steps.append((MonitoredStep(step, place, monitor), ins, outs, dead, shaped))
+        watched = MonitoredStep(step, place, monitor)
+        # A plan entry is a tuple (a NamedTuple): the same entry with the watched step.
+        steps.append(entry._replace(step=watched) if hasattr(entry, "_replace") else (watched, *entry[1:]))
     executor.steps = steps
     bodies: Mapping[int, NativeExecutor] = executor.__dict__.get("_bodies", {})
     owners = {id(region.block): op for op in executor.ops for region in op.regions}

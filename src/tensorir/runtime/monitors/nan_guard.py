@@ -11,6 +11,7 @@ so a NaN fed in is reported as the argument's, not as the first op's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,8 @@ class NanGuard:
                     raise BadValueError(f"NaN guard: argument {k} ({name}) holds {', '.join(found)} values "
                                         f"of {arg.size}; it came in that way")
 
-    def run_step(self, step: MonitoredStep, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        results = step.inner(inputs)
+    def run_step(self, step: MonitoredStep, inputs: list[np.ndarray], **options: Any) -> list[np.ndarray]:  # noqa: ANN401
+        results = step.inner(inputs, **options)
         for j, result in enumerate(results):
             if type(result) is not np.ndarray or result.dtype.kind not in "fc":
                 continue

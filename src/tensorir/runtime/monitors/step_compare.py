@@ -13,6 +13,8 @@ then checks, reporting the first failure with the op, its operands' shapes and t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tensorir.dialects.interpret import run_op
@@ -45,11 +47,11 @@ class StepComparer:
         self.compared = 0
         self.checked = 0
 
-    def run_step(self, step: MonitoredStep, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def run_step(self, step: MonitoredStep, inputs: list[np.ndarray], **options: Any) -> list[np.ndarray]:  # noqa: ANN401
         place = step.place
         op = place.op
         saved = [x.copy() if type(x) is np.ndarray else x for x in inputs]
-        results = step.inner(inputs)
+        results = step.inner(inputs, **options)
         self.checked += 1
         for j, (needed, before, after) in enumerate(zip(place.still_needed, saved, inputs)):
             if needed and type(before) is np.ndarray and not _same(before, after):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class StepProfiler:
         #: Another monitor the steps run through (a profiled NanGuardMode function's guard).
         self.then: StepMonitor | None = None
 
-    def run_step(self, step: MonitoredStep, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def run_step(self, step: MonitoredStep, inputs: list[np.ndarray], **options: Any) -> list[np.ndarray]:  # noqa: ANN401
         place = step.place
         if place.index == 0 and not place.enclosing:
             self._live.clear()  # a new call of the function
@@ -50,7 +51,10 @@ class StepProfiler:
         for slot in place.frees:
             self._live_total -= self._live.pop((plan, slot), 0)
         start = time.perf_counter_ns()
-        results = step.inner(inputs) if self.then is None else self.then.run_step(step, inputs)
+        if self.then is None:
+            results = step.inner(inputs, **options)
+        else:
+            results = self.then.run_step(step, inputs, **options)
         elapsed = time.perf_counter_ns() - start
         record = self.records.get(id(place))
         if record is None:
