@@ -37,6 +37,9 @@ __all__ = ["ProfileStats", "ProfiledExecutor", "compile_profiled"]
 COMPILE_PHASES = ("graph_build", "rewrites", "plan", *PHASES)
 
 _ALL: weakref.WeakSet[ProfileStats] = weakref.WeakSet()
+#: Profiles made while ``config.profile`` is set, kept for the summaries at exit even when their
+#: functions are gone (as Theano printed every profiled function's).
+_KEPT: list[ProfileStats] = []
 
 
 class ProfileStats:
@@ -49,6 +52,8 @@ class ProfileStats:
         self.call_seconds = 0.0
         self.steps = StepProfiler()
         _ALL.add(self)
+        if config.profile:
+            _KEPT.append(self)
 
     @contextmanager
     def compile_phase(self, name: str) -> Iterator[None]:
@@ -179,7 +184,7 @@ def _format(stats: ProfileStats, n_steps: int) -> str:
 def _print_all_at_exit() -> None:
     if not config.profile:
         return
-    for stats in list(_ALL):
+    for stats in [*_KEPT, *(s for s in list(_ALL) if s not in _KEPT)]:
         if stats.calls:
             stats.summary(file=sys.stderr)
 
