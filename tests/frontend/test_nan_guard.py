@@ -116,3 +116,21 @@ def test_a_plan_of_one_step_is_guarded():
     f = tr.function([x], T.log(x), mode=tr.NanGuardMode())  # one elementwise step
     with pytest.raises(BadValueError, match="tir.log"):
         f(np.array([-1.0]))
+
+
+def test_a_shared_value_is_checked_once_per_array():
+    data = tr.shared(np.ones((4, 3)), name="data")
+    i = T.lscalar("i")
+    f = tr.function([i], T.sum(T.exp(data[i])), mode=tr.NanGuardMode())
+    counter = f.executor.monitor.counter
+    counted = []
+    original = counter.count
+    counter.count = lambda a: counted.append(a.shape) or original(a)
+    f(0)
+    f(1)
+    assert counted.count((4, 3)) == 1  # the data set, read once, not at every call
+    bad = np.ones((4, 3))
+    bad[2, 1] = np.nan
+    data.set_value(bad)  # a new value: checked again
+    with pytest.raises(BadValueError, match=r"argument 1 \(data\)"):
+        f(0)

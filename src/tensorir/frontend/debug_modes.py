@@ -31,16 +31,19 @@ class MonitoredExecutor:
 
     kind = "monitored"
 
-    def __init__(self, inner: Any, monitor: StepMonitor | None, arg_names: Sequence[str]) -> None:  # noqa: ANN401
+    def __init__(self, inner: Any, monitor: StepMonitor | None, arg_names: Sequence[str],  # noqa: ANN401
+                 kept: frozenset[int] = frozenset()) -> None:
         self.inner = inner
         self.monitor = monitor
         self.arg_names = list(arg_names)
+        #: Positions of the shared variables' values (kept between calls).
+        self.kept = kept
         self.fresh_results = getattr(inner, "fresh_results", None)
 
     def run(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         check = getattr(self.monitor, "check_arguments", None)
         if check is not None:
-            check(args, self.arg_names)
+            check(args, self.arg_names, self.kept)
         return self.inner.run(args)
 
     def describe(self) -> str:
@@ -54,7 +57,7 @@ class DebugExecutor(MonitoredExecutor):
     a signature's third call, so a test of donations calls a function at least three times."""
 
     def __init__(self, checked: MonitoredExecutor, fast: Any, donations: Mapping[int, int]) -> None:  # noqa: ANN401
-        super().__init__(checked.inner, checked.monitor, checked.arg_names)
+        super().__init__(checked.inner, checked.monitor, checked.arg_names, checked.kept)
         self.fast = fast
         self.donated = frozenset(donations.values())
 
@@ -85,7 +88,8 @@ def compile_monitored(module: Module, optimizer: str | None, monitor: StepMonito
                                   cache_dir=config.compiledir, num_threads=config.threads or None,
                                   shape_hints=shape_hints)
     names = [a.name or f"#{k}" for k, a in enumerate(func.regions[0].block.arguments)]
-    return MonitoredExecutor(inner, monitor, names)
+    # ``function`` hints the shape of every shared variable's value, and of nothing else.
+    return MonitoredExecutor(inner, monitor, names, frozenset(shape_hints or ()))
 
 
 class NanGuardMode(Mode):

@@ -112,7 +112,7 @@ def compile_profiled(mode: Any, module: Module, stats: ProfileStats,  # noqa: AN
         plan = instrumented_executor(func, stats.steps, opt_level, cache_dir=config.compiledir,
                                      num_threads=config.threads or None, shape_hints=shape_hints)
         names = [a.name or f"#{k}" for k, a in enumerate(func.regions[0].block.arguments)]
-        inner = MonitoredExecutor(plan, checks, names)
+        inner = MonitoredExecutor(plan, checks, names, frozenset(shape_hints or ()))
     after = phase_seconds()
     codegen = 0.0
     for phase in PHASES:

@@ -10,6 +10,7 @@ so a NaN fed in is reported as the argument's, not as the first op's.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ class NanGuard:
                  big: float = 1e10, cache_dir: str | None = "") -> None:
         self.nan_is_error, self.inf_is_error, self.big_is_error = nan_is_error, inf_is_error, big_is_error
         self.counter = BadValueCounter(big, cache_dir)
+        #: Per kept argument position, the array last checked there (see ``check_arguments``).
+        self._seen: dict[int, weakref.ref] = {}
 
     def _rejected(self, counts: BadCounts) -> list[str]:
         found = []
@@ -42,14 +45,28 @@ class NanGuard:
             found.append(f"{counts.big} big (|x| > {self.counter.big:g})")
         return found
 
-    def check_arguments(self, args: Sequence[np.ndarray], names: Sequence[str]) -> None:
-        """Raise when an argument of the call already holds a rejected value."""
+    def check_arguments(self, args: Sequence[np.ndarray], names: Sequence[str],
+                        kept: frozenset[int] = frozenset()) -> None:
+        """Raise when an argument of the call already holds a rejected value.
+
+        ``kept``: positions of values the caller keeps between calls (shared variables, a whole
+        data set with ``givens``): each array object there is checked once, not at every call,
+        which would read a data set per minibatch. A new value (``set_value``, an update, which
+        the guard checked as a step's result) is a new object and is checked; writing into a
+        kept array in place (``borrow=True``) goes unseen until an op reads the bad value.
+        """
         for k, (arg, name) in enumerate(zip(args, names)):
             if type(arg) is np.ndarray:
+                if k in kept:
+                    seen = self._seen.get(k)
+                    if seen is not None and seen() is arg:
+                        continue
                 found = self._rejected(self.counter.count(arg))
                 if found:
                     raise BadValueError(f"NaN guard: argument {k} ({name}) holds {', '.join(found)} values "
                                         f"of {arg.size}; it came in that way")
+                if k in kept:
+                    self._seen[k] = weakref.ref(arg)
 
     def run_step(self, step: MonitoredStep, inputs: list[np.ndarray], **options: Any) -> list[np.ndarray]:  # noqa: ANN401
         results = step.inner(inputs, **options)
