@@ -49,6 +49,12 @@ def layered_layout(model: GraphModel, sweeps: int = 4) -> Layout:
     layer: dict[str, int] = {}
     for node_id in ids:
         layer[node_id] = 1 + max((layer.get(p, 0) for p in preds[node_id]), default=-1)
+    # A constant sits just above its first reader, not at the top: its edge stays short and a
+    # fused kernel's constants stay inside the kernel's cluster.
+    kinds = {n.id: n.kind for n in model.nodes}
+    for node_id in ids:
+        if kinds[node_id] == "constant" and succs[node_id]:
+            layer[node_id] = max(0, min(layer[t] for t in succs[node_id]) - 1)
     # Outputs go to the last layer.
     last = max(layer.values(), default=0)
     for n in model.nodes:
