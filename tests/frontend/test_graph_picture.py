@@ -2,7 +2,10 @@
 
 import json
 import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +90,16 @@ def test_html_view_is_self_contained(logistic_regression, tmp_path):
 def test_bad_renderer():
     with pytest.raises(ValueError, match="renderer"):
         pydotprint(T.vector("x"), "x.svg", renderer="inkscape")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed: the HTML view's script is not run")
+def test_html_view_script_runs(logistic_regression, tmp_path):
+    text = tr.printing.d3viz(logistic_regression, tmp_path / "g.html")
+    script = re.search(r"<script>(.*)</script>", open(text).read(), re.S).group(1)
+    (tmp_path / "view.js").write_text(script)
+    shim = Path(__file__).with_name("html_view_shim.js")
+    done = subprocess.run(["node", str(shim), str(tmp_path / "view.js")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["nodes"] == len(model_of(logistic_regression).nodes)
+    assert report["info"] and report["hits"] >= 1 and "scale(" in report["transform"]
