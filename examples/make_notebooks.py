@@ -18,7 +18,9 @@ from nbformat import v4
 
 EXAMPLES = Path(__file__).resolve().parent
 NOTEBOOKS = EXAMPLES / "notebooks"
-SCRIPTS = ("logistic_regression", "mlp", "lenet", "lstm_text")
+SCRIPTS = ("logistic_regression", "mlp", "lenet", "lstm_text", "debugging")
+# Scripts that run top to bottom (no ``main`` to call, no pictures to show at the end).
+STANDALONE = ("debugging",)
 # Pictures each program writes, shown at the end of its notebook (keys of the returned history).
 PICTURES = {"lenet": ("curve", "filters")}
 
@@ -63,12 +65,14 @@ def build_notebook(name: str) -> nbformat.NotebookNode:
     script_cells = split_cells((EXAMPLES / f"{name}.py").read_text())
     # The title comes first, then the setup cell, then the rest of the script.
     n_title = 1 if script_cells and script_cells[0][0] == "markdown" else 0
-    cells = [*script_cells[:n_title], ("code", SETUP), *script_cells[n_title:], ("code", RUN)]
-    pictures = PICTURES.get(name, ("curve",))
-    show = "from IPython.display import Image, display\n\n" + "\n".join(
-        f'display(Image(filename=history["{key}"]))' for key in pictures
-    )
-    cells.append(("code", show))
+    cells = [*script_cells[:n_title], ("code", SETUP), *script_cells[n_title:]]
+    if name not in STANDALONE:
+        cells.append(("code", RUN))
+        pictures = PICTURES.get(name, ("curve",))
+        show = "from IPython.display import Image, display\n\n" + "\n".join(
+            f'display(Image(filename=history["{key}"]))' for key in pictures
+        )
+        cells.append(("code", show))
     notebook = v4.new_notebook()
     for i, (kind, text) in enumerate(cells):
         cell = v4.new_markdown_cell(text) if kind == "markdown" else v4.new_code_cell(text)

@@ -16,8 +16,10 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 from tensorir import gradient, ifelse, scan_module, tensor
 from tensorir.frontend import printing
 from tensorir.frontend.config import change_flags, config
+from tensorir.frontend.debug_modes import DebugMode, NanGuardMode
 from tensorir.frontend.function import Function, In, Param, clone, clone_replace, function
 from tensorir.frontend.gradient import Lop, Rop, grad, hessian, jacobian
+from tensorir.frontend.intermediate_values import eval_intermediate
 from tensorir.frontend.modes import Mode
 from tensorir.frontend.printing import pp
 from tensorir.frontend.scan import OrderedUpdates, foldl, foldr, map, reduce, scan  # noqa: A004 - Theano's names
@@ -40,7 +42,10 @@ __all__ = [
     "gradient",
     "hessian",
     "jacobian",
+    "DebugMode",
     "Function",
+    "NanGuardMode",
+    "eval_intermediate",
     "In",
     "Mode",
     "Param",

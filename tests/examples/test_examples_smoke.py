@@ -99,6 +99,25 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     assert_loss_fell(tmp_path / f"{name}_history.json")
 
 
+@pytest.mark.slow
+@needs_frontend
+def test_debugging_notebook_runs(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    for key, value in _env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TENSORIR_EXAMPLES_OUT", str(tmp_path))
+    notebook = nbformat.read(NOTEBOOKS / "debugging.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
+    client.execute()
+    text = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
+    assert "part of the gradient of tir.sqrt" in text, text
+    assert "Function profile: lenet_step" in text
+    assert (tmp_path / "logistic_regression.svg").is_file() and (tmp_path / "lenet_step.html").is_file()
+
+
 def test_notebooks_match_scripts():
     pytest.importorskip("nbformat")
     result = subprocess.run(
@@ -107,7 +126,7 @@ def test_notebooks_match_scripts():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("name", [*SCRIPTS, "tour", "common", "make_notebooks"])
+@pytest.mark.parametrize("name", [*SCRIPTS, "tour", "common", "make_notebooks", "debugging"])
 def test_example_compiles(name):
     source = (EXAMPLES / f"{name}.py").read_text()
     compile(source, f"{name}.py", "exec")

@@ -56,7 +56,19 @@ def _thread_count(value: Any) -> int:
     return count
 
 
-MODES = ("FAST_RUN", "FAST_COMPILE", "REFERENCE", "DEBUG_MODE", "NONE")
+LOG_TOPICS = ("cache",)
+
+
+def _log_topics(value: Any) -> str:
+    """Comma-separated names from LOG_TOPICS (empty: no log)."""
+    topics = [t.strip() for t in str(value).split(",") if t.strip()]
+    unknown = [t for t in topics if t not in LOG_TOPICS]
+    if unknown:
+        raise ValueError(f"unknown log topic(s) {', '.join(unknown)}; topics: {', '.join(LOG_TOPICS)}")
+    return ",".join(topics)
+
+
+MODES = ("FAST_RUN", "FAST_COMPILE", "REFERENCE", "DEBUG_MODE", "DebugMode", "NanGuardMode", "NONE")
 
 FLAGS: tuple[Flag, ...] = (
     Flag("floatX", "float64", "default float dtype of variables and Python float constants",
@@ -77,6 +89,12 @@ FLAGS: tuple[Flag, ...] = (
          "first step (False: a Python loop over the body)", None, _bool),
     Flag("native_calls", True, "replay a function's native calls, recorded once per argument signature, as one "
          "native call (False: a Python loop over the plan's steps on every call)", None, _bool),
+    Flag("nan_guard", False, "compile every function with the NaN/Inf guard (NanGuardMode's checks on the mode's "
+         "rewrites): the first op making a NaN or inf raises, naming it and the line that built it", None, _bool),
+    Flag("profile", False, "profile every function (as function(..., profile=True)) and print each summary at exit",
+         None, _bool),
+    Flag("log", "", "comma-separated topics to log through Python's logging (also TENSORIR_LOG): 'cache' "
+         "explains each compile cache miss and each new argument signature of a function", None, _log_topics),
     Flag("reuse_large_buffers", True, "keep freed large arrays in the process (no page faults on the next call's "
          "outputs; the resident size stays at its peak)", None, _bool),
 )
@@ -148,6 +166,8 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
                 except ConfigError as exc:
                     raise ConfigError(f"config file {path}: {exc}") from None
     config.update_from_string(env.get("TENSORIR_FLAGS", ""), "TENSORIR_FLAGS")
+    if env.get("TENSORIR_LOG"):
+        config.log = env["TENSORIR_LOG"]
     threads = env.get(THREADS_VARIABLE)
     if threads:
         try:

@@ -9,6 +9,7 @@ Updates are computed from the old values and written together after a successful
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -109,6 +110,8 @@ class Function:
         self.trust_input = False
         #: the arguments ``function`` was called with (see ``FunctionRecipe``); None when unknown.
         self.recipe: FunctionRecipe | None = None
+        #: What the profiler collected (frontend/profiling.py), when compiled with ``profile``.
+        self.profile: Any = None
         self._prepare_call()
 
     def __reduce__(self) -> tuple[Any, tuple[FunctionRecipe]]:
@@ -265,6 +268,7 @@ class Function:
             self.output_keys,
         )
         copied.recipe = self.recipe
+        copied.profile = self.profile
         return copied
 
     def free(self) -> None:
@@ -488,18 +492,57 @@ def function(
     if not no_default_updates:
         update_pairs = _add_default_updates(update_pairs, outs, ins, no_default_updates)
     mode_obj = get_mode(mode)
+    if config.nan_guard and mode_obj.linker == "native" and not hasattr(mode_obj, "monitor"):
+        from tensorir.frontend.debug_modes import NanGuardMode
+
+        mode_obj = NanGuardMode(optimizer=mode_obj.optimizer)
+    stats = _profile_stats(profile, name)
     fname = name or "main"
+    started = time.perf_counter()
     graph = build_graph(ins, outs, update_pairs, givens, on_unused_input or config.on_unused_input, _symbol(fname))
+    if stats is not None:
+        stats.compile_seconds["graph_build"] += time.perf_counter() - started
     # The shared values' shapes now guess which kernels the first call runs (runtime/shape_guess.py).
     hints = {len(ins) + k: np.shape(s.get_value(borrow=True)) for k, s in enumerate(graph.shared_inputs)}
     # Each update may be written into its shared variable's own buffer (runtime/donation.py).
     position = {id(s): len(ins) + k for k, s in enumerate(graph.shared_inputs)}
     donations = {len(outs) + j: position[id(t)] for j, t in enumerate(graph.update_targets) if id(t) in position}
-    executor = mode_obj.compile(graph.module, shape_hints=hints, donations=donations)
+    log_cache = "cache" in config.log.split(",")
+    if log_cache:
+        from tensorir.frontend.cache_log import enable_cache_log
+
+        enable_cache_log()
+    if stats is None:
+        executor = mode_obj.compile(graph.module, shape_hints=hints, donations=donations)
+    else:
+        from tensorir.frontend.profiling import compile_profiled
+
+        executor = compile_profiled(mode_obj, graph.module, stats, shape_hints=hints)
+    if log_cache:
+        from tensorir.frontend.cache_log import SignatureLog
+
+        executor = SignatureLog(executor, fname, [i.name or f"#{k}" for k, i in enumerate(ins)])
     compiled = Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
+    compiled.profile = stats
     compiled.recipe = FunctionRecipe(list(inputs), outputs, mode_obj, update_pairs, givens, name,
                                      allow_input_downcast, on_unused_input)
     return compiled
+
+
+def _profile_stats(profile: Any, name: str | None) -> Any:  # noqa: ANN401
+    """The ProfileStats a function compiled with ``profile`` (True, a ProfileStats, or None and
+    ``config.profile``) fills, or None."""
+    if profile is None or profile is False:
+        if not config.profile:
+            return None
+        profile = True
+    from tensorir.frontend.profiling import ProfileStats
+
+    if isinstance(profile, ProfileStats):
+        return profile
+    if profile is True:
+        return ProfileStats(name)
+    raise TypeError(f"function: profile must be True, False or a ProfileStats, got {type(profile).__name__}")
 
 
 @dataclass

@@ -3,64 +3,28 @@
 ``FAST_RUN``: all rewrites, native code. ``FAST_COMPILE``: few rewrites, quick native code.
 ``REFERENCE``: all rewrites, the NumPy reference executor (the test oracle).
 ``NONE``: no rewrites, reference executor (the graph exactly as built).
+``DEBUG_MODE`` (``DebugMode``) and ``NanGuardMode``: FAST_RUN's plan with every step checked
+(frontend/debug_modes.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from tensorir.dialects.ir import Module
 from tensorir.frontend.config import MODES, config
-from tensorir.passes.pipelines import run_pipeline
-from tensorir.runtime.allocation import reuse_large_buffers
-from tensorir.runtime.executors import make_executor
+from tensorir.frontend.debug_modes import DebugMode, NanGuardMode
+from tensorir.frontend.mode_class import Mode
 
-
-@dataclass(frozen=True)
-class Mode:
-    """``Mode(optimizer, linker)``: optimizer 'fast_run' | 'fast_compile' | None; linker 'native' | 'reference'."""
-
-    optimizer: str | None = "fast_run"
-    linker: str = "native"
-    name: str = "custom"
-
-    def compile(self, module: Module, shape_hints: Mapping[int, tuple[int, ...]] | None = None,
-                donations: Mapping[int, int] | None = None) -> Any:
-        """The executor of ``module``'s function after this mode's rewrites; ``shape_hints``:
-        likely shapes of some arguments (by index), e.g. shared variables' current values;
-        ``donations``: result -> argument whose buffer it may overwrite (shared updates)."""
-        run_pipeline(module, self.optimizer, fast_math=config.fast_math)
-        if self.linker == "native" and config.reuse_large_buffers:
-            reuse_large_buffers()
-        return make_executor(
-            module.functions[0],
-            self.linker,
-            opt_level=3 if self.optimizer == "fast_run" else 1,
-            cache_dir=config.compiledir,
-            num_threads=config.threads or None,
-            native_loops=config.native_loops,
-            native_calls=config.native_calls,
-            shape_hints=shape_hints,
-            donations=donations,
-        )
-
-    def including(self, *tags: str) -> Mode:
-        return self
-
-    def excluding(self, *tags: str) -> Mode:
-        if "fusion" in tags or "all" in tags:
-            return self
-        return self
+__all__ = ["PREDEFINED", "DebugMode", "Mode", "NanGuardMode", "get_mode"]
 
 
 PREDEFINED: dict[str, Mode] = {
     "FAST_RUN": Mode("fast_run", "native", "FAST_RUN"),
     "FAST_COMPILE": Mode("fast_compile", "native", "FAST_COMPILE"),
     "REFERENCE": Mode("fast_run", "reference", "REFERENCE"),
-    "DEBUG_MODE": Mode("fast_run", "reference", "DEBUG_MODE"),
     "NONE": Mode(None, "reference", "NONE"),
+    "DEBUG_MODE": DebugMode(),
+    "NanGuardMode": NanGuardMode(),
 }
 PREDEFINED["DebugMode"] = PREDEFINED["DEBUG_MODE"]
 

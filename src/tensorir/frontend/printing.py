@@ -1,4 +1,6 @@
-"""Showing graphs: ``debugprint`` (SSA text of the graph or compiled function) and ``pp`` (infix)."""
+"""Showing graphs: ``debugprint`` (SSA text of the graph or compiled function), ``pp`` (infix),
+``pydotprint`` (a picture, frontend/graph_picture.py) and ``d3viz`` (an interactive HTML page,
+frontend/graph_html.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ from typing import Any
 from tensorir.dialects.builtin import RETURN, make_func
 from tensorir.dialects.ir import Module, Operation, Value, ancestors_topological, clone_operation, graph_inputs
 from tensorir.dialects.printer import print_func
+from tensorir.frontend.graph_html import d3viz
+from tensorir.frontend.graph_picture import pydotprint
 from tensorir.frontend.variable import TensorVariable, as_tensor_variable
+
+__all__ = ["d3viz", "debugprint", "graph_function", "pp", "pprint", "pydotprint"]
 
 _INFIX = {"tir.add": "+", "tir.sub": "-", "tir.mul": "*", "tir.true_div": "/", "tir.int_div": "//",
           "tir.pow": "**", "tir.mod": "%", "tir.lt": "<", "tir.gt": ">", "tir.le": "<=", "tir.ge": ">=",

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tensorir.dialects.builder import Builder
+from tensorir.dialects.builder import Builder, user_location
 from tensorir.dialects.ir import FreeValue, Operation, Value, ancestors_topological
+from tensorir.dialects.provenance import gradient_location
 from tensorir.dialects.tir.shape import reshape_like
 from tensorir.dialects.tir.stable_vjp import stable_form
 from tensorir.dialects.types import FLOAT_DTYPES
@@ -98,13 +99,19 @@ def vjp_graph(
         if all(g is None for g in out_grads):
             continue
         form = stable_form(op, blocked) if len(op.results) == 1 else None
-        if form is not None:
-            # The pattern rooted here differentiated through its stable form (see stable_vjp).
-            operands: Sequence[Value] = form.inputs
-            in_grads, _ = vjp_graph(b, [form.build(b)], out_grads, form.inputs)
-        else:
-            operands = op.operands
-            in_grads = op.opdef.vjp(b, op, out_grads)
+        # The ops a rule builds remember the forward op they differentiate (dialects/provenance.py).
+        saved = b.location
+        b.location = gradient_location(op, saved if saved is not None or not b.track_location else user_location())
+        try:
+            if form is not None:
+                # The pattern rooted here differentiated through its stable form (see stable_vjp).
+                operands: Sequence[Value] = form.inputs
+                in_grads, _ = vjp_graph(b, [form.build(b)], out_grads, form.inputs)
+            else:
+                operands = op.operands
+                in_grads = op.opdef.vjp(b, op, out_grads)
+        finally:
+            b.location = saved
         if len(in_grads) != len(operands):
             raise RuntimeError(f"vjp of {op.name} returned {len(in_grads)} cotangents for {len(operands)} operands")
         for v, g in zip(operands, in_grads):

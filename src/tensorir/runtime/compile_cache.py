@@ -40,6 +40,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import platform
 import struct
@@ -55,7 +56,9 @@ from pathlib import Path
 from typing import Any
 
 # The pipeline is part of every key; jit.py imports llvmlite and MLIR only when it compiles.
+from tensorir.codegen.compile_phases import timed_phase
 from tensorir.codegen.cpu.jit import DEFAULT_MLIR_PIPELINE
+from tensorir.runtime.cache_log import CACHE_LOG, key_parts, log_miss
 from tensorir.runtime.cache_overlay import is_writable_directory, overlay_directory
 
 try:  # POSIX file locks; elsewhere concurrent writers still cannot corrupt an entry (atomic rename)
@@ -317,10 +320,10 @@ class CompileCache:
         ``identity`` must determine the text (given the code generators' sources, which are in
         the key too): e.g. kernel names that hash every parameter of their text.
         """
-        return self._get(lazy_cache_key(identity, opt_level), make_text, opt_level, symbols)
+        return self._get(lazy_cache_key(identity, opt_level), make_text, opt_level, symbols, identity)
 
     def _get(self, key: str, make_text: Callable[[], str | list[str]], opt_level: int,
-             symbols: dict[str, int] | None) -> LoadedModule:
+             symbols: dict[str, int] | None, identity: str | None = None) -> LoadedModule:
         module = self._memory.get(key)
         if module is not None:
             self.stats["memory"] += 1
@@ -330,7 +333,7 @@ class CompileCache:
         with self._lock:
             module = self._memory.get(key)
             if module is None:
-                module = self._load_or_compile(key, make_text, opt_level, symbols)
+                module = self._load_or_compile(key, make_text, opt_level, symbols, identity)
                 self._memory[key] = module
             self._remember(key, module)
             return module
@@ -343,8 +346,9 @@ class CompileCache:
             self._recent.popitem(last=False)
 
     def _load_or_compile(self, key: str, make_text: Callable[[], str | list[str]], opt_level: int,
-                         symbols: dict[str, int] | None) -> LoadedModule:
+                         symbols: dict[str, int] | None, identity: str | None = None) -> LoadedModule:
         if self.directory is None:
+            self._explain_miss(key, identity, opt_level)
             return self._compile(make_text, opt_level, symbols)
         for directory in self._read_directories():
             module, damaged = self._read(self.entry_path(key, directory), key, symbols)
@@ -352,6 +356,7 @@ class CompileCache:
                 if damaged:
                     self._repair(key, module)
                 return module
+        self._explain_miss(key, identity, opt_level)
         path = self._writable_entry_path(key)
         if path is None:  # nowhere to write: compile without storing
             return self._compile(make_text, opt_level, symbols)
@@ -364,6 +369,12 @@ class CompileCache:
                 module = self._compile(make_text, opt_level, symbols)
             self._store(path, key, module)
             return module
+
+    def _explain_miss(self, key: str, identity: str | None, opt_level: int) -> None:
+        """Log why ``key`` is compiled (runtime/cache_log.py; nothing happens while the log is off)."""
+        if CACHE_LOG.isEnabledFor(logging.INFO):
+            parts = key_parts(opt_level, DEFAULT_MLIR_PIPELINE, _environment_fingerprint())
+            log_miss(self.directory, identity or f"kernel text {key[:16]}", parts)
 
     def _store(self, path: Path, key: str, module: LoadedModule) -> None:
         """Write ``module``'s library, then the entry that names it."""
@@ -390,6 +401,7 @@ class CompileCache:
             return compile_mlir(text, opt_level=opt_level, symbols=symbols)
         return compile_mlir_parts(text, opt_level=opt_level, symbols=symbols)
 
+    @timed_phase("cache_load")
     def _read(self, path: Path, key: str, symbols: dict[str, int] | None) -> tuple[LoadedModule | None, bool]:
         """(the entry's module or None, whether the entry names a library that is damaged)."""
         try:
@@ -519,7 +531,8 @@ class CompileCache:
             return 0
         removed = 0
         for path in list(self.directory.glob("*/*")):
-            if path.name.endswith((ENTRY_SUFFIX, LIBRARY_SUFFIX, LOCK_SUFFIX)) or path.name.startswith(".tmp-"):
+            if (path.name.endswith((ENTRY_SUFFIX, LIBRARY_SUFFIX, LOCK_SUFFIX)) or path.name.startswith(".tmp-")
+                    or path.parent.name == "explain"):  # the cache log's records (runtime/cache_log.py)
                 with contextlib.suppress(OSError):
                     path.unlink()
                     removed += path.name.endswith(ENTRY_SUFFIX)

@@ -40,7 +40,7 @@ MODE_NAMES: dict[str, str] = {
     "FAST_COMPILE": "FAST_COMPILE",
     "DebugMode": "DEBUG_MODE",
     "DEBUG_MODE": "DEBUG_MODE",
-    "NanGuardMode": "FAST_RUN",
+    "NanGuardMode": "NanGuardMode",
     "Mode": "Mode",
 }
 

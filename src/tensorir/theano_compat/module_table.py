@@ -44,13 +44,12 @@ MODULES: dict[str, TheanoModule] = {
             "tensor": "tensorir.tensor",
             "__version__": f"{_COMPAT}.module_table:THEANO_VERSION",
         },
-        children=("tensor", "compile", "gradient", "ifelse", "printing", "scalar", "sandbox", "scan_module"),
+        children=("tensor", "compile", "gradient", "ifelse", "printing", "scalar", "sandbox", "scan_module", "d3viz"),
         missing={
             "Op": _NO_CUSTOM_OPS,
             "Apply": _NO_CUSTOM_OPS,
             "sparse": "tensorir has no sparse tensors; use dense arrays",
             "sparse_grad": "tensorir has no sparse gradients; the dense gradient of the indexing is used",
-            "d3viz": "use theano.printing.debugprint or Function.ir()",
             "ProfileMode": "ProfileMode was removed in Theano 0.9; use function(..., profile=True)",
         },
     ),
@@ -140,12 +139,15 @@ MODULES: dict[str, TheanoModule] = {
     ),
     "theano.compile": TheanoModule(
         sources=(f"{_COMPAT}.compile",),
-        names={"shared": "tensorir:shared", "SharedVariable": "tensorir:SharedVariable"},
-        children=("mode", "io", "sharedvalue", "function_module"),
+        names={"shared": "tensorir:shared", "SharedVariable": "tensorir:SharedVariable",
+               "DebugMode": "tensorir.frontend.debug_modes:DebugMode",
+               "NanGuardMode": "tensorir.frontend.debug_modes:NanGuardMode",
+               "ProfileStats": "tensorir.frontend.profiling:ProfileStats"},
+        children=("mode", "io", "sharedvalue", "function_module", "nanguardmode", "debugmode", "profiling"),
         missing={
-            "DebugMode": "use mode='DebugMode' (tensorir's reference executor checks the native one)",
-            "NanGuardMode": "tensorir has no NanGuardMode; check outputs with numpy.isfinite",
-            "MonitorMode": "tensorir has no MonitorMode; use theano.printing.debugprint",
+            "MonitorMode": "tensorir has no per-node callback mode: use mode=NanGuardMode(...) to stop at the first "
+                           "bad value, function(..., profile=True) to time each step, or "
+                           "tensorir.eval_intermediate(f, inputs, var) to see any intermediate value",
             "ProfileMode": "ProfileMode was removed in Theano 0.9; use function(..., profile=True)",
             "OpFromGraph": "call a Python function that builds the graph instead",
             "as_op": _NO_CUSTOM_OPS,
@@ -155,6 +157,10 @@ MODULES: dict[str, TheanoModule] = {
         names={name: f"{_COMPAT}.compile:{name}" for name in (
             "Mode", "get_default_mode", "get_mode", "predefined_modes", "predefined_linkers", "predefined_optimizers")},
     ),
+    "theano.compile.nanguardmode": TheanoModule(names={"NanGuardMode": "tensorir.frontend.debug_modes:NanGuardMode"}),
+    "theano.compile.debugmode": TheanoModule(names={"DebugMode": "tensorir.frontend.debug_modes:DebugMode"}),
+    "theano.compile.profiling": TheanoModule(names={"ProfileStats": "tensorir.frontend.profiling:ProfileStats"}),
+    "theano.d3viz": TheanoModule(names={"d3viz": "tensorir.frontend.graph_html:d3viz"}),
     "theano.compile.io": TheanoModule(names={"In": f"{_COMPAT}.compile:In", "Out": f"{_COMPAT}.compile:Out"}),
     "theano.compile.sharedvalue": TheanoModule(
         names={"shared": "tensorir:shared", "SharedVariable": "tensorir:SharedVariable"},
@@ -174,10 +180,10 @@ MODULES: dict[str, TheanoModule] = {
     "theano.ifelse": TheanoModule(sources=("tensorir.ifelse",)),
     "theano.printing": TheanoModule(
         names={"debugprint": "tensorir.frontend.printing:debugprint", "pp": "tensorir.frontend.printing:pp",
-               "pprint": "tensorir.frontend.printing:pprint"},
+               "pprint": "tensorir.frontend.printing:pprint", "pydotprint": "tensorir.frontend.printing:pydotprint"},
         missing={
-            "pydotprint": "tensorir draws no graphviz images; use theano.printing.debugprint or Function.ir()",
-            "Print": "tensorir has no printing op; return the value as an extra output of the function",
+            "Print": "tensorir has no printing op: tensorir.eval_intermediate(f, inputs, var) gives any intermediate's "
+                     "value for a call's inputs (or return the value as an extra output of the function)",
         },
     ),
     "theano.scalar": TheanoModule(sources=(f"{_COMPAT}.scalar",)),

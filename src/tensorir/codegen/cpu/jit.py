@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tensorir.codegen.compile_phases import timed_phase
 from tensorir.codegen.cpu.bindings import import_binding, signals_deferred
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ def lowered_module(text: str, pipeline: str, *, limit: int | None = None) -> Ite
             handler.detach()
 
 
+@timed_phase("mlir_lowering")
 def lower_mlir_to_llvm_ir(text: str, pipeline: str = DEFAULT_MLIR_PIPELINE) -> str:
     """Parse MLIR text, run ``pipeline`` and translate to LLVM IR text.
 
@@ -362,6 +364,7 @@ class NativeModule:
         return f"NativeModule(functions={self.function_names}, {len(self.object_code)} bytes)"
 
 
+@timed_phase("llvm")
 def compile_llvm_ir(
     llvm_ir: str, *, opt_level: int = 3, symbols: dict[str, int] | None = None
 ) -> NativeModule:
@@ -405,6 +408,7 @@ def memref_args(array) -> tuple[int, int, int, int, int]:
     return (pointer, pointer, 0, array.shape[0], 1)
 
 
+@timed_phase("llvm")
 def compile_mlir_parts(
     texts: list[str],
     *,
