@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,9 +67,21 @@ from tensorir.runtime.shape_guess import GuessedOp, guessed_types
 from tensorir.runtime.step_traits import DeclaredStep, PredictsKernels, StepTraits, traits_of
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count, environment_thread_count
 
-__all__ = ["NativeExecutor"]
+__all__ = ["DeviceSteps", "NativeExecutor"]
 
 Step = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class DeviceSteps:
+    """Device hook: a device's step table, its kind -> builder table and what its steps share
+    (``context``, read by the builders as ``executor.device_context``)."""
+
+    step_kind: Callable[[Operation], StepKind]
+    builders: Mapping[StepKind, Callable[..., tuple[Step, str] | None]]
+    context: object
+
+
 _SHAPE_READERS = ("tir.shape", "tir.shape_i")
 def _column_slice(v: Value) -> str | None:
     """For a value made by ``tir.subtensor`` slicing its operand's last axis: its inner stride
@@ -140,11 +153,14 @@ class NativeExecutor:
                  parent: NativeExecutor | None = None,
                  parent_predicted: dict[str, tuple[str, int]] | None = None,
                  shape_hints: Mapping[int, tuple[int, ...]] | None = None,
-                 donations: Mapping[int, int] | None = None) -> None:
+                 donations: Mapping[int, int] | None = None, device: DeviceSteps | None = None) -> None:
         # A block is a loop or branch body (ending in tir.yield), run once per step of its op.
         # Bodies share their parent's kernel context, and their predicted kernels compile in the
         # parent's one module (``parent_predicted``): one MLIR and LLVM run for the function.
         self.func = func
+        # Device hook: another device's step table and builders (runtime/cuda/executor.py).
+        self.device = device
+        self.device_context = None if device is None else device.context
         self.opt_level, self.cache_dir = opt_level, cache_dir
         self.native_loops = native_loops
         threads = _thread_count(num_threads)
@@ -193,7 +209,7 @@ class NativeExecutor:
                 plan_kind = StepKind.LOOP if loop is not None else StepKind.REFERENCE
             else:
                 step, kind = self._make_step(op, predicted, slots)
-                plan_kind = StepKind.REFERENCE if kind == "reference" else step_kind(op)
+                plan_kind = StepKind.REFERENCE if kind == "reference" else self._kind(op)
             ins = tuple(slots[id(v)] for v in [*op.operands, *extra])
             outs = []
             for r in op.results:
@@ -261,8 +277,12 @@ class NativeExecutor:
 
     def _native_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str] | None:
         """The CPU step of ``op``'s kind in the step table (codegen/cpu/step_table.py), or None."""
-        build = _STEP_BUILDERS.get(step_kind(op))
+        builders = _STEP_BUILDERS if self.device is None else self.device.builders
+        build = builders.get(self._kind(op))
         return None if build is None else build(self, op, predicted)
+
+    def _kind(self, op: Operation) -> StepKind:
+        return step_kind(op) if self.device is None else self.device.step_kind(op)
 
     def _elementwise_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
         ranks = [v.type.ndim for v in op.operands]

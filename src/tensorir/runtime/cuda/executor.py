@@ -1,0 +1,87 @@
+"""A ``device=cuda`` function: the native executor's plan with the GPU's steps, and the call's edges.
+
+The plan is :class:`~tensorir.runtime.native.NativeExecutor`'s, built from the GPU's step table
+and builders (``runtime/cuda/steps.py``) over a function whose transfers were made explicit
+(``passes/device_transfer.py``). Around it a call:
+
+1. uploads the NumPy arguments that live on the GPU (``device_flag.on_device``) through pinned
+   staging; device arrays (GPU shared variables) are passed as they are;
+2. runs the plan on the function's own stream, then synchronizes it: a failed kernel raises
+   there, before anything is written back;
+3. writes each update into its shared variable's own device buffer (a device-to-device copy;
+   the variable keeps its array object, so ``borrow=True`` holders see the new values), after
+   every result exists, so a failed call leaves the shared variables unchanged;
+4. gives the outputs as NumPy arrays, or as device arrays with ``return_device_arrays``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tensorir.dialects.ir import Operation
+from tensorir.runtime.cuda.context import runtime_for
+from tensorir.runtime.cuda.device_array import DeviceArray
+from tensorir.runtime.cuda.device_flag import on_device
+from tensorir.runtime.cuda.modules import KernelSet
+from tensorir.runtime.cuda.steps import GPU_STEP_BUILDERS, GpuFunctionContext, gpu_step_kind
+from tensorir.runtime.native import DeviceSteps, NativeExecutor
+
+__all__ = ["CudaExecutor"]
+
+
+class CudaExecutor:
+    """Runs a ``func.func`` (its transfers inserted) on CUDA device ``ordinal`` (module docstring)."""
+
+    kind = "cuda"
+
+    def __init__(self, func: Operation, ordinal: int = 0, opt_level: int = 3, cache_dir: str | None = "",
+                 donations: Mapping[int, int] | None = None, return_device_arrays: bool = False) -> None:
+        runtime = runtime_for(ordinal)
+        self.runtime = runtime
+        self.memory = runtime.stream_memory()
+        self.kernels = KernelSet(runtime.device, cache_dir)
+        context = GpuFunctionContext(self.memory, self.kernels, runtime.device.limits)
+        block = func.regions[0].block
+        self.upload = [on_device(a.type.dtype, a.type.ndim) for a in block.arguments]
+        self.plan = NativeExecutor(func, opt_level, cache_dir=cache_dir, native_loops=False, native_calls=False,
+                                   device=DeviceSteps(gpu_step_kind, GPU_STEP_BUILDERS, context))
+        n_results = len(block.terminator.operands) if block.terminator is not None else 0
+        self.donations = dict(donations or {})
+        self.outputs = [i for i in range(n_results) if i not in self.donations]
+        self.return_device_arrays = return_device_arrays
+        #: Every result is a new array (downloaded, or a device array made by this call).
+        self.fresh_results = (True,) * n_results
+
+    @property
+    def step_kinds(self) -> list[tuple[str, str]]:
+        return self.plan.step_kinds
+
+    def describe(self) -> str:
+        return self.plan.describe()
+
+    def run(self, args: Sequence[Any]) -> list[Any]:
+        memory = self.memory
+        with memory.lock:
+            device_args = [DeviceArray.from_host(a, memory) if up and isinstance(a, np.ndarray) else a
+                           for a, up in zip(args, self.upload)]
+            results = self.plan.run(device_args)
+            memory.synchronize()
+            for r, a in self.donations.items():
+                new, old = results[r], args[a]
+                if (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old
+                        and new.shape == old.shape and new.dtype == old.dtype):
+                    if new.nbytes:
+                        memory.copy(old.address, new.address, new.nbytes)
+                    results[r] = old
+            for i in self.outputs:
+                value = results[i]
+                if isinstance(value, DeviceArray):
+                    if not self.return_device_arrays:
+                        results[i] = value.get()
+                    elif any(value is a for a in device_args):
+                        results[i] = value.copy()  # never hand out a shared variable's own buffer
+            memory.synchronize()
+        return results
