@@ -14,7 +14,7 @@ from tensorir.dialects.types import normalize_dtype
 from tensorir.frontend.config import config
 from tensorir.frontend.variable import TensorVariable
 from tensorir.runtime.arguments import converts_exactly, reject_masked
-from tensorir.runtime.cuda.device_flag import on_device, parse_device, require_device
+from tensorir.runtime.cuda.device_flag import parse_device, require_device, shared_on_device
 
 
 class Container:
@@ -180,7 +180,7 @@ def shared(
     type_ = IRTensorType(arr.dtype.name, tuple(1 if b else None for b in broadcastable))
     stored = arr if borrow and isinstance(value, np.ndarray) else arr.copy()
     device = parse_device(config.device)
-    if device.is_cuda and on_device(arr.dtype.name, arr.ndim):
+    if shared_on_device(device, arr.dtype.name, arr.ndim):
         # Theano's rule: float and int arrays of rank >= 1 live in GPU memory under device=cuda.
         require_device(device)
         stored = _upload(stored, device.ordinal)

@@ -91,6 +91,10 @@ class StreamMemory:
     def copy(self, destination: int, source: int, nbytes: int) -> None:
         check(self.driver.cuMemcpyDtoDAsync(destination, source, nbytes, self.stream), "cuMemcpyDtoDAsync")
 
+    def fill_bytes(self, address: int, value: int, nbytes: int) -> None:
+        """Set ``nbytes`` bytes at ``address`` to ``value`` (on the stream)."""
+        check(self.driver.cuMemsetD8Async(address, value, nbytes, self.stream), "cuMemsetD8Async")
+
     # -- calls ------------------------------------------------------------------------------------
     def synchronize(self) -> None:
         """Wait for the stream's work; its errors (a failed kernel) raise here."""

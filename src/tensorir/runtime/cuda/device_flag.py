@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEVICE_DTYPES", "DeviceChoice", "on_device", "parse_device", "require_device"]
+__all__ = ["DEVICE_DTYPES", "DeviceChoice", "normalize_device", "on_device", "parse_device", "require_device",
+           "shared_on_device"]
 
 _PATTERN = re.compile(r"^(cpu|cuda|gpu)(\d*)$")
 
@@ -55,11 +56,22 @@ def on_device(dtype: str, ndim: int) -> bool:
     return ndim >= 1 and dtype in DEVICE_DTYPES
 
 
+def shared_on_device(choice: DeviceChoice, dtype: str, ndim: int) -> bool:
+    """Whether a shared variable made now is stored in GPU memory (not while only preparing PTX
+    without a GPU, ``runtime/cuda/prepare.py``: then it stays in host memory)."""
+    from tensorir.runtime.cuda.prepare import prepare_directory
+
+    return choice.is_cuda and on_device(dtype, ndim) and prepare_directory() is None
+
+
 def require_device(choice: DeviceChoice) -> None:
     """Raise :class:`~tensorir.runtime.cuda.driver.CudaUnavailable` naming the flag and what is
     missing (cuda-python, the driver, the device) unless ``choice``'s device can be used."""
     from tensorir.runtime.cuda.driver import CudaUnavailable, device_count, require_driver
+    from tensorir.runtime.cuda.prepare import prepare_directory
 
+    if prepare_directory() is not None:
+        return  # compiling for a GPU without one (runtime/cuda/prepare.py)
     try:
         require_driver()
         count = device_count()

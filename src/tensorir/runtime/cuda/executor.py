@@ -26,8 +26,11 @@ from tensorir.runtime.cuda.context import runtime_for
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.device_flag import on_device
 from tensorir.runtime.cuda.modules import KernelSet
+from tensorir.runtime.cuda.prepare import PreparedDevice, prepare_directory
+from tensorir.runtime.cuda.row_steps import run_pending
 from tensorir.runtime.cuda.steps import GPU_STEP_BUILDERS, GpuFunctionContext, gpu_step_kind
 from tensorir.runtime.native import DeviceSteps, NativeExecutor
+from tensorir.runtime.reference import ReferenceExecutor
 
 __all__ = ["CudaExecutor"]
 
@@ -39,15 +42,27 @@ class CudaExecutor:
 
     def __init__(self, func: Operation, ordinal: int = 0, opt_level: int = 3, cache_dir: str | None = "",
                  donations: Mapping[int, int] | None = None, return_device_arrays: bool = False) -> None:
-        runtime = runtime_for(ordinal)
-        self.runtime = runtime
-        self.memory = runtime.stream_memory()
-        self.kernels = KernelSet(runtime.device, cache_dir)
-        context = GpuFunctionContext(self.memory, self.kernels, runtime.device.limits)
+        # Without a GPU, under TENSORIR_CUDA_PREPARE (runtime/cuda/prepare.py): the plan and its
+        # PTX are made as for the device; calls run the function on the NumPy reference.
+        self.prepared = prepare_directory() is not None
+        if self.prepared:
+            device: Any = PreparedDevice.from_environment()
+            self.memory = None
+        else:
+            runtime = runtime_for(ordinal)
+            device = runtime.device
+            self.memory = runtime.stream_memory()
+        self.kernels = KernelSet(device, cache_dir)
+        context = self.context = GpuFunctionContext(self.memory, self.kernels, device.limits)
         block = func.regions[0].block
         self.upload = [on_device(a.type.dtype, a.type.ndim) for a in block.arguments]
         self.plan = NativeExecutor(func, opt_level, cache_dir=cache_dir, native_loops=False, native_calls=False,
                                    device=DeviceSteps(gpu_step_kind, GPU_STEP_BUILDERS, context))
+        if self.prepared:
+            self.kernels.prepare()
+            self.reference = ReferenceExecutor(func)
+        else:
+            self.kernels.load()  # kernel compile or load errors show at compile time
         n_results = len(block.terminator.operands) if block.terminator is not None else 0
         self.donations = dict(donations or {})
         self.outputs = [i for i in range(n_results) if i not in self.donations]
@@ -63,12 +78,18 @@ class CudaExecutor:
         return self.plan.describe()
 
     def run(self, args: Sequence[Any]) -> list[Any]:
+        if self.prepared:
+            return self.reference.run(args)
         memory = self.memory
         with memory.lock:
             device_args = [DeviceArray.from_host(a, memory) if up and isinstance(a, np.ndarray) else a
                            for a, up in zip(args, self.upload)]
-            results = self.plan.run(device_args)
-            memory.synchronize()
+            try:
+                results = self.plan.run(device_args)
+                memory.synchronize()
+                run_pending(self.context)  # a bad label raises here, before any update is written
+            finally:
+                self.context.pending.clear()
             for r, a in self.donations.items():
                 new, old = results[r], args[a]
                 if (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old

@@ -23,7 +23,7 @@ from tensorir.codegen.gpu.kernel_builder import gpu_module
 from tensorir.codegen.gpu.ptxas import assemble, find_ptxas
 from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.cuda.driver import CudaError, Device, GpuModule, check, require_driver
-from tensorir.runtime.ptx_cache import PtxCache
+from tensorir.runtime.cuda.prepare import module_ptx
 
 __all__ = ["CUBIN_SUFFIX", "CubinCache", "KernelSet", "cubin_cache_key", "remove_entries"]
 
@@ -103,7 +103,7 @@ class KernelSet:
     """The kernels one function's steps registered (``add``), compiled as one module and loaded
     the first time a step asks for one (``function``)."""
 
-    def __init__(self, device: Device, cache_dir: str | None) -> None:
+    def __init__(self, device: Device | Any, cache_dir: str | None) -> None:  # noqa: ANN401 - or a PreparedDevice
         self.device = device
         self.cache_dir = cache_dir
         self._texts: dict[str, str] = {}
@@ -126,9 +126,23 @@ class KernelSet:
             handle = self._functions[name] = self._module.function(name)
         return handle
 
+    def module_text(self) -> str:
+        """The MLIR module of every registered kernel (sorted by name: the same text each time)."""
+        return gpu_module([self._texts[n] for n in sorted(self._texts)])
+
+    def prepare(self) -> str | None:
+        """Compile the registered kernels' PTX now (None when there are none)."""
+        return module_ptx(self.module_text(), self.device.chip, self.cache_dir) if self._texts else None
+
+    def load(self) -> None:
+        """Compile and load the registered kernels now (a plan loads its module when built)."""
+        if self._texts and self._module is None:
+            self._module = self._load(sorted(self._texts))
+            self._functions.clear()
+
     def _load(self, names: Sequence[str]) -> GpuModule:
         text = gpu_module([self._texts[n] for n in names])
-        ptx = PtxCache(self.cache_dir).get(text, self.device.chip)
+        ptx = module_ptx(text, self.device.chip, self.cache_dir)
         driver = require_driver()
         version = int(check(driver.cuDriverGetVersion(), "cuDriverGetVersion"))
         cubin = CubinCache(self.cache_dir).get(ptx, self.device.chip, version)

@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
+from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.codegen.gpu import step_table as gpu_table
 from tensorir.codegen.gpu.lower_elementwise import flat_kernel, strided_kernel, vector_kernel, vector_lanes
 from tensorir.codegen.step_kinds import StepKind
@@ -39,51 +40,27 @@ from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.driver import GpuModule
 from tensorir.runtime.cuda.launch import elementwise_launch
 from tensorir.runtime.cuda.parameters import ParameterBlock
+from tensorir.runtime.step_traits import StepTraits
 
-__all__ = ["BLAS_FORMS", "GPU_STEP_BUILDERS", "GpuFunctionContext", "broadcast_strides", "gpu_step_kind",
-           "host_operands", "host_step", "runs_on_device", "warn_host_op"]
+__all__ = ["GPU_STEP_BUILDERS", "GpuFunctionContext", "broadcast_strides", "gpu_step_kind",
+           "DeviceFallbackStep", "host_operands", "host_step", "runs_on_device", "warn_host_op"]
 
-_FLOATS = ("float32", "float64")
-#: The BLAS ops cuBLAS runs, with the operand ranks each form takes.
-BLAS_FORMS: dict[str, tuple[tuple[int, ...], ...]] = {
-    "tir.gemm": ((2, 2),), "tir.gemv": ((2, 1),), "tir.dot": ((2, 2), (2, 1)), "tir.batched_dot": ((3, 3),),
-}
-_BLAS_MATRICES = {"tir.gemm": (2, 3), "tir.gemv": (2, 3), "tir.dot": (0, 1), "tir.batched_dot": (0, 1)}
-#: Operands the BLAS steps read on the host (alpha and beta, in Python).
-HOST_OPERANDS = {"tir.gemm": (1, 4), "tir.gemv": (1, 4)}
-_TRANSFERS = ("tir.to_device", "tir.to_host")
 _WARNED: set[str] = set()
 
 
-def _blas_on_device(op: Operation) -> bool:
-    forms = BLAS_FORMS.get(op.name)
-    if forms is None:
-        return False
-    dtype = op.results[0].type.dtype
-    matrices = [op.operands[i].type for i in _BLAS_MATRICES[op.name]]
-    return (dtype in _FLOATS and all(t.dtype == dtype for t in matrices)
-            and tuple(t.ndim for t in matrices) in forms)
-
-
 def gpu_step_kind(op: Operation) -> StepKind:
-    """The kind of step ``op`` takes under ``device=cuda`` (REFERENCE: its reference on the host)."""
-    if op.name in _TRANSFERS:
-        return StepKind.TRANSFER
-    if _blas_on_device(op):
-        return StepKind.BLAS
-    kind = gpu_table.step_kind(op)
-    # The reductions and row kernels of codegen/gpu are not stepped yet: those ops run on the host.
-    return kind if kind is StepKind.ELEMENTWISE else StepKind.REFERENCE
+    """The kind of step ``op`` takes under ``device=cuda`` (the GPU's step table)."""
+    return gpu_table.step_kind(op)
 
 
 def runs_on_device(op: Operation) -> bool:
     """Whether ``op`` takes a GPU step (for ``passes/device_transfer.py``)."""
-    return gpu_step_kind(op) not in (StepKind.REFERENCE, StepKind.TRANSFER)
+    return gpu_table.step_kind(op) not in (StepKind.REFERENCE, StepKind.TRANSFER)
 
 
 def host_operands(op: Operation) -> tuple[int, ...]:
-    """Operands a GPU step reads on the host."""
-    return HOST_OPERANDS.get(op.name, ()) if _blas_on_device(op) else ()
+    """Operands a GPU step reads on the host (for ``passes/device_transfer.py``)."""
+    return gpu_table.host_operands(op)
 
 
 def warn_host_op(op: Operation) -> None:
@@ -91,9 +68,8 @@ def warn_host_op(op: Operation) -> None:
     if op.name in _WARNED or op.opdef is CONSTANT:
         return
     _WARNED.add(op.name)
-    reason = gpu_table.why_reference(op) or "its GPU step is not written yet"
-    warnings.warn(f"device=cuda: {op.name} has no GPU kernel ({reason}); it runs on the host with transfers "
-                  "around it", stacklevel=2)
+    warnings.warn(f"device=cuda: {op.name} has no GPU kernel ({gpu_table.why_reference(op)}); it runs on the host "
+                  "with transfers around it", stacklevel=2)
 
 
 class GpuFunctionContext:
@@ -105,6 +81,9 @@ class GpuFunctionContext:
         self.limits = limits
         self._cublas = None
         self._count = 0
+        #: Checks the call makes once its stream is synchronized: (op, check) pairs whose check
+        #: raises on a bad value the kernels flagged (a class label out of range).
+        self.pending: list[tuple[Operation, Callable[[], None]]] = []
 
     def name(self, prefix: str) -> str:
         self._count += 1
@@ -133,6 +112,9 @@ def broadcast_strides(shape: Sequence[int], out_shape: Sequence[int]) -> list[in
 
 class GpuElementwiseStep:
     """An elementwise body over device arrays (module docstring)."""
+
+    #: New device arrays; never recorded (the CPU's recorders replay CPU calls only).
+    traits: ClassVar[StepTraits] = StepTraits(fresh_outputs=True)
 
     def __init__(self, gpu: GpuFunctionContext, body: ElementwiseBody, out_rank: int) -> None:
         self.gpu, self.body, self.out_rank = gpu, body, out_rank
@@ -174,6 +156,9 @@ class GpuElementwiseStep:
 class TransferStep:
     """``tir.to_device`` (upload; a constant's upload is kept) or ``tir.to_host`` (download)."""
 
+    #: A kept constant is handed out again at every call: not a fresh output.
+    traits: ClassVar[StepTraits] = StepTraits()
+
     def __init__(self, gpu: GpuFunctionContext, op: Operation) -> None:
         self.gpu = gpu
         self.to_device = op.name == "tir.to_device"
@@ -195,11 +180,13 @@ class TransferStep:
 class BlasStep:
     """A product on cuBLAS (module docstring); alpha and beta are host values."""
 
+    #: New device arrays; never recorded (the CPU's recorders replay CPU calls only).
+    traits: ClassVar[StepTraits] = StepTraits(fresh_outputs=True)
+
     def __init__(self, gpu: GpuFunctionContext, op: Operation) -> None:
         self.gpu, self.name = gpu, op.name
         self.dtype = op.results[0].type.dtype
         self.attributes = op.attributes
-        self.reference = op
 
     def _accumulate(self, c: Any, beta: float, shape: tuple[int, ...]) -> DeviceArray:  # noqa: ANN401
         """The output, holding ``c`` broadcast to ``shape`` where ``beta`` is not 0."""
@@ -275,17 +262,58 @@ def host_step(op: Operation) -> Callable[[list[Any]], list[Any]]:
     return step
 
 
+class DeviceFallbackStep:
+    """An op placed on the GPU whose form no GPU step takes (a dtype mix, say): its operands are
+    downloaded, its reference runs, its results are uploaded. Correct, slow, warned about once."""
+
+    #: New device arrays; never recorded (the CPU's recorders replay CPU calls only).
+    traits: ClassVar[StepTraits] = StepTraits(fresh_outputs=True)
+
+    def __init__(self, gpu: GpuFunctionContext, op: Operation, reason: str) -> None:
+        self.gpu, self.op = gpu, op
+        if op.name not in _WARNED:
+            _WARNED.add(op.name)
+            warnings.warn(f"device=cuda: {op.name} runs on the host here ({reason}), its values copied there and "
+                          "back", stacklevel=2)
+
+    def __call__(self, inputs: list[Any]) -> list[Any]:
+        host = [v.get() if isinstance(v, DeviceArray) else v for v in inputs]
+        return [DeviceArray.from_host(np.asarray(r), self.gpu.memory) for r in run_op(self.op, host)]
+
+
 def _gpu(executor: Any) -> GpuFunctionContext:  # noqa: ANN401 - the NativeExecutor
     return executor.device_context
 
 
-def _elementwise(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
+def _guarded(build: Callable[[GpuFunctionContext, Operation], Any]) -> Callable[..., tuple[Any, str]]:
+    """A builder that falls back to :class:`DeviceFallbackStep` where ``build`` finds the op's
+    form not lowerable (the op stays placed on the GPU; only its step differs)."""
+
+    def builder(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
+        gpu = _gpu(executor)
+        try:
+            return build(gpu, op), "gpu"
+        except NotLowerable as exc:
+            return DeviceFallbackStep(gpu, op, str(exc)), "reference"
+
+    return builder
+
+
+def _elementwise(gpu: GpuFunctionContext, op: Operation) -> GpuElementwiseStep:
     body = ElementwiseBody.from_block(op.regions[0].block) if op.name == "tir.fused" else ElementwiseBody.from_op(op)
-    return GpuElementwiseStep(_gpu(executor), body, op.results[0].type.ndim), "gpu kernel"
+    return GpuElementwiseStep(gpu, body, op.results[0].type.ndim)
 
 
-def _blas(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
-    return BlasStep(_gpu(executor), op), "cublas"
+def _reduction(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
+    from tensorir.runtime.cuda.row_steps import reduction_step
+
+    return reduction_step(gpu, op)
+
+
+def _row(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
+    from tensorir.runtime.cuda.row_steps import row_step
+
+    return row_step(gpu, op)
 
 
 def _transfer(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
@@ -299,8 +327,10 @@ def _reference(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]
 
 #: The GPU's step for each kind (``runtime/native.py`` reads this table under ``device=cuda``).
 GPU_STEP_BUILDERS: dict[StepKind, Callable[..., tuple[Any, str] | None]] = {
-    StepKind.ELEMENTWISE: _elementwise,
-    StepKind.BLAS: _blas,
+    StepKind.ELEMENTWISE: _guarded(_elementwise),
+    StepKind.REDUCTION: _guarded(_reduction),
+    StepKind.ROW: _guarded(_row),
+    StepKind.BLAS: _guarded(BlasStep),
     StepKind.TRANSFER: _transfer,
     StepKind.REFERENCE: _reference,
 }
