@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CAPSULE_NAME", "DLDataType", "DLDevice", "DLManagedTensor", "DLTensor", "KDL_CPU", "KDL_CUDA",
-           "dl_dtype", "make_capsule", "read_capsule"]
+           "dl_dtype", "live_exports", "make_capsule", "read_capsule"]
 
 KDL_CPU = 1
 KDL_CUDA = 2
@@ -60,22 +60,25 @@ def _delete(managed: Any) -> None:  # noqa: ANN401 - a ctypes pointer
         _EXPORTS.pop(ctypes.addressof(managed.contents), None)
 
 
-_CAPSULE_DESTRUCTOR = ctypes.CFUNCTYPE(None, ctypes.py_object)
-_pythonapi = ctypes.pythonapi
-_pythonapi.PyCapsule_New.restype = ctypes.py_object
-_pythonapi.PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, _CAPSULE_DESTRUCTOR]
-_pythonapi.PyCapsule_IsValid.restype = ctypes.c_int
-_pythonapi.PyCapsule_IsValid.argtypes = [ctypes.py_object, ctypes.c_char_p]
-_pythonapi.PyCapsule_GetPointer.restype = ctypes.c_void_p
-_pythonapi.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+# The destructor gets the capsule while it is being destroyed: as a raw pointer, never as a
+# Python object (a reference taken then would destroy it a second time).
+_CAPSULE_DESTRUCTOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_api = ctypes.PyDLL(None)  # the interpreter's C API, called with the GIL held
+_capsule_new = _api.PyCapsule_New
+_capsule_new.restype = ctypes.py_object
+_capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, _CAPSULE_DESTRUCTOR]
+_capsule_pointer = _api.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_raw_is_valid = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p)(("PyCapsule_IsValid", _api))
+_raw_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p)(("PyCapsule_GetPointer", _api))
 
 
 @_CAPSULE_DESTRUCTOR
-def _destroy_capsule(capsule: Any) -> None:  # noqa: ANN401 - the capsule
+def _destroy_capsule(capsule: int) -> None:
     # Only a capsule no consumer took still has its first name: its tensor is ours to delete.
-    if _pythonapi.PyCapsule_IsValid(capsule, CAPSULE_NAME):
-        address = _pythonapi.PyCapsule_GetPointer(capsule, CAPSULE_NAME)
-        managed = ctypes.cast(address, ctypes.POINTER(DLManagedTensor))
+    if _raw_is_valid(capsule, CAPSULE_NAME):
+        managed = ctypes.cast(_raw_pointer(capsule, CAPSULE_NAME), ctypes.POINTER(DLManagedTensor))
         managed.contents.deleter(managed)
 
 
@@ -109,12 +112,12 @@ def make_capsule(data: int, device: tuple[int, int], shape: tuple[int, ...], str
     address = ctypes.addressof(managed)
     with _EXPORTS_LOCK:
         _EXPORTS[address] = (managed, shape_array, strides_array, owner)
-    return _pythonapi.PyCapsule_New(address, CAPSULE_NAME, _destroy_capsule)
+    return _capsule_new(address, CAPSULE_NAME, _destroy_capsule)
 
 
 def read_capsule(capsule: object) -> dict[str, Any]:
     """The fields of an unconsumed ``"dltensor"`` capsule, as plain data (for tests and checks)."""
-    address = _pythonapi.PyCapsule_GetPointer(capsule, CAPSULE_NAME)
+    address = _capsule_pointer(capsule, CAPSULE_NAME)
     tensor = ctypes.cast(address, ctypes.POINTER(DLManagedTensor)).contents.dl_tensor
     ndim = tensor.ndim
     return {"data": tensor.data or 0, "device": (tensor.device.device_type, tensor.device.device_id),
