@@ -53,11 +53,13 @@ def test_each_op_has_one_kind_per_device(functions: dict[str, tr.Function]) -> N
             seen.add(on_cpu)
             if on_cpu in gpu.GPU_KERNEL_KINDS:
                 assert on_gpu is on_cpu and gpu.why_reference(op) is None, (name, op.name)
+            elif on_gpu is StepKind.INDEX:  # a view or sum_to
+                assert op.name in gpu.GPU_INDEX_OPS and gpu.why_reference(op) is None, (name, op.name)
             elif on_gpu is StepKind.BLAS:  # a product cuBLAS takes (batched_dot's reference on the CPU)
                 assert on_cpu in (StepKind.BLAS, StepKind.REFERENCE) and gpu.why_reference(op) is None, (name, op.name)
             else:
                 assert on_gpu is StepKind.REFERENCE and gpu.why_reference(op), (name, op.name, on_cpu)
-            if on_cpu in gpu.HOST_FALLBACK:
+            if on_cpu in gpu.HOST_FALLBACK and on_gpu is StepKind.REFERENCE:
                 assert gpu.why_reference(op) == gpu.HOST_FALLBACK[on_cpu]
     # Transfers appear in device=cuda plans only (passes/device_transfer.py).
     assert seen >= set(StepKind) - {StepKind.REFERENCE, StepKind.TRANSFER}, sorted(set(StepKind) - seen)

@@ -32,7 +32,7 @@ _KERNELS = kernel_emitters(_elementwise_kernel, rows_kernel, row_kernel)
 
 
 def _note(fname: str, op: Operation, kind: StepKind) -> str:
-    if kind in GPU_CALL_KINDS:
+    if kind in GPU_CALL_KINDS or why_reference(op) is None:
         return f"// @{fname}: {op.name}: {kind} on the GPU"
     return f"// @{fname}: {op.name}: {kind} on the host ({why_reference(op)})"
 

@@ -15,7 +15,7 @@ from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Operation
 
 __all__ = ["CUBLAS_FORMS", "CUBLAS_HOST_OPERANDS", "GPU_CALL_KINDS", "GPU_KERNEL_KINDS", "HOST_FALLBACK",
-           "TRANSFER_OPS", "host_operands", "step_kind", "why_reference"]
+           "GPU_INDEX_OPS", "TRANSFER_OPS", "host_operands", "step_kind", "why_reference"]
 
 #: The kinds with GPU kernels (``lower_elementwise.py``, ``lower_reduction.py``, ``lower_nn.py``).
 GPU_KERNEL_KINDS = frozenset({StepKind.ELEMENTWISE, StepKind.REDUCTION, StepKind.ROW})
@@ -25,12 +25,16 @@ GPU_CALL_KINDS = frozenset({StepKind.BLAS, StepKind.TRANSFER})
 #: Why each other kind runs on the host for now (issue 24's later parts say what replaces it).
 HOST_FALLBACK: dict[StepKind, str] = {
     StepKind.CONV_POOL: "GPU convolution and pooling are not written yet (NVIDIA GPUs, part 2)",
-    StepKind.INDEX: "GPU indexing and view steps are not written yet",
+    StepKind.INDEX: "GPU set_subtensor, inc_subtensor and pad_leading are not written yet",
     StepKind.LOOP: "GPU loops (scan) are not written yet (NVIDIA GPUs, part 2)",
     StepKind.COLLECTIVE: "NCCL collectives are not written yet: the allreduce runs over MPI on host buffers",
 }
 
 TRANSFER_OPS = ("tir.to_device", "tir.to_host")
+#: Index ops the GPU runs: views (in place, or one strided copy; ``runtime/cuda/view_steps.py``)
+#: and ``sum_to`` (a reduction). The other index ops run on the host (:data:`HOST_FALLBACK`).
+GPU_INDEX_OPS = ("tir.subtensor", "tir.dimshuffle", "tir.reshape", "tir.slice_leading", "tir.flip_leading",
+                 "tir.specify_shape", "tir.sum_to")
 #: The products cuBLAS runs: op -> (indices of the matrix operands, the ranks they may have).
 CUBLAS_FORMS: dict[str, tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]] = {
     "tir.gemm": ((2, 3), ((2, 2),)),
@@ -61,7 +65,7 @@ def _decide(op: Operation) -> tuple[StepKind, str | None]:
     if _cublas_form(op):
         return StepKind.BLAS, None
     kind = cpu_step_table.step_kind(op)
-    if kind in GPU_KERNEL_KINDS:
+    if kind in GPU_KERNEL_KINDS or (kind is StepKind.INDEX and op.name in GPU_INDEX_OPS):
         return kind, None
     if kind is StepKind.REFERENCE:
         return kind, cpu_step_table.why_reference(op)
@@ -81,5 +85,11 @@ def why_reference(op: Operation) -> str | None:
 
 
 def host_operands(op: Operation) -> tuple[int, ...]:
-    """The operands ``op``'s GPU step reads on the host (the transfer rewrite leaves them there)."""
-    return CUBLAS_HOST_OPERANDS.get(op.name, ()) if step_kind(op) is StepKind.BLAS else ()
+    """The operands ``op``'s GPU step reads on the host (the transfer rewrite leaves them there):
+    a product's alpha and beta, a view's indices and shapes."""
+    kind = step_kind(op)
+    if kind is StepKind.BLAS:
+        return CUBLAS_HOST_OPERANDS.get(op.name, ())
+    if kind is StepKind.INDEX:
+        return tuple(range(1, len(op.operands)))
+    return ()

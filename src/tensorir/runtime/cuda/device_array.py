@@ -56,14 +56,16 @@ def c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
 class DeviceArray:
     """``shape`` elements of ``dtype`` at ``address`` on ``memory``'s device (module docstring)."""
 
-    __slots__ = ("shape", "dtype", "address", "memory", "_block", "__weakref__")
+    __slots__ = ("shape", "dtype", "address", "memory", "_block", "base", "__weakref__")
 
     def __init__(self, shape: tuple[int, ...], dtype: Any, memory: DeviceMemory, block: Block | None = None,  # noqa: ANN401
-                 address: int | None = None) -> None:
+                 address: int | None = None, base: DeviceArray | None = None) -> None:
         self.shape = tuple(int(d) for d in shape)
         self.dtype = np.dtype(dtype)
         self.memory = memory
         self._block = block
+        #: The array whose memory this one views (kept alive by it), or None.
+        self.base = base
         self.address = int(address if address is not None else (block.address if block is not None else 0))
 
     # -- making ---------------------------------------------------------------------------------
@@ -81,6 +83,19 @@ class DeviceArray:
         array = cls.empty(host.shape, host.dtype, memory)
         if host.nbytes:
             memory.upload(array.address, host)
+        return array
+
+    def view(self, shape: tuple[int, ...], offset: int = 0) -> DeviceArray:
+        """A C-contiguous array of ``shape`` over this one's memory from element ``offset``."""
+        if offset < 0 or offset + math.prod(shape) > self.size:
+            raise ValueError(f"a view of shape {shape} at element {offset} does not fit in {self.shape}")
+        return DeviceArray(shape, self.dtype, self.memory, address=self.address + offset * self.itemsize, base=self)
+
+    def root(self) -> DeviceArray:
+        """The array that owns the memory this one views (itself when it owns its memory)."""
+        array = self
+        while array.base is not None:
+            array = array.base
         return array
 
     # -- what it is -----------------------------------------------------------------------------

@@ -90,6 +90,15 @@ class CudaExecutor:
                 run_pending(self.context)  # a bad label raises here, before any update is written
             finally:
                 self.context.pending.clear()
+            # Outputs first: one may view a shared variable whose buffer an update overwrites.
+            roots = {id(a.root()) for a in device_args if isinstance(a, DeviceArray)}
+            for i in self.outputs:
+                value = results[i]
+                if isinstance(value, DeviceArray):
+                    if not self.return_device_arrays:
+                        results[i] = value.get()
+                    elif id(value.root()) in roots:
+                        results[i] = value.copy()  # never hand out (a view of) an argument's buffer
             for r, a in self.donations.items():
                 new, old = results[r], args[a]
                 if (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old
@@ -97,12 +106,7 @@ class CudaExecutor:
                     if new.nbytes:
                         memory.copy(old.address, new.address, new.nbytes)
                     results[r] = old
-            for i in self.outputs:
-                value = results[i]
-                if isinstance(value, DeviceArray):
-                    if not self.return_device_arrays:
-                        results[i] = value.get()
-                    elif any(value is a for a in device_args):
-                        results[i] = value.copy()  # never hand out a shared variable's own buffer
+                elif isinstance(new, DeviceArray) and id(new.root()) in roots:
+                    results[r] = new.copy()  # a view of an argument: the variable gets its own buffer
             memory.synchronize()
         return results

@@ -106,17 +106,20 @@ class GpuReductionStep:
             self.divide_params = ParameterBlock(4)
 
     def __call__(self, inputs: list[DeviceArray]) -> list[DeviceArray]:
+        return self.reduce(inputs, self.axes)
+
+    def reduce(self, inputs: list[DeviceArray], axes: tuple[int, ...]) -> list[DeviceArray]:
+        """The reduction over ``axes`` (the op's own, or ``sum_to``'s, found per call)."""
         gpu, rank = self.gpu, self.rank
         full = [a.shape for a, s in zip(inputs, self.scalars) if not s]
         shape = np.broadcast_shapes(*full) if full else ()
-        kind, perm = layout(rank, self.axes)
+        kind, perm = layout(rank, axes)
         moved = perm != tuple(range(rank))
         operands = [a if s or (a.shape == shape and not moved) else self.copies[a.dtype.name](a, shape, perm)
                     for a, s in zip(inputs, self.scalars)]
-        reduced = math.prod(shape[a] for a in self.axes)
-        kept = math.prod(shape) // reduced if reduced else math.prod(d for i, d in enumerate(shape)
-                                                                     if i not in self.axes)
-        out = DeviceArray.empty(reduced_shape(shape, self.axes, self.keepdims), self.out_dtype, gpu.memory)
+        reduced = math.prod(shape[a] for a in axes)
+        kept = math.prod(d for i, d in enumerate(shape) if i not in axes)
+        out = DeviceArray.empty(reduced_shape(shape, axes, self.keepdims), self.out_dtype, gpu.memory)
         if kind == "rows":
             rows, cols, name = kept, reduced, self.rows_name
             config = row_launch(rows, cols, gpu.limits)

@@ -316,6 +316,12 @@ def _row(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
     return row_step(gpu, op)
 
 
+def _index(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
+    from tensorir.runtime.cuda.view_steps import GpuSumToStep, GpuViewStep
+
+    return GpuSumToStep(gpu, op) if op.name == "tir.sum_to" else GpuViewStep(gpu, op)
+
+
 def _transfer(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
     return TransferStep(_gpu(executor), op), "transfer"
 
@@ -331,6 +337,7 @@ GPU_STEP_BUILDERS: dict[StepKind, Callable[..., tuple[Any, str] | None]] = {
     StepKind.REDUCTION: _guarded(_reduction),
     StepKind.ROW: _guarded(_row),
     StepKind.BLAS: _guarded(BlasStep),
+    StepKind.INDEX: _guarded(_index),
     StepKind.TRANSFER: _transfer,
     StepKind.REFERENCE: _reference,
 }
