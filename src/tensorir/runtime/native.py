@@ -195,7 +195,9 @@ class NativeExecutor:
                 continue
             extra: list[Value] = []
             if op.regions and op.name != "tir.fused":
-                if op.name in _ISOLATED_REGION_OPS:
+                # A device plan runs region ops on the host, their bodies interpreted (device hook).
+                bodies = self._body_executor if self.device is None else None
+                if op.name in _ISOLATED_REGION_OPS and bodies is not None:
                     for region in op.regions:
                         self._body_executor(region.block, predicted)
                 if op.name == "tir.scan" and self.native_loops and id(self.context.cache) not in _RUNNERS:
@@ -204,7 +206,7 @@ class NativeExecutor:
                 if op.name == "tir.scan" and self.native_loops:
                     block_ = op.regions[0].block
                     loop = NativeScan(op, lambda block_=block_: self._body_executor(block_), self._replay_runner)
-                step, extra = self._region_step(op, slots, self._body_executor, loop)
+                step, extra = self._region_step(op, slots, bodies, loop)
                 kind = "loop" if loop is not None else "reference"
                 plan_kind = StepKind.LOOP if loop is not None else StepKind.REFERENCE
             else:
