@@ -21,4 +21,4 @@ def test_gpu_benchmark_without_a_device_says_why(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "benchmarks/gpu.py", "--out", str(tmp_path), "--quick", "--no-tests"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert (tmp_path / "gpu.md").read_text() == f"# GPU benchmarks\n\nNot run: {reason}\n"
+    assert (tmp_path / "RESULTS-gpu.md").read_text() == f"# GPU benchmarks\n\nNot run: {reason}\n"

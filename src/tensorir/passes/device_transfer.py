@@ -7,9 +7,10 @@ rank >= 1 of float and int dtypes on the GPU, scalars and the rest on the host; 
 uploads and downloads at the call's edges). Wherever an op reads a value that lives on the other
 side, a transfer is inserted before it, once per value and direction (every reader shares it).
 
-Operands an op reads only for their shape (``shape_operands``) are not moved: a shape is known
-on both sides without copying the data. Constants are host values; a GPU op reading one reads
-its ``tir.to_device`` (the runtime uploads constants once, when it builds the plan).
+Operands a host op reads only for their shape (``shape_operands``) are not moved: a shape is
+known on both sides without copying the data (a GPU op's are: its kernel takes every address).
+Constants are host values; a GPU op reading one reads its ``tir.to_device`` (the runtime
+uploads each constant once, at its first call).
 
 Run after every other rewrite of the pipeline (no rewrite then folds a transfer away). The
 rewrite is in place and returns the ops that run on the host, for the one-time warning the
@@ -64,7 +65,9 @@ def insert_transfers(func: Operation, runs_on_device: Callable[[Operation], bool
             device = bool(runs_on_device(op))
             if not device:
                 host_ops.append(op)
-            shape_only = set(op.opdef.shape_operands)
+            # A host op reads a device value's shape without the data; a GPU kernel takes every
+            # operand's address, so a GPU op's shape operands are moved like the others.
+            shape_only = set() if device else set(op.opdef.shape_operands)
             on_host = set(host_operands(op)) if device else set()
             for i, v in enumerate(op.operands):
                 if i not in shape_only:

@@ -292,7 +292,8 @@ def _tutorial(name: str, argv: list[str]) -> dict:
 @functions
 @pytest.mark.parametrize("name", ["logistic_regression", "mlp"])
 def test_tutorials_train_to_the_cpu_error(name: str, tmp_path: Path) -> None:
-    argv = ["--quick", "--offline", "--no-progress", "--out", str(tmp_path / "gpu")]
+    # scikit-learn's digits: the same data here (preparing) and on the device, which has no other.
+    argv = ["--quick", "--offline", "--no-progress", "--data", "digits", "--out", str(tmp_path / "gpu")]
     gpu = _tutorial(name, argv)
     with tr.change_flags(device="cpu", mode="REFERENCE"):
         cpu = _tutorial(name, [*argv[:-1], str(tmp_path / "cpu")])
@@ -304,6 +305,7 @@ def test_tutorials_train_to_the_cpu_error(name: str, tmp_path: Path) -> None:
 @functions
 def test_the_tour_runs_on_the_gpu(tmp_path: Path) -> None:
     tour = _example("tour")
-    results = tour.main(["--quick", "--offline", "--no-progress", "--device", "cuda", "--out", str(tmp_path)])
+    results = tour.main(["--quick", "--offline", "--no-progress", "--data", "digits", "--device", "cuda", "--out",
+                         str(tmp_path)])
     assert len(results) == 3
     assert tr.config.device == "cuda0"

@@ -31,7 +31,13 @@ import numpy as np
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
 from tensorir.codegen.gpu import step_table as gpu_table
-from tensorir.codegen.gpu.lower_elementwise import flat_kernel, strided_kernel, vector_kernel, vector_lanes
+from tensorir.codegen.gpu.lower_elementwise import (
+    flat_kernel,
+    strided_kernel,
+    vector_alignment,
+    vector_kernel,
+    vector_lanes,
+)
 from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.builtin import CONSTANT
 from tensorir.dialects.interpret import run_op
@@ -123,11 +129,12 @@ class GpuElementwiseStep:
         if out_rank == 0:
             self.full = gpu.name("ew_scalar")
             kernels.add(self.full, flat_kernel(self.full, body, [True] * n_in))
-            self.lanes = 1
+            self.lanes, self.alignment = 1, 1
         else:
             self.full = gpu.name("ew_vector")
             kernels.add(self.full, vector_kernel(self.full, body, [False] * n_in))
             self.lanes = vector_lanes([*body.input_dtypes, *body.output_dtypes])
+            self.alignment = max(vector_alignment(body, [False] * n_in))
             self.strided = gpu.name("ew_strided")
             kernels.add(self.strided, strided_kernel(self.strided, body, out_rank))
             self.strided_params = ParameterBlock(n_in + n_out + 1 + out_rank + n_in * out_rank)
@@ -139,7 +146,9 @@ class GpuElementwiseStep:
         outs = [DeviceArray.empty(out_shape, dtype, gpu.memory) for dtype in self.body.output_dtypes]
         n = math.prod(out_shape)
         addresses = [a.address for a in inputs] + [o.address for o in outs]
-        if self.out_rank == 0 or all(a.shape == out_shape for a in inputs):
+        # The vector kernel needs every array aligned to its vector (a view may start anywhere).
+        if self.out_rank == 0 or (all(a.shape == out_shape for a in inputs)
+                                  and not any(address % self.alignment for address in addresses)):
             config = elementwise_launch(n, gpu.limits, self.lanes)
             name, params = self.full, self.full_params
             params.set([*addresses, n])
