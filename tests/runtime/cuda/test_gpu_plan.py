@@ -7,6 +7,7 @@ strides and reduction layouts; and ``device=cuda`` plans prepared without a GPU
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,13 @@ import tensorir as tr
 import tensorir.tensor as T
 from tensorir.codegen.gpu import step_table as gpu_table
 from tensorir.codegen.gpu.ptxas import assemble, find_ptxas
+from tensorir.dialects.interpret import run_op
+from tensorir.dialects.tir.reduction import sum_to_shape
 from tensorir.runtime.cuda.cublas import CUBLAS_OP_T, gemm_arguments
 from tensorir.runtime.cuda.prepare import BUNDLE_VARIABLE, PREPARE_VARIABLE, bundle_key, bundle_ptx
 from tensorir.runtime.cuda.row_steps import layout
 from tensorir.runtime.cuda.steps import broadcast_strides
+from tensorir.runtime.cuda.view_steps import probe_view, sum_to_axes
 
 
 def _column_major_gemm(op_a: int, op_b: int, m: int, n: int, k: int, a: np.ndarray, lda: int, b: np.ndarray,
@@ -126,3 +130,47 @@ def test_a_prepared_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype:
     from tensorir.runtime.cuda.prepare import module_ptx
 
     assert module_ptx(text, "sm_90", None) == ptx
+
+
+def _view_op(build: Callable) -> object:
+    x = T.tensor3("x")
+    i = T.lscalar("i")
+    f = tr.function([x, i], build(x, i), mode="REFERENCE", on_unused_input="ignore")
+    return next(op for op in f.func.regions[0].block.operations if op.name not in ("tir.constant",))
+
+
+@pytest.mark.parametrize("build", [
+    lambda x, i: x[1:3], lambda x, i: x[:, ::2], lambda x, i: x[::-1], lambda x, i: x.dimshuffle(2, 0, 1),
+    lambda x, i: x[i, 1:], lambda x, i: x[:, :, -1], lambda x, i: x.dimshuffle(0, "x", 1, 2),
+])
+def test_a_probe_gives_the_view_of_the_reference(build: Callable) -> None:
+    """probe_view's (shape, element strides, offset) read the same elements as the reference's view."""
+    op = _view_op(build)
+    shape = (4, 5, 6)
+    data = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    others = [np.asarray(2, dtype=v.type.dtype) for v in op.operands[1:]]
+    found = probe_view(op, shape, others)
+    assert found is not None, op.name
+    view_shape, strides, offset = found
+    (expected,) = run_op(op, [data, *others])
+    flat = data.ravel()
+    assert view_shape == expected.shape
+    for index in np.ndindex(*view_shape):
+        assert flat[offset + sum(k * s for k, s in zip(index, strides))] == expected[index]
+
+
+@pytest.mark.parametrize(("shape", "target", "axes"), [
+    ((8, 5), (5,), (0,)), ((8, 5), (1, 5), (0,)), ((8, 5), (8, 1), (1,)), ((2, 3, 4), (4,), (0, 1)),
+    ((2, 3, 4), (2, 3, 4), ()), ((2, 1, 4), (1, 1, 4), (0,)),
+])
+def test_sum_to_axes(shape: tuple, target: tuple, axes: tuple) -> None:
+    assert sum_to_axes(shape, target) == axes
+    x = np.ones(shape)
+    np.testing.assert_array_equal(np.sum(x, axis=axes).reshape(target), sum_to_shape(x, target))
+
+
+def test_sum_to_axes_refuses_what_does_not_sum() -> None:
+    with pytest.raises(ValueError, match="cannot sum"):
+        sum_to_axes((3, 4), (2, 4))
+    with pytest.raises(ValueError, match="larger rank"):
+        sum_to_axes((4,), (3, 4))

@@ -53,12 +53,13 @@ class CudaRuntime:
 
     def _raw_free(self, address: int) -> None:
         self.make_current()
-        check(self.driver.cuMemFree(address), "cuMemFree")
+        check(self.driver.cuMemFree(self.driver.CUdeviceptr(address)), "cuMemFree")
 
     def stream_memory(self) -> StreamMemory:
         """A new stream with its own staging buffer."""
         self.make_current()
-        stream = check(self.driver.cuStreamCreate(self.driver.CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate")
+        flags = int(self.driver.CUstream_flags.CU_STREAM_NON_BLOCKING)
+        stream = check(self.driver.cuStreamCreate(flags), "cuStreamCreate")
         return StreamMemory(self, stream)
 
 
@@ -76,24 +77,31 @@ class StreamMemory:
         self._staged = 0
         self.lock = threading.Lock()
 
+    def _pointer(self, address: int) -> Any:  # noqa: ANN401 - a CUdeviceptr
+        """A device address as the bindings' pointer type (their calls take it, not a bare int)."""
+        return self.driver.CUdeviceptr(address)
+
     # -- DeviceMemory ---------------------------------------------------------------------------
     def allocate(self, nbytes: int) -> Block:
         return self.runtime.allocator.allocate(nbytes, self.stream_handle)
 
     def upload(self, address: int, host: np.ndarray) -> None:
         staged = self._stage(host)
-        check(self.driver.cuMemcpyHtoDAsync(address, staged, host.nbytes, self.stream), "cuMemcpyHtoDAsync")
+        check(self.driver.cuMemcpyHtoDAsync(self._pointer(address), staged, host.nbytes, self.stream),
+              "cuMemcpyHtoDAsync")
 
     def download(self, host: np.ndarray, address: int) -> None:
-        check(self.driver.cuMemcpyDtoHAsync(host.ctypes.data, address, host.nbytes, self.stream), "cuMemcpyDtoHAsync")
+        check(self.driver.cuMemcpyDtoHAsync(host.ctypes.data, self._pointer(address), host.nbytes, self.stream),
+              "cuMemcpyDtoHAsync")
         self.synchronize()
 
     def copy(self, destination: int, source: int, nbytes: int) -> None:
-        check(self.driver.cuMemcpyDtoDAsync(destination, source, nbytes, self.stream), "cuMemcpyDtoDAsync")
+        check(self.driver.cuMemcpyDtoDAsync(self._pointer(destination), self._pointer(source), nbytes, self.stream),
+              "cuMemcpyDtoDAsync")
 
     def fill_bytes(self, address: int, value: int, nbytes: int) -> None:
         """Set ``nbytes`` bytes at ``address`` to ``value`` (on the stream)."""
-        check(self.driver.cuMemsetD8Async(address, value, nbytes, self.stream), "cuMemsetD8Async")
+        check(self.driver.cuMemsetD8Async(self._pointer(address), value, nbytes, self.stream), "cuMemsetD8Async")
 
     # -- calls ------------------------------------------------------------------------------------
     def synchronize(self) -> None:

@@ -2,10 +2,10 @@
 views read their operand in place or through one strided copy; ``sum_to`` is a reduction.
 
 A view's layout is not recomputed here: the op's NumPy reference computes it. It runs on a
-**probe**, an int8 array of the operand's shape whose byte strides are the operand's element
-strides, over one byte of memory (the reference makes views, so it never reads it): the
-reference's result, when it is a view of the probe, has the view's shape, its strides in
-elements and its first element's offset. A C-contiguous result is a :class:`DeviceArray` over
+**probe**, an array of the operand's shape and dtype whose strides are C-contiguous, over one
+element of memory (the reference makes views, so it never reads past it): the reference's
+result, when it is a view of the probe, has the view's shape, its strides and its first
+element's offset. A C-contiguous result is a :class:`DeviceArray` over
 the operand's memory (no copy, as on the CPU); another is gathered by the strided copy kernel
 (any strides, negative ones too). The other operands (indices, shapes) are host values.
 """
@@ -45,16 +45,22 @@ def _owns(result: Any, buffer: np.ndarray) -> bool:  # noqa: ANN401
     return False
 
 
-def probe_view(op: Operation, shape: tuple[int, ...], others: list[Any]) -> tuple[tuple[int, ...], tuple[int, ...], int] | None:  # noqa: ANN401, E501
+def probe_view(op: Operation, shape: tuple[int, ...], others: list[Any], dtype: Any = None  # noqa: ANN401
+               ) -> tuple[tuple[int, ...], tuple[int, ...], int] | None:
     """``(shape, element strides, element offset)`` of ``op``'s result as a view of its operand
-    of ``shape`` (the other operands ``others``), or None when the reference copies."""
-    buffer = np.zeros(1, np.int8)
-    probe = np.lib.stride_tricks.as_strided(buffer, shape=shape, strides=c_strides(shape, 1), writeable=False)
+    of ``shape`` (the other operands ``others``), or None when the reference copies. The probe
+    has the operand's dtype (``dtype``, default its declared one), so the reference's casts to
+    the result's dtype are no-ops and its views stay views."""
+    dtype = np.dtype(dtype or op.operands[0].type.dtype)
+    buffer = np.zeros(1, dtype)
+    probe = np.lib.stride_tricks.as_strided(buffer, shape=shape, strides=c_strides(shape, dtype.itemsize),
+                                            writeable=False)
     (result,) = run_op(op, [probe, *others])
     if not isinstance(result, np.ndarray) or not _owns(result, buffer):
         return None
+    size = dtype.itemsize
     offset = result.__array_interface__["data"][0] - buffer.ctypes.data
-    return tuple(result.shape), tuple(result.strides), offset
+    return tuple(result.shape), tuple(s // size for s in result.strides), offset // size
 
 
 class GpuViewStep:
@@ -76,7 +82,7 @@ class GpuViewStep:
 
     def __call__(self, inputs: list[Any]) -> list[Any]:  # noqa: ANN401
         x, others = inputs[0], inputs[1:]
-        found = probe_view(self.op, x.shape, others)
+        found = probe_view(self.op, x.shape, others, x.dtype)
         if found is None:
             raise ValueError(f"{self.op.name}'s reference copied its operand: no GPU view of it")
         shape, strides, offset = found
