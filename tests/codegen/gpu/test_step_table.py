@@ -51,7 +51,9 @@ def test_each_op_has_one_kind_per_device(functions: dict[str, tr.Function]) -> N
         for op in _ops(f):
             on_cpu, on_gpu = cpu.step_kind(op), gpu.step_kind(op)
             seen.add(on_cpu)
-            if on_cpu in gpu.GPU_KERNEL_KINDS:
+            if on_cpu in gpu.GPU_KERNEL_KINDS and on_gpu is StepKind.REFERENCE:  # scalars stay on the host
+                assert gpu.why_reference(op) == gpu.SCALARS_ON_HOST and op.results[0].type.ndim == 0, (name, op.name)
+            elif on_cpu in gpu.GPU_KERNEL_KINDS:
                 assert on_gpu is on_cpu and gpu.why_reference(op) is None, (name, op.name)
             elif on_gpu is StepKind.INDEX:  # a view or sum_to
                 assert op.name in gpu.GPU_INDEX_OPS and gpu.why_reference(op) is None, (name, op.name)

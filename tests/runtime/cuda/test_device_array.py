@@ -31,6 +31,8 @@ def test_round_trip(memory: HostBackedMemory, dtype: str) -> None:
     np.testing.assert_array_equal(array.get(), np.ones((2, 3, 4), dtype))
     with pytest.raises(ValueError, match="shape"):
         array.set(np.ones(3, dtype))
+    scalar = DeviceArray.from_host(np.asarray(3, dtype), memory)  # a 0-d array stays 0-d
+    assert scalar.shape == () and scalar.get().shape == () and scalar.get() == np.asarray(3, dtype)
 
 
 def test_cuda_array_interface(memory: HostBackedMemory) -> None:

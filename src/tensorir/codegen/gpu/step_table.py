@@ -15,6 +15,7 @@ from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Operation
 
 __all__ = ["CUBLAS_FORMS", "CUBLAS_HOST_OPERANDS", "GPU_CALL_KINDS", "GPU_KERNEL_KINDS", "HOST_FALLBACK",
+           "SCALARS_ON_HOST",
            "GPU_INDEX_OPS", "TRANSFER_OPS", "host_operands", "step_kind", "why_reference"]
 
 #: The kinds with GPU kernels (``lower_elementwise.py``, ``lower_reduction.py``, ``lower_nn.py``).
@@ -45,6 +46,9 @@ CUBLAS_FORMS: dict[str, tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]] = {
 #: Operands a cuBLAS step reads on the host (alpha and beta: scalars passed by value).
 CUBLAS_HOST_OPERANDS = {"tir.gemm": (1, 4), "tir.gemv": (1, 4)}
 _CUBLAS_DTYPES = ("float32", "float64")
+#: Why an elementwise op of scalars runs on the host: scalars live there (Theano's rule), and
+#: NumPy on them costs less than a launch and the copies there and back.
+SCALARS_ON_HOST = "an op of scalars runs on the host, where scalars live"
 _NOT_CUBLAS = ("cuBLAS runs float32 and float64 gemm, gemv, dot of a matrix with a matrix or a vector, and "
                "batched_dot of stacks of matrices; this form runs on the host")
 
@@ -65,6 +69,8 @@ def _decide(op: Operation) -> tuple[StepKind, str | None]:
     if _cublas_form(op):
         return StepKind.BLAS, None
     kind = cpu_step_table.step_kind(op)
+    if kind is StepKind.ELEMENTWISE and all(v.type.ndim == 0 for v in (*op.operands, *op.results)):
+        return StepKind.REFERENCE, SCALARS_ON_HOST
     if kind in GPU_KERNEL_KINDS or (kind is StepKind.INDEX and op.name in GPU_INDEX_OPS):
         return kind, None
     if kind is StepKind.REFERENCE:

@@ -53,6 +53,12 @@ def c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     return tuple(reversed(strides))
 
 
+def _contiguous(host: Any, dtype: Any) -> np.ndarray:  # noqa: ANN401
+    """``host`` as a C-contiguous array of ``dtype`` (None: its own), of the same shape
+    (``np.ascontiguousarray`` makes a 0-d array 1-d)."""
+    return np.require(np.asarray(host, dtype=dtype), requirements="C")
+
+
 class DeviceArray:
     """``shape`` elements of ``dtype`` at ``address`` on ``memory``'s device (module docstring)."""
 
@@ -79,7 +85,7 @@ class DeviceArray:
     @classmethod
     def from_host(cls, host: np.ndarray, memory: DeviceMemory) -> DeviceArray:
         """A device copy of ``host`` (any layout; copied C-contiguous)."""
-        host = np.ascontiguousarray(host)
+        host = _contiguous(host, None)
         array = cls.empty(host.shape, host.dtype, memory)
         if host.nbytes:
             memory.upload(array.address, host)
@@ -145,7 +151,7 @@ class DeviceArray:
 
     def set(self, host: np.ndarray) -> None:
         """Overwrite this array with ``host``'s values, of the same shape."""
-        host = np.ascontiguousarray(host, dtype=self.dtype)
+        host = _contiguous(host, self.dtype)
         if host.shape != self.shape:
             raise ValueError(f"cannot write values of shape {host.shape} into a device array of shape {self.shape}")
         if host.nbytes:

@@ -16,16 +16,18 @@ import functools
 import hashlib
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
 from tensorir.codegen.gpu.kernel_builder import gpu_module
 from tensorir.codegen.gpu.ptxas import assemble, find_ptxas
 from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.cuda.driver import CudaError, Device, GpuModule, check, require_driver
 from tensorir.runtime.cuda.prepare import module_ptx
 
-__all__ = ["CUBIN_SUFFIX", "CubinCache", "KernelSet", "cubin_cache_key", "remove_entries"]
+__all__ = ["CUBIN_SUFFIX", "CubinCache", "KernelSet", "KernelSpec", "cubin_cache_key", "remove_entries"]
 
 CUBIN_SUFFIX = ".cubin"
 
@@ -99,6 +101,22 @@ def remove_entries(directory: str | Path, sub: str, suffix: str) -> int:
     return removed
 
 
+@dataclass(frozen=True)
+class KernelSpec:
+    """What a registered kernel computes, as data: its ``family`` (``flat``: every operand full or
+    one element, per ``scalars``; ``strided``; ``rows`` / ``columns`` reductions; ``row``: the
+    softmax family) and what the family needs (the elementwise ``body``, the ``reduction`` or
+    row op, the result's dtype, the labels' dtype). For inspection, and for tests that emulate
+    launches without a device (``tests/runtime/cuda/mock_gpu.py``)."""
+
+    family: str
+    body: ElementwiseBody | None = None
+    scalars: tuple[bool, ...] = ()
+    operation: str | None = None
+    dtype: str | None = None
+    label_dtype: str | None = None
+
+
 class KernelSet:
     """The kernels one function's steps registered (``add``), compiled as one module and loaded
     the first time a step asks for one (``function``)."""
@@ -107,14 +125,19 @@ class KernelSet:
         self.device = device
         self.cache_dir = cache_dir
         self._texts: dict[str, str] = {}
+        #: What each kernel computes (``KernelSpec``), by name.
+        self.specs: dict[str, KernelSpec] = {}
         self._module: GpuModule | None = None
         self._functions: dict[str, Any] = {}
 
-    def add(self, name: str, text: str) -> str:
-        """Register ``gpu.func`` ``text`` under ``name`` (the same name twice must be the same text)."""
+    def add(self, name: str, text: str, spec: KernelSpec | None = None) -> str:
+        """Register ``gpu.func`` ``text`` under ``name`` (the same name twice must be the same
+        text), with what it computes (``spec``)."""
         if self._module is not None and name not in self._texts:
             self._module = None  # a kernel added after loading: load again with it
         self._texts[name] = text
+        if spec is not None:
+            self.specs[name] = spec
         return name
 
     def function(self, name: str) -> Any:  # noqa: ANN401 - a CUfunction

@@ -6,8 +6,8 @@ end (the rows kernel: one block per row) or at the front (the columns kernel: on
 column); a row op's axes at the end. Where an operand is laid out otherwise (the reduced axes
 in the middle, a broadcast operand of a fused reduction, a softmax over a leading axis), a
 strided copy (the elementwise identity kernel with the operand's strides permuted) makes the
-layout first. A mean is a sum divided by the count afterwards (a flat kernel; the count is an
-operand, so one kernel serves every shape).
+layout first (and broadcasts an operand of lower rank). A mean is a sum divided by the count
+afterwards (a flat kernel; the count is an operand, so one kernel serves every shape).
 
 The cross-entropies check their labels in the kernel: a bad label's row goes into a status
 word, which the call reads once its stream is synchronized (``GpuFunctionContext.pending``),
@@ -34,6 +34,7 @@ from tensorir.dialects.tir.reduction import reduced_shape
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.driver import GpuModule
 from tensorir.runtime.cuda.launch import elementwise_launch, row_launch
+from tensorir.runtime.cuda.modules import KernelSpec
 from tensorir.runtime.cuda.parameters import ParameterBlock
 from tensorir.runtime.cuda.steps import GpuFunctionContext, broadcast_strides
 from tensorir.runtime.step_traits import StepTraits
@@ -61,7 +62,8 @@ class StridedCopy:
     def __init__(self, gpu: GpuFunctionContext, dtype: str, rank: int) -> None:
         self.gpu, self.dtype, self.rank = gpu, dtype, rank
         self.name = gpu.name("copy")
-        gpu.kernels.add(self.name, strided_kernel(self.name, ElementwiseBody.identity(dtype), rank))
+        gpu.kernels.add(self.name, strided_kernel(self.name, ElementwiseBody.identity(dtype), rank),
+                        KernelSpec("strided", ElementwiseBody.identity(dtype)))
         self.params = ParameterBlock(2 + 1 + 2 * rank)
 
     def __call__(self, x: DeviceArray, shape: Sequence[int], perm: Sequence[int]) -> DeviceArray:
@@ -92,8 +94,10 @@ class GpuReductionStep:
         combined_by = "tir.sum" if reduce == "tir.mean" else reduce
         kernels = gpu.kernels
         self.rows_name, self.columns_name = gpu.name("reduce_rows"), gpu.name("reduce_columns")
-        kernels.add(self.rows_name, rows_kernel(self.rows_name, body, combined_by, out_dtype, self.scalars))
-        kernels.add(self.columns_name, columns_kernel(self.columns_name, body, combined_by, out_dtype, self.scalars))
+        kernels.add(self.rows_name, rows_kernel(self.rows_name, body, combined_by, out_dtype, self.scalars),
+                    KernelSpec("rows", body, tuple(self.scalars), combined_by, out_dtype))
+        kernels.add(self.columns_name, columns_kernel(self.columns_name, body, combined_by, out_dtype, self.scalars),
+                    KernelSpec("columns", body, tuple(self.scalars), combined_by, out_dtype))
         self.params = ParameterBlock(len(ranks) + 3)
         self.copies = {d: StridedCopy(gpu, d, rank) for d, s in zip(body.input_dtypes, self.scalars) if not s}
         if reduce == "tir.mean":
@@ -102,13 +106,14 @@ class GpuReductionStep:
             divide = ElementwiseBody([out_dtype, out_dtype], [out_dtype], [("tir.true_div", {}, (0, 1), out_dtype)],
                                      [2])
             self.divide_name = gpu.name("mean_divide")
-            kernels.add(self.divide_name, flat_kernel(self.divide_name, divide, (False, True)))
+            kernels.add(self.divide_name, flat_kernel(self.divide_name, divide, (False, True)),
+                        KernelSpec("flat", divide, (False, True)))
             self.divide_params = ParameterBlock(4)
 
     def __call__(self, inputs: list[DeviceArray]) -> list[DeviceArray]:
-        return self.reduce(inputs, self.axes)
+        return self.reduce_over(inputs, self.axes)
 
-    def reduce(self, inputs: list[DeviceArray], axes: tuple[int, ...]) -> list[DeviceArray]:
+    def reduce_over(self, inputs: list[DeviceArray], axes: tuple[int, ...]) -> list[DeviceArray]:
         """The reduction over ``axes`` (the op's own, or ``sum_to``'s, found per call)."""
         gpu, rank = self.gpu, self.rank
         full = [a.shape for a, s in zip(inputs, self.scalars) if not s]
@@ -149,8 +154,6 @@ def reduction_step(gpu: GpuFunctionContext, op: Operation) -> GpuReductionStep:
         (t,) = [v.type for v in op.operands]
         body, ranks, reduce = ElementwiseBody.identity(t.dtype), [t.ndim], op.name
     rank = max(ranks, default=0)
-    if any(0 < r < rank for r in ranks):
-        raise NotLowerable("a fused reduction whose operands differ in rank")
     return GpuReductionStep(gpu, body, ranks, rank, reduce, op.attributes["axis"], op.attributes["keepdims"],
                             op.results[0].type.dtype)
 
@@ -182,7 +185,8 @@ class GpuRowStep:
         if op.name == "tir.softmax_crossentropy_grad" and op.operands[0].type.dtype != self.dtype:
             raise NotLowerable("cotangents of another dtype than the scores")
         self.name = gpu.name("row")
-        gpu.kernels.add(self.name, row_kernel(self.name, op.name, self.dtype, self.label_dtype))
+        gpu.kernels.add(self.name, row_kernel(self.name, op.name, self.dtype, self.label_dtype),
+                        KernelSpec("row", None, (), op.name, self.dtype, self.label_dtype))
         n_addresses = {"tir.softmax_crossentropy": 4, "tir.softmax_crossentropy_grad": 5}.get(op.name, 2)
         self.params = ParameterBlock(n_addresses + 2)
         self.copy = StridedCopy(gpu, self.dtype, rank) if rank else None

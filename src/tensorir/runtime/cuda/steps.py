@@ -45,6 +45,7 @@ from tensorir.dialects.ir import Operation
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.driver import GpuModule
 from tensorir.runtime.cuda.launch import elementwise_launch
+from tensorir.runtime.cuda.modules import KernelSpec
 from tensorir.runtime.cuda.parameters import ParameterBlock
 from tensorir.runtime.step_traits import StepTraits
 
@@ -128,15 +129,17 @@ class GpuElementwiseStep:
         kernels = gpu.kernels
         if out_rank == 0:
             self.full = gpu.name("ew_scalar")
-            kernels.add(self.full, flat_kernel(self.full, body, [True] * n_in))
+            kernels.add(self.full, flat_kernel(self.full, body, [True] * n_in),
+                        KernelSpec("flat", body, (True,) * n_in))
             self.lanes, self.alignment = 1, 1
         else:
             self.full = gpu.name("ew_vector")
-            kernels.add(self.full, vector_kernel(self.full, body, [False] * n_in))
+            kernels.add(self.full, vector_kernel(self.full, body, [False] * n_in),
+                        KernelSpec("flat", body, (False,) * n_in))
             self.lanes = vector_lanes([*body.input_dtypes, *body.output_dtypes])
             self.alignment = max(vector_alignment(body, [False] * n_in))
             self.strided = gpu.name("ew_strided")
-            kernels.add(self.strided, strided_kernel(self.strided, body, out_rank))
+            kernels.add(self.strided, strided_kernel(self.strided, body, out_rank), KernelSpec("strided", body))
             self.strided_params = ParameterBlock(n_in + n_out + 1 + out_rank + n_in * out_rank)
         self.full_params = ParameterBlock(n_in + n_out + 1)
 
@@ -203,7 +206,7 @@ class BlasStep:
         if beta != 0:
             if not isinstance(c, DeviceArray) or c.shape != shape:
                 host = np.broadcast_to(c.get() if isinstance(c, DeviceArray) else np.asarray(c), shape)
-                c = DeviceArray.from_host(np.ascontiguousarray(host, dtype=self.dtype), self.gpu.memory)
+                c = DeviceArray.from_host(np.asarray(host, dtype=self.dtype), self.gpu.memory)
             self.gpu.memory.copy(out.address, c.address, out.nbytes)
         return out
 
@@ -258,6 +261,13 @@ def _stub(value: Any) -> Any:  # noqa: ANN401
     return value
 
 
+def _reference_of(op: Operation, inputs: list[Any]) -> list[Any]:  # noqa: ANN401
+    """``op``'s NumPy reference (a fused body is evaluated, it has no reference of its own)."""
+    if op.regions:
+        return list(op.opdef.evaluate(op, inputs))  # type: ignore[attr-defined]
+    return run_op(op, inputs)
+
+
 def host_step(op: Operation) -> Callable[[list[Any]], list[Any]]:
     """``op``'s NumPy reference on host values (operands read for their shape only may be
     device arrays: they get a stub of their shape)."""
@@ -266,7 +276,7 @@ def host_step(op: Operation) -> Callable[[list[Any]], list[Any]]:
     def step(inputs: list[Any]) -> list[Any]:
         if shape_only:
             inputs = [_stub(v) if i in shape_only else v for i, v in enumerate(inputs)]
-        return run_op(op, inputs)
+        return _reference_of(op, inputs)
 
     return step
 
@@ -287,7 +297,8 @@ class DeviceFallbackStep:
 
     def __call__(self, inputs: list[Any]) -> list[Any]:
         host = [v.get() if isinstance(v, DeviceArray) else v for v in inputs]
-        return [DeviceArray.from_host(np.asarray(r), self.gpu.memory) for r in run_op(self.op, host)]
+        results = _reference_of(self.op, host)
+        return [DeviceArray.from_host(np.asarray(r), self.gpu.memory) for r in results]
 
 
 def _gpu(executor: Any) -> GpuFunctionContext:  # noqa: ANN401 - the NativeExecutor

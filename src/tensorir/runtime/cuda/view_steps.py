@@ -25,6 +25,7 @@ from tensorir.dialects.ir import Operation
 from tensorir.runtime.cuda.device_array import DeviceArray, c_strides
 from tensorir.runtime.cuda.driver import GpuModule
 from tensorir.runtime.cuda.launch import elementwise_launch
+from tensorir.runtime.cuda.modules import KernelSpec
 from tensorir.runtime.cuda.parameters import ParameterBlock
 from tensorir.runtime.cuda.row_steps import GpuReductionStep
 from tensorir.runtime.cuda.steps import GpuFunctionContext
@@ -77,7 +78,8 @@ class GpuViewStep:
         self.dtype = dtype
         self.name = gpu.name("view")
         if rank:
-            gpu.kernels.add(self.name, strided_kernel(self.name, ElementwiseBody.identity(dtype), rank))
+            gpu.kernels.add(self.name, strided_kernel(self.name, ElementwiseBody.identity(dtype), rank),
+                            KernelSpec("strided", ElementwiseBody.identity(dtype)))
         self.params = ParameterBlock(3 + 2 * rank)
 
     def __call__(self, inputs: list[Any]) -> list[Any]:  # noqa: ANN401
@@ -131,5 +133,5 @@ class GpuSumToStep:
         axes = sum_to_axes(x.shape, target)
         if not axes:
             return [x]
-        (summed,) = self.reduction.reduce([x], axes)
+        (summed,) = self.reduction.reduce_over([x], axes)
         return [summed.view(target) if summed.base is None else summed]
