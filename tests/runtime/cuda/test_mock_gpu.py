@@ -74,3 +74,19 @@ def test_device_arrays_out(gpu: MockRuntime) -> None:
     np.testing.assert_allclose(e.get(), np.exp(np.arange(6, dtype="float32").reshape(2, 3)), rtol=1e-6)
     np.testing.assert_array_equal(w.get_value(), np.arange(6).reshape(2, 3) * 2)
     assert row.root() is not w.get_value(borrow=True).root()
+
+
+def test_a_host_op_is_named_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tensorir.runtime.cuda import steps
+
+    monkeypatch.setattr(steps, "_WARNED", set())
+    x = T.matrix("x")
+    with mock_gpu(monkeypatch), tr.change_flags(device="cuda"):
+        with pytest.warns(UserWarning, match=r"device=cuda: tir.repeat has no GPU kernel .*runs on the host"):
+            f = tr.function([x], T.repeat(T.exp(x), 2, axis=0) + 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tr.function([x], T.repeat(x, 3, axis=1))  # the same op: no second warning
+    data = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(f(data), np.repeat(np.exp(data), 2, axis=0) + 1)
+    assert "tir.to_host" in tr.printing.debugprint(f, file="str")
