@@ -90,3 +90,11 @@ def test_a_host_op_is_named_once(monkeypatch: pytest.MonkeyPatch) -> None:
     data = np.arange(6.0).reshape(2, 3)
     np.testing.assert_allclose(f(data), np.repeat(np.exp(data), 2, axis=0) + 1)
     assert "tir.to_host" in tr.printing.debugprint(f, file="str")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["logistic_regression", "mlp"])
+def test_tutorials_on_the_emulated_gpu(gpu: MockRuntime, name: str, tmp_path: object) -> None:
+    """The device test of the tutorials, through the runtime with emulated launches."""
+    device_tests.test_tutorials_train_to_the_cpu_error(name, tmp_path)
+    assert len(gpu.launches) > 100
