@@ -31,9 +31,13 @@ run)
     export TENSORIR_COMPILEDIR="${TMPDIR:-/tmp}/tensorir-gpu-check"
     { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true; } > "$OUT/device.txt" 2>&1
     # Each part has its own limit, so a hang in one still leaves the others' results in DIR.
-    timeout 200 "$PY" -m pytest -m gpu -rs -q -p no:cacheprovider tests/runtime/cuda 2>&1 | tee "$OUT/pytest-gpu.txt" \
-        | tail -n 30 || true
-    timeout 90 "$PY" -W ignore benchmarks/gpu.py --out "$OUT" --no-tests --time-limit 15 2>&1 | tee "$OUT/benchmarks.txt"
+    # Four test processes where pytest-xdist is installed (each compiles its own functions).
+    PARALLEL=()
+    if "$PY" -c "import xdist" 2>/dev/null; then PARALLEL=(-n 4); fi
+    timeout 180 "$PY" -m pytest -m gpu -rs -q -p no:cacheprovider "${PARALLEL[@]}" tests/runtime/cuda 2>&1 \
+        | tee "$OUT/pytest-gpu.txt" | tail -n 40 || true
+    timeout 100 "$PY" -W ignore benchmarks/gpu.py --out "$OUT" --no-tests --time-limit 15 2>&1 \
+        | tee "$OUT/benchmarks.txt" || true
     if ! grep -q " passed" "$OUT/pytest-gpu.txt" || grep -Eq " (failed|error)" "$OUT/pytest-gpu.txt"; then
         exit 1
     fi

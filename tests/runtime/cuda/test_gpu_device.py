@@ -116,7 +116,7 @@ REDUCTIONS = {"sum": T.sum, "prod": T.prod, "max": T.max, "min": T.min, "mean": 
 @functions
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
-@pytest.mark.parametrize("axis", [None, 0, 1, 2, (0, 2), (1, 2), (0, 1)])
+@pytest.mark.parametrize("axis", [None, 1, (0, 2), (1, 2), (0, 1)])
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_reductions(name: str, dtype: str, axis: object, keepdims: bool) -> None:
     x = T.tensor3("x", dtype=dtype)
