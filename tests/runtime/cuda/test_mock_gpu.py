@@ -98,3 +98,10 @@ def test_tutorials_on_the_emulated_gpu(gpu: MockRuntime, name: str, tmp_path: ob
     """The device test of the tutorials, through the runtime with emulated launches."""
     device_tests.test_tutorials_train_to_the_cpu_error(name, tmp_path)
     assert len(gpu.launches) > 100
+
+
+@pytest.mark.slow
+def test_the_tour_on_the_emulated_gpu(gpu: MockRuntime, tmp_path: object) -> None:
+    """``examples/tour.py --device cuda``: LeNet's convolutions and the LSTM's scan on the host."""
+    device_tests.test_the_tour_runs_on_the_gpu(tmp_path)
+    assert gpu.launches
