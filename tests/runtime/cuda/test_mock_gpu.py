@@ -105,3 +105,16 @@ def test_the_tour_on_the_emulated_gpu(gpu: MockRuntime, tmp_path: object) -> Non
     """``examples/tour.py --device cuda``: LeNet's convolutions and the LSTM's scan on the host."""
     device_tests.test_the_tour_runs_on_the_gpu(tmp_path)
     assert gpu.launches
+
+
+def test_shared_variables_on_the_gpu_pickle(gpu: MockRuntime) -> None:
+    import pickle
+
+    w = tr.shared(np.arange(4, dtype="float32"), name="w")
+    f = tr.function([], w * 2, updates=[(w, w + 1)])
+    g = pickle.loads(pickle.dumps(f))
+    np.testing.assert_array_equal(g(), np.arange(4) * 2)
+    loaded = g.graph.shared_inputs[0]
+    assert isinstance(loaded.get_value(borrow=True), DeviceArray)
+    np.testing.assert_array_equal(loaded.get_value(), np.arange(4) + 1)
+    np.testing.assert_array_equal(w.get_value(), np.arange(4))  # the original is its own

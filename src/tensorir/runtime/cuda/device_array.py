@@ -183,7 +183,22 @@ class DeviceArray:
             raise BufferError(f"a DeviceArray on cuda{self.memory.ordinal} cannot be exported to device {dl_device}")
         return make_capsule(self.address, self.__dlpack_device__(), self.shape, None, self.dtype, self)
 
+    def __reduce__(self) -> tuple[Any, tuple[np.ndarray, int]]:
+        # Pickled as its values (a shared variable's, in a pickled function): loading puts them
+        # on the device of the same number.
+        return (_unpickle, (self.get(), self.memory.ordinal))
+
     def __del__(self) -> None:
         block, self._block = getattr(self, "_block", None), None
         if block is not None:
             block.free()
+
+
+def _unpickle(values: np.ndarray, ordinal: int) -> DeviceArray:
+    """A pickled device array, uploaded to device ``ordinal`` (its upload finished)."""
+    from tensorir.runtime.cuda.context import runtime_for
+
+    memory = runtime_for(ordinal).default
+    array = DeviceArray.from_host(values, memory)
+    memory.synchronize()
+    return array
