@@ -25,6 +25,7 @@ import lenet
 import logistic_regression
 import lstm_text
 
+import tensorir as tr
 from tensorir.datasets import DIGITS, ImageDataset, load_mnist
 
 MODELS = ("logistic_regression", "lenet", "lstm_text")
@@ -74,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--out", default="out", help="output folder (default out/)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars (the default when not on a terminal)")
     parser.add_argument("--offline", action="store_true", help="never download; use local data or the fallbacks")
+    parser.add_argument("--device", help="where the models train: cpu or cuda (cuda0, cuda1, ...); default: "
+                        "tensorir.config.device (TENSORIR_FLAGS)")
     args = parser.parse_args(argv)
+    if args.device:
+        tr.config.device = args.device
     common = ["--out", args.out] + [
         f"--{flag}" for flag in ("no-progress", "offline") if getattr(args, flag.replace("-", "_"))
     ]

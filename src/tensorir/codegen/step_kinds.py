@@ -23,6 +23,7 @@ class StepKind(StrEnum):
     INDEX = "index/view step"  # basic indexing, views, sum_to: NumPy views or strided copies
     BLAS = "BLAS call"  # matrix products on the platform's BLAS
     LOOP = "native loop"  # scan: the body's plan recorded once and replayed per step
+    TRANSFER = "transfer"  # tir.to_device / tir.to_host: a copy between host and GPU memory
     COLLECTIVE = "collective step"  # a transfer between processes on the group's communicator (MPI, NCCL)
     REFERENCE = "NumPy reference"  # the op's reference implementation, in Python
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tensorir.runtime.cuda.device_flag import normalize_device
 from tensorir.runtime.threadpool import THREADS_VARIABLE, parse_thread_count
 
 
@@ -73,7 +74,8 @@ MODES = ("FAST_RUN", "FAST_COMPILE", "REFERENCE", "DEBUG_MODE", "DebugMode", "Na
 FLAGS: tuple[Flag, ...] = (
     Flag("floatX", "float64", "default float dtype of variables and Python float constants",
          ("float64", "float32", "float16")),
-    Flag("device", "cpu", "where functions run: cpu or cuda", ("cpu", "cuda", "cuda0", "gpu")),
+    Flag("device", "cpu", "where functions run: cpu, or an NVIDIA GPU as cuda (device 0), cuda0, cuda1, ... "
+         "(gpu, gpuN: Theano's spellings)", None, normalize_device),
     Flag("mode", "FAST_RUN", "default compilation mode", MODES),
     Flag("compiledir", "", "directory of the on-disk compile cache (default: user cache dir)"),
     Flag("on_unused_input", "raise", "what function() does with unused inputs", ("raise", "warn", "ignore")),

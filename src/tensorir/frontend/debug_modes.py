@@ -111,7 +111,7 @@ class NanGuardMode(Mode):
                         cache_dir=config.compiledir)
 
     def compile(self, module: Module, shape_hints: Mapping[int, tuple[int, ...]] | None = None,
-                donations: Mapping[int, int] | None = None) -> Any:  # noqa: ANN401
+                donations: Mapping[int, int] | None = None, return_device_arrays: bool = False) -> Any:  # noqa: ANN401
         return compile_monitored(module, self.optimizer, self.monitor(), shape_hints)
 
     def __repr__(self) -> str:
@@ -131,7 +131,7 @@ class DebugMode(Mode):
         return StepComparer()
 
     def compile(self, module: Module, shape_hints: Mapping[int, tuple[int, ...]] | None = None,
-                donations: Mapping[int, int] | None = None) -> Any:  # noqa: ANN401
+                donations: Mapping[int, int] | None = None, return_device_arrays: bool = False) -> Any:  # noqa: ANN401
         checked = compile_monitored(module, self.optimizer, self.monitor(), shape_hints)
         if getattr(checked.inner, "kind", "") != "native":
             return checked  # no native code here: nothing to check against

@@ -465,8 +465,12 @@ def function(
     allow_input_downcast: bool | None = None,
     profile: Any = None,
     on_unused_input: str | None = None,
+    return_device_arrays: bool = False,
 ) -> Function:
-    """Compile ``outputs`` as a function of ``inputs`` (Theano's ``theano.function``)."""
+    """Compile ``outputs`` as a function of ``inputs`` (Theano's ``theano.function``).
+
+    ``return_device_arrays``: under ``device=cuda``, outputs are device arrays
+    (``__cuda_array_interface__``, ``__dlpack__``, ``get()``) instead of NumPy arrays."""
     if not isinstance(inputs, list | tuple):
         raise TypeError("function: inputs must be a list of variables")
     ins = [i if isinstance(i, In) else In(_check_input(i, k)) for k, i in enumerate(inputs)]
@@ -503,7 +507,8 @@ def function(
     if stats is not None:
         stats.compile_seconds["graph_build"] += time.perf_counter() - started
     # The shared values' shapes now guess which kernels the first call runs (runtime/shape_guess.py).
-    hints = {len(ins) + k: np.shape(s.get_value(borrow=True)) for k, s in enumerate(graph.shared_inputs)}
+    hints = {len(ins) + k: tuple(getattr(s.get_value(borrow=True), "shape", ()))
+             for k, s in enumerate(graph.shared_inputs)}
     # Each update may be written into its shared variable's own buffer (runtime/donation.py).
     position = {id(s): len(ins) + k for k, s in enumerate(graph.shared_inputs)}
     donations = {len(outs) + j: position[id(t)] for j, t in enumerate(graph.update_targets) if id(t) in position}
@@ -513,7 +518,8 @@ def function(
 
         enable_cache_log()
     if stats is None:
-        executor = mode_obj.compile(graph.module, shape_hints=hints, donations=donations)
+        executor = mode_obj.compile(graph.module, shape_hints=hints, donations=donations,
+                                    return_device_arrays=return_device_arrays)
     else:
         from tensorir.frontend.profiling import compile_profiled
 

@@ -9,8 +9,10 @@ from typing import Any
 
 from tensorir.dialects.ir import Module
 from tensorir.frontend.config import config
+from tensorir.passes.device_transfer import insert_transfers
 from tensorir.passes.pipelines import run_pipeline
 from tensorir.runtime.allocation import reuse_large_buffers
+from tensorir.runtime.cuda.device_flag import DeviceChoice, on_device, parse_device, require_device
 from tensorir.runtime.executors import make_executor
 
 __all__ = ["Mode"]
@@ -25,11 +27,16 @@ class Mode:
     name: str = "custom"
 
     def compile(self, module: Module, shape_hints: Mapping[int, tuple[int, ...]] | None = None,
-                donations: Mapping[int, int] | None = None) -> Any:
+                donations: Mapping[int, int] | None = None, return_device_arrays: bool = False) -> Any:
         """The executor of ``module``'s function after this mode's rewrites; ``shape_hints``:
         likely shapes of some arguments (by index), e.g. shared variables' current values;
-        ``donations``: result -> argument whose buffer it may overwrite (shared updates)."""
+        ``donations``: result -> argument whose buffer it may overwrite (shared updates);
+        ``return_device_arrays``: under ``device=cuda``, outputs stay on the GPU."""
         run_pipeline(module, self.optimizer, fast_math=config.fast_math)
+        device = parse_device(config.device)
+        if device.is_cuda and self.linker == "native":
+            return _compile_for_cuda(module, device, 3 if self.optimizer == "fast_run" else 1, donations,
+                                     return_device_arrays)
         if self.linker == "native" and config.reuse_large_buffers:
             reuse_large_buffers()
         return make_executor(
@@ -51,3 +58,16 @@ class Mode:
         if "fusion" in tags or "all" in tags:
             return self
         return self
+
+
+def _compile_for_cuda(module: Module, device: DeviceChoice, opt_level: int, donations: Mapping[int, int] | None,
+                      return_device_arrays: bool) -> Any:  # noqa: ANN401
+    """The GPU executor: transfers inserted where values cross (debugprint shows them), then
+    the plan of GPU steps (runtime/cuda/executor.py)."""
+    require_device(device)
+    from tensorir.runtime.cuda.executor import CudaExecutor
+    from tensorir.runtime.cuda.steps import host_operands, runs_on_device
+
+    func = module.functions[0]
+    insert_transfers(func, runs_on_device, lambda t: on_device(t.dtype, t.ndim), host_operands)
+    return CudaExecutor(func, device.ordinal, opt_level, config.compiledir, donations, return_device_arrays)

@@ -14,6 +14,7 @@ from tensorir.dialects.types import normalize_dtype
 from tensorir.frontend.config import config
 from tensorir.frontend.variable import TensorVariable
 from tensorir.runtime.arguments import converts_exactly, reject_masked
+from tensorir.runtime.cuda.device_flag import parse_device, require_device, shared_on_device
 
 
 class Container:
@@ -58,13 +59,25 @@ class SharedVariable(TensorVariable):
         if borrow:
             return self.container.value
         with self.container.lock:
-            return self.container.value.copy()
+            value = self.container.value
+            return value.get() if _is_device_array(value) else value.copy()
 
     def set_value(self, new_value: Any, borrow: bool = False) -> None:
         """Replace the value; its dtype must be storable in the variable's type and the rank equal."""
+        if _is_device_array(new_value):
+            new_value = new_value.get()
         value = self._filter(new_value, borrow)
         with self.container.lock:
-            self.container.value = value
+            current = self.container.value
+            if _is_device_array(current):
+                # Uploaded into the variable's own device buffer where the shape allows.
+                if current.shape == value.shape:
+                    current.set(value)
+                    current.memory.synchronize()
+                else:
+                    self.container.value = _upload(value, current.memory.ordinal)
+            else:
+                self.container.value = value
 
     def _filter(self, new_value: Any, borrow: bool) -> np.ndarray:
         t = self.value.type
@@ -88,13 +101,34 @@ class SharedVariable(TensorVariable):
         return arr if borrow else arr.copy()
 
     def zero(self, borrow: bool = False) -> None:
-        self.container.value = np.zeros_like(self.container.value)
+        value = self.container.value
+        if _is_device_array(value):
+            self.set_value(np.zeros(value.shape, value.dtype))
+        else:
+            self.container.value = np.zeros_like(value)
 
     def clone(self) -> SharedVariable:
-        return shared(self.container.value, name=self.name, strict=self.strict)
+        return shared(self.get_value(), name=self.name, strict=self.strict)
 
     def __repr__(self) -> str:
         return self.name or f"<SharedVariable {self.value.type}>"
+
+
+def _is_device_array(value: Any) -> bool:
+    from tensorir.runtime.cuda.device_array import DeviceArray
+
+    return isinstance(value, DeviceArray)
+
+
+def _upload(value: np.ndarray, ordinal: int) -> Any:
+    """``value`` in the GPU memory of device ``ordinal`` (the upload finished)."""
+    from tensorir.runtime.cuda.context import runtime_for
+    from tensorir.runtime.cuda.device_array import DeviceArray
+
+    memory = runtime_for(ordinal).default
+    array = DeviceArray.from_host(value, memory)
+    memory.synchronize()
+    return array
 
 
 def _can_store(original: Any, arr: np.ndarray, dtype: str, allow_downcast: bool | None) -> bool:
@@ -125,6 +159,8 @@ def shared(
     """
     if isinstance(value, TensorVariable):
         raise TypeError("shared() takes a value (a NumPy array or number), not a symbolic variable")
+    if _is_device_array(value):
+        value = value.get()
     if isinstance(value, bool):
         arr = np.asarray(value, dtype=bool)
     elif isinstance(value, int):
@@ -143,4 +179,9 @@ def shared(
             raise ValueError(f"a broadcastable dim must have size 1; the value has shape {arr.shape}")
     type_ = IRTensorType(arr.dtype.name, tuple(1 if b else None for b in broadcastable))
     stored = arr if borrow and isinstance(value, np.ndarray) else arr.copy()
+    device = parse_device(config.device)
+    if shared_on_device(device, arr.dtype.name, arr.ndim):
+        # Theano's rule: float and int arrays of rank >= 1 live in GPU memory under device=cuda.
+        require_device(device)
+        stored = _upload(stored, device.ordinal)
     return SharedVariable(stored, type_, name, strict, allow_downcast)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -69,7 +70,7 @@ from tensorir.runtime.shape_guess import GuessedOp, guessed_types
 from tensorir.runtime.step_traits import DeclaredStep, PredictsKernels, StepTraits, traits_of
 from tensorir.runtime.threadpool import ThreadPool, default_thread_count, environment_thread_count
 
-__all__ = ["NativeExecutor"]
+__all__ = ["DeviceSteps", "NativeExecutor"]
 
 Step = Callable[[list[np.ndarray]], list[np.ndarray]]
 
@@ -87,6 +88,17 @@ class PlanEntry(NamedTuple):
     shaped: tuple[int, ...]
     #: Operand positions whose buffers it may write its results over (runtime/buffer_reuse.py).
     free: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DeviceSteps:
+    """Device hook: a device's step table, its kind -> builder table and what its steps share
+    (``context``, read by the builders as ``executor.device_context``)."""
+
+    step_kind: Callable[[Operation], StepKind]
+    builders: Mapping[StepKind, Callable[..., tuple[Step, str] | None]]
+    context: object
+
 
 _SHAPE_READERS = ("tir.shape", "tir.shape_i")
 def _column_slice(v: Value) -> str | None:
@@ -159,11 +171,14 @@ class NativeExecutor:
                  parent: NativeExecutor | None = None,
                  parent_predicted: dict[str, tuple[str, int]] | None = None,
                  shape_hints: Mapping[int, tuple[int, ...]] | None = None,
-                 donations: Mapping[int, int] | None = None) -> None:
+                 donations: Mapping[int, int] | None = None, device: DeviceSteps | None = None) -> None:
         # A block is a loop or branch body (ending in tir.yield), run once per step of its op.
         # Bodies share their parent's kernel context, and their predicted kernels compile in the
         # parent's one module (``parent_predicted``): one MLIR and LLVM run for the function.
         self.func = func
+        # Device hook: another device's step table and builders (runtime/cuda/executor.py).
+        self.device = device
+        self.device_context = None if device is None else device.context
         self.opt_level, self.cache_dir = opt_level, cache_dir
         self.native_loops = native_loops
         threads = _thread_count(num_threads)
@@ -198,7 +213,9 @@ class NativeExecutor:
                 continue
             extra: list[Value] = []
             if op.regions and op.name != "tir.fused":
-                if op.name in _ISOLATED_REGION_OPS:
+                # A device plan runs region ops on the host, their bodies interpreted (device hook).
+                bodies = self._body_executor if self.device is None else None
+                if op.name in _ISOLATED_REGION_OPS and bodies is not None:
                     for region in op.regions:
                         self._body_executor(region.block, predicted)
                 if op.name == "tir.scan" and self.native_loops and id(self.context.cache) not in _RUNNERS:
@@ -207,12 +224,12 @@ class NativeExecutor:
                 if op.name == "tir.scan" and self.native_loops:
                     block_ = op.regions[0].block
                     loop = NativeScan(op, lambda block_=block_: self._body_executor(block_), self._replay_runner)
-                step, extra = self._region_step(op, slots, self._body_executor, loop)
+                step, extra = self._region_step(op, slots, bodies, loop)
                 kind = "loop" if loop is not None else "reference"
                 plan_kind = StepKind.LOOP if loop is not None else StepKind.REFERENCE
             else:
                 step, kind = self._make_step(op, predicted, slots)
-                plan_kind = StepKind.REFERENCE if kind == "reference" else step_kind(op)
+                plan_kind = StepKind.REFERENCE if kind == "reference" else self._kind(op)
             ins = tuple(slots[id(v)] for v in [*op.operands, *extra])
             outs = []
             for r in op.results:
@@ -283,8 +300,12 @@ class NativeExecutor:
 
     def _native_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str] | None:
         """The CPU step of ``op``'s kind in the step table (codegen/cpu/step_table.py), or None."""
-        build = _STEP_BUILDERS.get(step_kind(op))
+        builders = _STEP_BUILDERS if self.device is None else self.device.builders
+        build = builders.get(self._kind(op))
         return None if build is None else build(self, op, predicted)
+
+    def _kind(self, op: Operation) -> StepKind:
+        return step_kind(op) if self.device is None else self.device.step_kind(op)
 
     def _elementwise_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
         ranks = [v.type.ndim for v in op.operands]

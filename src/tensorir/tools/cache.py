@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from tensorir.runtime.compile_cache import CompileCache, default_cache_dir
+from tensorir.runtime.cuda.modules import CUBIN_SUFFIX, remove_entries
+from tensorir.runtime.ptx_cache import PTX_SUFFIX
 
 
 def _human(size: int) -> str:
@@ -48,7 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{total} bytes ({_human(total)}) in {len(entries)} entries, {directory}")
     else:
         removed = cache.clear()
-        print(f"removed {removed} entries from {directory}")
+        # The GPU's entries: PTX (runtime/ptx_cache.py) and cubins (runtime/cuda/modules.py).
+        gpu = remove_entries(directory, "ptx", PTX_SUFFIX) + remove_entries(directory, "cubin", CUBIN_SUFFIX)
+        print(f"removed {removed} entries from {directory}" + (f" and {gpu} GPU entries (PTX, cubin)" if gpu else ""))
     return 0
 
 

@@ -21,9 +21,9 @@ REGISTRY = _build()
 
 
 def test_every_kind_has_exactly_one_gpu_decision() -> None:
-    kernels, fallback = set(gpu.GPU_KERNEL_KINDS), set(gpu.HOST_FALLBACK)
-    assert not kernels & fallback
-    assert kernels | fallback | {StepKind.REFERENCE} == set(StepKind)
+    kernels, calls, fallback = set(gpu.GPU_KERNEL_KINDS), set(gpu.GPU_CALL_KINDS), set(gpu.HOST_FALLBACK)
+    assert not kernels & fallback and not calls & fallback and not kernels & calls
+    assert kernels | calls | fallback | {StepKind.REFERENCE} == set(StepKind)
     assert all(reason for reason in gpu.HOST_FALLBACK.values())
 
 
@@ -31,7 +31,8 @@ def test_every_named_op_has_a_gpu_decision() -> None:
     for kind, names in cpu.NAMED_KINDS.items():
         for name in names:
             assert name in REGISTRY
-            assert (kind in gpu.GPU_KERNEL_KINDS) != (kind in gpu.HOST_FALLBACK), (name, kind)
+            decisions = (kind in gpu.GPU_KERNEL_KINDS, kind in gpu.GPU_CALL_KINDS, kind in gpu.HOST_FALLBACK)
+            assert sum(decisions) == 1, (name, kind)
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +51,20 @@ def test_each_op_has_one_kind_per_device(functions: dict[str, tr.Function]) -> N
         for op in _ops(f):
             on_cpu, on_gpu = cpu.step_kind(op), gpu.step_kind(op)
             seen.add(on_cpu)
-            if on_cpu in gpu.GPU_KERNEL_KINDS:
+            if on_cpu in gpu.GPU_KERNEL_KINDS and on_gpu is StepKind.REFERENCE:  # scalars stay on the host
+                assert gpu.why_reference(op) == gpu.SCALARS_ON_HOST and op.results[0].type.ndim == 0, (name, op.name)
+            elif on_cpu in gpu.GPU_KERNEL_KINDS:
                 assert on_gpu is on_cpu and gpu.why_reference(op) is None, (name, op.name)
+            elif on_gpu is StepKind.INDEX:  # a view or sum_to
+                assert op.name in gpu.GPU_INDEX_OPS and gpu.why_reference(op) is None, (name, op.name)
+            elif on_gpu is StepKind.BLAS:  # a product cuBLAS takes (batched_dot's reference on the CPU)
+                assert on_cpu in (StepKind.BLAS, StepKind.REFERENCE) and gpu.why_reference(op) is None, (name, op.name)
             else:
                 assert on_gpu is StepKind.REFERENCE and gpu.why_reference(op), (name, op.name, on_cpu)
-            if on_cpu in gpu.HOST_FALLBACK:
+            if on_cpu in gpu.HOST_FALLBACK and on_gpu is StepKind.REFERENCE:
                 assert gpu.why_reference(op) == gpu.HOST_FALLBACK[on_cpu]
-    assert seen >= set(StepKind) - {StepKind.REFERENCE}, sorted(set(StepKind) - seen)
+    # Transfers appear in device=cuda plans only (passes/device_transfer.py).
+    assert seen >= set(StepKind) - {StepKind.REFERENCE, StepKind.TRANSFER}, sorted(set(StepKind) - seen)
 
 
 def test_emit_ptx_notes_the_host_steps(functions: dict[str, tr.Function]) -> None:

@@ -10,7 +10,6 @@ import pytest
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody
 from tensorir.codegen.gpu.kernel_builder import gpu_module
 from tensorir.codegen.gpu.lower_elementwise import flat_kernel
-from tensorir.codegen.gpu.ptx import compile_to_ptx
 from tensorir.runtime.cuda.driver import (
     CudaUnavailable,
     check_driver_reads,
@@ -20,6 +19,7 @@ from tensorir.runtime.cuda.driver import (
 )
 from tensorir.runtime.cuda.launch import elementwise_launch
 from tensorir.runtime.cuda.parameters import ParameterBlock
+from tensorir.runtime.cuda.prepare import module_ptx, prepare_directory
 
 REASON = unavailable_reason()
 
@@ -60,14 +60,26 @@ def device():  # noqa: ANN201 - a tensorir.runtime.cuda.driver.Device
     return Device.open(0)
 
 
+def _flat_module() -> str:
+    body = ElementwiseBody(["float32", "float32"], ["float32"],
+                           [("tir.exp", {}, (0,), "float32"), ("tir.mul", {}, (2, 1), "float32")], [3])
+    return gpu_module([flat_kernel("k", body, [False, True])])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(prepare_directory() is None, reason="only when preparing PTX for a device run")
+def test_prepare_the_flat_kernel() -> None:
+    """Under ``TENSORIR_CUDA_PREPARE``: the next test's PTX goes into the bundle a device reads."""
+    assert ".visible .entry k(" in module_ptx(_flat_module(), "sm_90", None)
+
+
 @pytest.mark.gpu
 def test_a_flat_kernel_runs(device) -> None:  # noqa: ANN001
     from tensorir.runtime.cuda.driver import GpuModule, check, require_driver
 
     driver = require_driver()
-    body = ElementwiseBody(["float32", "float32"], ["float32"],
-                           [("tir.exp", {}, (0,), "float32"), ("tir.mul", {}, (2, 1), "float32")], [3])
-    module = device.load(compile_to_ptx(gpu_module([flat_kernel("k", body, [False, True])]), device.chip))
+    # Through the PTX bundle where there is one (a device run has no MLIR bindings).
+    module = device.load(module_ptx(_flat_module(), device.chip, None))
     x = np.linspace(-3, 3, 1000, dtype=np.float32)
     y = np.float32(0.5)
     buffers = [check(driver.cuMemAlloc(size), "cuMemAlloc") for size in (x.nbytes, 4, x.nbytes)]

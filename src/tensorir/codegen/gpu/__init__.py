@@ -9,11 +9,13 @@ the kernel families and what turns them into PTX:
 - ``lower_elementwise.py`` (flat, vector, strided grid-stride kernels), ``lower_reduction.py``
   (rows and columns), ``lower_nn.py`` (the softmax family), ``lower_argmax.py``,
   ``lower_random.py`` (Philox uniforms), ``lower_scatter.py`` (gathers, atomic ``inc_subtensor``);
-- ``step_table.py``: which ops run as GPU kernels (the others on the host, with the reason);
+- ``step_table.py``: which ops run as GPU kernels, cuBLAS calls, views or transfers (the others
+  on the host, with the reason);
 - ``ptx.py``: the MLIR pipeline to PTX per chip; ``ptxas.py``: NVIDIA's assembler as a checker;
 - ``module_lowering.py``: ``tensorir-opt --emit=ptx``.
 
 Nothing here needs a GPU or a driver: PTX is text, and ``ptxas`` checks it. The argmax, random
-and indexing kernels are not in the step table yet (the CPU runs those ops as their reference,
-and the step table gives an op the same kind on both devices or the host).
+and scatter kernels are not in the step table yet (the CPU runs those ops as their reference,
+and the step table gives an op the same kind on both devices or the host); the runtime's steps
+are in ``runtime/cuda``.
 """

@@ -12,7 +12,7 @@ from tensorir.codegen.gpu.lower_elementwise import flat_kernel, strided_kernel
 from tensorir.codegen.gpu.lower_nn import row_kernel
 from tensorir.codegen.gpu.lower_reduction import rows_kernel
 from tensorir.codegen.gpu.ptx import DEFAULT_CHIP, compile_to_ptx
-from tensorir.codegen.gpu.step_table import step_kind, why_reference
+from tensorir.codegen.gpu.step_table import GPU_CALL_KINDS, step_kind, why_reference
 from tensorir.codegen.kernel_ops import elementwise_body, kernel_emitters, lower_module_ops
 from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Module, Operation
@@ -32,6 +32,8 @@ _KERNELS = kernel_emitters(_elementwise_kernel, rows_kernel, row_kernel)
 
 
 def _note(fname: str, op: Operation, kind: StepKind) -> str:
+    if kind in GPU_CALL_KINDS or why_reference(op) is None:
+        return f"// @{fname}: {op.name}: {kind} on the GPU"
     return f"// @{fname}: {op.name}: {kind} on the host ({why_reference(op)})"
 
 

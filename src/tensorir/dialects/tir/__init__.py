@@ -15,11 +15,12 @@ from tensorir.dialects.tir import (
     reduction,
     shape,
     shape_alloc,
+    transfer,
 )
 
 FAMILIES = (
     elementwise, reduction, shape, shape_alloc, indexing, linalg, blas, nn, conv, random, control, fused,
-    autodiff_ops, collective,
+    autodiff_ops, collective, transfer,
 )
 ALL_OPS = [op for family in FAMILIES for op in family.OPS]
 

@@ -17,7 +17,7 @@ from tensorir.runtime.cuda.launch import DeviceLimits, LaunchConfig
 from tensorir.runtime.cuda.parameters import ParameterBlock
 
 __all__ = ["DRIVER_PTX", "CudaError", "CudaUnavailable", "Device", "GpuModule", "check_driver_reads",
-           "chip_for_capability", "driver_ptx", "require_driver", "unavailable_reason"]
+           "chip_for_capability", "device_count", "driver_ptx", "require_driver", "unavailable_reason"]
 
 
 class CudaUnavailable(RuntimeError):
@@ -71,6 +71,11 @@ def _initialized() -> Any:  # noqa: ANN401
 def require_driver() -> Any:  # noqa: ANN401 - the cuda.bindings.driver module
     """``cuda.bindings.driver``, initialized; :class:`CudaUnavailable` says why there is none."""
     return _initialized()
+
+
+def device_count() -> int:
+    """How many CUDA devices the driver sees (raises :class:`CudaUnavailable` without a driver)."""
+    return int(check(require_driver().cuDeviceGetCount(), "cuDeviceGetCount"))
 
 
 def unavailable_reason() -> str | None:
@@ -156,6 +161,12 @@ class Device:
         check(driver.cuCtxSetCurrent(self.context), "cuCtxSetCurrent")
         module = check(driver.cuModuleLoadData(ptx.encode() + b"\0"), "cuModuleLoadData")
         return GpuModule(module)
+
+    def load_image(self, cubin: bytes) -> GpuModule:
+        """Load a cubin made by ``ptxas`` for this device's chip."""
+        driver = require_driver()
+        check(driver.cuCtxSetCurrent(self.context), "cuCtxSetCurrent")
+        return GpuModule(check(driver.cuModuleLoadData(cubin), "cuModuleLoadData(cubin)"))
 
 
 @dataclass

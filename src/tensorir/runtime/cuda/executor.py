@@ -1,0 +1,112 @@
+"""A ``device=cuda`` function: the native executor's plan with the GPU's steps, and the call's edges.
+
+The plan is :class:`~tensorir.runtime.native.NativeExecutor`'s, built from the GPU's step table
+and builders (``runtime/cuda/steps.py``) over a function whose transfers were made explicit
+(``passes/device_transfer.py``). Around it a call:
+
+1. uploads the NumPy arguments that live on the GPU (``device_flag.on_device``) through pinned
+   staging; device arrays (GPU shared variables) are passed as they are;
+2. runs the plan on the function's own stream, then synchronizes it: a failed kernel raises
+   there, before anything is written back;
+3. writes each update into its shared variable's own device buffer (a device-to-device copy;
+   the variable keeps its array object, so ``borrow=True`` holders see the new values), after
+   every result exists, so a failed call leaves the shared variables unchanged;
+4. gives the outputs as NumPy arrays, or as device arrays with ``return_device_arrays``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tensorir.dialects.ir import Operation
+from tensorir.runtime.cuda.context import runtime_for
+from tensorir.runtime.cuda.device_array import DeviceArray
+from tensorir.runtime.cuda.device_flag import on_device
+from tensorir.runtime.cuda.modules import KernelSet
+from tensorir.runtime.cuda.prepare import PreparedDevice, prepare_directory
+from tensorir.runtime.cuda.row_steps import run_pending
+from tensorir.runtime.cuda.steps import GPU_STEP_BUILDERS, GpuFunctionContext, gpu_step_kind
+from tensorir.runtime.native import DeviceSteps, NativeExecutor
+from tensorir.runtime.reference import ReferenceExecutor
+
+__all__ = ["CudaExecutor"]
+
+
+class CudaExecutor:
+    """Runs a ``func.func`` (its transfers inserted) on CUDA device ``ordinal`` (module docstring)."""
+
+    kind = "cuda"
+
+    def __init__(self, func: Operation, ordinal: int = 0, opt_level: int = 3, cache_dir: str | None = "",
+                 donations: Mapping[int, int] | None = None, return_device_arrays: bool = False) -> None:
+        # Without a GPU, under TENSORIR_CUDA_PREPARE (runtime/cuda/prepare.py): the plan and its
+        # PTX are made as for the device; calls run the function on the NumPy reference.
+        self.prepared = prepare_directory() is not None
+        if self.prepared:
+            device: Any = PreparedDevice.from_environment()
+            self.memory = None
+        else:
+            runtime = runtime_for(ordinal)
+            device = runtime.device
+            self.memory = runtime.stream_memory()
+        self.kernels = KernelSet(device, cache_dir)
+        context = self.context = GpuFunctionContext(self.memory, self.kernels, device.limits)
+        block = func.regions[0].block
+        self.upload = [on_device(a.type.dtype, a.type.ndim) for a in block.arguments]
+        self.plan = NativeExecutor(func, opt_level, cache_dir=cache_dir, native_loops=False, native_calls=False,
+                                   device=DeviceSteps(gpu_step_kind, GPU_STEP_BUILDERS, context))
+        if self.prepared:
+            self.kernels.prepare()
+            self.reference = ReferenceExecutor(func)
+        else:
+            self.kernels.load()  # kernel compile or load errors show at compile time
+        n_results = len(block.terminator.operands) if block.terminator is not None else 0
+        self.donations = dict(donations or {})
+        self.outputs = [i for i in range(n_results) if i not in self.donations]
+        self.return_device_arrays = return_device_arrays
+        #: Every result is a new array (downloaded, or a device array made by this call).
+        self.fresh_results = (True,) * n_results
+
+    @property
+    def step_kinds(self) -> list[tuple[str, str]]:
+        return self.plan.step_kinds
+
+    def describe(self) -> str:
+        return self.plan.describe()
+
+    def run(self, args: Sequence[Any]) -> list[Any]:
+        if self.prepared:
+            return self.reference.run(args)
+        memory = self.memory
+        with memory.lock:
+            device_args = [DeviceArray.from_host(a, memory) if up and isinstance(a, np.ndarray) else a
+                           for a, up in zip(args, self.upload)]
+            try:
+                results = self.plan.run(device_args)
+                memory.synchronize()
+                run_pending(self.context)  # a bad label raises here, before any update is written
+            finally:
+                self.context.pending.clear()
+            # Outputs first: one may view a shared variable whose buffer an update overwrites.
+            roots = {id(a.root()) for a in device_args if isinstance(a, DeviceArray)}
+            for i in self.outputs:
+                value = results[i]
+                if isinstance(value, DeviceArray):
+                    if not self.return_device_arrays:
+                        results[i] = value.get()
+                    elif id(value.root()) in roots:
+                        results[i] = value.copy()  # never hand out (a view of) an argument's buffer
+            for r, a in self.donations.items():
+                new, old = results[r], args[a]
+                if (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old
+                        and new.shape == old.shape and new.dtype == old.dtype):
+                    if new.nbytes:
+                        memory.copy(old.address, new.address, new.nbytes)
+                    results[r] = old
+                elif isinstance(new, DeviceArray) and id(new.root()) in roots:
+                    results[r] = new.copy()  # a view of an argument: the variable gets its own buffer
+            memory.synchronize()
+        return results
