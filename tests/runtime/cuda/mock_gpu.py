@@ -197,7 +197,7 @@ class MockCublas:
 @contextlib.contextmanager
 def mock_gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
     """``device=cuda`` on the emulated GPU for the duration of the block."""
-    from tensorir.frontend import modes, shared
+    from tensorir.frontend import mode_class, shared
     from tensorir.runtime.cuda import context, driver, executor, steps
 
     runtime = MockRuntime()
@@ -220,7 +220,7 @@ def mock_gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
     monkeypatch.setattr(context, "runtime_for", lambda ordinal: runtime)
     monkeypatch.setattr(executor, "KernelSet", RecordingKernels)
     monkeypatch.setattr(driver.GpuModule, "launch", staticmethod(launch))
-    monkeypatch.setattr(modes, "require_device", lambda choice: None)
+    monkeypatch.setattr(mode_class, "require_device", lambda choice: None)
     monkeypatch.setattr(shared, "require_device", lambda choice: None)
     monkeypatch.setattr(steps.GpuFunctionContext, "cublas", property(lambda self: MockCublas(0)))
     runtime.launches = launches  # type: ignore[attr-defined]
