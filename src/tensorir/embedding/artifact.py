@@ -205,8 +205,8 @@ class _CompilerFreeExecutor:
             shapes = ", ".join(f"{a.dtype}{list(a.shape)} strides {list(a.strides)}" for a in args)
             raise ArtifactError(
                 f"{self.path}: this call ({shapes}) needs a kernel the artifact does not hold, and compiling it needs "
-                f"{(exc.name or '').split('.')[0]}, which is not available here. Save the artifact with example_inputs of "
-                "these shapes and layouts."
+                f"{(exc.name or '').split('.')[0]}, which is not available here. Save the artifact with "
+                "example_inputs of these shapes and layouts."
             ) from error
 
 
