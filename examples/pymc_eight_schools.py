@@ -1,5 +1,7 @@
-"""Rubin's eight schools (non-centred hierarchical model), sampled by PyMC's NUTS with logp and dlogp compiled by tensorir, against PyMC's
-default backend: prints both posterior means and their Monte Carlo error.
+"""Rubin's eight schools (non-centred hierarchical model).
+
+Sampled by PyMC's NUTS with logp and dlogp compiled by tensorir, and again with PyMC's default
+backend; prints both posterior means and their Monte Carlo error.
 
     python examples/pymc_eight_schools.py [--quick] [--draws N] [--tune N] [--chains N]
 

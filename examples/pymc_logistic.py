@@ -1,5 +1,7 @@
-"""Bayesian logistic regression, sampled by PyMC's NUTS with logp and dlogp compiled by tensorir, against PyMC's
-default backend: prints both posterior means and their Monte Carlo error.
+"""Bayesian logistic regression.
+
+Sampled by PyMC's NUTS with logp and dlogp compiled by tensorir, and again with PyMC's default
+backend; prints both posterior means and their Monte Carlo error.
 
     python examples/pymc_logistic.py [--quick] [--draws N] [--tune N] [--chains N]
 

@@ -1,5 +1,7 @@
-"""A radon-style hierarchical regression (varying intercepts, county predictor), sampled by PyMC's NUTS with logp and dlogp compiled by tensorir, against PyMC's
-default backend: prints both posterior means and their Monte Carlo error.
+"""A radon-style hierarchical regression (varying intercepts, county predictor).
+
+Sampled by PyMC's NUTS with logp and dlogp compiled by tensorir, and again with PyMC's default
+backend; prints both posterior means and their Monte Carlo error.
 
     python examples/pymc_radon.py [--quick] [--draws N] [--tune N] [--chains N]
 
