@@ -54,18 +54,27 @@ class _Segment:
             slots[slot] = value if scalar is None else scalar(value)
 
 
-@dataclass
 class _PyTensorNode:
-    """A node PyTensor computes: its ``perform`` over slots."""
+    """A node PyTensor computes, through the thunk its op makes (C code where PyTensor has it,
+    else ``perform``; lazy ops such as IfElse too), over private storage cells."""
 
-    node: Any
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
+    def __init__(self, node: Any, inputs: tuple[int, ...], outputs: tuple[int, ...]) -> None:
+        self.node, self.inputs, self.outputs = node, inputs, outputs
+        self.in_cells = [[None] for _ in node.inputs]
+        self.out_cells = [[None] for _ in node.outputs]
+        storage = dict(zip(node.inputs, self.in_cells)) | dict(zip(node.outputs, self.out_cells))
+        compute = {v: [True] for v in node.inputs} | {v: [False] for v in node.outputs}
+        self.computed = [compute[v] for v in node.outputs]
+        self.thunk = node.op.make_thunk(node, storage, compute, [])
 
     def __call__(self, slots: list[Any]) -> None:
-        storage: list[list[Any]] = [[None] for _ in self.outputs]
-        self.node.op.perform(self.node, [slots[i] for i in self.inputs], storage)
-        for slot, cell in zip(self.outputs, storage):
+        for cell, slot in zip(self.in_cells, self.inputs):
+            cell[0] = slots[slot]
+        for flag, cell in zip(self.computed, self.out_cells):
+            flag[0] = False
+            cell[0] = None
+        self.thunk()
+        for slot, cell in zip(self.outputs, self.out_cells):
             slots[slot] = cell[0]
 
 
@@ -77,9 +86,10 @@ class TensorirLinker(JITLinker):
     """
 
     required_rewrites = ("minimum_compile",)
-    # tensorir does its own fusion, BLAS rewrites and in-place planning on its graph.
-    incompatible_rewrites = ("cxx_only", "BlasOpt", "local_careduce_fusion", "scan_save_mem_prealloc", "inplace",
-                             "fusion")
+    # tensorir does its own fusion and BLAS rewrites on its graph. PyTensor's in-place rewrites stay:
+    # converted nodes compute new arrays whatever their destroy_map says, and nodes left to
+    # PyTensor keep its in-place implementations (the destroy handler has made them safe).
+    incompatible_rewrites = ("cxx_only", "BlasOpt", "local_careduce_fusion", "scan_save_mem_prealloc", "fusion")
 
     def __init__(self, allow_gc: bool | None = None, schedule: Any = None, tensorir_mode: str = "FAST_RUN",
                  warn_fallbacks: bool = False) -> None:

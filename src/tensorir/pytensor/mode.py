@@ -17,7 +17,7 @@ MODE_NAME = "TENSORIR"
 
 def mode(tensorir_mode: str = "FAST_RUN", warn_fallbacks: bool = False, optimizer: Any = None) -> Mode:
     """A PyTensor Mode: PyTensor's ``fast_run`` graph rewrites (less those tensorir does itself:
-    fusion, BLAS, in-place), then tensorir's pipeline and native code.
+    fusion and BLAS), then tensorir's pipeline and native code.
 
     ``tensorir_mode``: tensorir's mode for the compiled pieces; ``warn_fallbacks``: warn when
     some nodes run PyTensor's implementation; ``optimizer``: another PyTensor rewrite query.
