@@ -47,4 +47,5 @@ def test_nuts_posterior_means_agree_with_pymc_default(name: str) -> None:
     # Independent chains: each mean differs by about one combined MC standard error; allow 4.5
     # (with ~100 scalars, a true difference of that size would be rare under the same posterior).
     worst = max(rows, key=lambda r: r.z)
-    assert worst.z < 4.5, f"{worst.name}: tensorir {worst.mean_a:.4f} vs default {worst.mean_b:.4f} (MCSE {worst.mcse:.4f})"
+    assert worst.z < 4.5, (f"{worst.name}: tensorir {worst.mean_a:.4f} vs default {worst.mean_b:.4f} "
+                           f"(MCSE {worst.mcse:.4f})")

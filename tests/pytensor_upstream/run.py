@@ -154,16 +154,19 @@ def run(modules: list[str], root: Path, extra: list[str]) -> Report:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(SOURCE_ROOT), str(HERE), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "pytest", *modules, "-p", PLUGIN, "-q", "-p", "no:cacheprovider",
-               "-o", "addopts=", "--continue-on-collection-errors", "--rootdir", str(root), f"--junitxml={junit}", *extra]
+               "-o", "addopts=", "--continue-on-collection-errors", "--rootdir", str(root), f"--junitxml={junit}",
+               *extra]
     subprocess.run(command, cwd=root, env=env)
     return read_junit(junit)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cache", type=Path, default=default_cache(), help="folder for the sdist (default %(default)s)")
+    parser.add_argument("--cache", type=Path, default=default_cache(),
+                        help="folder for the sdist (default %(default)s)")
     parser.add_argument("--offline", action="store_true", help="use the cached sdist only")
-    parser.add_argument("--module", action="append", help="test module path inside the sdist (repeatable)")
+    parser.add_argument("--module", action="append",
+                        help="test module path inside the sdist (repeatable)")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args(argv)
     version = installed_pytensor_version()
