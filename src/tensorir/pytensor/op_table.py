@@ -52,7 +52,7 @@ def _careduce(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
     if reducer in (T.sum, T.prod) and x.dtype != acc:
         x = T.cast(x, acc)  # PyTensor accumulates in acc_dtype (e.g. int8 sums in int64)
     axis = None if op.axis is None else tuple(op.axis)
-    if axis == () :
+    if axis == ():
         return [x]
     return [reducer(x, axis=axis)]
 
@@ -189,7 +189,10 @@ def _softmax(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
     if node.op.axis is None:
         raise NotConvertible("softmax over all axes (axis=None)")
     fn = T.nnet.log_softmax if type(node.op).__name__ == "LogSoftmax" else T.nnet.softmax
-    return [fn(xs[0], axis=node.op.axis)]
+    x = xs[0]
+    if x.ndim == 1:  # tensorir (like Theano) reads a vector as one row: make the row explicit
+        return [fn(T.dimshuffle(x, ["x", 0]), axis=-1)[0]]
+    return [fn(x, axis=node.op.axis)]
 
 
 def _ifelse(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
