@@ -17,6 +17,10 @@ test_math.py. PyTensor's sdists on the index do not carry tests/tensor (2.38.2 s
 tests/test_*.py); modules not in the distribution are listed as missing, and when none of them
 is there every ``tests/test_*.py`` module of the distribution runs instead.
 
+``--tests-from DIR`` takes the tests from a checkout of PyTensor's repository instead (at the tag of
+the installed version, e.g. ``rel-2.38.2``), where tests/tensor exists; its ``tests/`` folder is
+copied out, so the installed PyTensor is still the one tested.
+
 This run is long and needs the network once: it is not part of the default test run
 (tests/pytensor_upstream/test_upstream_runner.py checks the runner, and runs it, marked slow,
 only when the distribution is already in the cache).
@@ -87,6 +91,16 @@ def fetch_sdist(cache: Path, version: str, offline: bool) -> Path:
     if done.returncode != 0 or not path.is_file():
         raise SystemExit(f"pip could not download the pytensor {version} sdist:\n{done.stdout}\n{done.stderr}")
     return path
+
+
+def copy_tests(checkout: Path, target: Path) -> Path:
+    """``tests/`` of a PyTensor checkout under ``target`` (replaced each time); returns ``target``."""
+    if not (checkout / "tests").is_dir():
+        raise SystemExit(f"--tests-from {checkout}: no tests/ folder there (give a PyTensor repository checkout)")
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(checkout / "tests", target / "tests")
+    return target
 
 
 def unpack_tests(sdist: Path, target: Path) -> Path:
@@ -167,19 +181,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true", help="use the cached sdist only")
     parser.add_argument("--module", action="append",
                         help="test module path inside the sdist (repeatable)")
+    parser.add_argument("--tests-from", type=Path, help="a PyTensor repository checkout to take tests/ from")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args(argv)
     version = installed_pytensor_version()
-    sdist = fetch_sdist(args.cache, version, args.offline)
-    root = unpack_tests(sdist, args.cache / f"pytensor-{version}-tests")
+    if args.tests_from is not None:
+        root = copy_tests(args.tests_from, args.cache / f"pytensor-{version}-checkout-tests")
+    else:
+        root = unpack_tests(fetch_sdist(args.cache, version, args.offline), args.cache / f"pytensor-{version}-tests")
     requested = args.module or list(REQUESTED)
     present = [m for m in requested if (root / m).is_file()]
     missing = [m for m in requested if m not in present]
     for m in missing:
-        print(f"not in the pytensor {version} sdist: {m}")
+        print(f"not in the pytensor {version} tests given: {m}")
     if not present:
         present = sorted(str(p.relative_to(root)) for p in (root / "tests").glob("test_*.py"))
-        print(f"none of the requested modules is in the sdist; running the {len(present)} it carries: "
+        print(f"none of the requested modules is there; running the {len(present)} test modules there are: "
               + ", ".join(present))
     report = run(present, root, args.pytest_args)
     print(f"\npytensor {version} tests with tensorir's mode: {report.passed} passed, {report.failed} failed, "

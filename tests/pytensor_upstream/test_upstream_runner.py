@@ -67,3 +67,12 @@ def test_a_real_module_runs_with_tensorirs_mode() -> None:
                            "--module", "tests/test_updates.py"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "tests with tensorir's mode: 3 passed, 0 failed" in done.stdout, done.stdout[-2000:]
+
+
+def test_tests_from_a_checkout_are_copied(tmp_path: Path) -> None:
+    (tmp_path / "checkout" / "tests" / "tensor").mkdir(parents=True)
+    (tmp_path / "checkout" / "tests" / "tensor" / "test_math.py").write_text("y = 2")
+    root = runner.copy_tests(tmp_path / "checkout", tmp_path / "out")
+    assert (root / "tests" / "tensor" / "test_math.py").read_text() == "y = 2"
+    with pytest.raises(SystemExit, match="no tests/ folder"):
+        runner.copy_tests(tmp_path / "nothing", tmp_path / "out2")
