@@ -137,6 +137,21 @@ def test_op_converts_and_matches_numpy(case: str, dtype: str) -> None:
     assert [np.asarray(g).dtype.name for g in got] == [o.type.dtype for o in declared]
 
 
+def test_scalar_graphs_and_symbolic_indices() -> None:
+    import pytensor.scalar as ps
+
+    a, b = ps.float64("a"), ps.float64("b")
+    f = _compile([a, b], ps.exp(a) * b + 1)
+    assert f(0.5, 3.0) == pytest.approx(np.exp(0.5) * 3 + 1, rel=1e-14)
+    assert isinstance(f(0.5, 3.0), np.float64)
+    x, i = pt.vector("x"), pt.lscalar("i")
+    g = _compile([x, i], [x[i:], x[:i].sum(), pt.arange(i), pt.eye(i, 3, 1)])
+    got = g(np.arange(5.0), 2)
+    for value, want in zip(got, [np.arange(2.0, 5.0), 1.0, np.arange(2), np.eye(2, 3, 1)]):
+        np.testing.assert_allclose(value, want)
+    assert tp.fallbacks(f) == [] and tp.fallbacks(g) == []
+
+
 def test_fallback_runs_pytensor_and_says_why() -> None:
     x = pt.vector("x")
     steps, _ = pytensor.scan(lambda v, acc: acc + v, sequences=[x], outputs_info=[pt.zeros(())])

@@ -231,6 +231,7 @@ OPS: dict[str, OpRule] = {
     "SpecifyShape": _identity_first,
     "Reshape": _reshape,
     "ARange": _arange,
+    "Eye": lambda node, xs: _eye(node, xs),  # defined below, beside the scalar-node rule
     "TensorFromScalar": _identity_first,
     "ScalarFromTensor": _identity_first,
     "Softmax": _softmax,
@@ -249,10 +250,22 @@ LEFT_TO_PYTENSOR: dict[str, str] = {
 }
 
 
+def _scalar_node(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
+    """A node of PyTensor scalars (a ScalarOp applied outside Elemwise): 0-d tensors here."""
+    return convert_scalar_op(node.op, xs, [o.type.dtype for o in node.outputs])
+
+
+def _eye(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
+    k = _constant_int(node.inputs[2], "Eye's diagonal offset k")
+    return [T.eye(xs[0], xs[1], k=k, dtype=node.outputs[0].type.dtype)]
+
+
 def convert_node(node: Any, inputs: Sequence[TensorVariable]) -> list[TensorVariable]:
     """tensorir variables for ``node``'s outputs (cast to their dtypes), or NotConvertible."""
     name = type(node.op).__name__
     rule = OPS.get(name)
+    if rule is None and any(cls.__name__ == "ScalarOp" for cls in type(node.op).__mro__):
+        rule = _scalar_node
     if rule is None:
         for cls in type(node.op).__mro__:
             if cls.__name__ in LEFT_TO_PYTENSOR:
