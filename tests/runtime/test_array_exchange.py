@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tensorir as tr
 import tensorir.tensor as T
@@ -193,3 +195,22 @@ def test_unknown_output_format_lists_the_known_ones() -> None:
     x = T.vector("x")
     with pytest.raises(ValueError, match="output_format='arrow'"):
         tr.function([x], x + 1, output_format="arrow")
+
+
+@given(rows=st.integers(0, 12), cols=st.integers(1, 12), step=st.integers(1, 3),
+       dtype=st.sampled_from(["float32", "float64"]))
+def test_strided_dlpack_views_of_any_shape(rows: int, cols: int, step: int, dtype: str) -> None:
+    base = np.random.default_rng(rows * 31 + cols).standard_normal((rows, cols * step)).astype(dtype)
+    view = base[:, ::step]
+    fn = _FUNCTIONS[dtype]
+    spy = _spied(fn)
+    try:
+        out = fn(_DLPackOnly(view))
+    finally:
+        fn.executor = spy.executor
+    np.testing.assert_allclose(out, _expected(view), rtol=1e-5)
+    if view.size:
+        assert spy.arguments == [view.__array_interface__["data"][0]]
+
+
+_FUNCTIONS = {d: _function(d) for d in ("float32", "float64")}
