@@ -62,6 +62,8 @@ CASES = {
                            lambda a: [_softmax(a, -1), np.log(_softmax(a, 0))]),
     "softmax_vector": ([(1, "f")], lambda a: [pt.special.softmax(a, axis=0), pt.special.log_softmax(a, axis=-1)],
                        lambda a: [_softmax(a, 0), np.log(_softmax(a, 0))]),
+    "softmax_grad": ([(2, "f"), (2, "f")], lambda a, b: pytensor.grad((pt.special.softmax(a, axis=-1) * b).sum(), a),
+                     lambda a, b: (b - (b * _softmax(a, -1)).sum(axis=-1, keepdims=True)) * _softmax(a, -1)),
     "ifelse": ([(1, "f")], lambda a: _ifelse(a.sum() > 0, a * 2, a - 1),
                lambda a: a * 2 if a.sum() > 0 else a - 1),
     "comparisons_and_or": ([(1, "f"), (1, "f")], lambda a, b: pt.cast(((a > b) & (a < 1)) | pt.eq(a, b), "int64")

@@ -20,7 +20,7 @@ from pytensor.link.basic import JITLinker
 import tensorir as tr
 import tensorir.tensor as T
 from tensorir.frontend.variable import TensorVariable
-from tensorir.pytensor.op_table import convert_node
+from tensorir.pytensor.op_table import convert_node, rule_for
 from tensorir.pytensor.scalar_table import NotConvertible
 
 __all__ = ["Fallback", "FallbackWarning", "TensorirLinker"]
@@ -195,6 +195,7 @@ class _Planner:
         for node in self.order:
             try:
                 _check_types(node)
+                rule_for(node)  # before making inputs: an op without a rule may hold any constants
                 outs = convert_node(node, [self._value(v) for v in node.inputs])
             except NotConvertible as exc:
                 self._fallback(node, str(exc))

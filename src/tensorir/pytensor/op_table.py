@@ -20,7 +20,7 @@ from tensorir.frontend.ifelse import ifelse
 from tensorir.frontend.variable import TensorVariable
 from tensorir.pytensor.scalar_table import NotConvertible, convert_scalar_op
 
-__all__ = ["OPS", "convert_node"]
+__all__ = ["LEFT_TO_PYTENSOR", "OPS", "convert_node", "rule_for"]
 
 OpRule = Callable[[Any, Sequence[TensorVariable]], list[TensorVariable]]
 
@@ -195,6 +195,15 @@ def _softmax(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
     return [fn(x, axis=node.op.axis)]
 
 
+def _softmax_grad(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
+    """d softmax: dx = (dy - sum(dy * sm, axis, keepdims)) * sm."""
+    dy, sm = xs
+    axis = node.op.axis
+    if axis is None:
+        raise NotConvertible("softmax gradient over all axes (axis=None)")
+    return [(dy - T.sum(dy * sm, axis=axis, keepdims=True)) * sm]
+
+
 def _ifelse(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
     n = node.op.n_outs
     out = ifelse(xs[0], list(xs[1:1 + n]), list(xs[1 + n:]))
@@ -236,6 +245,7 @@ OPS: dict[str, OpRule] = {
     "ScalarFromTensor": _identity_first,
     "Softmax": _softmax,
     "LogSoftmax": _softmax,
+    "SoftmaxGrad": _softmax_grad,
     "IfElse": _ifelse,
     "DeepCopyOp": _identity_first,
     "OutputGuard": _identity_first,
@@ -247,6 +257,8 @@ LEFT_TO_PYTENSOR: dict[str, str] = {
     "RandomVariable": "random draws use PyTensor's numpy Generator state",
     "CheckAndRaise": "raising with PyTensor's message needs Python",
     "Assert": "raising with PyTensor's message needs Python",
+    "PdbBreakpoint": "a debugger breakpoint runs in Python",
+    "Print": "printing runs in Python",
 }
 
 
@@ -260,8 +272,8 @@ def _eye(node: Any, xs: Sequence[TensorVariable]) -> list[TensorVariable]:
     return [T.eye(xs[0], xs[1], k=k, dtype=node.outputs[0].type.dtype)]
 
 
-def convert_node(node: Any, inputs: Sequence[TensorVariable]) -> list[TensorVariable]:
-    """tensorir variables for ``node``'s outputs (cast to their dtypes), or NotConvertible."""
+def rule_for(node: Any) -> OpRule:
+    """The rule converting ``node``'s op (by class, then by base class), or NotConvertible."""
     name = type(node.op).__name__
     rule = OPS.get(name)
     if rule is None and any(cls.__name__ == "ScalarOp" for cls in type(node.op).__mro__):
@@ -275,6 +287,13 @@ def convert_node(node: Any, inputs: Sequence[TensorVariable]) -> list[TensorVari
                 break
     if rule is None:
         raise NotConvertible(f"op {name} has no tensorir rule (tensorir/pytensor/op_table.py)")
+    return rule
+
+
+def convert_node(node: Any, inputs: Sequence[TensorVariable]) -> list[TensorVariable]:
+    """tensorir variables for ``node``'s outputs (cast to their dtypes), or NotConvertible."""
+    name = type(node.op).__name__
+    rule = rule_for(node)
     outs = rule(node, inputs)
     if len(outs) != len(node.outputs):
         raise NotConvertible(f"{name}: {len(outs)} results for {len(node.outputs)} outputs")
