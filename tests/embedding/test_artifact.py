@@ -116,7 +116,7 @@ def test_reference_executor_artifact_needs_no_kernels(tmp_path: Path) -> None:
 def test_collectives_are_refused_by_name(tmp_path: Path) -> None:
     b = te.ModuleBuilder("reduce")
     x = b.argument("x", "float64", (None,))
-    module = b.finish([b.op("tir.allreduce", x, reduce="sum", group="world", group_size=1)])
+    module = b.finish([b.op("tir.allreduce", x, reduce="sum", group="world", group_size=2)])
     compiled = te.compile_module(module, executor="reference")
     with pytest.raises(te.ArtifactError, match="tir.allreduce.*collective"):
         compiled.save(str(tmp_path / "c.tirc"))

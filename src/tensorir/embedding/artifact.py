@@ -49,9 +49,13 @@ __all__ = ["ARTIFACT_FORMAT", "ARTIFACT_VERSION", "UNSERIALIZABLE_OPS", "Artifac
 ARTIFACT_FORMAT = "tensorir-compiled-module"
 ARTIFACT_VERSION = 1
 #: Ops whose steps cannot run in another process from the file alone: op name -> why.
+_COLLECTIVE = ("a collective: it calls the communicator of the exporting program's process group "
+               "(tensorir.distributed), which another process does not have")
 UNSERIALIZABLE_OPS: dict[str, str] = {
-    "tir.allreduce": "a collective: it calls the communicator of the exporting program's process group "
-                     "(tensorir.distributed), which another process does not have",
+    "tir.allreduce": _COLLECTIVE,
+    # what the pipeline splits an allreduce into, to overlap it with other work
+    "tir.allreduce_start": _COLLECTIVE,
+    "tir.allreduce_wait": _COLLECTIVE,
 }
 # Lines of the environment fingerprint that must agree between exporter and loader; the compilers'
 # versions need not (the loader does not compile).
