@@ -25,8 +25,10 @@ RNG = np.random.default_rng(5)
 
 
 def loops_of(fn) -> list[NativeScan]:  # noqa: ANN001
-    """The NativeScan objects of a compiled function (loops in loop bodies included)."""
-    return [o for o in gc.get_objects() if isinstance(o, NativeScan) and _belongs(o, fn)]
+    """The NativeScan objects of a compiled function (loops in loop bodies included). ``type(o)``,
+    not ``isinstance``: the heap may hold weak proxies to dead objects (PyTensor leaves some), and
+    isinstance asks a proxy for its class, which raises ReferenceError."""
+    return [o for o in gc.get_objects() if issubclass(type(o), NativeScan) and _belongs(o, fn)]
 
 
 def _belongs(loop: NativeScan, fn) -> bool:  # noqa: ANN001

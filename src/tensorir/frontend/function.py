@@ -34,6 +34,7 @@ from tensorir.frontend.modes import Mode, get_mode
 from tensorir.frontend.shared import SharedVariable
 from tensorir.frontend.variable import TensorVariable, as_tensor_variable, wrap
 from tensorir.runtime.arguments import convert_argument
+from tensorir.runtime.array_exchange import check_output_format, export_outputs
 
 
 class UnusedInputError(ValueError):
@@ -88,6 +89,9 @@ class CompiledGraph:
 
 class Function:
     """A compiled function. Call it with positional or keyword arguments."""
+
+    #: how outputs are handed out (runtime/array_exchange.py, ``function(output_format=...)``)
+    output_format: str = "numpy"
 
     def __init__(
         self,
@@ -190,6 +194,8 @@ class Function:
             outputs = [r if fresh[i] else _fresh(r, arrays, results, i) for i, r in enumerate(results[:n])]
         if self._update_containers:
             self._apply_updates(results, arrays, outputs)
+        if self.output_format != "numpy":
+            outputs = export_outputs(outputs, self.output_format)
         if self.output_keys is not None:
             return dict(zip(self.output_keys, outputs))
         if self.single_output:
@@ -267,6 +273,7 @@ class Function:
             self.single_output,
             self.output_keys,
         )
+        copied.output_format = self.output_format
         copied.recipe = self.recipe
         copied.profile = self.profile
         return copied
@@ -466,11 +473,17 @@ def function(
     profile: Any = None,
     on_unused_input: str | None = None,
     return_device_arrays: bool = False,
+    output_format: str = "numpy",
 ) -> Function:
     """Compile ``outputs`` as a function of ``inputs`` (Theano's ``theano.function``).
 
-    ``return_device_arrays``: under ``device=cuda``, outputs are device arrays
-    (``__cuda_array_interface__``, ``__dlpack__``, ``get()``) instead of NumPy arrays."""
+    Inputs may be any array exporting ``__dlpack__`` or the array interface (read without a copy
+    when dtype and layout allow); ``output_format``: 'numpy' or 'dlpack' (capsules), see
+    :mod:`tensorir.runtime.array_exchange`. ``return_device_arrays``: under ``device=cuda``,
+    outputs are device arrays (``__cuda_array_interface__``, ``__dlpack__``, ``get()``) instead of
+    NumPy arrays.
+    """
+    check_output_format(output_format)
     if not isinstance(inputs, list | tuple):
         raise TypeError("function: inputs must be a list of variables")
     ins = [i if isinstance(i, In) else In(_check_input(i, k)) for k, i in enumerate(inputs)]
@@ -530,8 +543,9 @@ def function(
         executor = SignatureLog(executor, fname, [i.name or f"#{k}" for k, i in enumerate(ins)])
     compiled = Function(graph, executor, mode_obj, name, allow_input_downcast, single, keys)
     compiled.profile = stats
+    compiled.output_format = output_format
     compiled.recipe = FunctionRecipe(list(inputs), outputs, mode_obj, update_pairs, givens, name,
-                                     allow_input_downcast, on_unused_input)
+                                     allow_input_downcast, on_unused_input, output_format)
     return compiled
 
 
@@ -564,6 +578,7 @@ class FunctionRecipe:
     name: str | None
     allow_input_downcast: bool | None
     on_unused_input: str | None
+    output_format: str = "numpy"
 
     def changed(self, swap: Mapping[Any, Any], delete_updates: bool, name: str | None) -> FunctionRecipe:
         """This recipe with shared variables swapped for others (``swap``) and without updates."""
@@ -581,14 +596,14 @@ class FunctionRecipe:
             pairs = givens.items() if isinstance(givens, Mapping) else givens
             givens = [(k, sub(v)) for k, v in pairs]
         return FunctionRecipe(self.inputs, outputs, self.mode, updates, givens, name, self.allow_input_downcast,
-                              self.on_unused_input)
+                              self.on_unused_input, self.output_format)
 
 
 def _rebuild_function(recipe: FunctionRecipe) -> Function:
     """Unpickling a Function: compile its recipe again."""
     return function(recipe.inputs, recipe.outputs, mode=recipe.mode, updates=recipe.updates, givens=recipe.givens,
                     no_default_updates=True, name=recipe.name, allow_input_downcast=recipe.allow_input_downcast,
-                    on_unused_input=recipe.on_unused_input)
+                    on_unused_input=recipe.on_unused_input, output_format=recipe.output_format)
 
 
 def _symbol(name: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from tensorir.dialects.types import FLOAT_DTYPES, TensorType
+from tensorir.runtime.array_exchange import as_host_array
 
 
 class InputError(TypeError):
@@ -42,7 +43,8 @@ def convert_argument(value: Any, type_: TensorType, name: str, index: int, allow
         arr = value
     else:
         try:
-            arr = np.asarray(value)
+            # DLPack producers (torch, jax): same memory, no copy (np.asarray could copy them).
+            arr = as_host_array(value, "the value") if hasattr(type(value), "__dlpack__") else np.asarray(value)
         except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad input
             raise InputError(f"{where}: cannot convert {type(value).__name__} to an array: {exc}") from None
         if arr.dtype == object:

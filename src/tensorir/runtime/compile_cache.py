@@ -66,7 +66,7 @@ try:  # POSIX file locks; elsewhere concurrent writers still cannot corrupt an e
 except ImportError:  # pragma: no cover - not on Linux
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["CacheEntry", "CompileCache", "compile_cached", "default_cache_dir", "get_cache"]
+__all__ = ["CacheEntry", "CompileCache", "compile_cached", "default_cache_dir", "environment_fingerprint", "get_cache"]
 
 MAGIC = b"TIRKC2\0\0"
 FORMAT_VERSION = 2
@@ -182,19 +182,26 @@ def _environment_fingerprint() -> str:
                       *(f"{name}={version}" for name, version in sorted(versions.items())), f"cpu={_host_cpu()}"])
 
 
-def cache_key(text: str, opt_level: int, pipeline: str = DEFAULT_MLIR_PIPELINE) -> str:
-    """Hex sha256 naming the compiled form of ``text`` on this machine."""
+def environment_fingerprint() -> str:
+    """The text every key of this process hashes first (versions, code generators, host CPU)."""
+    return _environment_fingerprint()
+
+
+def cache_key(text: str, opt_level: int, pipeline: str = DEFAULT_MLIR_PIPELINE, fingerprint: str | None = None) -> str:
+    """Hex sha256 naming the compiled form of ``text`` on this machine (``fingerprint``: another
+    environment's, for a cache that holds that environment's entries; see CompileCache.fingerprint)."""
     h = hashlib.sha256()
-    for part in (_environment_fingerprint(), pipeline, f"O{opt_level}", text):
+    for part in (fingerprint or _environment_fingerprint(), pipeline, f"O{opt_level}", text):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
 
 
-def lazy_cache_key(identity: str, opt_level: int, pipeline: str = DEFAULT_MLIR_PIPELINE) -> str:
+def lazy_cache_key(identity: str, opt_level: int, pipeline: str = DEFAULT_MLIR_PIPELINE,
+                   fingerprint: str | None = None) -> str:
     """Hex sha256 naming the compiled form of the kernel(s) named ``identity`` (see the module
     docstring); never equal to a text key."""
-    return cache_key("identity:" + identity, opt_level, pipeline)
+    return cache_key("identity:" + identity, opt_level, pipeline, fingerprint)
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,12 @@ class CompileCache:
         #: where entries are written when ``directory`` is read-only (None: not needed or none)
         self.overlay: Path | None = None
         self._read_only = False
+        #: the environment fingerprint keys are made with (None: this process's). A directory
+        #: unpacked from a compiled artifact (tensorir.embedding) keys by the exporter's, so its
+        #: entries are found where the compilers themselves are not installed.
+        self.fingerprint: str | None = None
+        #: callables told the key of every lookup (the embedding API collects an artifact's entries)
+        self.key_observers: list[Callable[[str], None]] = []
 
     def entry_path(self, key: str, directory: Path | None = None) -> Path:
         base = directory if directory is not None else self.directory
@@ -311,7 +324,7 @@ class CompileCache:
 
     def get(self, text: str, opt_level: int = 3, symbols: dict[str, int] | None = None) -> LoadedModule:
         """The loaded module of ``text``: from memory, from disk, or compiled (and stored)."""
-        return self._get(cache_key(text, opt_level), lambda: text, opt_level, symbols)
+        return self._get(cache_key(text, opt_level, fingerprint=self.fingerprint), lambda: text, opt_level, symbols)
 
     def get_lazy(self, identity: str, make_text: Callable[[], str | list[str]], opt_level: int = 3,
                  symbols: dict[str, int] | None = None) -> LoadedModule:
@@ -320,10 +333,13 @@ class CompileCache:
         ``identity`` must determine the text (given the code generators' sources, which are in
         the key too): e.g. kernel names that hash every parameter of their text.
         """
-        return self._get(lazy_cache_key(identity, opt_level), make_text, opt_level, symbols, identity)
+        return self._get(lazy_cache_key(identity, opt_level, fingerprint=self.fingerprint), make_text, opt_level,
+                         symbols, identity)
 
     def _get(self, key: str, make_text: Callable[[], str | list[str]], opt_level: int,
              symbols: dict[str, int] | None, identity: str | None = None) -> LoadedModule:
+        for observe in self.key_observers:
+            observe(key)
         module = self._memory.get(key)
         if module is not None:
             self.stats["memory"] += 1
@@ -560,8 +576,11 @@ _CACHES: dict[str | None, CompileCache] = {}
 _CACHES_LOCK = threading.Lock()
 
 
-def get_cache(directory: str | os.PathLike[str] | None = "") -> CompileCache:
-    """The process-wide cache of ``directory`` ('' means :func:`default_cache_dir`, None memory only)."""
+def get_cache(directory: str | os.PathLike[str] | CompileCache | None = "") -> CompileCache:
+    """The process-wide cache of ``directory`` ('' means :func:`default_cache_dir`, None memory only);
+    a CompileCache is returned as it is (a cache of its own, e.g. one keyed by another fingerprint)."""
+    if isinstance(directory, CompileCache):
+        return directory
     if directory == "":
         directory = default_cache_dir()
     key = None if directory is None else os.path.abspath(directory)
