@@ -299,3 +299,29 @@ def test_y_overlapping_x_and_no_context_take_numpy() -> None:
     want = np.arange(12.0).reshape(3, 4)
     want[:, 1:] = 1.0
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_join_along_the_leading_axis_is_recorded_and_replays(dtype: str) -> None:
+    from tensorir.runtime.native_indexing import JoinStep
+
+    a, b = T.vector("a", dtype=dtype), T.matrix("b", dtype=dtype)
+    # The pieces of a gradient joined into one vector, as PyMC's logp graphs do.
+    joined = T.concatenate([T.exp(a) * 2, (b * 3).flatten(), a[:0] + 1])
+    native, reference = both([a, b], [joined * joined.sum(), T.concatenate([b, b * 2], axis=1)])
+    assert len(steps_of(native, JoinStep)) == 2
+    rng = np.random.default_rng(0)
+    for n in (3, 3, 3, 3, 5, 0):  # the plan, the recording, replays, a new signature, empty pieces
+        av = rng.standard_normal(n).astype(dtype)
+        bv = rng.standard_normal((2, 4)).astype(dtype)
+        for got, want in zip(native(av, bv), reference(av, bv)):
+            np.testing.assert_allclose(got, want, rtol=2e-5 if dtype == "float32" else 1e-12)
+    assert native.executor.function_replay.reason is None
+    assert native.executor.function_replay.replayed >= 2
+
+
+def test_join_of_mismatched_shapes_names_them() -> None:
+    a, b = T.matrix("a"), T.matrix("b")
+    native, _ = both([a, b], T.concatenate([a, b]))
+    with pytest.raises((EvaluationError, ValueError), match="dimension"):
+        native(np.ones((2, 3)), np.ones((2, 4)))

@@ -404,6 +404,40 @@ class PadLeadingStep(_Step):
         return [out]
 
 
+class JoinStep(_Step):
+    """``tir.join`` along the leading axis of C-contiguous operands of the result's dtype (a
+    gradient's pieces joined into one vector, as PyMC's logp graphs do): one byte copy per
+    operand into its rows of a new array, which a recorder replays. Other axes, layouts and
+    dtypes go through the reference."""
+
+    #: Its copies are recorded; it reads no operand in Python.
+    traits: ClassVar[StepTraits] = StepTraits(recordable=True, fresh_outputs=True)
+
+    def __init__(self, op: Operation) -> None:
+        super().__init__(op)
+        self.leading = op.attributes["axis"] == 0
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        dtype = self.dtype
+        if not self.leading or any(type(x) is not np.ndarray or x.dtype != dtype or not x.flags.c_contiguous
+                                   or x.ndim != inputs[0].ndim for x in inputs):
+            return self.reference(inputs)
+        inner = inputs[0].shape[1:]
+        if any(x.shape[1:] != inner for x in inputs):
+            return self.reference(inputs)  # the reference raises NumPy's error naming the shapes
+        out = np.empty((sum(x.shape[0] for x in inputs), *inner), dtype)
+        recorder = RECORDING.recorder
+        offset = 0
+        for x in inputs:
+            rows = x.shape[0]
+            out[offset:offset + rows] = x
+            if recorder is not None and x.nbytes:
+                start = offset * (out.strides[0] if out.ndim else 0)
+                recorder.copy_bytes(Moving(start, 0, out), DataOf(x), x.nbytes)
+            offset += rows
+        return [out]
+
+
 def index_step(op: Operation, context: KernelContext | None = None) -> tuple[Step, str] | None:
     """A step for ``op`` (one of the step table's ``INDEX_OPS``), or None to use the reference.
     ``context``: the executor's kernels, for the sums of ``sum_to`` and the basic writes (None:
@@ -418,4 +452,6 @@ def index_step(op: Operation, context: KernelContext | None = None) -> tuple[Ste
         return ViewStep(op), "view"
     if op.name == "tir.pad_leading":
         return PadLeadingStep(op), "copy"
+    if op.name == "tir.join":
+        return JoinStep(op), "copy"
     return None

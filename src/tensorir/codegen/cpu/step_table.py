@@ -21,7 +21,7 @@ CONV_POOL_OPS = ("tir.conv2d", "tir.conv2d_grad_input", "tir.conv2d_grad_filters
                  "tir.pool2d", "tir.pool2d_grad", "tir.max_pool2d_select")  # fmt: skip
 INDEX_OPS = ("tir.subtensor", "tir.set_subtensor", "tir.inc_subtensor", "tir.sum_to", "tir.dimshuffle",
              "tir.reshape", "tir.slice_leading", "tir.flip_leading", "tir.pad_leading",
-             "tir.specify_shape")  # fmt: skip
+             "tir.specify_shape", "tir.join")  # fmt: skip
 #: Communication between processes: the runtime's collective step (runtime/collectives.py).
 COLLECTIVE_OPS = ("tir.allreduce", "tir.allreduce_start", "tir.allreduce_wait")
 
