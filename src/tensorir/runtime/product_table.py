@@ -21,6 +21,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -200,14 +201,25 @@ def _load_or_measure(context: object, threads: int) -> ProductTable:
         return ProductTable.from_json(path.read_text())
     except (OSError, ValueError, TypeError, KeyError):
         pass  # none yet, or an older or damaged one: measure again
-    table = measure_product_table(context, threads)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("")
+    except OSError:
+        # A read-only cache: every process would measure again, so none does.
+        return ProductTable(machine="built-in rules (the cache folder is not writable)", threads=threads)
+    print(f"tensorir: timing matrix-product kernels against BLAS once for this machine (a few seconds); "
+          f"saved to {path}, `tensorir-tune-products` measures again", file=sys.stderr)
+    try:
+        table = measure_product_table(context, threads)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
         tmp.write_text(table.to_json())
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only home: the table lives for this process only
+        pass  # the folder went away meanwhile: the table lives for this process only
     return table
 
 
