@@ -190,20 +190,9 @@ def jax_step(data: dict[str, Any]) -> Callable[[], Any]:
 
     if jax.default_backend() != "gpu":
         raise RuntimeError(f"JAX runs on {jax.default_backend()}, not the GPU")
-    jnp, lr = jax.numpy, data["lr"]
+    from benchmarks.workloads.dense_common import jax_update
 
-    def loss(params: Any, x: Any, y: Any) -> Any:  # noqa: ANN401
-        h = x
-        for i in range(0, len(params) - 2, 2):
-            h = jnp.tanh(h @ params[i] + params[i + 1])
-        logp = jax.nn.log_softmax(h @ params[-2] + params[-1])
-        return -jnp.mean(logp[jnp.arange(x.shape[0]), y])
-
-    @jax.jit
-    def update(params: Any, x: Any, y: Any) -> Any:  # noqa: ANN401
-        cost, grads = jax.value_and_grad(loss)(params, x, y)
-        return [p - lr * g for p, g in zip(params, grads)], cost
-
+    update = jax_update(jax, data["lr"])
     state = [jax.device_put(p) for p in data["params"]]
 
     def step() -> float:

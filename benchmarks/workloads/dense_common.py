@@ -7,6 +7,7 @@ mean negative log-likelihood, as in the Theano tutorial.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -110,10 +111,10 @@ def pytensor_case(d: dict[str, Any]) -> Case:
     return _theano_style(pytensor, _T(), d)
 
 
-def jax_case(d: dict[str, Any]) -> Case:
-    jax = import_jax()
+def jax_update(jax: Any, lr: float) -> Callable[..., Any]:
+    """The jitted SGD step of the tanh MLP with a softmax output (``update(params, x, y) ->
+    (params, cost)``), for the CPU workloads and the GPU benchmark alike."""
     jnp = jax.numpy
-    lr = d["lr"]
 
     def loss(params, x, y):
         h = x
@@ -127,6 +128,12 @@ def jax_case(d: dict[str, Any]) -> Case:
         cost, grads = jax.value_and_grad(loss)(params, x, y)
         return [p - lr * g for p, g in zip(params, grads)], cost
 
+    return update
+
+
+def jax_case(d: dict[str, Any]) -> Case:
+    jax = import_jax()
+    update = jax_update(jax, d["lr"])
     state = [jax.device_put(p) for p in d["params"]]
     x, y = jax.device_put(d["x"]), jax.device_put(d["y"])
 

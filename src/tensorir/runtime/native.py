@@ -318,13 +318,7 @@ class NativeExecutor:
         return step, "kernel"
 
     def _reduction_step(self, op: Operation, predicted: dict[str, tuple[str, int]]) -> tuple[Step, str]:
-        if op.name == "tir.fused":
-            body = ElementwiseBody.from_block(op.regions[0].block)
-            ranks = [v.type.ndim for v in op.operands]
-            reduce = op.attributes["reduce"]
-        else:
-            (t,) = [v.type for v in op.operands]
-            body, ranks, reduce = ElementwiseBody.identity(t.dtype), [t.ndim], op.name
+        body, ranks, reduce = ElementwiseBody.of_reduction(op)
         return ReductionStep(self.context, body, ranks, max(ranks, default=0), reduce, op.attributes["axis"],
                              op.attributes["keepdims"], op.results[0].type.dtype), "kernel"
 

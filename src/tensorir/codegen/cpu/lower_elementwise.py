@@ -95,6 +95,15 @@ class ElementwiseBody:
         """``x -> x`` (a reduction of materialized values)."""
         return cls([dtype], [dtype], [], [0])
 
+    @classmethod
+    def of_reduction(cls, op: Operation) -> tuple[ElementwiseBody, list[int], str]:
+        """(per-element body, operand ranks, reduction op name) of a reduction: a ``tir.fused``
+        with a trailing ``reduce``, or a lone reduction op over materialized values."""
+        if op.name == "tir.fused":
+            return cls.from_block(op.regions[0].block), [v.type.ndim for v in op.operands], op.attributes["reduce"]
+        (t,) = [v.type for v in op.operands]
+        return cls.identity(t.dtype), [t.ndim], op.name
+
     def validate(self) -> None:
         """Raise :class:`NotLowerable` unless every op and dtype has a lowering."""
         for dtype in (*self.input_dtypes, *self.output_dtypes):

@@ -146,13 +146,7 @@ class GpuReductionStep:
 
 def reduction_step(gpu: GpuFunctionContext, op: Operation) -> GpuReductionStep:
     """The GPU step of a reduction op or a fused reduction."""
-    if op.name == "tir.fused":
-        body = ElementwiseBody.from_block(op.regions[0].block)
-        ranks = [v.type.ndim for v in op.operands]
-        reduce = op.attributes["reduce"]
-    else:
-        (t,) = [v.type for v in op.operands]
-        body, ranks, reduce = ElementwiseBody.identity(t.dtype), [t.ndim], op.name
+    body, ranks, reduce = ElementwiseBody.of_reduction(op)
     rank = max(ranks, default=0)
     return GpuReductionStep(gpu, body, ranks, rank, reduce, op.attributes["axis"], op.attributes["keepdims"],
                             op.results[0].type.dtype)
