@@ -96,3 +96,14 @@ def test_recorded_entries_are_plain_data() -> None:
     assert id(x) in recorder.pinned  # a copied value is never written over by a later step
     assert "IslandCall" in repr(recorder.entries[1]) and PoolCall.__dataclass_fields__.keys() == {
         "pool", "fn", "n", "args"}
+
+
+def test_a_pointer_slot_moves_its_array() -> None:
+    from tensorir.runtime.array_pointers import pointer_slot
+
+    x, y = np.arange(4.0), np.arange(4.0) * 7
+    p = proxy_of(x)
+    slot = pointer_slot(p)
+    assert slot.value == data_address(x)
+    slot.value = data_address(y)
+    np.testing.assert_array_equal(p, y)

@@ -16,7 +16,7 @@ import numpy as np
 
 from tensorir.codegen.cpu.lower_elementwise import ARRAY_LAYOUT
 
-__all__ = ["DataOf", "Moving", "Patches", "data_address", "proxy_of", "set_data", "swap_out"]
+__all__ = ["DataOf", "Moving", "Patches", "data_address", "pointer_slot", "proxy_of", "set_data", "swap_out"]
 
 #: Byte offset of the data pointer in an array object.
 DATA_OFFSET = ARRAY_LAYOUT["data"]
@@ -85,6 +85,13 @@ def data_address(array: np.ndarray) -> int:
 def set_data(array: np.ndarray, address: int) -> None:
     """Point an array object (one of ours: a row view or a proxy) at other memory of its layout."""
     ctypes.c_void_p.from_address(id(array) + DATA_OFFSET).value = address
+
+
+def pointer_slot(array: np.ndarray) -> ctypes.c_void_p:
+    """``array``'s data-pointer field as a ctypes object: setting its ``value`` points the array
+    at other memory of its layout (as :func:`set_data` does) without making a ctypes object per
+    call. Valid while ``array`` lives; for arrays the runtime made only."""
+    return ctypes.c_void_p.from_address(id(array) + DATA_OFFSET)
 
 
 def proxy_of(value: np.ndarray, writeable: bool = False) -> np.ndarray:

@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tensorir.runtime.array_pointers import data_address, proxy_of, set_data, swap_out
+from tensorir.runtime.array_pointers import data_address, pointer_slot, proxy_of, set_data, swap_out
 from tensorir.runtime.native_blas import note_blas_threads
 from tensorir.runtime.native_kernels import RECORDING
 from tensorir.runtime.recording import CallKind, IslandCall, NativeCall, PoolCall, Recorder, ReplayTable, signature_of
@@ -64,6 +64,9 @@ _MAX_TRACES = 8
 _MAX_SEEN = 64
 #: Plans with fewer steps run as they are: a replay's fixed cost (about 3 us) buys nothing there.
 MIN_STEPS = 3
+#: Results smaller than this are handed out as copies: swapping buffers (a new array and four
+#: pointer writes) costs more than copying a few kilobytes.
+SWAP_MIN_BYTES = 1 << 14
 
 
 
@@ -180,6 +183,8 @@ class _Stretch:
             if kind == CallKind.THREADS:
                 self.threads = int(call_args[0])
         self.table = table.array()
+        # The table never moves: its address is read once (``ctypes.data`` costs microseconds).
+        self.address, self.rows = self.table.ctypes.data, len(self.table)
         self.patches = table.patches
         self.nested = table.nested
 
@@ -187,7 +192,7 @@ class _Stretch:
         self.patches.apply(self.table)
         for nested in self.nested:
             nested.patches.apply(nested.table)
-        return runner(self.table.ctypes.data, len(self.table), 0, 1) == 1
+        return runner(self.address, self.rows, 0, 1) == 1
 
 
 class _Island:
@@ -262,6 +267,10 @@ class _Trace:
         self.parts = self._parts(recorder.entries[:mark], viewed)
         self.commit_parts = self._parts(recorder.entries[mark:], viewed)
         self.swappable = self._swappable()
+        #: Per moving object (a proxy, or a view a step made of one): its data-pointer field, the
+        #: argument it follows and its byte offset there, set before each replay.
+        self.moves = [(pointer_slot(obj), root[1], offset) for obj, _step, root, offset in moving.values()]
+        self.handing = self._handing()
 
     def _parts(self, entries: Sequence[NativeCall | PoolCall | IslandCall], viewed: set[int]) -> list[object]:
         parts: list[object] = []
@@ -296,7 +305,8 @@ class _Trace:
         seen: set[int] = set()
         out = []
         for o in self.outs:
-            ok = (type(o) is np.ndarray and id(o) in recorder.values and id(o) not in self.moving
+            ok = (type(o) is np.ndarray and o.nbytes >= SWAP_MIN_BYTES and id(o) in recorder.values
+                  and id(o) not in self.moving
                   and id(o) not in viewed and id(o) not in pinned and id(o) not in seen
                   and o.base is None and o.flags.c_contiguous and o.flags.writeable
                   and bool(o.flags.owndata))
@@ -313,8 +323,8 @@ class _Trace:
                 return None
         # The proxies and the views the steps made of them: each at its offset in its argument.
         addresses = [data_address(a) for a in args]
-        for obj, _step, root, offset in self.moving.values():
-            set_data(obj, addresses[root[1]] + offset)
+        for slot, arg, offset in self.moves:
+            slot.value = addresses[arg] + offset
         recorder = self.recorder
         recorder.reset_checks()
         if not self._run(self.parts, runner):
@@ -345,20 +355,35 @@ class _Trace:
 
     def hand_out(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The results for the caller: donated arguments (holding their updates), buffers swapped
-        out of the recording, or copies."""
+        out of the recording, or copies; a result returned twice is the same array twice."""
         results: list[np.ndarray] = []
-        given: dict[int, np.ndarray] = {}
-        for o, swap in zip(self.outs, self.swappable):
-            mine = given.get(id(o))
-            if mine is None:
-                k = self.donated.get(id(o))
-                if k is not None:
-                    mine = args[k]
-                else:
-                    mine = swap_out(o) if swap else np.array(o)
-                given[id(o)] = mine
-            results.append(mine)
+        for how, what in self.handing:
+            if how is _ARGUMENT:
+                results.append(args[what])
+            elif how is _SWAP:
+                results.append(swap_out(what))
+            elif how is _COPY:
+                results.append(np.array(what))
+            else:  # _AGAIN: an earlier result
+                results.append(results[what])
         return results
+
+    def _handing(self) -> list[tuple[object, object]]:
+        """How each result is handed out (see :meth:`hand_out`), decided once per recording."""
+        handing: list[tuple[object, object]] = []
+        first: dict[int, int] = {}
+        for j, (o, swap) in enumerate(zip(self.outs, self.swappable)):
+            if id(o) in first:
+                handing.append((_AGAIN, first[id(o)]))
+                continue
+            first[id(o)] = j
+            k = self.donated.get(id(o))
+            handing.append((_ARGUMENT, k) if k is not None else (_SWAP, o) if swap else (_COPY, o))
+        return handing
+
+
+#: How a result is handed out (``_Trace.hand_out``).
+_ARGUMENT, _SWAP, _COPY, _AGAIN = object(), object(), object(), object()
 
 
 def _donatable(a: object) -> bool:
