@@ -99,3 +99,17 @@ def test_steps_convert_numpy_scalars_and_python_numbers() -> None:
     for scalar in (np.float64(3.0), 3.0, np.array(3.0)):
         (out,) = step([np.ones(2), scalar])
         np.testing.assert_array_equal(out, [3.0, 3.0])
+
+
+def test_a_one_step_plan_is_called_directly_and_says_which_op_failed() -> None:
+    x = T.vector("x", dtype="float32")
+    f = tr.function([x], x + 1)
+    executor = f.executor
+    assert len(executor.steps) == 1
+    assert executor.run is not executor.run_plan  # the step is called without the slot table
+    np.testing.assert_array_equal(f(np.arange(3, dtype=np.float32)), np.arange(3, dtype=np.float32) + 1)
+    y = T.vector("y", dtype="float32")
+    g = tr.function([x, y], x * y)
+    with pytest.raises(EvaluationError, match="tir.mul") as info:
+        g(np.ones(2, np.float32), np.ones(3, np.float32))
+    assert "test_call_path.py" in str(info.value)  # the user's line

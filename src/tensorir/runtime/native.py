@@ -513,26 +513,29 @@ class NativeExecutor:
         cost in Python. None for any other plan."""
         if len(self.steps) != 1:
             return None
-        step, ins, outs, dead, shaped, free = self.steps[0]
-        if dead or shaped or free or outs != self.result_slots:
+        # Its operands are arguments and constants: nothing to clear, stub or write over.
+        step, ins, outs = self.steps[0][:3]
+        if outs != self.result_slots:
             return None
-        n_args, template = self.n_args, self.template
-        operands = [None if i < n_args else template[i] for i in ins]
-        from_args = [(k, i) for k, i in enumerate(ins) if i < n_args]
-        op = self.ops[0]
-
-        def run(args: Sequence[np.ndarray]) -> list[np.ndarray]:
-            inputs = operands.copy()
-            for k, i in from_args:
-                inputs[k] = args[i]
-            try:
-                return step(inputs)
-            except EvaluationError:
-                raise
-            except _CAUGHT as exc:
-                raise EvaluationError(op, exc) from exc
-
-        return run
+        # The call written out as Python (``step([args[0], c1])``): building the operand list
+        # from a template costs as much as the rest of such a call.
+        names = {"step": step, "op": self.ops[0], "EvaluationError": EvaluationError, "caught": _CAUGHT}
+        operands = []
+        for i in ins:
+            if i < self.n_args:
+                operands.append(f"args[{i}]")
+            else:
+                names[f"c{i}"] = self.template[i]
+                operands.append(f"c{i}")
+        source = (f"def run(args):\n"
+                  f"    try:\n"
+                  f"        return step([{', '.join(operands)}])\n"
+                  f"    except EvaluationError:\n"
+                  f"        raise\n"
+                  f"    except caught as exc:\n"
+                  f"        raise EvaluationError(op, exc) from exc\n")
+        exec(compile(source, "<one-step plan>", "exec"), names)  # noqa: S102 - text made from slot numbers only
+        return names["run"]
 
     def run_plan(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         """:meth:`run` step by step, in Python."""
