@@ -99,7 +99,6 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     assert_loss_fell(tmp_path / f"{name}_history.json")
 
 
-@pytest.mark.slow
 @needs_frontend
 def test_debugging_notebook_runs(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
