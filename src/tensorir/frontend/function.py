@@ -138,12 +138,10 @@ class Function:
         """What every call needs, computed once: a call then reads a few local attributes."""
         graph = self.graph
         self._n_inputs = len(graph.inputs)
-        #: per input: (dtype, rank) an array may have to pass unconverted, or None (static dims
-        #: to check: such inputs always go through convert_argument).
-        self._fast_checks = [
-            (np.dtype(i.variable.dtype), i.variable.ndim) if all(d is None for d in i.variable.ir_type.shape) else None
-            for i in graph.inputs
-        ]
+        #: per input: (dtype, rank, shape) an array may have to pass unconverted (shape None: no
+        #: static dims), or None (some dims static, some not: such inputs always go through
+        #: convert_argument).
+        self._fast_checks = [_fast_check(i.variable) for i in graph.inputs]
         self._input_types = [i.variable.ir_type for i in graph.inputs]
         self._containers = [s.container for s in graph.shared_inputs]
         self._update_containers = [t.container for t in graph.update_targets]
@@ -166,7 +164,8 @@ class Function:
         # The common case (an array of the exact dtype and rank, no static dims) costs three
         # checks; anything else goes through the full conversion with its error messages.
         for val, check in zip(args, self._fast_checks):
-            if check is not None and type(val) is np.ndarray and val.dtype is check[0] and val.ndim == check[1]:
+            if (check is not None and type(val) is np.ndarray and val.dtype is check[0] and val.ndim == check[1]
+                    and (check[2] is None or val.shape == check[2])):
                 arrays.append(val)
             else:
                 arrays.append(self._convert(val, len(arrays)))
@@ -656,3 +655,15 @@ def clone_replace(output: Any, replace: Any = None, strict: bool = True, share_i
 
 
 clone = clone_replace
+
+
+def _fast_check(variable: Any) -> tuple[np.dtype, int, tuple[int, ...] | None] | None:  # noqa: ANN401
+    """What an argument for ``variable`` must be to pass unconverted (see ``Function.__call__``):
+    its dtype, rank and, where every dim is static, its shape; None where only some dims are."""
+    shape = variable.ir_type.shape
+    if all(d is None for d in shape):
+        return np.dtype(variable.dtype), variable.ndim, None
+    if all(d is not None for d in shape):
+        return np.dtype(variable.dtype), variable.ndim, tuple(shape)
+    return None
+
