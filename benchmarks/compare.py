@@ -113,9 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         cores = os.cpu_count() or 1
     threads = args.threads or cores
     fwmod.configure_threads(threads)
-    # tensorir first: importing it chooses OpenBLAS's environment before any framework loads
-    # SciPy's OpenBLAS (src/tensorir/openblas_environment.py), whichever framework runs first.
-    fwmod.import_tensorir()
     os.environ["BENCH_QUICK"] = "1" if args.quick else "0"
 
     from benchmarks import harness, machine

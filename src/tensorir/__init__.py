@@ -4,10 +4,14 @@
     import tensorir.tensor as T
 """
 
-# Before anything loads SciPy's OpenBLAS, which reads its environment once (see the module).
-from tensorir.openblas_environment import choose_openblas_environment
+import os
 
-choose_openblas_environment()
+# OpenBLAS's idle worker threads spin for about 0.1 s after each multi-threaded product
+# (2**28 cycles) and take a core from tensorir's own kernel threads; on 2 cores that halved
+# every kernel after a dense gemm (LeNet step 128 ms -> 73 ms with the fix). This must be set
+# before SciPy's OpenBLAS is loaded, which tensorir does lazily at its first product; a value
+# the user set stays.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from tensorir import gradient, ifelse, scan_module, tensor
 from tensorir.frontend import printing
