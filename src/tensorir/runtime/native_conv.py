@@ -139,7 +139,8 @@ class ConvStep(PredictsKernels):
     """
 
     #: A whole call's replay passes its recorded result arrays (runtime/native_function.py).
-    traits: ClassVar[StepTraits] = StepTraits(fills_results=True)
+    #: Its results are new buffers (or the replay's recorded result arrays): they view nothing.
+    traits: ClassVar[StepTraits] = StepTraits(fills_results=True, fresh_outputs=True)
 
     def __init__(self, context: KernelContext, op: Operation) -> None:
         self.context = context
@@ -422,7 +423,7 @@ class PoolStep(PredictsKernels):
 
     #: A whole call's replay passes its recorded result arrays (runtime/native_function.py).
     #: A gradient may also take the pooled input's buffer when the plan gives it.
-    traits: ClassVar[StepTraits] = StepTraits(fills_results=True, reuses_dead_operands=True)
+    traits: ClassVar[StepTraits] = StepTraits(fills_results=True, fresh_outputs=True, reuses_dead_operands=True)
 
     def __init__(self, context: KernelContext, op: Operation) -> None:
         self.context = context

@@ -140,10 +140,13 @@ def _usable_cores() -> int:
 
 
 def machine_key(threads: int) -> str:
-    """What a table is valid for: the CPU, the threads, the BLAS (SciPy's version)."""
+    """What a table is valid for: the CPU, the threads, the BLAS (SciPy's version, and the
+    OpenBLAS kernels ``OPENBLAS_CORETYPE`` asks for: they set BLAS's side of every comparison)."""
     from tensorir.runtime.compile_cache import _distribution_versions, _host_cpu
 
-    text = f"{_host_cpu()}\n{_usable_cores()} cores, {threads} threads\n{_distribution_versions(('scipy',))}"
+    core = os.environ.get("OPENBLAS_CORETYPE", "")
+    text = (f"{_host_cpu()}\n{_usable_cores()} cores, {threads} threads\n{_distribution_versions(('scipy',))}"
+            f"\nOpenBLAS core {core}")
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
