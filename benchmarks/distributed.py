@@ -138,7 +138,8 @@ def _mpirun() -> str:
 
 def launch(processes: int, threads: int, args: argparse.Namespace, out: Path, compute: bool = False,
            overlap: str = "on") -> dict:
-    env = {**os.environ, "TENSORIR_FLAGS": f"threads={threads}",
+    # PYTHONFAULTHANDLER: a worker that crashes prints its Python stack (one run crashed once).
+    env = {**os.environ, "TENSORIR_FLAGS": f"threads={threads}", "PYTHONFAULTHANDLER": "1",
            "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
     command = [_mpirun(), "--oversubscribe", "-n", str(processes), sys.executable, str(Path(__file__).resolve()),
                "--worker", str(out), "--steps", str(args.steps), "--samples", str(args.samples),
