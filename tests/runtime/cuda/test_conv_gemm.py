@@ -35,8 +35,9 @@ def _strided_gemm(p: StridedGemm, buffers: dict[str, np.ndarray]) -> None:
 
     (an, ao, lda, sa), (bn, bo, ldb, sb), (cn, co, ldc, sc) = p.a, p.b, p.c
     for t in range(p.batch):
-        a = matrix(an, ao + t * sa, lda, p.k, p.m).T if p.op_a == CUBLAS_OP_T else matrix(an, ao + t * sa, lda, p.m, p.k)
-        b = matrix(bn, bo + t * sb, ldb, p.n, p.k).T if p.op_b == CUBLAS_OP_T else matrix(bn, bo + t * sb, ldb, p.k, p.n)
+        a_at, b_at = ao + t * sa, bo + t * sb
+        a = matrix(an, a_at, lda, p.k, p.m).T if p.op_a == CUBLAS_OP_T else matrix(an, a_at, lda, p.m, p.k)
+        b = matrix(bn, b_at, ldb, p.n, p.k).T if p.op_b == CUBLAS_OP_T else matrix(bn, b_at, ldb, p.k, p.n)
         product = a @ b
         out = buffers[cn]
         for j in range(p.n):

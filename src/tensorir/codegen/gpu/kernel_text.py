@@ -139,7 +139,8 @@ class Body:
             yield var, carried
         tlist = ", ".join(types)
         inits = ", ".join(f"{a} = {v}" for a, v in zip(accs, initial))
-        head = f"{', '.join(results)} = scf.for {var} = {lo} to {hi} step {step} iter_args({inits}) -> ({tlist}) : i64 {{"
+        head = (f"{', '.join(results)} = scf.for {var} = {lo} to {hi} step {step} iter_args({inits}) -> ({tlist})"
+                " : i64 {")
         self.e.lines += ([head] + ["  " + x for x in inner]
                          + [f"  scf.yield {', '.join(carried.next)} : {tlist}", "}"])
 
