@@ -17,8 +17,9 @@ the gradient, over an input laid out ``N x C x S`` (C-contiguous).
 
 Float32 square roots are ``math.sqrt``, which the NVVM lowering gives libdevice (without
 ``__CUDA_PREC_SQRT``: ``sqrt.approx.f32``, and ``1 / sqrt`` becomes ``rsqrt.approx.f32``): within
-a few ulp of NumPy's, as every float32 ``sqrt`` of the GPU path. Sums use the dtype's arithmetic with ``reassoc`` (the block reduction's order, not NumPy's
-pairwise one: results agree to rounding). ``eps`` travels as the bits of an ``i64`` (float64).
+a few ulp of NumPy's, as every float32 ``sqrt`` of the GPU path. Sums use the dtype's arithmetic
+with ``reassoc`` (the block reduction's order, not NumPy's pairwise one: results agree to
+rounding). ``eps`` travels as the bits of an ``i64`` (float64).
 
 Arguments: train ``x, gamma, beta, out, mean, invstd``; inference ``x, gamma, beta, mean, var,
 out``; grad ``x, dy, gamma, mean, invstd, dx, dgamma, dbeta``; then ``N, C, S`` and (train,
