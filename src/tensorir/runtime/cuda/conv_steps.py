@@ -81,7 +81,7 @@ class GpuConvStep:
                                f"{', '.join(v.type.dtype for v in op.operands[:2])}")
         self.attrs = conv_attrs(op)
         self.static = tuple(op.attributes.get("static_shape", (-1, -1, -1, -1)))
-        self.choices = choices if choices is not None else _choices_of(gpu)
+        self.choices = choices if choices is not None else gpu.conv_choices
         kernels = {"forward": (("im2col", im2col_kernel, IM2COL_SIZES),),
                    "grad_input": (("col2im", col2im_kernel, COL2IM_SIZES),),
                    "grad_filters": (("im2col", im2col_kernel, IM2COL_SIZES),
@@ -126,7 +126,7 @@ class GpuConvStep:
         return ConvChoice(CUDNN, plan.algorithm, plan.algorithm_name, plan.workspace_bytes)
 
     def _cudnn(self) -> Any:  # noqa: ANN401 - a Cudnn
-        handle = getattr(self.gpu, "cudnn_handle", None)
+        handle = self.gpu.cudnn_handle
         if handle is None:
             from tensorir.runtime.cuda.cudnn import Cudnn
 
@@ -203,12 +203,4 @@ class GpuConvStep:
     def describe(self) -> str:
         """The routes this step's shapes took (see :class:`ConvChoices`)."""
         return "\n".join(line for line in self.choices.describe().splitlines() if line.startswith(self.name + " "))
-
-
-def _choices_of(gpu: Any) -> ConvChoices:  # noqa: ANN401 - a GpuFunctionContext
-    """The function's :class:`ConvChoices` (made with its first conv step)."""
-    choices = getattr(gpu, "conv_choices", None)
-    if choices is None:
-        choices = gpu.conv_choices = ConvChoices()
-    return choices
 

@@ -42,6 +42,7 @@ from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.builtin import CONSTANT
 from tensorir.dialects.interpret import run_op
 from tensorir.dialects.ir import Operation
+from tensorir.runtime.cuda.conv_choice import ConvChoices
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.driver import GpuModule
 from tensorir.runtime.cuda.launch import elementwise_launch
@@ -88,6 +89,10 @@ class GpuFunctionContext:
         self.limits = limits
         self._cublas = None
         self._count = 0
+        #: The route each convolution shape takes (cuDNN or the implicit GEMM) and the function's
+        #: cuDNN handle, made by its first conv step that asks (``runtime/cuda/conv_steps.py``).
+        self.conv_choices = ConvChoices()
+        self.cudnn_handle: Any = None
         #: Checks the call makes once its stream is synchronized: (op, check) pairs whose check
         #: raises on a bad value the kernels flagged (a class label out of range).
         self.pending: list[tuple[Operation, Callable[[], None]]] = []
@@ -342,6 +347,13 @@ def _index(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
     return GpuSumToStep(gpu, op) if op.name == "tir.sum_to" else GpuViewStep(gpu, op)
 
 
+def _conv_pool(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
+    from tensorir.runtime.cuda.conv_steps import CONV_OPS, GpuConvStep
+    from tensorir.runtime.cuda.pool_steps import GpuPoolStep
+
+    return GpuConvStep(gpu, op) if op.name in CONV_OPS else GpuPoolStep(gpu, op)
+
+
 def _transfer(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
     return TransferStep(_gpu(executor), op), "transfer"
 
@@ -358,6 +370,7 @@ GPU_STEP_BUILDERS: dict[StepKind, Callable[..., tuple[Any, str] | None]] = {
     StepKind.ROW: _guarded(_row),
     StepKind.BLAS: _guarded(BlasStep),
     StepKind.INDEX: _guarded(_index),
+    StepKind.CONV_POOL: _guarded(_conv_pool),
     StepKind.TRANSFER: _transfer,
     StepKind.REFERENCE: _reference,
 }
