@@ -142,7 +142,7 @@ class GpuConvStep:
             return [out]
         a, b = inputs[0], inputs[1]
         if a.size == 0 or b.size == 0:  # sums over nothing
-            self.gpu.memory.upload(out.address, np.zeros(out_shape, self.dtype))
+            self.gpu.memory.fill_bytes(out.address, 0, out.nbytes)
             return [out]
         choice = self.choices.choose(self.name, self.dtype, s, lambda: self._decide(s))
         if choice.route == CUDNN and s in self._cudnn_plans:
