@@ -25,7 +25,6 @@ from tensorir.runtime.cuda.graphs import (
 )
 
 
-
 def test_the_rule_allows_device_steps_only() -> None:
     steps = [StepSummary("tir.fused", "gpu"), StepSummary("tir.gemm", "gpu"), StepSummary("tir.conv2d", "gpu")]
     assert capture_refusal(steps) is None
