@@ -48,8 +48,9 @@ def test_plan_summaries_keep_constant_uploads() -> None:
         return SimpleNamespace(name=name, operands=[SimpleNamespace(owner=source)])
 
     constant, computed = SimpleNamespace(opdef=CONSTANT), SimpleNamespace(opdef=None)
-    summaries = plan_summaries([op("tir.to_device", constant), op("tir.to_device", computed), op("tir.to_host"),
-                                op("tir.sum"), op("tir.sort")], ["transfer", "transfer", "transfer", "gpu", "reference"])
+    ops = [op("tir.to_device", constant), op("tir.to_device", computed), op("tir.to_host"), op("tir.sum"),
+           op("tir.sort")]
+    summaries = plan_summaries(ops, ["transfer", "transfer", "transfer", "gpu", "reference"])
     assert [(s.kind, s.host_round_trip) for s in summaries] == [
         ("gpu", False), ("gpu", True), ("gpu", True), ("gpu", False), ("reference", False)]
     assert capture_refusal([summaries[0], summaries[3]]) is None
