@@ -11,25 +11,29 @@ from hypothesis import strategies as st
 
 from tensorir.runtime.cuda.conv_gemm import CUBLAS_OP_T, ConvShape, StridedGemm
 
-__all__ = ["channels_first", "chunks", "col2im", "convolutions", "im2col", "strided_gemm"]
+__all__ = ["channels_first", "chunks", "col2im", "convolutions", "im2col", "strided_gemm", "strided_gemm_at"]
 
 
 def strided_gemm(p: StridedGemm, buffers: dict[str, np.ndarray]) -> None:
     """cuBLAS's strided-batched gemm on flat column-major buffers (written in place)."""
     def matrix(name: str, offset: int, ld: int, rows: int, cols: int) -> np.ndarray:
+        """Element ``(i, j)`` at ``offset + i + j * ld`` (column-major, leading dimension ``ld``)."""
         flat = buffers[name]
-        return np.array([[flat[offset + i + j * ld] for j in range(cols)] for i in range(rows)])
+        assert offset + (cols - 1) * ld + rows <= flat.size, "an operand reaches past its buffer"
+        return np.lib.stride_tricks.as_strided(flat[offset:], shape=(rows, cols),
+                                               strides=(flat.itemsize, ld * flat.itemsize), writeable=False)
 
     (an, ao, lda, sa), (bn, bo, ldb, sb), (cn, co, ldc, sc) = p.a, p.b, p.c
     for t in range(p.batch):
         a_at, b_at = ao + t * sa, bo + t * sb
         a = matrix(an, a_at, lda, p.k, p.m).T if p.op_a == CUBLAS_OP_T else matrix(an, a_at, lda, p.m, p.k)
         b = matrix(bn, b_at, ldb, p.n, p.k).T if p.op_b == CUBLAS_OP_T else matrix(bn, b_at, ldb, p.k, p.n)
-        product = a @ b
+        product = a.astype(np.float64) @ b.astype(np.float64)
         out = buffers[cn]
-        for j in range(p.n):
-            start = co + t * sc + j * ldc
-            out[start:start + p.m] = product[:, j] + (p.beta * out[start:start + p.m] if p.beta else 0)
+        c_at = co + t * sc
+        assert c_at + (p.n - 1) * ldc + p.m <= out.size, "the result reaches past its buffer"
+        c = np.lib.stride_tricks.as_strided(out[c_at:], shape=(p.m, p.n), strides=(out.itemsize, ldc * out.itemsize))
+        c[...] = product + (p.beta * c if p.beta else 0)
 
 
 def _tap(index: int, size: int, flip: bool) -> int:
@@ -91,3 +95,25 @@ def convolutions(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, dict]:
 
 def chunks(s: ConvShape, per: int) -> list[tuple[int, int]]:
     return [(n0, min(per, s.N - n0)) for n0 in range(0, s.N, per)]
+
+
+def _extent(operand: tuple[str, int, int, int], rows: int, cols: int, batch: int) -> int:
+    """Elements from a buffer's start that one operand of a strided-batched gemm reaches."""
+    _, offset, ld, stride = operand
+    return offset + (batch - 1) * stride + (cols - 1) * ld + rows
+
+
+def strided_gemm_at(product: StridedGemm, addresses: dict[str, int], dtype: str) -> None:
+    """:func:`strided_gemm` on device addresses of host-backed memory (an emulated cuBLAS call)."""
+    import ctypes
+
+    p = product
+    shapes = {p.a[0]: (p.k, p.m) if p.op_a == CUBLAS_OP_T else (p.m, p.k),
+              p.b[0]: (p.n, p.k) if p.op_b == CUBLAS_OP_T else (p.k, p.n), p.c[0]: (p.m, p.n)}
+    buffers = {}
+    for operand in (p.a, p.b, p.c):
+        rows, cols = shapes[operand[0]]
+        count = _extent(operand, rows, cols, p.batch)
+        raw = (ctypes.c_char * (count * np.dtype(dtype).itemsize)).from_address(addresses[operand[0]])
+        buffers[operand[0]] = np.frombuffer(raw, dtype=dtype, count=count)
+    strided_gemm(p, buffers)

@@ -45,6 +45,7 @@ from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.driver import GpuModule
 from tensorir.runtime.cuda.launch import elementwise_launch
 from tensorir.runtime.cuda.parameters import ParameterBlock
+from tensorir.runtime.cuda.pool_steps import GRID_STRIDE
 from tensorir.runtime.step_traits import StepTraits
 
 __all__ = ["CONV_OPS", "GpuConvStep"]
@@ -89,7 +90,7 @@ class GpuConvStep:
         self.kernels: dict[str, tuple[str, ParameterBlock]] = {}
         for role, emit, sizes in kernels:
             name = f"conv_{role}_{self.dtype}"
-            gpu.kernels.add(name, emit(name, self.dtype))
+            gpu.kernels.add(name, emit(name, self.dtype), GRID_STRIDE)
             self.kernels[role] = (name, ParameterBlock(2 + len(sizes)))
         self._cudnn_plans: dict[ConvShape, Any] = {}
 

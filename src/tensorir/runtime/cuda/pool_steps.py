@@ -19,11 +19,16 @@ from tensorir.dialects.tir.conv import PoolGeometry
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.driver import GpuModule
 from tensorir.runtime.cuda.launch import elementwise_launch
+from tensorir.runtime.cuda.modules import KernelSpec
 from tensorir.runtime.cuda.parameters import ParameterBlock
 from tensorir.runtime.step_traits import StepTraits
 
-__all__ = ["POOL_OPS", "GpuPoolStep", "pool_sizes"]
+__all__ = ["GRID_STRIDE", "POOL_OPS", "GpuPoolStep", "pool_sizes"]
 
+#: The spec of the pooling and convolution kernels: grid-stride kernels whose own text says what
+#: they compute (any grid covers every element, so an emulator runs the text as one thread:
+#: ``tests/codegen/gpu/single_thread.py``).
+GRID_STRIDE = KernelSpec("grid-stride")
 #: The pooling ops and their kernel kinds.
 POOL_OPS = {"tir.pool2d": "forward", "tir.pool2d_grad": "grad", "tir.max_pool2d_select": "select"}
 
@@ -59,7 +64,7 @@ class GpuPoolStep:
             raise NotLowerable(f"GPU pooling takes float32 and float64, not {self.dtype}/{self.value_dtype}")
         self.kernel = pool_kernel_name(self.kind, self.attrs["mode"], self.dtype, self.value_dtype)
         gpu.kernels.add(self.kernel, pool_kernel(self.kernel, self.kind, self.attrs["mode"], self.dtype,
-                                                 self.value_dtype))
+                                                 self.value_dtype), GRID_STRIDE)
         self.params = ParameterBlock(3 + len(POOL_SIZES))
 
     def __call__(self, inputs: list[DeviceArray]) -> list[DeviceArray]:

@@ -1,0 +1,72 @@
+"""Convolution and pooling under ``device=cuda`` on the emulated GPU (``mock_gpu.py``): the device
+tests' functions run for real through the GPU conv and pool steps (geometry, chunks of the batch,
+parameter blocks, launches, the products' arguments) with each pooling, im2col, col2im and
+channels-first launch running the kernel's own text as one thread on the CPU and each cuBLAS
+product emulated in NumPy on the same addresses; results against the NumPy reference. cuDNN is
+absent here, so every shape takes the implicit GEMM and says why. The device run is ``pytest -m gpu``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from tests.runtime.cuda import test_conv_pool_device as device_tests
+from tests.runtime.cuda.mock_gpu import MockRuntime, mock_gpu
+
+import tensorir as tr
+import tensorir.tensor as T
+from tensorir.runtime.cuda import conv_steps
+from tensorir.runtime.cuda.conv_choice import IMPLICIT_GEMM, recorded_choices
+
+
+@pytest.fixture
+def gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
+    with mock_gpu(monkeypatch) as runtime, tr.change_flags(device="cuda"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield runtime
+
+
+def _launched(gpu: MockRuntime, prefix: str) -> int:
+    return sum(name.startswith(prefix) for name, _ in gpu.launches)
+
+
+@pytest.mark.parametrize("dtype", device_tests.DTYPES)
+def test_convolutions_on_the_emulated_gpu(gpu: MockRuntime, dtype: str) -> None:
+    for options in device_tests.CONVOLUTIONS:
+        device_tests.test_conv2d_and_its_gradients(dtype, options)
+    assert _launched(gpu, "conv_im2col_") and _launched(gpu, "conv_col2im_") and _launched(gpu, "conv_channels_first_")
+
+
+@pytest.mark.parametrize("dtype", device_tests.DTYPES)
+def test_pooling_on_the_emulated_gpu(gpu: MockRuntime, dtype: str) -> None:
+    for mode in ("max", "sum", "average_inc_pad", "average_exc_pad"):
+        for options in device_tests.POOLINGS:
+            device_tests.test_pooling_gradient_and_select(dtype, mode, options)
+    for kind in ("forward", "grad", "select"):
+        assert _launched(gpu, f"pool_{kind}_"), kind
+
+
+def test_the_batch_in_chunks(gpu: MockRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scratch budget of two images' im2col: the batch of 5 in chunks of 2, 2 and 1."""
+    monkeypatch.setattr(conv_steps, "chunk_images", lambda s, itemsize: 2)
+    x, w = T.tensor4("x"), T.tensor4("w")
+    y = T.nnet.conv2d(x, w, border_mode="half", subsample=(1, 2))
+    gx, gw = tr.grad((y ** 2).sum(), [x, w])
+    data = [np.random.default_rng(1).normal(size=s) for s in ((5, 3, 7, 6), (4, 3, 3, 3))]
+    device_tests._check([x, w], [y, gx, gw], data, "float64")
+    assert _launched(gpu, "conv_im2col_") == 3 + 3 and _launched(gpu, "conv_col2im_") == 3
+
+
+def test_conv_choice_is_made_once_per_shape(gpu: MockRuntime) -> None:
+    x, w = T.tensor4("x", dtype="float32"), T.tensor4("w", dtype="float32")
+    f = tr.function([x, w], T.nnet.conv2d(x, w))
+    rng = np.random.default_rng(2)
+    for n in (2, 2, 3):
+        f(rng.normal(size=(n, 3, 6, 6)).astype("float32"), rng.normal(size=(4, 3, 3, 3)).astype("float32"))
+    items = f.executor.context.conv_choices.items()
+    assert [key[2].N for key, _ in items] == [2, 3]
+    assert all(choice.route == IMPLICIT_GEMM and choice.reason.startswith("cuDNN: ") for _, choice in items)
+    report = recorded_choices()  # what the profiler and debugprint read, while the function lives
+    assert "tir.conv2d float32 x=(2,3,6,6) w=(4,3,3,3)" in report and "implicit GEMM on cuBLAS (cuDNN: " in report
