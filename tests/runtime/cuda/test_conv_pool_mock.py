@@ -70,3 +70,5 @@ def test_conv_choice_is_made_once_per_shape(gpu: MockRuntime) -> None:
     assert all(choice.route == IMPLICIT_GEMM and choice.reason.startswith("cuDNN: ") for _, choice in items)
     report = recorded_choices()  # what the profiler and debugprint read, while the function lives
     assert "tir.conv2d float32 x=(2,3,6,6) w=(4,3,3,3)" in report and "implicit GEMM on cuBLAS (cuDNN: " in report
+    described = f.executor.describe()
+    assert "tir.conv2d: gpu" in described and "convolution routes:\ntir.conv2d float32 x=(2,3,6,6)" in described

@@ -75,7 +75,10 @@ class CudaExecutor:
         return self.plan.step_kinds
 
     def describe(self) -> str:
-        return self.plan.describe()
+        """The plan's steps, then the route each convolution shape took (cuDNN's algorithm, or the
+        implicit GEMM and why)."""
+        routes = self.context.conv_choices.describe()
+        return self.plan.describe() + (f"\nconvolution routes:\n{routes}" if routes else "")
 
     def run(self, args: Sequence[Any]) -> list[Any]:
         if self.prepared:
