@@ -64,6 +64,8 @@ def test_each_op_has_one_kind_per_device(functions: dict[str, tr.Function]) -> N
                 assert on_gpu is on_cpu and gpu.why_reference(op) is None, (name, op.name)
             elif on_gpu is StepKind.INDEX:  # a view or sum_to
                 assert op.name in gpu.GPU_INDEX_OPS and gpu.why_reference(op) is None, (name, op.name)
+            elif on_gpu is StepKind.LOOP:  # a scan: its body's GPU steps
+                assert on_cpu is StepKind.LOOP and op.name == "tir.scan", (name, op.name)
             elif on_gpu is StepKind.BLAS:  # a product cuBLAS takes (batched_dot's reference on the CPU)
                 assert on_cpu in (StepKind.BLAS, StepKind.REFERENCE) and gpu.why_reference(op) is None, (name, op.name)
             else:

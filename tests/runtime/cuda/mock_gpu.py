@@ -198,11 +198,23 @@ class MockCublas:
         Y[...] = alpha * ((A.T if trans else A) @ X) + (beta * Y if beta else 0)
 
 
+class NoGraphs:
+    """The emulated GPU records no CUDA graphs: a capture is refused, and the steps run one by one."""
+
+    def __init__(self, stream: Any) -> None:  # noqa: ANN401
+        pass
+
+    def begin(self) -> None:
+        from tensorir.runtime.cuda.graphs import CaptureRefused
+
+        raise CaptureRefused("the emulated GPU records no CUDA graphs")
+
+
 @contextlib.contextmanager
 def mock_gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
     """``device=cuda`` on the emulated GPU for the duration of the block."""
     from tensorir.frontend import modes, shared
-    from tensorir.runtime.cuda import context, conv_steps, driver, executor, steps
+    from tensorir.runtime.cuda import context, conv_steps, driver, executor, graphs, steps
 
     runtime = MockRuntime()
     launches: list[tuple[str, Any]] = []
@@ -231,6 +243,7 @@ def mock_gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
     monkeypatch.setattr(modes, "require_device", lambda choice: None)
     monkeypatch.setattr(shared, "require_device", lambda choice: None)
     monkeypatch.setattr(steps.GpuFunctionContext, "cublas", property(lambda self: MockCublas(0)))
+    monkeypatch.setattr(graphs, "DriverGraphs", NoGraphs)
     monkeypatch.setattr(conv_steps, "run_product", lambda cublas, dtype, product, addresses:
                         strided_gemm_at(product, addresses, dtype))
     runtime.launches = launches  # type: ignore[attr-defined]

@@ -72,3 +72,35 @@ def test_conv_choice_is_made_once_per_shape(gpu: MockRuntime) -> None:
     assert "tir.conv2d float32 x=(2,3,6,6) w=(4,3,3,3)" in report and "implicit GEMM on cuBLAS (cuDNN: " in report
     described = f.executor.describe()
     assert "tir.conv2d: gpu" in described and "convolution routes:\ntir.conv2d float32 x=(2,3,6,6)" in described
+
+
+@pytest.mark.parametrize("dtype", device_tests.DTYPES)
+def test_scan_on_the_emulated_gpu(gpu: MockRuntime, dtype: str) -> None:
+    """A recurrence and its gradient through time as GPU scan steps (the body's steps on the
+    device, sequences and states in device memory), against the reference."""
+    device_tests.test_scan_forward_and_through_time(dtype)
+
+
+def test_scan_steps_say_why_they_are_not_replayed(gpu: MockRuntime) -> None:
+    x, h0 = T.matrix("x"), T.vector("h0")
+    hs, _ = tr.scan(lambda x_t, h: T.tanh(h + x_t), sequences=[x], outputs_info=[h0])
+    f = tr.function([x, h0], hs)
+    kinds = dict(f.executor.step_kinds)
+    assert kinds["tir.scan"] == "gpu"
+    (step,) = [s for s in _plan_steps(f) if type(s).__name__ == "GpuScanStep"]
+    assert step.reason is None  # the body is all device steps: the rule allows a graph
+    rng = np.random.default_rng(3)
+    data = [rng.normal(size=(6, 4)), rng.normal(size=4)]
+    np.testing.assert_allclose(f(*data), tr.function([x, h0], hs, mode="REFERENCE")(*data), rtol=1e-12)
+    assert step.run_body.reason == "the emulated GPU records no CUDA graphs"  # refused when captured
+
+    stop, _ = tr.scan(lambda h: (T.tanh(h) + 1, tr.scan_module.until(h.sum() > 10)), outputs_info=[h0],
+                      n_steps=20)
+    g = tr.function([h0], stop)
+    (until_step,) = [s for s in _plan_steps(g) if type(s).__name__ == "GpuScanStep"]
+    assert until_step.reason.startswith("the loop stops on a condition its body computes (until)")
+    np.testing.assert_allclose(g(data[1]), tr.function([h0], stop, mode="REFERENCE")(data[1]), rtol=1e-12)
+
+
+def _plan_steps(f: tr.Function) -> list:
+    return [step for step, *_ in f.executor.plan.steps]

@@ -21,13 +21,13 @@ __all__ = ["CONV_HOST_OPERANDS", "CUBLAS_FORMS", "CUBLAS_HOST_OPERANDS", "GPU_CA
 #: The kinds with GPU kernels (``lower_elementwise.py``, ``lower_reduction.py``, ``lower_nn.py``;
 #: convolution and pooling: ``lower_conv.py`` around cuBLAS or cuDNN, ``lower_pool.py``).
 GPU_KERNEL_KINDS = frozenset({StepKind.ELEMENTWISE, StepKind.REDUCTION, StepKind.ROW, StepKind.CONV_POOL})
-#: The kinds the GPU runs without a kernel of ours: cuBLAS calls and copies between memories.
-GPU_CALL_KINDS = frozenset({StepKind.BLAS, StepKind.TRANSFER})
+#: The kinds the GPU runs without a kernel of their own: cuBLAS calls, copies between memories, and
+#: loops over a body's GPU steps (``runtime/cuda/scan_steps.py``).
+GPU_CALL_KINDS = frozenset({StepKind.BLAS, StepKind.TRANSFER, StepKind.LOOP})
 
 #: Why each other kind runs on the host for now (issue 24's later parts say what replaces it).
 HOST_FALLBACK: dict[StepKind, str] = {
     StepKind.INDEX: "GPU set_subtensor, inc_subtensor and pad_leading are not written yet",
-    StepKind.LOOP: "GPU loops (scan) are not written yet (NVIDIA GPUs, part 2)",
     StepKind.COLLECTIVE: "NCCL collectives are not written yet: the allreduce runs over MPI on host buffers",
 }
 
@@ -73,7 +73,7 @@ def _decide(op: Operation) -> tuple[StepKind, str | None]:
     kind = cpu_step_table.step_kind(op)
     if kind is StepKind.ELEMENTWISE and all(v.type.ndim == 0 for v in (*op.operands, *op.results)):
         return StepKind.REFERENCE, SCALARS_ON_HOST
-    if kind in GPU_KERNEL_KINDS or (kind is StepKind.INDEX and op.name in GPU_INDEX_OPS):
+    if kind in GPU_KERNEL_KINDS or kind is StepKind.LOOP or (kind is StepKind.INDEX and op.name in GPU_INDEX_OPS):
         return kind, None
     if kind is StepKind.REFERENCE:
         return kind, cpu_step_table.why_reference(op)

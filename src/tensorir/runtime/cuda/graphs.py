@@ -323,8 +323,12 @@ class GraphedCall:
         for buffer, value in zip(inputs, args):
             if isinstance(buffer, DeviceArray) and buffer is not value and buffer.nbytes:
                 real.copy(buffer.address, value.address, buffer.nbytes)
+        try:
+            graphs.begin()
+        except BaseException:
+            capturing.release()
+            raise
         self.context.memory = capturing
-        graphs.begin()
         try:
             outputs = self.run(inputs)
         except BaseException:

@@ -68,6 +68,10 @@ def runs_on_device(op: Operation) -> bool:
 
 def host_operands(op: Operation) -> tuple[int, ...]:
     """Operands a GPU step reads on the host (for ``passes/device_transfer.py``)."""
+    if op.name == "tir.scan" and gpu_table.step_kind(op) is StepKind.LOOP:
+        from tensorir.runtime.cuda.scan_steps import scan_host_operands
+
+        return scan_host_operands(op)
     return gpu_table.host_operands(op)
 
 
@@ -354,6 +358,13 @@ def _conv_pool(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
     return GpuConvStep(gpu, op) if op.name in CONV_OPS else GpuPoolStep(gpu, op)
 
 
+def _loop(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
+    from tensorir.runtime.cuda.scan_steps import GpuScanStep
+
+    step = GpuScanStep(executor, op)
+    return step, step.kind
+
+
 def _transfer(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
     return TransferStep(_gpu(executor), op), "transfer"
 
@@ -371,6 +382,7 @@ GPU_STEP_BUILDERS: dict[StepKind, Callable[..., tuple[Any, str] | None]] = {
     StepKind.BLAS: _guarded(BlasStep),
     StepKind.INDEX: _guarded(_index),
     StepKind.CONV_POOL: _guarded(_conv_pool),
+    StepKind.LOOP: _loop,
     StepKind.TRANSFER: _transfer,
     StepKind.REFERENCE: _reference,
 }
