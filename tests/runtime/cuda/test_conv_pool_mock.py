@@ -19,6 +19,7 @@ import tensorir as tr
 import tensorir.tensor as T
 from tensorir.runtime.cuda import conv_steps
 from tensorir.runtime.cuda.conv_choice import IMPLICIT_GEMM, recorded_choices
+from tensorir.runtime.cuda.graphs import GRAPHS_VARIABLE, OFF
 
 
 @pytest.fixture
@@ -81,9 +82,13 @@ def test_scan_on_the_emulated_gpu(gpu: MockRuntime, dtype: str) -> None:
     device_tests.test_scan_forward_and_through_time(dtype)
 
 
-def test_scan_steps_say_why_they_are_not_replayed(gpu: MockRuntime) -> None:
+def test_scan_steps_say_why_they_are_not_replayed(gpu: MockRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     x, h0 = T.matrix("x"), T.vector("h0")
     hs, _ = tr.scan(lambda x_t, h: T.tanh(h + x_t), sequences=[x], outputs_info=[h0])
+    off = tr.function([x, h0], hs)
+    (step,) = [s for s in _plan_steps(off) if type(s).__name__ == "GpuScanStep"]
+    assert step.reason == OFF and off.executor.graphed.reason == OFF
+    monkeypatch.setenv(GRAPHS_VARIABLE, "1")
     f = tr.function([x, h0], hs)
     kinds = dict(f.executor.step_kinds)
     assert kinds["tir.scan"] == "gpu"
@@ -104,3 +109,22 @@ def test_scan_steps_say_why_they_are_not_replayed(gpu: MockRuntime) -> None:
 
 def _plan_steps(f: tr.Function) -> list:
     return [step for step, *_ in f.executor.plan.steps]
+
+
+def test_a_training_call_says_why_it_is_not_one_graph(gpu: MockRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole-call rule on a real plan: a cost downloaded inside the call keeps it step by step
+    (the reason names the transfer); the call's numbers are the reference's either way."""
+    monkeypatch.setenv(GRAPHS_VARIABLE, "1")
+    x = T.matrix("x")
+    w = tr.shared(np.random.default_rng(4).normal(size=(3, 2)), name="w")
+    cost = T.tanh(T.dot(x, w)).sum()
+    f = tr.function([x], cost, updates=[(w, w - 0.1 * tr.grad(cost, w))])
+    assert f.executor.graphed.reason == "tir.to_host copies between host and device while the call runs"
+    data = np.random.default_rng(5).normal(size=(4, 3))
+    with tr.change_flags(device="cpu"):
+        w_cpu = tr.shared(np.random.default_rng(4).normal(size=(3, 2)), name="w")
+        c_cpu = T.tanh(T.dot(x, w_cpu)).sum()
+        g = tr.function([x], c_cpu, updates=[(w_cpu, w_cpu - 0.1 * tr.grad(c_cpu, w_cpu))], mode="REFERENCE")
+    for _ in range(3):
+        np.testing.assert_allclose(f(data), g(data), rtol=1e-12)
+    np.testing.assert_allclose(w.get_value(), w_cpu.get_value(), rtol=1e-12)

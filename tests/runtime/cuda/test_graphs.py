@@ -14,6 +14,8 @@ from tests.runtime.cuda.fake_device import HostBackedMemory
 
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.graphs import (
+    GRAPHS_VARIABLE,
+    OFF,
     CaptureRefused,
     CapturingMemory,
     GraphCache,
@@ -23,6 +25,17 @@ from tensorir.runtime.cuda.graphs import (
     capture_refusal,
     plan_summaries,
 )
+
+
+@pytest.fixture(autouse=True)
+def _graphs_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(GRAPHS_VARIABLE, "1")
+
+
+def test_graphs_are_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(GRAPHS_VARIABLE)
+    assert capture_refusal([StepSummary("tir.fused", "gpu")]) == OFF
+    assert "TENSORIR_CUDA_GRAPHS=1" in OFF
 
 
 def test_the_rule_allows_device_steps_only() -> None:
@@ -131,7 +144,10 @@ class RecordingGraphs:
     def launch(self, executable: str) -> None:
         self.events.append("launch")
         entry = next(iter(self.call.cache._entries.values()))
+        pending = self.call.context.pending
+        before = len(pending)
         replayed = self.call.run(entry.inputs)  # the same kernels on the same addresses
+        del pending[before:]  # a graph runs no Python: the checks are GraphedCall's to make
         for out, new in zip(entry.outputs, replayed):
             self.call.context.memory.copy(out.address, new.address, out.nbytes)
 
@@ -142,6 +158,7 @@ class RecordingGraphs:
 class Context:
     def __init__(self, memory: Any) -> None:  # noqa: ANN401
         self.memory = memory
+        self.pending: list[Any] = []
 
 
 def _steps(context: Context, log: list[str]):  # noqa: ANN202
@@ -204,3 +221,44 @@ def test_a_refused_capture_falls_back_and_says_why() -> None:
     refused(args)
     refused(args)
     assert refused.reason.startswith("tir.argsort") and len(refused.cache) == 0
+
+
+def test_checks_left_by_the_captured_steps_are_made_after_every_launch() -> None:
+    memory = HostBackedMemory()
+    context, log = Context(memory), []
+    graphs = RecordingGraphs()
+    inner = _steps(context, log)
+
+    def checked(args: list[Any]) -> list[Any]:  # noqa: ANN401
+        context.pending.append(("label check", len(log)))  # as a row step leaves its status word's check
+        return inner(args)
+
+    call = GraphedCall(checked, context, None, graphs=graphs)
+    graphs.call = call
+    args = [DeviceArray.from_host(np.ones(3), memory), DeviceArray.from_host(np.ones(3), memory)]
+    call(args)  # warm-up: the steps leave their check
+    assert len(context.pending) == 1
+    context.pending.clear()
+    call(args)  # capture, then the first launch
+    assert len(context.pending) == 1 and call.cache.get(call_signature(args)).checks
+    context.pending.clear()
+    call(args)  # a replay: the same check again, and nothing else
+    assert len(context.pending) == 1
+
+
+def test_a_driver_error_while_capturing_falls_back() -> None:
+    memory = HostBackedMemory()
+    context, log = Context(memory), []
+
+    class Failing(RecordingGraphs):
+        def instantiate(self, graph: str) -> str:
+            raise RuntimeError("cuGraphInstantiate failed: CUDA_ERROR_NOT_SUPPORTED")
+
+    graphs = Failing()
+    call = GraphedCall(_steps(context, log), context, None, graphs=graphs)
+    graphs.call = call
+    args = [DeviceArray.from_host(np.ones(3), memory), DeviceArray.from_host(np.ones(3), memory)]
+    for _ in range(3):
+        np.testing.assert_array_equal(call(args)[0].get(), np.full(3, 3.0))
+    assert call.reason == "the capture failed: RuntimeError: cuGraphInstantiate failed: CUDA_ERROR_NOT_SUPPORTED"
+    assert graphs.events == ["begin", "end", "destroy"] and context.memory is memory

@@ -25,6 +25,7 @@ from tensorir.dialects.ir import Operation
 from tensorir.runtime.cuda.context import runtime_for
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.device_flag import on_device
+from tensorir.runtime.cuda.graphs import GraphedCall, capture_refusal, plan_summaries
 from tensorir.runtime.cuda.modules import KernelSet
 from tensorir.runtime.cuda.prepare import PreparedDevice, prepare_directory
 from tensorir.runtime.cuda.row_steps import run_pending
@@ -63,6 +64,10 @@ class CudaExecutor:
             self.reference = ReferenceExecutor(func)
         else:
             self.kernels.load()  # kernel compile or load errors show at compile time
+        #: The whole call as one CUDA graph per signature where the rule allows it (``graphs.py``;
+        #: off unless ``TENSORIR_CUDA_GRAPHS=1``); ``self.graphed.reason`` says why not.
+        self.graphed = GraphedCall(self.plan.run, context, capture_refusal(
+            plan_summaries(self.plan.ops, [kind for _, kind in self.plan.step_kinds])))
         n_results = len(block.terminator.operands) if block.terminator is not None else 0
         self.donations = dict(donations or {})
         self.outputs = [i for i in range(n_results) if i not in self.donations]
@@ -87,8 +92,11 @@ class CudaExecutor:
         with memory.lock:
             device_args = [DeviceArray.from_host(a, memory) if up and isinstance(a, np.ndarray) else a
                            for a, up in zip(args, self.upload)]
+            # The caller's device arrays (shared variables) keep their buffers from call to call: a
+            # graph uses them in place; uploaded arguments are copied into the graph's buffers.
+            in_place = [isinstance(a, DeviceArray) for a in args]
             try:
-                results = self.plan.run(device_args)
+                results = self.graphed(device_args, in_place)
                 memory.synchronize()
                 run_pending(self.context)  # a bad label raises here, before any update is written
             finally:
@@ -100,8 +108,10 @@ class CudaExecutor:
                 if isinstance(value, DeviceArray):
                     if not self.return_device_arrays:
                         results[i] = value.get()
-                    elif id(value.root()) in roots:
-                        results[i] = value.copy()  # never hand out (a view of) an argument's buffer
+                    elif id(value.root()) in roots or self.graphed.cache:
+                        # Never hand out (a view of) an argument's buffer, nor a graph's output
+                        # buffer, which its next launch overwrites.
+                        results[i] = value.copy()
             for r, a in self.donations.items():
                 new, old = results[r], args[a]
                 if (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old
@@ -109,7 +119,7 @@ class CudaExecutor:
                     if new.nbytes:
                         memory.copy(old.address, new.address, new.nbytes)
                     results[r] = old
-                elif isinstance(new, DeviceArray) and id(new.root()) in roots:
-                    results[r] = new.copy()  # a view of an argument: the variable gets its own buffer
+                elif isinstance(new, DeviceArray) and (id(new.root()) in roots or self.graphed.cache):
+                    results[r] = new.copy()  # a view of an argument, or a graph's buffer: a buffer of its own
             memory.synchronize()
         return results

@@ -23,12 +23,20 @@ Three parts, as tinygrad's TinyJit (capture, then plan the captured list as data
    missed aborts its capture with a reason instead of being replayed wrong.
 
 Outputs of a replay are the graph's own buffers: the caller copies (or downloads) them before
-the next launch. Nothing here has run on a GPU yet; the rule, the key, the cache and the
+the next launch. Checks a step leaves for after the call (``GpuFunctionContext.pending``: a
+label out of range, flagged in a status word the kernel writes) are kept from the capture and
+made again after every replay, reading the status words the replayed kernels wrote.
+
+Graphs are off unless ``TENSORIR_CUDA_GRAPHS=1`` (:func:`graphs_enabled`): no capture has run on
+a GPU yet, so the default stays the step-by-step path until the device checks have passed with
+them on. A capture the driver refuses falls back to the steps, with the driver's message as
+the reason. Nothing here has run on a GPU yet; the rule, the key, the cache and the
 capture's bookkeeping are tested on the CPU with a host-backed memory and a recording graph API.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,9 +46,14 @@ import numpy as np
 
 from tensorir.runtime.cuda.device_array import DeviceArray
 
-__all__ = ["CAPTURABLE_KINDS", "CaptureRefused", "CapturingMemory", "DriverGraphs", "GraphCache", "GraphedCall",
-           "StepSummary", "call_signature", "capture_refusal", "plan_summaries"]
+__all__ = ["CAPTURABLE_KINDS", "GRAPHS_VARIABLE", "OFF", "CaptureRefused", "CapturingMemory", "DriverGraphs",
+           "GraphCache", "GraphedCall", "StepSummary", "call_signature", "capture_refusal", "graphs_enabled",
+           "plan_summaries"]
 
+#: The environment variable that turns CUDA graphs on (``1``).
+GRAPHS_VARIABLE = "TENSORIR_CUDA_GRAPHS"
+#: The reason of every sequence while graphs are off.
+OFF = f"CUDA graphs are off ({GRAPHS_VARIABLE}=1 turns them on)"
 #: Step kinds (the plan's ``step_kinds`` strings) whose work is all on the device's stream.
 CAPTURABLE_KINDS = frozenset({"gpu"})
 #: Graphs kept per function (least recently used dropped first). Not measured: a training
@@ -63,10 +76,17 @@ class StepSummary:
     host_round_trip: bool = False
 
 
+def graphs_enabled() -> bool:
+    """Whether CUDA graphs are on (``TENSORIR_CUDA_GRAPHS=1``; see the module docstring)."""
+    return os.environ.get(GRAPHS_VARIABLE, "0") == "1"
+
+
 def capture_refusal(steps: Sequence[StepSummary], *, until: bool = False, count_from_data: bool = False
                     ) -> str | None:
     """Why ``steps`` (a call's, or a loop body's with the loop's flags) cannot be captured as a
     CUDA graph; None when they can (see the module docstring)."""
+    if not graphs_enabled():
+        return OFF
     if until:
         return "the loop stops on a condition its body computes (until): the step count is known only by running it"
     if count_from_data:
@@ -248,6 +268,7 @@ class _Captured:
     inputs: list[Any]
     outputs: list[Any]
     memory: CapturingMemory
+    checks: list[Any] = field(default_factory=list)
     launches: int = field(default=0)
 
     def release(self) -> None:
@@ -281,14 +302,19 @@ class GraphedCall:
                  in_place: Sequence[bool] = (), graphs: Any = None) -> None:  # noqa: ANN401 - or a test's stand-in
         self.run, self.context = run, context
         self.in_place = list(in_place)
+        #: Where steps leave their after-call checks (``GpuFunctionContext.pending``), if anywhere.
+        self.pending: list[Any] | None = getattr(context, "pending", None)
         self.reason = refusal
         self.graphs = graphs
         self.cache = GraphCache()
         self._seen: set[tuple] = set()
 
-    def __call__(self, args: list[Any]) -> list[Any]:  # noqa: ANN401
+    def __call__(self, args: list[Any], in_place: Sequence[bool] | None = None) -> list[Any]:  # noqa: ANN401
+        """The steps' outputs for ``args`` (``in_place``: this call's flags, else the step's)."""
         if self.reason is not None:
             return self.run(args)
+        if in_place is not None:
+            self.in_place = list(in_place)
         key = call_signature(args, self.in_place)
         entry = self.cache.get(key)
         if entry is None:
@@ -300,10 +326,15 @@ class GraphedCall:
             except CaptureRefused as exc:
                 self.reason = str(exc)
                 return self.run(args)
+            except Exception as exc:  # noqa: BLE001 - the driver refused the capture: run the steps
+                self.reason = f"the capture failed: {type(exc).__name__}: {exc}"
+                return self.run(args)
             self.cache.put(key, entry)
         self._copy_inputs(entry, args)
         entry.graphs.launch(entry.executable)
         entry.launches += 1
+        if self.pending is not None:
+            self.pending.extend(entry.checks)  # the replayed kernels wrote their status words again
         return list(entry.outputs)
 
     def _copy_inputs(self, entry: _Captured, args: list[Any]) -> None:  # noqa: ANN401
@@ -329,17 +360,37 @@ class GraphedCall:
             capturing.release()
             raise
         self.context.memory = capturing
+        first_check = len(self.pending) if self.pending is not None else 0
         try:
             outputs = self.run(inputs)
         except BaseException:
             self.context.memory = real
+            self._drop_checks(first_check)
             _abandon(graphs, capturing)
             raise
         self.context.memory = real
         capturing.recording = False
-        graph = graphs.end()
-        executable = graphs.instantiate(graph)
-        return _Captured(graphs, graph, executable, inputs, outputs, capturing)
+        checks = self._drop_checks(first_check)  # nothing ran yet: they are made after each launch
+        try:
+            graph = graphs.end()
+        except BaseException:
+            capturing.release()
+            raise
+        try:
+            executable = graphs.instantiate(graph)
+        except BaseException:
+            graphs.destroy(graph, None)
+            capturing.release()
+            raise
+        return _Captured(graphs, graph, executable, inputs, outputs, capturing, checks)
+
+    def _drop_checks(self, first: int) -> list[Any]:
+        """The checks the captured steps left (removed from the pending list)."""
+        if self.pending is None:
+            return []
+        checks = self.pending[first:]
+        del self.pending[first:]
+        return checks
 
     def release(self) -> None:
         """Destroy every graph and give its memory back."""

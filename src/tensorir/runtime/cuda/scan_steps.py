@@ -14,7 +14,8 @@ The loop is ``ScanDef.evaluate``'s (``dialects/tir/control.py``: taps, windows, 
   signature runs its steps, the second captures them, every later step (and call with the same
   shapes) replays one graph launch. Where the rule refuses (``until``, a host step in the body,
   a transfer inside it) the steps run one by one, and :attr:`GpuScanStep.reason` says why, as
-  the CPU's ``NativeScan.reason`` does. ``until`` reads its condition on the host every step;
+  the CPU's ``NativeScan.reason`` does (graphs are off unless ``TENSORIR_CUDA_GRAPHS=1``:
+  ``graphs.py``). ``until`` reads its condition on the host every step;
 - each result is stacked into one device array at the end (a copy per row): a replayed graph
   writes its outputs into the same buffers every step, so each step's outputs are copied out.
 """
@@ -92,6 +93,7 @@ class GpuScanStep:
         for k in nonseq_args:  # the same buffers at every step: captured where they are
             in_place[k] = True
         self.run_body = GraphedCall(self.body.run, self.gpu, self.reason, in_place)
+        # The body's after-step checks (labels) are the call's: the function's context keeps them.
 
     @property
     def kind(self) -> str:
