@@ -13,7 +13,8 @@
    - the W3 and W4 training steps (``benchmarks/workloads``) with ``device=cuda`` against
      PyTorch CUDA and JAX CUDA on the same device, each peer sample under ``--time-limit``;
    - W5 (LeNet, batch 500) and W6 (char-LSTM) against PyTorch CUDA eager, torch.compile and
-     JAX CUDA (``benchmarks/gpu_conv_scan.py``);
+     JAX CUDA, and a scan step's launch overhead per kernel with and without CUDA graphs (goal
+     < 5 us; ``benchmarks/gpu_conv_scan.py``);
    - a trivial call's overhead (goal < 15 us): ``s += 1`` on a GPU shared variable, and
      ``f(x) = x + 1`` of a 1-element NumPy input (an upload and a download).
 
@@ -314,6 +315,7 @@ def measure(sizes: dict, repeat: int, limit: float) -> tuple[str, list[Row]]:
                 f"tensorir {ours}"
             rows.append((f"{wid} {workload.title}: {peer}", theirs, ratio))
     rows += gpu_conv_scan.rows(sizes is SIZES["quick"], sizes["steps"], limit, peer_row)
+    rows += gpu_conv_scan.scan_overhead_rows(200 if sizes is SIZES["quick"] else 1000, repeat, wall_ms)
 
     bump, plus_one = overhead_functions(tr, T)
     calls = sizes["calls"]

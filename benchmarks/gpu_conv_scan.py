@@ -122,6 +122,51 @@ def rows(quick: bool, steps: int, limit: float,
     return out
 
 
+def _scan_call(steps: int, graphs: bool) -> tuple[Callable[[], Any], int]:  # noqa: ANN401
+    """A ``device=cuda`` scan of ``steps`` tiny steps (``h = tanh(h @ w + x_t)``, 8 x 8: launch
+    bound), built with CUDA graphs on or off; and the number of GPU steps of its body."""
+    import os
+
+    import numpy as np
+
+    import tensorir as tr
+    import tensorir.tensor as T
+    from tensorir.runtime.cuda.graphs import GRAPHS_VARIABLE
+
+    saved = os.environ.get(GRAPHS_VARIABLE)
+    os.environ[GRAPHS_VARIABLE] = "1" if graphs else "0"
+    try:
+        x, h0 = T.tensor3("x", dtype="float32"), T.matrix("h0", dtype="float32")
+        w = tr.shared(np.eye(8, dtype="float32") * 0.5, name="w")
+        hs, _ = tr.scan(lambda x_t, h, w: T.tanh(T.dot(h, w) + x_t), sequences=[x], outputs_info=[h0],
+                        non_sequences=[w])
+        f = tr.function([x, h0], hs[-1], return_device_arrays=True)
+    finally:
+        if saved is None:
+            os.environ.pop(GRAPHS_VARIABLE)
+        else:
+            os.environ[GRAPHS_VARIABLE] = saved
+    scans = [step for step, *_ in f.executor.plan.steps if type(step).__name__ == "GpuScanStep"]
+    kernels = sum(kind == "gpu" for scan in scans for _, kind in scan.body.step_kinds)
+    data = [np.zeros((steps, 8, 8), "float32"), np.zeros((8, 8), "float32")]
+    return (lambda: f(*data)), max(kernels, 1)
+
+
+def scan_overhead_rows(steps: int, repeat: int, wall_ms: Callable[[Callable[[], Any], int], float]) -> list[Row]:
+    """A scan step's launch overhead per kernel (goal < 5 us), its body replayed as a CUDA graph
+    and step by step."""
+    out: list[Row] = []
+    for graphs in (True, False):
+        call, kernels = _scan_call(steps, graphs)
+        call()
+        ms = wall_ms(call, repeat)
+        per_kernel_us = 1e3 * ms / steps / kernels
+        label = "one CUDA graph launch per step" if graphs else "its kernels launched one by one"
+        out.append((f"scan of {steps} tiny steps ({kernels} GPU steps each): {label}", f"{ms:.3f} ms",
+                    f"{per_kernel_us:.2f} us per kernel{' (goal < 5 us)' if graphs else ''}"))
+    return out
+
+
 def prepare() -> None:
     """Build and run tensorir's W5 and W6 steps once at small sizes (``device=cuda``, under
     ``TENSORIR_CUDA_PREPARE``) so their kernels' PTX is in the bundle."""
@@ -130,3 +175,5 @@ def prepare() -> None:
     tr.config.device = "cuda"
     for module, _workload, data, _torch in _workloads(True).values():
         module.tensorir_case(data).step()
+    for graphs in (True, False):
+        _scan_call(3, graphs)[0]()

@@ -20,7 +20,7 @@ def test_prepare_bundles_the_lenet_and_lstm_kernels(tmp_path: Path, monkeypatch:
         warnings.simplefilter("ignore")
         gpu_conv_scan.prepare()
     ptx = [p.read_text() for p in tmp_path.glob("*.ptx")]
-    assert len(ptx) == 2
+    assert len(ptx) >= 3  # LeNet, the LSTM, the scan of the overhead rows
     assert any(".entry conv_im2col_float32(" in text and ".entry pool_grad_max_float32_float32(" in text
                for text in ptx)
 

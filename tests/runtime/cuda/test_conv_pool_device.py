@@ -299,3 +299,45 @@ def test_char_lstm_quick_trains_as_on_the_cpu(tmp_path: Path) -> None:
         cpu = _example("lstm_text").main([*argv, "--device", "cpu", "--out", str(tmp_path / "cpu")])
     gpu_loss, cpu_loss = gpu["validation"][-1]["error"], cpu["validation"][-1]["error"]
     assert abs(gpu_loss - cpu_loss) <= 1e-3 * max(1.0, abs(cpu_loss)), (gpu_loss, cpu_loss)
+
+
+# -- CUDA graphs (TENSORIR_CUDA_GRAPHS=1) -----------------------------------------------------------------
+@functions
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scan_replays_its_body_as_a_cuda_graph(dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tensorir.runtime.cuda.graphs import GRAPHS_VARIABLE
+
+    monkeypatch.setenv(GRAPHS_VARIABLE, "1")
+    x, h0, w = T.tensor3("x", dtype=dtype), T.matrix("h0", dtype=dtype), T.matrix("w", dtype=dtype)
+    hs, _ = tr.scan(lambda x_t, h, w: T.tanh(T.dot(h, w) + x_t), sequences=[x], outputs_info=[h0], non_sequences=[w])
+    cost = (hs ** 2).sum()
+    outputs = [hs, *tr.grad(cost, [x, h0, w])]
+    data = [_data((12, 3, 5), dtype, 100), _data((3, 5), dtype, 101), _data((5, 5), dtype, 102) * 0.4]
+    for _ in range(3):  # warm-up, capture, replays: the same numbers each time
+        f = _check([x, h0, w], outputs, data, dtype)
+    if REASON is None:
+        scans = [s for s, *_ in f.executor.plan.steps if type(s).__name__ == "GpuScanStep"]
+        assert scans and all(s.reason is None for s in scans), [s.reason for s in scans]
+        assert all(s.run_body.reason is None and len(s.run_body.cache) == 1 for s in scans), \
+            [s.run_body.reason for s in scans]
+
+
+@device
+def test_a_call_replays_as_one_cuda_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tensorir.runtime.cuda.graphs import GRAPHS_VARIABLE
+
+    monkeypatch.setenv(GRAPHS_VARIABLE, "1")
+    x = T.matrix("x", dtype="float32")
+    w = tr.shared(_data((16, 8), "float32", 110), name="w")
+    y = T.nnet.softmax(T.tanh(T.dot(x, w)))
+    f = tr.function([x], y, updates=[(w, w * 0.5)], return_device_arrays=True)
+    assert f.executor.graphed.reason is None, f.executor.graphed.reason
+    data, value = _data((32, 16), "float32", 111), w.get_value()
+    for _ in range(4):
+        got = f(data).get()
+        want = np.exp(np.tanh(data @ value))
+        np.testing.assert_allclose(got, want / want.sum(axis=1, keepdims=True), rtol=2e-5, atol=2e-6)
+        value = value * 0.5
+        np.testing.assert_allclose(w.get_value(), value, rtol=1e-6)
+    entry = next(iter(f.executor.graphed.cache._entries.values()))
+    assert entry.launches == 3  # calls 2 (the capture's launch), 3 and 4
