@@ -150,7 +150,8 @@ class GpuConvStep:
             plan = self._cudnn_plans[s]
             workspace = DeviceArray.empty((plan.workspace_bytes,), np.uint8, self.gpu.memory)
             try:
-                self._cudnn().run(plan, a.address, b.address, out.address, workspace.address)
+                x, w, y = {"forward": (a, b, out), "grad_input": (out, b, a), "grad_filters": (a, out, b)}[self.kind]
+                self._cudnn().run(plan, x.address, w.address, y.address, workspace.address)
                 return [out]
             except RuntimeError as exc:
                 self.choices.forget(self.name, self.dtype, s, f"cuDNN failed when run: {exc}")

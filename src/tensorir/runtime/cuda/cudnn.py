@@ -230,12 +230,11 @@ class Cudnn:
                     CudnnRefused)
         self._check(lib.cudnnSetConvolutionMathType(conv, c_int(p.math_type)), "cudnnSetConvolutionMathType",
                     CudnnRefused)
-        dims = (c_int * 4)()
-        self._check(lib.cudnnGetConvolution2dForwardOutputDim(conv, x, w, *(ctypes.byref(dims, 4 * i)
-                                                                            for i in range(4))),
+        dims = [c_int() for _ in range(4)]
+        self._check(lib.cudnnGetConvolution2dForwardOutputDim(conv, x, w, *map(ctypes.byref, dims)),
                     "cudnnGetConvolution2dForwardOutputDim", CudnnRefused)
-        if tuple(dims) != p.y:
-            raise CudnnRefused(f"cuDNN's output {tuple(dims)} is not the op's {p.y}")
+        if tuple(d.value for d in dims) != p.y:
+            raise CudnnRefused(f"cuDNN's output {tuple(d.value for d in dims)} is not the op's {p.y}")
         heuristic, workspace_query, _call = _CALLS[kind]
         perfs, returned = (_Perf * _MAX_ALGORITHMS)(), c_int()
         # The descriptor order of each query is cuDNN's: (x, w, conv, y), (w, dy, conv, dx), (x, dy, conv, dw).
@@ -254,15 +253,21 @@ class Cudnn:
         raise CudnnRefused(f"no cuDNN algorithm for this {kind} convolution fits {WORKSPACE_LIMIT_BYTES} bytes "
                            "of workspace")
 
-    def run(self, plan: CudnnPlan, a: int, b: int, out: int, workspace: int) -> None:
-        """Run ``plan``: forward ``y = conv(x=a, w=b)``, input gradient ``dx = (w=a, dy=b)``,
-        filter gradient ``dw = (x=a, dy=b)``; ``out`` is overwritten (beta 0)."""
+    def run(self, plan: CudnnPlan, x: int, w: int, y: int, workspace: int) -> None:
+        """Run ``plan`` on the device addresses of the input ``x``, the filters ``w`` and the
+        output ``y`` (for the gradients: ``x`` is the input gradient written by
+        ``grad_input``, ``w`` the filter gradient written by ``grad_filters``, ``y`` the output
+        gradient they read); the result is overwritten (beta 0)."""
         scalar = ctypes.c_float if plan.dtype == "float32" else ctypes.c_double
         one, zero, p = scalar(1.0), scalar(0.0), ctypes.c_void_p
         call = _CALLS[plan.kind][2]
-        first, second, result = {"forward": (plan.x, plan.w, plan.y), "grad_input": (plan.w, plan.y, plan.x),
-                                 "grad_filters": (plan.x, plan.y, plan.w)}[plan.kind]
-        self._check(getattr(self.lib, call)(self.handle, ctypes.byref(one), first, p(a), second, p(b), plan.conv,
+        # cuDNN's argument order per call: two operands, then the result.
+        (d1, a1), (d2, a2), (d3, a3) = {
+            "forward": ((plan.x, x), (plan.w, w), (plan.y, y)),
+            "grad_input": ((plan.w, w), (plan.y, y), (plan.x, x)),
+            "grad_filters": ((plan.x, x), (plan.y, y), (plan.w, w)),
+        }[plan.kind]
+        self._check(getattr(self.lib, call)(self.handle, ctypes.byref(one), d1, p(a1), d2, p(a2), plan.conv,
                                             ctypes.c_int(plan.algorithm), p(workspace),
-                                            ctypes.c_size_t(plan.workspace_bytes), ctypes.byref(zero), result,
-                                            p(out)), call)
+                                            ctypes.c_size_t(plan.workspace_bytes), ctypes.byref(zero), d3, p(a3)),
+                    call)
