@@ -157,7 +157,7 @@ def _kernels(names_and_texts: dict[str, str]):  # noqa: ANN202 - (KernelSet, mem
     if PREPARING:
         from tensorir.runtime.cuda.prepare import PreparedDevice
 
-        kernels = KernelSet(PreparedDevice.from_environment(), "")
+        kernels = KernelSet(PreparedDevice.from_environment(), None)
         for name, text in names_and_texts.items():
             kernels.add(name, text)
         kernels.prepare()
@@ -165,7 +165,7 @@ def _kernels(names_and_texts: dict[str, str]):  # noqa: ANN202 - (KernelSet, mem
     from tensorir.runtime.cuda.context import runtime_for
 
     runtime = runtime_for(0)
-    kernels = KernelSet(runtime.device, "")
+    kernels = KernelSet(runtime.device, None)
     for name, text in names_and_texts.items():
         kernels.add(name, text)
     return kernels, runtime.stream_memory(), runtime.device.limits
