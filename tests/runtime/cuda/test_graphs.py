@@ -52,21 +52,22 @@ def test_the_rule_allows_device_steps_only() -> None:
     assert "until" in capture_refusal(host, until=True)
 
 
-def test_plan_summaries_keep_constant_uploads() -> None:
+def test_plan_summaries_keep_constant_uploads_and_returned_downloads() -> None:
     from types import SimpleNamespace
 
     from tensorir.dialects.builtin import CONSTANT
 
-    def op(name: str, source: Any = None) -> SimpleNamespace:  # noqa: ANN401
-        return SimpleNamespace(name=name, operands=[SimpleNamespace(owner=source)])
+    def op(name: str, source: Any = None, users: tuple[str, ...] = ("tir.add",)) -> SimpleNamespace:  # noqa: ANN401
+        result = SimpleNamespace(uses=[(SimpleNamespace(name=u), 0) for u in users])
+        return SimpleNamespace(name=name, operands=[SimpleNamespace(owner=source)], results=[result])
 
     constant, computed = SimpleNamespace(opdef=CONSTANT), SimpleNamespace(opdef=None)
     ops = [op("tir.to_device", constant), op("tir.to_device", computed), op("tir.to_host"), op("tir.sum"),
-           op("tir.sort")]
-    summaries = plan_summaries(ops, ["transfer", "transfer", "transfer", "gpu", "reference"])
+           op("tir.sort"), op("tir.to_host", users=("func.return",))]
+    summaries = plan_summaries(ops, ["transfer", "transfer", "transfer", "gpu", "reference", "transfer"])
     assert [(s.kind, s.host_round_trip) for s in summaries] == [
-        ("gpu", False), ("gpu", True), ("gpu", True), ("gpu", False), ("reference", False)]
-    assert capture_refusal([summaries[0], summaries[3]]) is None
+        ("gpu", False), ("gpu", True), ("gpu", True), ("gpu", False), ("reference", False), ("gpu", False)]
+    assert capture_refusal([summaries[0], summaries[3], summaries[5]]) is None
     assert capture_refusal(summaries) == "tir.to_device copies between host and device while the call runs"
 
 

@@ -69,6 +69,10 @@ class CudaExecutor:
         self.graphed = GraphedCall(self.plan.run, context, capture_refusal(
             plan_summaries(self.plan.ops, [kind for _, kind in self.plan.step_kinds])))
         n_results = len(block.terminator.operands) if block.terminator is not None else 0
+        #: Results that live on the host: a deferred download (``steps.download_deferred``) hands
+        #: them over as device arrays, which the call downloads once the plan has run.
+        self.host_results = {i for i, v in enumerate(block.terminator.operands if block.terminator else [])
+                             if not on_device(v.type.dtype, v.type.ndim)}
         self.donations = dict(donations or {})
         self.outputs = [i for i in range(n_results) if i not in self.donations]
         self.return_device_arrays = return_device_arrays
@@ -106,7 +110,7 @@ class CudaExecutor:
             for i in self.outputs:
                 value = results[i]
                 if isinstance(value, DeviceArray):
-                    if not self.return_device_arrays:
+                    if not self.return_device_arrays or i in self.host_results:
                         results[i] = value.get()
                     elif id(value.root()) in roots or self.graphed.cache:
                         # Never hand out (a view of) an argument's buffer, nor a graph's output
@@ -114,7 +118,9 @@ class CudaExecutor:
                         results[i] = value.copy()
             for r, a in self.donations.items():
                 new, old = results[r], args[a]
-                if (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old
+                if r in self.host_results and isinstance(new, DeviceArray):
+                    results[r] = new.get()  # a host shared variable's new value (a deferred download)
+                elif (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old
                         and new.shape == old.shape and new.dtype == old.dtype):
                     if new.nbytes:
                         memory.copy(old.address, new.address, new.nbytes)

@@ -103,16 +103,18 @@ def capture_refusal(steps: Sequence[StepSummary], *, until: bool = False, count_
 
 def plan_summaries(ops: Sequence[Any], kinds: Sequence[str]) -> list[StepSummary]:  # noqa: ANN401 - Operations
     """The rule's view of a plan's steps (its ops and their ``step_kinds`` strings): an upload of a
-    constant is kept from the first call (a device step after it); any other transfer copies
-    between host and device while the call runs."""
+    constant is kept from the first call (a device step after it), a download of a value the
+    function only returns is the call's, after the plan; any other transfer copies between host
+    and device while the call runs."""
     from tensorir.dialects.builtin import CONSTANT
+    from tensorir.runtime.cuda.steps import download_deferred
 
     out = []
     for op, kind in zip(ops, kinds):
         if kind == "transfer":
             source = op.operands[0].owner
             kept = op.name == "tir.to_device" and source is not None and source.opdef is CONSTANT
-            out.append(StepSummary(op.name, "gpu", host_round_trip=not kept))
+            out.append(StepSummary(op.name, "gpu", host_round_trip=not (kept or download_deferred(op))))
         else:
             out.append(StepSummary(op.name, kind))
     return out

@@ -50,7 +50,7 @@ from tensorir.runtime.cuda.modules import KernelSpec
 from tensorir.runtime.cuda.parameters import ParameterBlock
 from tensorir.runtime.step_traits import StepTraits
 
-__all__ = ["GPU_STEP_BUILDERS", "GpuFunctionContext", "broadcast_strides", "gpu_step_kind",
+__all__ = ["download_deferred", "GPU_STEP_BUILDERS", "GpuFunctionContext", "broadcast_strides", "gpu_step_kind",
            "DeviceFallbackStep", "host_operands", "host_step", "runs_on_device", "warn_host_op"]
 
 _WARNED: set[str] = set()
@@ -174,8 +174,17 @@ class GpuElementwiseStep:
         return outs
 
 
+def download_deferred(op: Operation) -> bool:
+    """Whether ``op`` is a ``tir.to_host`` whose value only leaves the function (read by its
+    ``func.return`` alone): the call downloads it after the plan has run, so the plan itself makes
+    no host round trip for it (and can be captured as a CUDA graph, ``graphs.py``)."""
+    uses = op.results[0].uses if op.name == "tir.to_host" and op.results else []
+    return bool(uses) and all(user.name == "func.return" for user, _ in uses)
+
+
 class TransferStep:
-    """``tir.to_device`` (upload; a constant's upload is kept) or ``tir.to_host`` (download)."""
+    """``tir.to_device`` (upload; a constant's upload is kept) or ``tir.to_host`` (download; left
+    to the call, after the plan, for a value the function only returns: :func:`download_deferred`)."""
 
     #: A kept constant is handed out again at every call: not a fresh output.
     traits: ClassVar[StepTraits] = StepTraits()
@@ -183,6 +192,7 @@ class TransferStep:
     def __init__(self, gpu: GpuFunctionContext, op: Operation) -> None:
         self.gpu = gpu
         self.to_device = op.name == "tir.to_device"
+        self.deferred = download_deferred(op)
         owner = op.operands[0].owner
         self.constant = owner is not None and owner.opdef is CONSTANT
         self._kept: DeviceArray | None = None
@@ -190,7 +200,7 @@ class TransferStep:
     def __call__(self, inputs: list[Any]) -> list[Any]:
         (x,) = inputs
         if not self.to_device:
-            return [x.get()]
+            return [x] if self.deferred else [x.get()]
         if self.constant:
             if self._kept is None:
                 self._kept = DeviceArray.from_host(np.asarray(x), self.gpu.memory)
