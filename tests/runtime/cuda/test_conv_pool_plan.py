@@ -24,6 +24,7 @@ from tensorir.runtime.cuda.cudnn import (
     descriptor_parameters,
     refusal_reason,
 )
+from tensorir.runtime.cuda.graphs import GRAPHS_VARIABLE
 from tensorir.runtime.cuda.prepare import PREPARE_VARIABLE, bundle_ptx
 from tensorir.tensor.signal import pool
 
@@ -54,11 +55,15 @@ def test_a_prepared_cnn_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dt
         cpu, data, cpu_params = _cnn(dtype, mode)
         expected = [cpu(*data) for _ in range(2)]
     monkeypatch.setenv(PREPARE_VARIABLE, str(tmp_path))
+    monkeypatch.setenv(GRAPHS_VARIABLE, "1")
     with tr.change_flags(device="cuda"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f, _, params = _cnn(dtype, mode)
     executor = f.executor
     assert executor.kind == "cuda" and executor.prepared
+    # The whole training step may be one CUDA graph: its host steps compute shapes only, its
+    # uploads are of constants and shapes (kept), its one download is the returned cost.
+    assert executor.graphed.reason is None, executor.graphed.reason
     kinds = dict(zip([op.name for op in executor.plan.ops], executor.plan.plan_kinds))
     assert {name for name in kinds if name in _CONV_POOL_OPS} == _CONV_POOL_OPS
     for op in executor.plan.ops:

@@ -52,23 +52,38 @@ def test_the_rule_allows_device_steps_only() -> None:
     assert "until" in capture_refusal(host, until=True)
 
 
-def test_plan_summaries_keep_constant_uploads_and_returned_downloads() -> None:
+def test_plan_summaries_keep_static_uploads_and_returned_downloads() -> None:
     from types import SimpleNamespace
 
     from tensorir.dialects.builtin import CONSTANT
+    from tensorir.dialects.types import TensorType
 
-    def op(name: str, source: Any = None, users: tuple[str, ...] = ("tir.add",)) -> SimpleNamespace:  # noqa: ANN401
-        result = SimpleNamespace(uses=[(SimpleNamespace(name=u), 0) for u in users])
-        return SimpleNamespace(name=name, operands=[SimpleNamespace(owner=source)], results=[result])
+    def value(owner: Any = None, dtype: str = "float32", ndim: int = 2,  # noqa: ANN401
+              users: tuple[str, ...] = ("tir.add",)) -> SimpleNamespace:
+        return SimpleNamespace(owner=owner, type=TensorType(dtype, (None,) * ndim),
+                               uses=[(SimpleNamespace(name=u), 0) for u in users])
 
-    constant, computed = SimpleNamespace(opdef=CONSTANT), SimpleNamespace(opdef=None)
-    ops = [op("tir.to_device", constant), op("tir.to_device", computed), op("tir.to_host"), op("tir.sum"),
-           op("tir.sort"), op("tir.to_host", users=("func.return",))]
-    summaries = plan_summaries(ops, ["transfer", "transfer", "transfer", "gpu", "reference", "transfer"])
+    def op(name: str, operands: list, shape_operands: tuple = (), **result: Any) -> SimpleNamespace:  # noqa: ANN401
+        made = SimpleNamespace(name=name, operands=operands, opdef=SimpleNamespace(shape_operands=shape_operands))
+        made.results = [value(made, **result)]
+        return made
+
+    constant = SimpleNamespace(opdef=CONSTANT)
+    device_x = value()  # a device argument
+    shape = op("tir.shape_i", [device_x], (0,), dtype="int64", ndim=0)  # its shape: static
+    size = op("tir.make_vector", [shape.results[0], value(constant, "int64", 0)], dtype="int64", ndim=1)
+    random_state = value(None, "uint32", 1)  # a host array: keyed by shape only, not static
+    draw = op("tir.random_uniform", [random_state])
+    ops = [shape, size, op("tir.to_device", [size.results[0]]), op("tir.to_device", [value(constant, "float32", 0)]),
+           draw, op("tir.to_device", [draw.results[0]]), op("tir.to_host", [device_x]),
+           op("tir.to_host", [device_x], users=("func.return",)), op("tir.sum", [device_x])]
+    kinds = ["reference", "reference", "transfer", "transfer", "reference", "transfer", "transfer", "transfer", "gpu"]
+    summaries = plan_summaries(ops, kinds)
     assert [(s.kind, s.host_round_trip) for s in summaries] == [
-        ("gpu", False), ("gpu", True), ("gpu", True), ("gpu", False), ("reference", False), ("gpu", False)]
-    assert capture_refusal([summaries[0], summaries[3], summaries[5]]) is None
-    assert capture_refusal(summaries) == "tir.to_device copies between host and device while the call runs"
+        ("gpu", False), ("gpu", False), ("gpu", False), ("gpu", False), ("reference", False), ("gpu", True),
+        ("gpu", True), ("gpu", False), ("gpu", False)]
+    assert capture_refusal([summaries[k] for k in (0, 1, 2, 3, 7, 8)]) is None
+    assert capture_refusal(summaries) == "tir.random_uniform runs as a reference step, not on the device's stream"
 
 
 def test_signature_keys_shapes_dtypes_scalar_values_and_kept_addresses() -> None:

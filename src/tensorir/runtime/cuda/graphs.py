@@ -48,7 +48,7 @@ from tensorir.runtime.cuda.device_array import DeviceArray
 
 __all__ = ["CAPTURABLE_KINDS", "GRAPHS_VARIABLE", "OFF", "CaptureRefused", "CapturingMemory", "DriverGraphs",
            "GraphCache", "GraphedCall", "StepSummary", "call_signature", "capture_refusal", "graphs_enabled",
-           "plan_summaries"]
+           "plan_summaries", "static_values"]
 
 #: The environment variable that turns CUDA graphs on (``1``).
 GRAPHS_VARIABLE = "TENSORIR_CUDA_GRAPHS"
@@ -101,20 +101,51 @@ def capture_refusal(steps: Sequence[StepSummary], *, until: bool = False, count_
     return None
 
 
+def static_values(ops: Sequence[Any]) -> set[int]:  # noqa: ANN401 - Operations of one block
+    """The ids of the host values a call's signature fixes (:func:`call_signature`): host scalar
+    arguments (keyed by value), constants, the shapes of anything, and what host ops compute from
+    those alone (``tir.shape_i``, ``tir.make_vector``, scalar arithmetic on them). A replay may
+    reuse them as the capture saw them. Host arrays of rank >= 1 (a random state) are keyed by
+    shape only: not static."""
+    from tensorir.dialects.builtin import CONSTANT
+    from tensorir.runtime.cuda.device_flag import on_device
+
+    static: set[int] = set()
+
+    def fixed(v: Any) -> bool:  # noqa: ANN401
+        if id(v) in static or (v.owner is not None and v.owner.opdef is CONSTANT):
+            return True
+        # A host scalar argument: in the signature by value.
+        return v.owner is None and v.type.ndim == 0 and not on_device(v.type.dtype, v.type.ndim)
+
+    for op in ops:
+        shape_only = set(op.opdef.shape_operands)
+        if op.name != "tir.to_host" and all(i in shape_only or fixed(v) for i, v in enumerate(op.operands)):
+            static.update(id(r) for r in op.results)
+    return static
+
+
 def plan_summaries(ops: Sequence[Any], kinds: Sequence[str]) -> list[StepSummary]:  # noqa: ANN401 - Operations
     """The rule's view of a plan's steps (its ops and their ``step_kinds`` strings): an upload of a
-    constant is kept from the first call (a device step after it), a download of a value the
-    function only returns is the call's, after the plan; any other transfer copies between host
-    and device while the call runs."""
+    constant or of a static host value (:func:`static_values`: the transfer keeps its upload from
+    call to call while the value stays the same) is a device step after the first call, a
+    download of a value the function only returns is the call's, after the plan, and a host step
+    that computes a static value from static values needs nothing from the device; any other
+    transfer copies between host and device while the call runs, any other host step runs
+    Python on the call's data."""
     from tensorir.dialects.builtin import CONSTANT
     from tensorir.runtime.cuda.steps import download_deferred
 
+    static = static_values(ops)
     out = []
     for op, kind in zip(ops, kinds):
         if kind == "transfer":
-            source = op.operands[0].owner
-            kept = op.name == "tir.to_device" and source is not None and source.opdef is CONSTANT
+            source = op.operands[0]
+            kept = op.name == "tir.to_device" and (id(source) in static or (
+                source.owner is not None and source.owner.opdef is CONSTANT))
             out.append(StepSummary(op.name, "gpu", host_round_trip=not (kept or download_deferred(op))))
+        elif kind == "reference" and op.results and all(id(r) in static for r in op.results):
+            out.append(StepSummary(op.name, "gpu"))  # Python on shapes and signature values only
         else:
             out.append(StepSummary(op.name, kind))
     return out
