@@ -278,3 +278,16 @@ def test_a_driver_error_while_capturing_falls_back() -> None:
         np.testing.assert_array_equal(call(args)[0].get(), np.full(3, 3.0))
     assert call.reason == "the capture failed: RuntimeError: cuGraphInstantiate failed: CUDA_ERROR_NOT_SUPPORTED"
     assert graphs.events == ["begin", "end", "destroy"] and context.memory is memory
+
+
+def test_a_key_that_changes_every_call_stops_the_captures() -> None:
+    memory = HostBackedMemory()
+    context, log = Context(memory), []
+    graphs = RecordingGraphs()
+    inner = _steps(context, log)
+    call = GraphedCall(lambda args: inner(args[:2]), context, None, graphs=graphs)
+    graphs.call = call
+    args = [DeviceArray.from_host(np.ones(3), memory), DeviceArray.from_host(np.ones(3), memory)]
+    for t in range(40):  # a step index passed as a host scalar: a new signature every call
+        call([*args, np.int64(t)])
+    assert call.reason.startswith("more than 16 signatures") and graphs.events == []

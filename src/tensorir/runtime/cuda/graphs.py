@@ -59,6 +59,8 @@ CAPTURABLE_KINDS = frozenset({"gpu"})
 #: Graphs kept per function (least recently used dropped first). Not measured: a training
 #: function sees one or two shapes (the last batch may be smaller).
 MAX_GRAPHS = 4
+#: Signatures a sequence may show before it stops trying: past them its key changes every time.
+_MAX_SIGNATURES = 4 * MAX_GRAPHS
 
 
 class CaptureRefused(RuntimeError):
@@ -353,6 +355,10 @@ class GraphedCall:
         if entry is None:
             if key not in self._seen:  # the warm-up call: compiles, uploads constants
                 self._seen.add(key)
+                if len(self._seen) > _MAX_SIGNATURES:
+                    self.reason = (f"more than {_MAX_SIGNATURES} signatures (a host scalar argument that changes "
+                                   "from call to call, such as a loop index, is part of the key)")
+                    self.cache.clear()
                 return self.run(args)
             try:
                 entry = self._capture(args)
