@@ -47,7 +47,7 @@ def test_the_rule_allows_device_steps_only() -> None:
     host = [*steps, StepSummary("tir.argsort", "reference")]
     assert capture_refusal(host) == "tir.argsort runs as a reference step, not on the device's stream"
     download = [StepSummary("tir.to_host", "gpu", host_round_trip=True)]
-    assert capture_refusal(download) == "tir.to_host copies between host and device while the call runs"
+    assert capture_refusal(download) == "tir.to_host reads or copies host data while the call runs"
     # The first reason, in the rule's order.
     assert "until" in capture_refusal(host, until=True)
 
@@ -74,13 +74,15 @@ def test_plan_summaries_keep_static_uploads_and_returned_downloads() -> None:
     size = op("tir.make_vector", [shape.results[0], value(constant, "int64", 0)], dtype="int64", ndim=1)
     random_state = value(None, "uint32", 1)  # a host array: keyed by shape only, not static
     draw = op("tir.random_uniform", [random_state])
+    on_device_draw = plan_summaries([draw], ["gpu"])[0]  # a device step reading it would replay stale values
+    assert on_device_draw.host_round_trip
     ops = [shape, size, op("tir.to_device", [size.results[0]]), op("tir.to_device", [value(constant, "float32", 0)]),
            draw, op("tir.to_device", [draw.results[0]]), op("tir.to_host", [device_x]),
            op("tir.to_host", [device_x], users=("func.return",)), op("tir.sum", [device_x])]
     kinds = ["reference", "reference", "transfer", "transfer", "reference", "transfer", "transfer", "transfer", "gpu"]
     summaries = plan_summaries(ops, kinds)
     assert [(s.kind, s.host_round_trip) for s in summaries] == [
-        ("gpu", False), ("gpu", False), ("gpu", False), ("gpu", False), ("reference", False), ("gpu", True),
+        ("gpu", False), ("gpu", False), ("gpu", False), ("gpu", False), ("reference", True), ("gpu", True),
         ("gpu", True), ("gpu", False), ("gpu", False)]
     assert capture_refusal([summaries[k] for k in (0, 1, 2, 3, 7, 8)]) is None
     assert capture_refusal(summaries) == "tir.random_uniform runs as a reference step, not on the device's stream"

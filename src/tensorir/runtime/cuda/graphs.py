@@ -99,7 +99,7 @@ def capture_refusal(steps: Sequence[StepSummary], *, until: bool = False, count_
         if step.kind not in CAPTURABLE_KINDS:
             return f"{step.op} runs as a {step.kind} step, not on the device's stream"
         if step.host_round_trip:
-            return f"{step.op} copies between host and device while the call runs"
+            return f"{step.op} reads or copies host data while the call runs"
     return None
 
 
@@ -136,6 +136,7 @@ def plan_summaries(ops: Sequence[Any], kinds: Sequence[str]) -> list[StepSummary
     transfer copies between host and device while the call runs, any other host step runs
     Python on the call's data."""
     from tensorir.dialects.builtin import CONSTANT
+    from tensorir.runtime.cuda.device_flag import on_device
     from tensorir.runtime.cuda.steps import download_deferred
 
     static = static_values(ops)
@@ -149,7 +150,11 @@ def plan_summaries(ops: Sequence[Any], kinds: Sequence[str]) -> list[StepSummary
         elif kind == "reference" and op.results and all(id(r) in static for r in op.results):
             out.append(StepSummary(op.name, "gpu"))  # Python on shapes and signature values only
         else:
-            out.append(StepSummary(op.name, kind))
+            # A device step reading a host array argument (keyed by shape only) would replay the
+            # values the capture saw.
+            per_call = any(v.owner is None and v.type.ndim and not on_device(v.type.dtype, v.type.ndim)
+                           for v in op.operands)
+            out.append(StepSummary(op.name, kind, host_round_trip=per_call))
     return out
 
 
