@@ -20,6 +20,7 @@ import tensorir.tensor as T
 from tensorir.runtime.cuda import conv_steps
 from tensorir.runtime.cuda.conv_choice import IMPLICIT_GEMM, recorded_choices
 from tensorir.runtime.cuda.graphs import GRAPHS_VARIABLE, OFF
+from tensorir.tensor.signal import pool
 
 
 @pytest.fixture
@@ -133,3 +134,16 @@ def test_a_training_call_is_one_graph_with_its_cost_downloaded_after(gpu: MockRu
         np.testing.assert_allclose(got, g(data), rtol=1e-12)
     np.testing.assert_allclose(w.get_value(), w_cpu.get_value(), rtol=1e-12)
     assert f.executor.graphed.reason == "the emulated GPU records no CUDA graphs"
+
+
+@pytest.mark.parametrize("dtype", device_tests.DTYPES)
+def test_empty_batches_and_windows(gpu: MockRuntime, dtype: str) -> None:
+    """Nothing to compute: an empty batch (every output empty, no launch), and filters whose
+    gradient sums over no images (zeros)."""
+    x, w = T.tensor4("x", dtype=dtype), T.tensor4("w", dtype=dtype)
+    y = T.nnet.conv2d(x, w)
+    gx, gw = tr.grad(y.sum(), [x, w])
+    pooled = pool.pool_2d(x, ws=(2, 2), ignore_border=True, mode="average_exc_pad")
+    rng = np.random.default_rng(6)
+    data = [np.zeros((0, 3, 6, 5), dtype), rng.normal(size=(4, 3, 3, 2)).astype(dtype)]
+    device_tests._check([x, w], [y, gx, gw, pooled], data, dtype)
