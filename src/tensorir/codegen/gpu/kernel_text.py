@@ -11,7 +11,7 @@ Loop variables get fresh SSA names: MLIR forbids redefining a name an enclosing 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from tensorir.codegen.gpu.kernel_builder import GpuKernelBuilder
 
@@ -151,7 +151,7 @@ class Body:
             yield
         self.e.lines += [f"scf.if {condition} {{"] + ["  " + x for x in inner] + ["}"]
 
-    def grid_loop(self, total: str) -> contextmanager:  # type: ignore[valid-type]
+    def grid_loop(self, total: str) -> AbstractContextManager[str]:
         """A grid-stride loop over ``[0, total)``: thread ``t`` of ``T`` takes ``t, t + T, ...``."""
         first, stride = self.kb.thread_range()
         return self.loop(first, total, stride)

@@ -88,7 +88,7 @@ class GpuScanStep:
         kinds = [kind for _, kind in self.body.step_kinds]
         #: Why the body's steps are not replayed as a CUDA graph (None when they are).
         self.reason = capture_refusal(plan_summaries(self.body.ops, kinds), until=self.lay.until)
-        _i, seq_args, state_args, nonseq_args = self.lay.split_args(list(range(self.lay.n_args)))
+        nonseq_args = self.lay.split_args(list(range(self.lay.n_args)))[3]
         in_place = [False] * self.lay.n_args
         for k in nonseq_args:  # the same buffers at every step: captured where they are
             in_place[k] = True
