@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -147,3 +148,65 @@ def test_empty_batches_and_windows(gpu: MockRuntime, dtype: str) -> None:
     rng = np.random.default_rng(6)
     data = [np.zeros((0, 3, 6, 5), dtype), rng.normal(size=(4, 3, 3, 2)).astype(dtype)]
     device_tests._check([x, w], [y, gx, gw, pooled], data, dtype)
+
+
+class FakeCudnn:
+    """cuDNN's three calls computed by the references on the emulated GPU's memory (what the
+    conv step hands cuDNN: the input, the filters and the output by role); ``fail`` makes a run
+    fail as a refused configuration would."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail, self.runs = fail, []
+
+    def plan(self, kind: str, s: Any, dtype: str) -> Any:  # noqa: ANN401
+        from types import SimpleNamespace
+
+        return SimpleNamespace(kind=kind, s=s, dtype=dtype, algorithm=1, algorithm_name="IMPLICIT_PRECOMP_GEMM",
+                               workspace_bytes=256)
+
+    def run(self, plan: Any, x: int, w: int, y: int, workspace: int) -> None:  # noqa: ANN401
+        from tests.runtime.cuda.mock_gpu import _array
+
+        from tensorir.dialects.tir.conv import (
+            conv2d_grad_filters_reference,
+            conv2d_grad_input_reference,
+            conv2d_reference,
+        )
+
+        self.runs.append(plan.kind)
+        if self.fail:
+            raise RuntimeError("cudnnConvolutionForward failed: CUDNN_STATUS_EXECUTION_FAILED (cuDNN status 8)")
+        s, dtype = plan.s, plan.dtype
+        attrs = {"padding": (s.ph, s.pw), "subsample": (s.sh, s.sw), "filter_dilation": (s.dh, s.dw),
+                 "filter_flip": s.flip, "num_groups": s.G}
+        shapes = {"x": (s.N, s.C, s.H, s.W), "w": (s.F, s.Cg, s.kh, s.kw), "y": (s.N, s.F, s.OH, s.OW)}
+        view = {k: _array(a, int(np.prod(shapes[k])), dtype).reshape(shapes[k]) for k, a in
+                (("x", x), ("w", w), ("y", y))}
+        if plan.kind == "forward":
+            view["y"][...] = conv2d_reference(view["x"], view["w"], attrs, dtype)
+        elif plan.kind == "grad_input":
+            view["x"][...] = conv2d_grad_input_reference(view["y"], view["w"], shapes["x"], attrs, dtype)
+        else:
+            view["w"][...] = conv2d_grad_filters_reference(view["x"], view["y"], shapes["w"], attrs, dtype)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_cudnn_route(gpu: MockRuntime, monkeypatch: pytest.MonkeyPatch, fail: bool) -> None:
+    """With cuDNN there: every conv op runs on it (operands by role), the choice says so; a run
+    that fails gives the shape to the implicit GEMM, with the reason, and the numbers hold."""
+    fake = FakeCudnn(fail)
+    monkeypatch.setattr(conv_steps.GpuConvStep, "_cudnn", lambda self: fake)
+    x, w = T.tensor4("x"), T.tensor4("w")
+    y = T.nnet.conv2d(x, w, border_mode=(1, 0), subsample=(2, 1), num_groups=2)
+    gx, gw = tr.grad((y ** 2).sum(), [x, w])
+    rng = np.random.default_rng(8)
+    data = [rng.normal(size=(3, 4, 7, 6)), rng.normal(size=(6, 2, 3, 2))]
+    f = device_tests._check([x, w], [y, gx, gw], data, "float64")
+    assert sorted(fake.runs) == ["forward", "grad_filters", "grad_input"]
+    routes = f.executor.describe().split("convolution routes:\n", 1)[1]
+    if fail:
+        assert routes.count("implicit GEMM on cuBLAS (cuDNN failed when run: cudnnConvolutionForward failed") == 3
+        assert _launched(gpu, "conv_im2col_")
+    else:
+        assert routes.count("cuDNN IMPLICIT_PRECOMP_GEMM (algorithm 1), workspace 256 bytes") == 3
+        assert not _launched(gpu, "conv_im2col_") and not _launched(gpu, "conv_col2im_")

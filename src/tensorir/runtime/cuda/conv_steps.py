@@ -126,6 +126,19 @@ class GpuConvStep:
         self._cudnn_plans[s] = plan
         return ConvChoice(CUDNN, plan.algorithm, plan.algorithm_name, plan.workspace_bytes)
 
+    def _plan(self, s: ConvShape) -> Any:  # noqa: ANN401 - a CudnnPlan, or None
+        """This step's cuDNN plan of ``s`` (another step of the function may have made the choice:
+        each step keeps its own descriptors); None, with the choice replaced, if cuDNN refuses."""
+        from tensorir.runtime.cuda.cudnn import CudnnRefused
+
+        plan = self._cudnn_plans.get(s)
+        if plan is None:
+            try:
+                plan = self._cudnn_plans[s] = self._cudnn().plan(self.kind, s, self.dtype)
+            except CudnnRefused as exc:
+                self.choices.forget(self.name, self.dtype, s, f"cuDNN: {exc}")
+        return plan
+
     def _cudnn(self) -> Any:  # noqa: ANN401 - a Cudnn
         handle = self.gpu.cudnn_handle
         if handle is None:
@@ -146,11 +159,11 @@ class GpuConvStep:
             self.gpu.memory.fill_bytes(out.address, 0, out.nbytes)
             return [out]
         choice = self.choices.choose(self.name, self.dtype, s, lambda: self._decide(s))
-        if choice.route == CUDNN and s in self._cudnn_plans:
-            plan = self._cudnn_plans[s]
-            workspace = DeviceArray.empty((plan.workspace_bytes,), np.uint8, self.gpu.memory)
+        plan = self._plan(s) if choice.route == CUDNN else None
+        if plan is not None:
+            workspace = DeviceArray.empty((max(plan.workspace_bytes, 1),), np.uint8, self.gpu.memory)
+            x, w, y = {"forward": (a, b, out), "grad_input": (out, b, a), "grad_filters": (a, out, b)}[self.kind]
             try:
-                x, w, y = {"forward": (a, b, out), "grad_input": (out, b, a), "grad_filters": (a, out, b)}[self.kind]
                 self._cudnn().run(plan, x.address, w.address, y.address, workspace.address)
                 return [out]
             except RuntimeError as exc:
