@@ -12,6 +12,9 @@
    - a 4096^3 float32 product through a function against cuBLAS alone (goal >= 95%);
    - the W3 and W4 training steps (``benchmarks/workloads``) with ``device=cuda`` against
      PyTorch CUDA and JAX CUDA on the same device, each peer sample under ``--time-limit``;
+   - W5 (LeNet, batch 500) and W6 (char-LSTM) against PyTorch CUDA eager, torch.compile and
+     JAX CUDA, and a scan step's launch overhead per kernel with and without CUDA graphs (goal
+     < 5 us; ``benchmarks/gpu_conv_scan.py``);
    - a trivial call's overhead (goal < 15 us): ``s += 1`` on a GPU shared variable, and
      ``f(x) = x + 1`` of a 1-element NumPy input (an upload and a download).
 
@@ -42,6 +45,7 @@ if str(REPO) not in sys.path:
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
 
+from benchmarks import gpu_conv_scan  # noqa: E402
 from benchmarks.time_limit import SampleTimeout, time_limit  # noqa: E402
 from tensorir.codegen.cpu.lower_elementwise import ElementwiseBody  # noqa: E402
 from tensorir.codegen.gpu.kernel_builder import gpu_module  # noqa: E402
@@ -299,6 +303,8 @@ def measure(sizes: dict, repeat: int, limit: float) -> tuple[str, list[Row]]:
             ratio = f"tensorir {ours} = {theirs_ms / ours_ms:.2f}x {peer}'s speed" if ours_ms and theirs_ms else \
                 f"tensorir {ours}"
             rows.append((f"{wid} {workload.title}: {peer}", theirs, ratio))
+    rows += gpu_conv_scan.rows(sizes is SIZES["quick"], sizes["steps"], limit, peer_row)
+    rows += gpu_conv_scan.scan_overhead_rows(200 if sizes is SIZES["quick"] else 1000, repeat, wall_ms)
 
     bump, plus_one = overhead_functions(tr, T)
     calls = sizes["calls"]
@@ -325,6 +331,7 @@ def prepare(sizes: dict) -> None:
     plus_one(np.ones(1, np.float32))
     for _, data in training_cases(True).values():
         tensorir_step(data)()
+    gpu_conv_scan.prepare()
 
 
 def table(device: str, tests: str, rows: list[Row]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+import tensorir as tr
 from tensorir.datasets import ImageDataset, load_mnist
 
 
@@ -43,6 +44,8 @@ def make_parser(description: str, full: dict, quick: dict, small_data: dict | No
         "--no-progress", action="store_true", help="no tqdm bar, a line per epoch (the default off a terminal)"
     )
     parser.add_argument("--offline", action="store_true", help="never download; use local data or the fallbacks")
+    parser.add_argument("--device", help="where the model trains: cpu or cuda (cuda0, cuda1, ...); default: "
+                        "tensorir.config.device (TENSORIR_FLAGS)")
     parser.add_argument(
         "--distributed",
         action="store_true",
@@ -56,6 +59,8 @@ def make_parser(description: str, full: dict, quick: dict, small_data: dict | No
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse ``argv`` and fill the unset options from the full or quick setting."""
     args = parser.parse_args(argv)
+    if args.device:
+        tr.config.device = args.device
     setting = {**args._full, **(args._quick if args.quick else {})}
     args._given = {key for key in setting if getattr(args, key, None) is not None}
     for key, value in setting.items():

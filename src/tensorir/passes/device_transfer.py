@@ -8,7 +8,8 @@ uploads and downloads at the call's edges). Wherever an op reads a value that li
 side, a transfer is inserted before it, once per value and direction (every reader shares it).
 
 Operands a host op reads only for their shape (``shape_operands``) are not moved: a shape is
-known on both sides without copying the data (a GPU op's are: its kernel takes every address).
+known on both sides without copying the data (a GPU op's are: its kernel takes every address;
+not those it reads on the host for their shape alone).
 Constants are host values; a GPU op reading one reads its ``tir.to_device`` (the runtime
 uploads each constant once, at its first call).
 
@@ -66,9 +67,11 @@ def insert_transfers(func: Operation, runs_on_device: Callable[[Operation], bool
             if not device:
                 host_ops.append(op)
             # A host op reads a device value's shape without the data; a GPU kernel takes every
-            # operand's address, so a GPU op's shape operands are moved like the others.
-            shape_only = set() if device else set(op.opdef.shape_operands)
+            # operand's address, so a GPU op's shape operands are moved like the others, except
+            # those its step reads on the host for their shape alone (``sum_to``'s ``like``): no
+            # download of a whole array for its shape.
             on_host = set(host_operands(op)) if device else set()
+            shape_only = set(op.opdef.shape_operands) & on_host if device else set(op.opdef.shape_operands)
             for i, v in enumerate(op.operands):
                 if i not in shape_only:
                     op.set_operand(i, placed(v, device and i not in on_host, op))

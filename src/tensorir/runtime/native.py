@@ -212,7 +212,10 @@ class NativeExecutor:
             if op.opdef is CONSTANT:
                 continue
             extra: list[Value] = []
-            if op.regions and op.name != "tir.fused":
+            # A device that has a loop step (runtime/cuda/scan_steps.py) builds it from its table.
+            device_loop = (self.device is not None and op.name == "tir.scan" and self._kind(op) is StepKind.LOOP
+                           and StepKind.LOOP in self.device.builders)
+            if op.regions and op.name != "tir.fused" and not device_loop:
                 # A device plan runs region ops on the host, their bodies interpreted (device hook).
                 bodies = self._body_executor if self.device is None else None
                 if op.name in _ISOLATED_REGION_OPS and bodies is not None:

@@ -11,6 +11,7 @@ from tests.codegen.cpu.test_step_table import _training_functions
 import tensorir as tr
 from tensorir.codegen.cpu import step_table as cpu
 from tensorir.codegen.gpu import step_table as gpu
+from tensorir.codegen.gpu.conv_pool_kernels import CONV_KERNELS
 from tensorir.codegen.gpu.module_lowering import lower_to_gpu_mlir, lower_to_ptx
 from tensorir.codegen.gpu.ptxas import assemble, find_ptxas
 from tensorir.codegen.step_kinds import StepKind
@@ -45,6 +46,12 @@ def _ops(f: tr.Function) -> list:
     return [op for op in f.func.regions[0].block.operations if op.name not in ("func.return", "tir.constant")]
 
 
+def _kernel_count(ops: list) -> int:
+    """Kernels ``--emit=ptx`` gives these ops: one per GPU kernel op, a convolution's implicit GEMM
+    kernels (``conv_pool_kernels.CONV_KERNELS``) for a convolution."""
+    return sum(len(CONV_KERNELS.get(op.name, (None,))) for op in ops if gpu.step_kind(op) in gpu.GPU_KERNEL_KINDS)
+
+
 def test_each_op_has_one_kind_per_device(functions: dict[str, tr.Function]) -> None:
     seen: set[StepKind] = set()
     for name, f in functions.items():
@@ -57,6 +64,8 @@ def test_each_op_has_one_kind_per_device(functions: dict[str, tr.Function]) -> N
                 assert on_gpu is on_cpu and gpu.why_reference(op) is None, (name, op.name)
             elif on_gpu is StepKind.INDEX:  # a view or sum_to
                 assert op.name in gpu.GPU_INDEX_OPS and gpu.why_reference(op) is None, (name, op.name)
+            elif on_gpu is StepKind.LOOP:  # a scan: its body's GPU steps
+                assert on_cpu is StepKind.LOOP and op.name == "tir.scan", (name, op.name)
             elif on_gpu is StepKind.BLAS:  # a product cuBLAS takes (batched_dot's reference on the CPU)
                 assert on_cpu in (StepKind.BLAS, StepKind.REFERENCE) and gpu.why_reference(op) is None, (name, op.name)
             else:
@@ -74,7 +83,7 @@ def test_emit_ptx_notes_the_host_steps(functions: dict[str, tr.Function]) -> Non
         noted = re.findall(r"^// @\S+: (tir\.\w+): NumPy reference on the host \((.+)\)$", text, flags=re.M)
         assert noted == [(op.name, gpu.why_reference(op)) for op in ops if gpu.step_kind(op) is StepKind.REFERENCE]
         kernels = re.findall(r"^    gpu\.func @(\w+)\(", text, flags=re.M)
-        assert len(kernels) == sum(gpu.step_kind(op) in gpu.GPU_KERNEL_KINDS for op in ops), name
+        assert len(kernels) == _kernel_count(ops), name
 
 
 @pytest.mark.skipif(find_ptxas() is None, reason="ptxas is not installed")
@@ -85,4 +94,4 @@ def test_a_training_step_assembles(functions: dict[str, tr.Function]) -> None:
     assert cubin, messages
     kinds = {gpu.step_kind(op) for op in _ops(f)}
     assert {StepKind.ELEMENTWISE, StepKind.REDUCTION, StepKind.ROW} <= kinds
-    assert ptx.count(".visible .entry") == sum(gpu.step_kind(op) in gpu.GPU_KERNEL_KINDS for op in _ops(f))
+    assert ptx.count(".visible .entry") == _kernel_count(_ops(f))

@@ -4,7 +4,9 @@ parameter blocks, launches, device arrays, transfers, updates and label checks.
 Memory is :class:`~tests.runtime.cuda.fake_device.HostBackedMemory`; a launch reads the kernel's
 :class:`~tensorir.runtime.cuda.modules.KernelSpec` and its parameter block's values and computes
 what the kernel computes with the ops' NumPy references, at the addresses the block holds; cuBLAS
-is NumPy on the same addresses. What it cannot check is the kernels' own code (PTX, ``ptxas``
+is NumPy on the same addresses. Grid-stride kernels whose spec is their own text (pooling, the
+convolution's im2col and col2im) run that text as one thread on the CPU
+(``tests/codegen/gpu/single_thread.py``). What it cannot check is the kernels' PTX (``ptxas``
 and the device run do), only that the runtime around them packs, places and reads correctly.
 """
 
@@ -18,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.codegen.gpu.conv_formulas import strided_gemm_at
+from tests.codegen.gpu.single_thread import run_one_thread
 from tests.runtime.cuda.fake_device import HostBackedMemory
 
 from tensorir.dialects.registry import OPS
@@ -194,11 +198,23 @@ class MockCublas:
         Y[...] = alpha * ((A.T if trans else A) @ X) + (beta * Y if beta else 0)
 
 
+class NoGraphs:
+    """The emulated GPU records no CUDA graphs: a capture is refused, and the steps run one by one."""
+
+    def __init__(self, stream: Any) -> None:  # noqa: ANN401
+        pass
+
+    def begin(self) -> None:
+        from tensorir.runtime.cuda.graphs import CaptureRefused
+
+        raise CaptureRefused("the emulated GPU records no CUDA graphs")
+
+
 @contextlib.contextmanager
 def mock_gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
     """``device=cuda`` on the emulated GPU for the duration of the block."""
     from tensorir.frontend import mode_class, shared
-    from tensorir.runtime.cuda import context, driver, executor, steps
+    from tensorir.runtime.cuda import context, conv_steps, driver, executor, graphs, steps
 
     runtime = MockRuntime()
     launches: list[tuple[str, Any]] = []
@@ -207,7 +223,11 @@ def mock_gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
         kernels = current["kernels"]
         assert config.threads > 0
         launches.append((function, config))
-        emulate(kernels.specs[function], [int(v) for v in parameters.values.astype(np.int64)])
+        values = [int(v) for v in parameters.values.astype(np.int64)]
+        if kernels.specs[function].family == "grid-stride":  # its own text, as one thread on the CPU
+            run_one_thread(kernels.texts[function], function, values)
+        else:
+            emulate(kernels.specs[function], values)
 
     current: dict[str, Any] = {}
 
@@ -223,6 +243,9 @@ def mock_gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
     monkeypatch.setattr(mode_class, "require_device", lambda choice: None)
     monkeypatch.setattr(shared, "require_device", lambda choice: None)
     monkeypatch.setattr(steps.GpuFunctionContext, "cublas", property(lambda self: MockCublas(0)))
+    monkeypatch.setattr(graphs, "DriverGraphs", NoGraphs)
+    monkeypatch.setattr(conv_steps, "run_product", lambda cublas, dtype, product, addresses:
+                        strided_gemm_at(product, addresses, dtype))
     runtime.launches = launches  # type: ignore[attr-defined]
     yield runtime
 

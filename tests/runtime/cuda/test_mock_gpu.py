@@ -20,7 +20,9 @@ from tensorir.runtime.cuda.device_array import DeviceArray
 
 @pytest.fixture
 def gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockRuntime]:
-    with mock_gpu(monkeypatch) as runtime, tr.change_flags(device="cuda"), warnings.catch_warnings():
+    # floatX restored too: the examples set float32, as the tutorial does.
+    with mock_gpu(monkeypatch) as runtime, tr.change_flags(device="cuda", floatX=tr.config.floatX), \
+            warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield runtime
 

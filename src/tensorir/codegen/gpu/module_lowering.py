@@ -7,6 +7,7 @@ row kernel) to one ``gpu.module``; the others are listed in comments saying how 
 
 from __future__ import annotations
 
+from tensorir.codegen.gpu.conv_pool_kernels import conv_pool_kernels
 from tensorir.codegen.gpu.kernel_builder import gpu_module
 from tensorir.codegen.gpu.lower_elementwise import flat_kernel, strided_kernel
 from tensorir.codegen.gpu.lower_nn import row_kernel
@@ -28,7 +29,7 @@ def _elementwise_kernel(op: Operation, name: str) -> str:
     return strided_kernel(name, body, out_rank)
 
 
-_KERNELS = kernel_emitters(_elementwise_kernel, rows_kernel, row_kernel)
+_KERNELS = {**kernel_emitters(_elementwise_kernel, rows_kernel, row_kernel), StepKind.CONV_POOL: conv_pool_kernels}
 
 
 def _note(fname: str, op: Operation, kind: StepKind) -> str:

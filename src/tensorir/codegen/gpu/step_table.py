@@ -14,20 +14,20 @@ from tensorir.codegen.cpu import step_table as cpu_step_table
 from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.ir import Operation
 
-__all__ = ["CUBLAS_FORMS", "CUBLAS_HOST_OPERANDS", "GPU_CALL_KINDS", "GPU_KERNEL_KINDS", "HOST_FALLBACK",
-           "SCALARS_ON_HOST",
-           "GPU_INDEX_OPS", "TRANSFER_OPS", "host_operands", "step_kind", "why_reference"]
+__all__ = ["CONV_HOST_OPERANDS", "CUBLAS_FORMS", "CUBLAS_HOST_OPERANDS", "GPU_CALL_KINDS", "GPU_KERNEL_KINDS",
+           "HOST_FALLBACK", "SCALARS_ON_HOST", "GPU_INDEX_OPS", "TRANSFER_OPS", "host_operands", "step_kind",
+           "why_reference"]
 
-#: The kinds with GPU kernels (``lower_elementwise.py``, ``lower_reduction.py``, ``lower_nn.py``).
-GPU_KERNEL_KINDS = frozenset({StepKind.ELEMENTWISE, StepKind.REDUCTION, StepKind.ROW})
-#: The kinds the GPU runs without a kernel of ours: cuBLAS calls and copies between memories.
-GPU_CALL_KINDS = frozenset({StepKind.BLAS, StepKind.TRANSFER})
+#: The kinds with GPU kernels (``lower_elementwise.py``, ``lower_reduction.py``, ``lower_nn.py``;
+#: convolution and pooling: ``lower_conv.py`` around cuBLAS or cuDNN, ``lower_pool.py``).
+GPU_KERNEL_KINDS = frozenset({StepKind.ELEMENTWISE, StepKind.REDUCTION, StepKind.ROW, StepKind.CONV_POOL})
+#: The kinds the GPU runs without a kernel of their own: cuBLAS calls, copies between memories, and
+#: loops over a body's GPU steps (``runtime/cuda/scan_steps.py``).
+GPU_CALL_KINDS = frozenset({StepKind.BLAS, StepKind.TRANSFER, StepKind.LOOP})
 
 #: Why each other kind runs on the host for now (issue 24's later parts say what replaces it).
 HOST_FALLBACK: dict[StepKind, str] = {
-    StepKind.CONV_POOL: "GPU convolution and pooling are not written yet (NVIDIA GPUs, part 2)",
     StepKind.INDEX: "GPU set_subtensor, inc_subtensor and pad_leading are not written yet",
-    StepKind.LOOP: "GPU loops (scan) are not written yet (NVIDIA GPUs, part 2)",
     StepKind.COLLECTIVE: "NCCL collectives are not written yet: the allreduce runs over MPI on host buffers",
 }
 
@@ -45,6 +45,8 @@ CUBLAS_FORMS: dict[str, tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]] = {
 }
 #: Operands a cuBLAS step reads on the host (alpha and beta: scalars passed by value).
 CUBLAS_HOST_OPERANDS = {"tir.gemm": (1, 4), "tir.gemv": (1, 4)}
+#: Operands a conv step reads on the host (the shape to produce, ``runtime/cuda/conv_steps.py``).
+CONV_HOST_OPERANDS = {"tir.conv2d_grad_input": (2,), "tir.conv2d_grad_filters": (2,)}
 _CUBLAS_DTYPES = ("float32", "float64")
 #: Why an elementwise op of scalars runs on the host: scalars live there (Theano's rule), and
 #: NumPy on them costs less than a launch and the copies there and back.
@@ -71,7 +73,7 @@ def _decide(op: Operation) -> tuple[StepKind, str | None]:
     kind = cpu_step_table.step_kind(op)
     if kind is StepKind.ELEMENTWISE and all(v.type.ndim == 0 for v in (*op.operands, *op.results)):
         return StepKind.REFERENCE, SCALARS_ON_HOST
-    if kind in GPU_KERNEL_KINDS or (kind is StepKind.INDEX and op.name in GPU_INDEX_OPS):
+    if kind in GPU_KERNEL_KINDS or kind is StepKind.LOOP or (kind is StepKind.INDEX and op.name in GPU_INDEX_OPS):
         return kind, None
     if kind is StepKind.REFERENCE:
         return kind, cpu_step_table.why_reference(op)
@@ -98,4 +100,6 @@ def host_operands(op: Operation) -> tuple[int, ...]:
         return CUBLAS_HOST_OPERANDS.get(op.name, ())
     if kind is StepKind.INDEX:
         return tuple(range(1, len(op.operands)))
+    if kind is StepKind.CONV_POOL:
+        return CONV_HOST_OPERANDS.get(op.name, ())
     return ()

@@ -25,6 +25,7 @@ from tensorir.dialects.ir import Operation
 from tensorir.runtime.cuda.context import runtime_for
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.device_flag import on_device
+from tensorir.runtime.cuda.graphs import GraphedCall, capture_refusal, plan_summaries
 from tensorir.runtime.cuda.modules import KernelSet
 from tensorir.runtime.cuda.prepare import PreparedDevice, prepare_directory
 from tensorir.runtime.cuda.row_steps import run_pending
@@ -63,7 +64,15 @@ class CudaExecutor:
             self.reference = ReferenceExecutor(func)
         else:
             self.kernels.load()  # kernel compile or load errors show at compile time
+        #: The whole call as one CUDA graph per signature where the rule allows it (``graphs.py``;
+        #: off unless ``TENSORIR_CUDA_GRAPHS=1``); ``self.graphed.reason`` says why not.
+        self.graphed = GraphedCall(self.plan.run, context, capture_refusal(
+            plan_summaries(self.plan.ops, [kind for _, kind in self.plan.step_kinds])))
         n_results = len(block.terminator.operands) if block.terminator is not None else 0
+        #: Results that live on the host: a deferred download (``steps.download_deferred``) hands
+        #: them over as device arrays, which the call downloads once the plan has run.
+        self.host_results = {i for i, v in enumerate(block.terminator.operands if block.terminator else [])
+                             if not on_device(v.type.dtype, v.type.ndim)}
         self.donations = dict(donations or {})
         self.outputs = [i for i in range(n_results) if i not in self.donations]
         self.return_device_arrays = return_device_arrays
@@ -75,7 +84,10 @@ class CudaExecutor:
         return self.plan.step_kinds
 
     def describe(self) -> str:
-        return self.plan.describe()
+        """The plan's steps, then the route each convolution shape took (cuDNN's algorithm, or the
+        implicit GEMM and why)."""
+        routes = self.context.conv_choices.describe()
+        return self.plan.describe() + (f"\nconvolution routes:\n{routes}" if routes else "")
 
     def run(self, args: Sequence[Any]) -> list[Any]:
         if self.prepared:
@@ -84,8 +96,11 @@ class CudaExecutor:
         with memory.lock:
             device_args = [DeviceArray.from_host(a, memory) if up and isinstance(a, np.ndarray) else a
                            for a, up in zip(args, self.upload)]
+            # The caller's device arrays (shared variables) keep their buffers from call to call: a
+            # graph uses them in place; uploaded arguments are copied into the graph's buffers.
+            in_place = [isinstance(a, DeviceArray) for a in args]
             try:
-                results = self.plan.run(device_args)
+                results = self.graphed(device_args, in_place)
                 memory.synchronize()
                 run_pending(self.context)  # a bad label raises here, before any update is written
             finally:
@@ -95,18 +110,22 @@ class CudaExecutor:
             for i in self.outputs:
                 value = results[i]
                 if isinstance(value, DeviceArray):
-                    if not self.return_device_arrays:
+                    if not self.return_device_arrays or i in self.host_results:
                         results[i] = value.get()
-                    elif id(value.root()) in roots:
-                        results[i] = value.copy()  # never hand out (a view of) an argument's buffer
+                    elif id(value.root()) in roots or self.graphed.cache:
+                        # Never hand out (a view of) an argument's buffer, nor a graph's output
+                        # buffer, which its next launch overwrites.
+                        results[i] = value.copy()
             for r, a in self.donations.items():
                 new, old = results[r], args[a]
-                if (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old
+                if r in self.host_results and isinstance(new, DeviceArray):
+                    results[r] = new.get()  # a host shared variable's new value (a deferred download)
+                elif (isinstance(new, DeviceArray) and isinstance(old, DeviceArray) and new is not old
                         and new.shape == old.shape and new.dtype == old.dtype):
                     if new.nbytes:
                         memory.copy(old.address, new.address, new.nbytes)
                     results[r] = old
-                elif isinstance(new, DeviceArray) and id(new.root()) in roots:
-                    results[r] = new.copy()  # a view of an argument: the variable gets its own buffer
+                elif isinstance(new, DeviceArray) and (id(new.root()) in roots or self.graphed.cache):
+                    results[r] = new.copy()  # a view of an argument, or a graph's buffer: a buffer of its own
             memory.synchronize()
         return results

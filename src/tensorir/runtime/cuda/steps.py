@@ -42,6 +42,7 @@ from tensorir.codegen.step_kinds import StepKind
 from tensorir.dialects.builtin import CONSTANT
 from tensorir.dialects.interpret import run_op
 from tensorir.dialects.ir import Operation
+from tensorir.runtime.cuda.conv_choice import ConvChoices
 from tensorir.runtime.cuda.device_array import DeviceArray
 from tensorir.runtime.cuda.driver import GpuModule
 from tensorir.runtime.cuda.launch import elementwise_launch
@@ -49,7 +50,7 @@ from tensorir.runtime.cuda.modules import KernelSpec
 from tensorir.runtime.cuda.parameters import ParameterBlock
 from tensorir.runtime.step_traits import StepTraits
 
-__all__ = ["GPU_STEP_BUILDERS", "GpuFunctionContext", "broadcast_strides", "gpu_step_kind",
+__all__ = ["download_deferred", "GPU_STEP_BUILDERS", "GpuFunctionContext", "broadcast_strides", "gpu_step_kind",
            "DeviceFallbackStep", "host_operands", "host_step", "runs_on_device", "warn_host_op"]
 
 _WARNED: set[str] = set()
@@ -67,6 +68,10 @@ def runs_on_device(op: Operation) -> bool:
 
 def host_operands(op: Operation) -> tuple[int, ...]:
     """Operands a GPU step reads on the host (for ``passes/device_transfer.py``)."""
+    if op.name == "tir.scan" and gpu_table.step_kind(op) is StepKind.LOOP:
+        from tensorir.runtime.cuda.scan_steps import scan_host_operands
+
+        return scan_host_operands(op)
     return gpu_table.host_operands(op)
 
 
@@ -88,6 +93,10 @@ class GpuFunctionContext:
         self.limits = limits
         self._cublas = None
         self._count = 0
+        #: The route each convolution shape takes (cuDNN or the implicit GEMM) and the function's
+        #: cuDNN handle, made by its first conv step that asks (``runtime/cuda/conv_steps.py``).
+        self.conv_choices = ConvChoices()
+        self.cudnn_handle: Any = None
         #: Checks the call makes once its stream is synchronized: (op, check) pairs whose check
         #: raises on a bad value the kernels flagged (a class label out of range).
         self.pending: list[tuple[Operation, Callable[[], None]]] = []
@@ -165,8 +174,22 @@ class GpuElementwiseStep:
         return outs
 
 
+#: The largest host value (elements) whose upload a transfer keeps for the next call with the same
+#: value: shapes and sizes, not data.
+_KEPT_UPLOAD_ELEMENTS = 64
+
+
+def download_deferred(op: Operation) -> bool:
+    """Whether ``op`` is a ``tir.to_host`` whose value only leaves the function (read by its
+    ``func.return`` alone): the call downloads it after the plan has run, so the plan itself makes
+    no host round trip for it (and can be captured as a CUDA graph, ``graphs.py``)."""
+    uses = op.results[0].uses if op.name == "tir.to_host" and op.results else []
+    return bool(uses) and all(user.name == "func.return" for user, _ in uses)
+
+
 class TransferStep:
-    """``tir.to_device`` (upload; a constant's upload is kept) or ``tir.to_host`` (download)."""
+    """``tir.to_device`` (upload; a constant's upload is kept) or ``tir.to_host`` (download; left
+    to the call, after the plan, for a value the function only returns: :func:`download_deferred`)."""
 
     #: A kept constant is handed out again at every call: not a fresh output.
     traits: ClassVar[StepTraits] = StepTraits()
@@ -174,19 +197,31 @@ class TransferStep:
     def __init__(self, gpu: GpuFunctionContext, op: Operation) -> None:
         self.gpu = gpu
         self.to_device = op.name == "tir.to_device"
+        self.deferred = download_deferred(op)
         owner = op.operands[0].owner
         self.constant = owner is not None and owner.opdef is CONSTANT
         self._kept: DeviceArray | None = None
+        self._kept_host: np.ndarray | None = None
 
     def __call__(self, inputs: list[Any]) -> list[Any]:
         (x,) = inputs
         if not self.to_device:
-            return [x.get()]
+            return [x] if self.deferred else [x.get()]
         if self.constant:
             if self._kept is None:
                 self._kept = DeviceArray.from_host(np.asarray(x), self.gpu.memory)
             return [self._kept]
-        return [DeviceArray.from_host(np.asarray(x), self.gpu.memory)]
+        host = np.asarray(x)
+        # The same small host value as last call (a shape, a size): its upload is kept, so a call
+        # whose values the signature fixes uploads nothing (and can be a CUDA graph, graphs.py).
+        kept, seen = self._kept, self._kept_host
+        if (kept is not None and seen is not None and seen.shape == host.shape and seen.dtype == host.dtype
+                and np.array_equal(seen, host)):
+            return [kept]
+        array = DeviceArray.from_host(host, self.gpu.memory)
+        if host.size <= _KEPT_UPLOAD_ELEMENTS:
+            self._kept, self._kept_host = array, host.copy()
+        return [array]
 
 
 class BlasStep:
@@ -342,6 +377,20 @@ def _index(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
     return GpuSumToStep(gpu, op) if op.name == "tir.sum_to" else GpuViewStep(gpu, op)
 
 
+def _conv_pool(gpu: GpuFunctionContext, op: Operation) -> Any:  # noqa: ANN401
+    from tensorir.runtime.cuda.conv_steps import CONV_OPS, GpuConvStep
+    from tensorir.runtime.cuda.pool_steps import GpuPoolStep
+
+    return GpuConvStep(gpu, op) if op.name in CONV_OPS else GpuPoolStep(gpu, op)
+
+
+def _loop(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
+    from tensorir.runtime.cuda.scan_steps import GpuScanStep
+
+    step = GpuScanStep(executor, op)
+    return step, step.kind
+
+
 def _transfer(executor: Any, op: Operation, predicted: dict) -> tuple[Any, str]:  # noqa: ANN401
     return TransferStep(_gpu(executor), op), "transfer"
 
@@ -358,6 +407,8 @@ GPU_STEP_BUILDERS: dict[StepKind, Callable[..., tuple[Any, str] | None]] = {
     StepKind.ROW: _guarded(_row),
     StepKind.BLAS: _guarded(BlasStep),
     StepKind.INDEX: _guarded(_index),
+    StepKind.CONV_POOL: _guarded(_conv_pool),
+    StepKind.LOOP: _loop,
     StepKind.TRANSFER: _transfer,
     StepKind.REFERENCE: _reference,
 }
