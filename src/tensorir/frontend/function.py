@@ -156,6 +156,10 @@ class Function:
             fresh = (False,) * n_results
         self._fresh_results = tuple(fresh)
         self._all_outputs_fresh = all(fresh[:n])
+        # Nothing to add to the arguments, copy, store or rename: the executor's results are the
+        # call's (with NumPy outputs, checked per call since output_format is set after this).
+        self._plain = (not self._containers and not self._update_containers and self._all_outputs_fresh
+                       and self.output_keys is None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs or len(args) != self._n_inputs:
@@ -171,6 +175,9 @@ class Function:
                 arrays.append(self._convert(val, len(arrays)))
         locks = self._update_locks
         if not locks:
+            if self._plain and self.output_format == "numpy":
+                results = self.executor.run(arrays)
+                return results[0] if self.single_output else results
             return self._run(arrays)
         if len(locks) == 1:
             with locks[0]:
