@@ -393,19 +393,8 @@ class ScanDef(OpDef):
                 args.extend(h[k] for k in taps)
             args.extend(nonseqs)
             outs = run_block(block, args)
-            for j, h in enumerate(hist):
-                new = outs[j]
-                if new.shape != h[-1].shape:
-                    raise ValueError(f"{label}: recurrent output {j} changed shape from {h[-1].shape} to "
-                                     f"{new.shape} at step {i}; its new value must keep the state's shape")
-                h.append(new)
-                if limits[j] and len(h) > limits[j]:
-                    del h[0]
-            for m in range(lay.n_nit):
-                nits[m].append(outs[lay.n_state + m])
-                k = self.keep_of(op, lay.n_state + m)
-                if k and len(nits[m]) > k:
-                    del nits[m][0]
+            push_step_outputs(label, i, outs, hist, limits, nits,
+                              [self.keep_of(op, lay.n_state + m) for m in range(lay.n_nit)])
             ran = i + 1
             if lay.until and bool(outs[-1]):
                 break
@@ -493,3 +482,23 @@ class IfDef(OpDef):
 SCAN = ScanDef()
 IF = IfDef()
 OPS: list[OpDef] = [SCAN, IF, SliceLeading(), PadLeading(), FlipLeading()]
+
+
+def push_step_outputs(label: str, step: int, outs: Sequence[Any], hist: list[list[Any]], limits: Sequence[int],
+                      nits: list[list[Any]], nit_keeps: Sequence[int]) -> None:
+    """Append one loop step's outputs: the recurrent ones to their histories (which keep their last
+    ``limits[j]`` rows when that is not 0; a state must keep its shape), the others to their rows
+    (the last ``nit_keeps[m]`` when not 0). Shared by every device's loop over a scan's steps."""
+    n_state = len(hist)
+    for j, h in enumerate(hist):
+        new = outs[j]
+        if tuple(new.shape) != tuple(h[-1].shape):
+            raise ValueError(f"{label}: recurrent output {j} changed shape from {h[-1].shape} to "
+                             f"{new.shape} at step {step}; its new value must keep the state's shape")
+        h.append(new)
+        if limits[j] and len(h) > limits[j]:
+            del h[0]
+    for m, rows in enumerate(nits):
+        rows.append(outs[n_state + m])
+        if nit_keeps[m] and len(rows) > nit_keeps[m]:
+            del rows[0]

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tensorir.dialects.ir import Operation
-from tensorir.dialects.tir.control import ScanLayout, checked_scan_inputs, scan_label, seq_shift
+from tensorir.dialects.tir.control import ScanLayout, checked_scan_inputs, push_step_outputs, scan_label, seq_shift
 from tensorir.dialects.tir.transfer import TO_DEVICE, TO_HOST
 from tensorir.passes.device_transfer import insert_transfers
 from tensorir.runtime.cuda.device_array import DeviceArray
@@ -133,19 +133,7 @@ class GpuScanStep:
             outs = self.run_body(args)
             if graphed:  # a replayed graph writes the same buffers at every step
                 outs = [o.copy() if isinstance(o, DeviceArray) else o for o in outs]
-            for j, h in enumerate(hist):
-                new = outs[j]
-                if tuple(new.shape) != tuple(h[-1].shape):
-                    raise ValueError(f"{self.label}: recurrent output {j} changed shape from {h[-1].shape} to "
-                                     f"{new.shape} at step {i}; its new value must keep the state's shape")
-                h.append(new)
-                if limits[j] and len(h) > limits[j]:
-                    del h[0]
-            for m in range(lay.n_nit):
-                nits[m].append(outs[lay.n_state + m])
-                k = keep[lay.n_state + m]
-                if k and len(nits[m]) > k:
-                    del nits[m][0]
+            push_step_outputs(self.label, i, outs, hist, limits, nits, keep[lay.n_state:])
             ran = i + 1
             if lay.until:
                 stop = outs[-1]
