@@ -7,6 +7,9 @@ from hypothesis import HealthCheck, settings
 # Products are decided by the built-in rules, never by a table measured (timed) during the tests;
 # the tests of runtime/product_table.py inject their own tables.
 os.environ["TENSORIR_PRODUCT_TABLE"] = "off"
+# Splits take the thread counts the tests ask for, whatever else the machine runs; the thread
+# cap that follows the machine's load is tested on its own (tests/runtime/test_core_share.py).
+os.environ["TENSORIR_DYNAMIC_THREADS"] = "0"
 
 # CI runs the same examples every time (derandomize): a failure there reproduces; the
 # "thorough" profile explores new ones (HYPOTHESIS_PROFILE=thorough).

@@ -56,6 +56,16 @@ def test_bad_thread_variable_is_named_with_what_is_allowed(value: str) -> None:
         load_config({"TENSORIR_NUM_THREADS": value, "TENSORIRRC": "/nonexistent"})
 
 
+@pytest.mark.parametrize(("variable", "value", "allowed"), [
+    ("TENSORIR_DYNAMIC_THREADS", "sometimes", "0/false/off"),
+    ("TENSORIR_VECTOR_BITS", "1024", "must be one of 256"),
+    ("TENSORIR_VECTOR_BITS", "wide", "must be one of 256"),
+])
+def test_bad_runtime_variables_are_named_with_what_is_allowed(variable: str, value: str, allowed: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{variable}='{value}'.*{allowed}"):
+        load_config({variable: value, "TENSORIRRC": "/nonexistent"})
+
+
 @pytest.mark.parametrize("value", ["-1", "abc", "2.5"])
 def test_bad_threads_flag_is_named_with_what_is_allowed(value: str) -> None:
     with pytest.raises(ConfigError, match=r"TENSORIR_FLAGS: flag threads.*0 \(all cores\) or a positive integer"):

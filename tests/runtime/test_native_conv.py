@@ -316,13 +316,18 @@ def test_merged_kernel_texts_declare_externals_once() -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
-@pytest.mark.parametrize("filters", [(2, 5, 2), (1, 5, 5)])
-def test_whole_tile_products_match_the_reference(dtype: str, groups: int, layout: str, filters: tuple,
+@pytest.mark.parametrize("filters", ["wide", "square"])
+def test_whole_tile_products_match_the_reference(dtype: str, groups: int, layout: str, filters: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    # Sizes made of whole tiles (5-row blocks, two-vector columns: Fg 5 or 10, Kg 20 or 25, P 16;
-    # the filter gradient's odd Kg keeps its last single row), where a conv kernel compiles
-    # without its edge tiles. Such kernels run when compiled ahead (shapes guessed, see
-    # test_shape_guess); here every call may take them.
+    # Sizes made of whole tiles (blocks of R rows, two-vector columns, both the host's: Fg R or
+    # 2R, Kg 4R or R*R, P two vectors; the filter gradient's odd Kg keeps its last single row),
+    # where a conv kernel compiles without its edge tiles. Such kernels run when compiled ahead
+    # (shapes guessed, see test_shape_guess); here every call may take them.
+    from tensorir.codegen.cpu.small_gemm import ROW_TILES, tile_lanes
+
+    rows, vectors = ROW_TILES[0], 2 * tile_lanes(dtype)
+    cg, kh, kw = (2, rows, 2) if filters == "wide" else (1, rows, rows)
+    oh, ow = 4, max(vectors // 4, 1)
     original = native_conv.ConvStep.product
     monkeypatch.setattr(native_conv.ConvStep, "product",
                         lambda self, fg, kg, p, ahead, unit=True: original(self, fg, kg, p, None, unit))
@@ -332,10 +337,9 @@ def test_whole_tile_products_match_the_reference(dtype: str, groups: int, layout
     gx, gw = tr.grad((y * r).sum(), [x, w])
     native, reference = both([x, w, r], [y, gx, gw])
     rng = np.random.default_rng(groups)
-    cg, kh, kw = filters
-    xv = rng.standard_normal((3, cg * groups, 3 + kh, 3 + kw)).astype(dtype)
-    wv = rng.standard_normal((10, *filters)).astype(dtype)
-    rv = rng.standard_normal((3, 10, 4, 4)).astype(dtype)
+    xv = rng.standard_normal((3, cg * groups, oh - 1 + kh, ow - 1 + kw)).astype(dtype)
+    wv = rng.standard_normal((2 * rows, cg, kh, kw)).astype(dtype)
+    rv = rng.standard_normal((3, 2 * rows, oh, ow)).astype(dtype)
     assert_same(native(strided(xv, layout), strided(wv, layout), strided(rv, layout)), reference(xv, wv, rv), dtype)
     steps = [step for step, *_slots in native.executor.steps if isinstance(step, native_conv.ConvStep)]
     wholes = {step.kind for step in steps for (_, small, whole) in step._kernels if small and whole}

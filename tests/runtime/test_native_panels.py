@@ -100,9 +100,23 @@ def _assert_products_stay_on_blas() -> None:
     assert PANEL_PRODUCTS["float32"] == before
 
 
-def test_without_the_helper_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+def _assert_products_run_on_panels() -> None:
+    """The RNN's calls are right and its products ran on panels."""
+    inputs, outs, args = _rnn("float32", False)
+    native = tr.function(inputs, outs)
+    reference = tr.function(inputs, outs, mode="REFERENCE")
+    before = PANEL_PRODUCTS["float32"]
+    for _ in range(4):
+        values = args()
+        for got, want in zip(native(*values), reference(*values)):
+            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+    assert PANEL_PRODUCTS["float32"] > before
+
+
+def test_without_the_helper_the_panels_run_on_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native_panels, "loop_helper", lambda cache: None)
-    _assert_products_stay_on_blas()
+    with use_product_table(_measured(panels=1e-5, blas=1e-3)):
+        _assert_products_run_on_panels()
 
 
 # The RNN's step product, 8 x 64 @ 64 x 512, as a measured table lists it: (kind, dtype, m, n, k,
@@ -129,10 +143,13 @@ def test_where_panels_measured_faster_they_run_on_any_thread_count(monkeypatch: 
     assert PANEL_PRODUCTS["float32"] > before
 
 
-def test_on_one_thread_the_products_stay_on_blas(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The helper would be a second thread the function was not given.
+def test_on_one_thread_the_products_take_what_one_thread_measured_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No helper (a second thread the function was not given): the panels run whole on the calling
+    # thread where they measured faster there, else BLAS.
     monkeypatch.setenv("TENSORIR_NUM_THREADS", "1")
     with use_product_table(_measured(panels=1e-5, blas=1e-3)):
+        _assert_products_run_on_panels()
+    with use_product_table(_measured(panels=1e-3, blas=1e-5)):
         _assert_products_stay_on_blas()
 
 

@@ -42,10 +42,17 @@ def test_nearest_size_decides_scaled_to_the_size() -> None:
 
 
 def test_threads_divide_the_own_time_and_add_the_wake_up() -> None:
-    table = _table(("panels", "float32", 32, 512, 256, 100e-6, 60e-6), wake=5e-6)
+    table = _table(("dots", "float32", 600, 10, 784, 100e-6, 60e-6), wake=5e-6)
+    assert table.own_wins("dots", "float32", 600, 10, 784, threads=1) is False
+    assert table.own_wins("dots", "float32", 600, 10, 784, threads=2) is True  # 50 + 5 < 60
+    assert _table(*table.entries, wake=20e-6).own_wins("dots", "float32", 600, 10, 784, threads=2) is False
+
+
+def test_panels_split_with_the_spinning_helper_not_the_pool() -> None:
+    # The pool's wake-up (from sleep) does not apply: the loop helper spins between splits.
+    table = _table(("panels", "float32", 32, 512, 256, 100e-6, 60e-6), wake=50e-6)
     assert table.own_wins("panels", "float32", 32, 512, 256, threads=1) is False
-    assert table.own_wins("panels", "float32", 32, 512, 256, threads=2) is True  # 50 + 5 < 60
-    assert _table(*table.entries, wake=20e-6).own_wins("panels", "float32", 32, 512, 256, threads=2) is False
+    assert table.own_wins("panels", "float32", 32, 512, 256, threads=2) is True  # 50 + 2 < 60
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])

@@ -14,6 +14,7 @@ from tests.helpers import misaligned
 
 import tensorir as tr
 import tensorir.tensor as T
+from tensorir.codegen.cpu.lower_skinny import skinny_tiles
 from tensorir.runtime import native_blas
 from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.native_blas import SKINNY_CALLS, BlasStep, skinny_kind
@@ -187,6 +188,8 @@ def test_whole_tile_kernels_match_numpy(context: KernelContext, dtype: str, kind
     # whenever the sizes allow), split over two threads; with one more row or column, that side
     # keeps its edge tiles.
     m, k, n, trans_a, trans_b = WHOLE_SHAPES[kind]
+    rows, columns = skinny_tiles(kind, dtype)  # the host's tiles: round the sizes up to them
+    m, n = -(-m // rows) * rows, -(-n // columns) * columns
     m, n = m + (odd == "rows"), n + (odd == "columns")
     used: list[tuple] = []
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tensorir.codegen.cpu.registers import VECTOR_BITS_VARIABLE, host_vector_bits, parse_vector_bits
+from tensorir.runtime.core_share import DYNAMIC_VARIABLE, parse_dynamic
 from tensorir.runtime.cuda.device_flag import normalize_device
 from tensorir.runtime.threadpool import THREADS_VARIABLE, parse_thread_count
 
@@ -155,6 +157,15 @@ def validate(name: str, value: Any) -> Any:
     return value
 
 
+#: Variables the runtime and codegen read themselves, checked here at import so that a bad value
+#: stops there with a ConfigError naming it.
+_ENVIRONMENT_CHECKS: dict[str, Callable[[str], object]] = {
+    THREADS_VARIABLE: parse_thread_count,
+    DYNAMIC_VARIABLE: parse_dynamic,
+    VECTOR_BITS_VARIABLE: lambda text: parse_vector_bits(text, host_vector_bits()),
+}
+
+
 def load_config(environ: dict[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     config = Config()
@@ -170,12 +181,13 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
     config.update_from_string(env.get("TENSORIR_FLAGS", ""), "TENSORIR_FLAGS")
     if env.get("TENSORIR_LOG"):
         config.log = env["TENSORIR_LOG"]
-    threads = env.get(THREADS_VARIABLE)
-    if threads:
-        try:
-            parse_thread_count(threads)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    for variable, check in _ENVIRONMENT_CHECKS.items():
+        text = env.get(variable)
+        if text:
+            try:
+                check(text)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
     return config
 
 

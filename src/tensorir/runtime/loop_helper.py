@@ -22,13 +22,14 @@ from tensorir.codegen.cpu.loop_helper import (
     STATE_WORDS,
     W_ALIVE,
     W_BUSY,
+    W_CAP,
     W_SPIN,
     W_SYSCALL,
 )
+from tensorir.runtime.core_share import CAP, default_thread_count
 from tensorir.runtime.native_kernels import function_address
-from tensorir.runtime.threadpool import default_thread_count
 
-__all__ = ["SPLIT_KERNEL_ARGS", "SPLIT_WAYS", "LoopHelper", "loop_helper"]
+__all__ = ["ALONE", "SPLIT_KERNEL_ARGS", "SPLIT_WAYS", "LoopHelper", "loop_helper"]
 
 #: Parts of a split: the posting thread's and the one helper thread's. On more cores a loop's
 #: kernels still get two; a kernel big enough for the thread pool takes the pool instead.
@@ -54,6 +55,7 @@ class LoopHelper:
         self.state = np.zeros(STATE_WORDS, np.int64)
         self.state[W_SYSCALL] = function_address(ctypes.CDLL(None).syscall)
         self.state[W_SPIN] = SPIN_POLLS
+        self.state[W_CAP] = CAP.ctypes.data
         self._thread: threading.Thread | None = None
         self._module: object = None
         self._lock = threading.Lock()
@@ -95,6 +97,9 @@ class LoopHelper:
 
 
 _HELPER: LoopHelper | None = None
+#: A state no helper thread reads: a split over it runs every half on the posting thread (a
+#: function limited to one thread records its splits over it).
+ALONE = LoopHelper()
 
 
 def loop_helper(cache) -> LoopHelper | None:  # noqa: ANN001 - a CompileCache

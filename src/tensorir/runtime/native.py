@@ -57,6 +57,7 @@ from tensorir.runtime.blas import blas_symbols
 from tensorir.runtime.buffer_reuse import plan_buffer_reuse
 from tensorir.runtime.collectives import collective_step
 from tensorir.runtime.compile_cache import get_cache
+from tensorir.runtime.core_share import refresh as refresh_thread_cap
 from tensorir.runtime.donation import Donation, plan_donations
 from tensorir.runtime.native_blas import BlasStep
 from tensorir.runtime.native_conv import conv_pool_step
@@ -503,6 +504,7 @@ class NativeExecutor:
     # -- running -------------------------------------------------------------------------------
     def run(self, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Outputs (then update values) for the arguments (inputs, then shared values)."""
+        refresh_thread_cap()
         replay = self.function_replay
         if replay is not None:
             results = replay.run(args)

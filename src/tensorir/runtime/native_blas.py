@@ -30,6 +30,7 @@ from tensorir.codegen.cpu.lower_skinny import PACK_N_ARGS, SKINNY_N_ARGS, skinny
 from tensorir.dialects.tir.control import ScanLayout
 from tensorir.runtime.blas import blas_pointer, get_blas_num_threads, set_blas_num_threads
 from tensorir.runtime.compile_cache import CompileCache, get_cache
+from tensorir.runtime.core_share import thread_cap
 from tensorir.runtime.native_kernels import (
     RECORDING,
     KernelContext,
@@ -77,7 +78,9 @@ def configure_blas_threads(num_threads: int, work: int | None = None) -> None:
     """
     want = 1 if work is not None and work < SMALL_PRODUCT else num_threads
     recorder = RECORDING.recorder
-    if recorder is not None:
+    if recorder is None:
+        want = min(want, thread_cap())  # a recording keeps the count; its replay applies the cap
+    else:
         # A replayed loop sets the count once for all its products (runtime/native_loop.py);
         # a replayed call sets it before each product that wants another count.
         recorder.blas_threads = max(recorder.blas_threads, want)
@@ -95,8 +98,9 @@ def configure_blas_threads(num_threads: int, work: int | None = None) -> None:
 
 
 def note_blas_threads(num_threads: int) -> None:
-    """Tell :func:`configure_blas_threads` that native code (a replay) set the count."""
-    _blas_threads_now[0] = num_threads
+    """Tell :func:`configure_blas_threads` that native code (a replay) set the count (capped
+    there by the thread cap)."""
+    _blas_threads_now[0] = min(num_threads, thread_cap())
 
 
 _I64, _PTR, _F64 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double

@@ -38,6 +38,12 @@ TABLE_VERSION = 1
 #: thread's multiply-add rate in the own kernels (float32), as measured on the development VM
 #: (a split product's worker started 5-40 us late).
 DEFAULT_WAKE_SECONDS = 30e-6
+#: How late the loop helper starts its half of a panel product: it spins between a loop step's
+#: splits (runtime/loop_helper.py), so a hand-over is a few cache-line transfers, not the pool's
+#: wake-up from sleep.
+HELPER_HANDOFF_SECONDS = 2e-6
+#: Kinds split with the loop helper rather than the thread pool.
+_HELPER_KINDS = frozenset({"panels"})
 DEFAULT_FMA_PER_SECOND = 2.5e10
 #: Sizes timed per kind: (m, n, k), each kind within its kernels' limits (native_blas.skinny_kind,
 #: native_panels.PanelProducts.plan). Spread over batch sizes and layer widths of dense layers.
@@ -102,7 +108,7 @@ class ProductTable:
             return None
         own, blas = costs
         if threads > 1:
-            own = own / threads + self.wake_seconds
+            own = own / threads + (HELPER_HANDOFF_SECONDS if kind in _HELPER_KINDS else self.wake_seconds)
         return own <= blas
 
     def split_pays(self, threads: int, fma: int) -> bool:
@@ -141,12 +147,14 @@ def _usable_cores() -> int:
 
 def machine_key(threads: int) -> str:
     """What a table is valid for: the CPU, the threads, the BLAS (SciPy's version, and the
-    OpenBLAS kernels ``OPENBLAS_CORETYPE`` asks for: they set BLAS's side of every comparison)."""
+    OpenBLAS kernels ``OPENBLAS_CORETYPE`` asks for: they set BLAS's side of every comparison),
+    the own kernels' vector width (``TENSORIR_VECTOR_BITS`` may narrow it)."""
+    from tensorir.codegen.cpu.registers import host_registers
     from tensorir.runtime.compile_cache import _distribution_versions, _host_cpu
 
     core = os.environ.get("OPENBLAS_CORETYPE", "")
     text = (f"{_host_cpu()}\n{_usable_cores()} cores, {threads} threads\n{_distribution_versions(('scipy',))}"
-            f"\nOpenBLAS core {core}")
+            f"\nOpenBLAS core {core}\nown kernels {host_registers().bits}-bit")
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

@@ -34,6 +34,7 @@ from tensorir.codegen.cpu.loop_helper import SPLIT_KERNEL_ARGS
 from tensorir.codegen.cpu.lower_replay import ENTRY_WORDS, KINDS, MAX_ARGS
 from tensorir.runtime.array_pointers import DataOf, Moving, Patches, data_address
 from tensorir.runtime.blas import blas_thread_setter
+from tensorir.runtime.core_share import CAP
 from tensorir.runtime.loop_helper import LOOP_SPIN_POLLS, SPIN_POLLS
 from tensorir.runtime.native_kernels import function_address
 
@@ -191,7 +192,7 @@ class Recorder:
         if setter is None:
             return False
         self.keep.append(setter)
-        self.entries.append(NativeCall(CallKind.THREADS, function_address(setter), (want,)))
+        self.entries.append(NativeCall(CallKind.THREADS, function_address(setter), (want, CAP.ctypes.data)))
         self.threads_now = want
         return True
 

@@ -14,16 +14,10 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 
+from tensorir.runtime.core_share import CAP, default_thread_count
+
 __all__ = ["THREADS_VARIABLE", "ThreadPool", "default_thread_count", "environment_thread_count", "get_default_pool",
            "parse_thread_count"]
-
-
-def default_thread_count() -> int:
-    """Cores this process may run on (``os.sched_getaffinity``), else ``os.cpu_count()``."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 THREADS_VARIABLE = "TENSORIR_NUM_THREADS"
@@ -107,7 +101,9 @@ class ThreadPool:
         ``most`` of them, for a split over fewer threads than the pool has)."""
         if n <= 0:
             return []
-        parts = min(self.num_threads if most is None else min(most, self.num_threads), max(1, n // self.min_chunk))
+        # At most the threads other processes leave cores for (runtime/core_share.py).
+        threads = min(self.num_threads if most is None else min(most, self.num_threads), int(CAP[0]))
+        parts = min(threads, max(1, n // self.min_chunk))
         if parts == 1:
             return [(0, n)]
         size = -(-n // parts)

@@ -16,20 +16,24 @@ strides, w (``F x C x 3 x 3``) and y (``N x F x OH x OW``) are C-contiguous.
 
 from __future__ import annotations
 
-from tensorir.codegen.cpu.loop_builder import VECTOR_WIDTH, LoopBuilder
+from tensorir.codegen.cpu.loop_builder import LoopBuilder
 from tensorir.codegen.cpu.lower_conv import CONV_PARAMS
+from tensorir.codegen.cpu.registers import host_registers
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
+from tensorir.codegen.cpu.small_gemm import tile_lanes
 
 __all__ = ["DIRECT_FILTER_TILE", "direct_conv3x3_kernel"]
 
-#: Filters per register tile (times two vectors of columns: 8 accumulators of 16 registers).
-DIRECT_FILTER_TILE = 4
+#: Filters per register tile (times two vectors of columns), by the host's vector registers:
+#: 8 accumulators of AVX2's 16, 16 of AVX-512's 32.
+DIRECT_FILTER_TILES = {16: 4, 32: 8}
+DIRECT_FILTER_TILE = DIRECT_FILTER_TILES[host_registers().count]
 _TAPS = 3
 
 
 def direct_conv3x3_kernel(name: str, dtype: str) -> str:
     """The kernel text (see the module docstring) for ``dtype``."""
-    if dtype not in VECTOR_WIDTH:
+    if dtype not in ("float32", "float64"):
         raise NotLowerable(f"no direct convolution kernel for {dtype}")
     return _DirectConv(name, dtype).text
 
@@ -79,7 +83,7 @@ class _DirectConv:
 
     def compute(self, n: str, xp: str) -> None:
         lb, p = self.lb, self.p
-        v = VECTOR_WIDTH[self.dtype]
+        v = tile_lanes(self.dtype)
         tile = DIRECT_FILTER_TILE
         whole_f = lb.mul(lb.div(self.F, lb.const(tile)), lb.const(tile))
         ow = p["OW"]

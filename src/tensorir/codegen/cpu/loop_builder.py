@@ -39,7 +39,9 @@ BLAS_SYMBOL_PREFIX = "tensorir_blas_"
 
 _GEMM_PARAMS = ", ".join(["!llvm.ptr"] * 13)
 _ITEMSIZE = {"f32": 4, "f64": 8, "i64": 8, "i32": 4}
-#: Elements of one 32-byte (AVX2) vector, per dtype.
+#: Elements of one 32-byte (AVX2) vector, per dtype: the copies and windows along short rows (an
+#: image row of 8 to 24 elements), where wider vectors would leave longer scalar remainders. The
+#: register-tiled products size their vectors by the host (codegen/cpu/registers.py).
 VECTOR_WIDTH = {"float32": 8, "float64": 4}
 
 

@@ -14,7 +14,8 @@ The state is an int64 array (:data:`STATE_WORDS`, layout in the ``W_*`` constant
 numbers are 32-bit (the futex word); a seq_cst store of one side's "sleeping" flag followed by a
 seq_cst load of the other side's word, against the other side's seq_cst store then load, means
 no wake-up is lost. A split that finds the helper absent (not started, or the process forked)
-or busy (another thread's loop is splitting) runs the whole range itself.
+or busy (another thread's loop is splitting), or finds the thread cap below two (another
+process holds the second core: runtime/core_share.py), runs the whole range itself.
 
 Each posted half is claimed once, through a compare-and-swap of :data:`W_CLAIM` from the previous
 sequence number to the posted one: by the helper before it runs the half, or by the posting
@@ -25,14 +26,14 @@ poster runs both halves and moves on, where it used to wait for the helper to be
 
 from __future__ import annotations
 
-__all__ = ["HELPER_FUNCTION", "SPLIT_KERNEL_ARGS", "STATE_WORDS", "emit_split_block", "helper_function"]
+__all__ = ["HELPER_FUNCTION", "SPLIT_KERNEL_ARGS", "STATE_WORDS", "W_CAP", "emit_split_block", "helper_function"]
 
 HELPER_FUNCTION = "tensorir_loop_helper"
 #: A split kernel's arguments after ``(start, end)``: it is called with this many (a kernel that
 #: takes fewer ignores the rest, as the C calling convention allows).
 SPLIT_KERNEL_ARGS = 12
 #: Words of the state array.
-STATE_WORDS = 24
+STATE_WORDS = 25
 # Word indices of the state.
 W_SEQ, W_DONE, W_HELPER_SLEEPS, W_MAIN_SLEEPS, W_BUSY, W_ALIVE, W_SYSCALL = range(7)
 W_FN, W_START, W_END, W_ARGS = 7, 8, 9, 10
@@ -40,6 +41,9 @@ W_SPIN = W_ARGS + SPLIT_KERNEL_ARGS
 #: The last sequence number claimed: by the helper before it runs the posted half, or by the
 #: posting thread, which takes the half back when the helper has not started it by then.
 W_CLAIM = W_SPIN + 1
+#: The address of the thread cap (runtime/core_share.py): below two, a split runs whole on the
+#: posting thread (another process holds the second core). 0: no cap.
+W_CAP = W_CLAIM + 1
 _SYS_FUTEX, _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 202, 128, 129
 
 _KERNEL_TYPE = ", ".join(["i64"] * (2 + SPLIT_KERNEL_ARGS))
@@ -159,7 +163,7 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
     lines += [*("  " + line for line in _constants(p)), f"  %{p}sp = llvm.inttoptr {args[0]} : i64 to !llvm.ptr"]
     words = {}
     for index in (W_SEQ, W_DONE, W_HELPER_SLEEPS, W_MAIN_SLEEPS, W_BUSY, W_ALIVE, W_SYSCALL, W_FN, W_START, W_END,
-                  W_SPIN, W_CLAIM, *range(W_ARGS, W_ARGS + SPLIT_KERNEL_ARGS)):
+                  W_SPIN, W_CLAIM, W_CAP, *range(W_ARGS, W_ARGS + SPLIT_KERNEL_ARGS)):
         words[index], more = _word(p, f"%{p}sp", index)
         lines += ["  " + line for line in more]
     n = args[1]
@@ -169,7 +173,16 @@ def emit_split_block(label: str, args: list[str], lines: list[str], once: bool =
         f"  %{p}two = llvm.icmp \"sge\" {n}, %{p}c2 : i64",
         f"  %{p}up = llvm.icmp \"ne\" %{p}alive, %{p}c0 : i64",
         f"  %{p}try = llvm.and %{p}two, %{p}up : i1",
-        f"  llvm.cond_br %{p}try, ^{p}lock, ^{p}all",
+        f"  llvm.cond_br %{p}try, ^{p}cap, ^{p}all",
+        f"^{p}cap:",
+        f"  %{p}capa = llvm.load {words[W_CAP]} : !llvm.ptr -> i64",
+        f"  %{p}nocap = llvm.icmp \"eq\" %{p}capa, %{p}c0 : i64",
+        f"  llvm.cond_br %{p}nocap, ^{p}lock, ^{p}capped",
+        f"^{p}capped:",
+        f"  %{p}capp = llvm.inttoptr %{p}capa : i64 to !llvm.ptr",
+        f"  %{p}capn = llvm.load %{p}capp atomic monotonic {{alignment = 8 : i64}} : !llvm.ptr -> i64",
+        f"  %{p}room = llvm.icmp \"sge\" %{p}capn, %{p}c2 : i64",
+        f"  llvm.cond_br %{p}room, ^{p}lock, ^{p}all",
         f"^{p}lock:",
         f"  %{p}cx = llvm.cmpxchg {words[W_BUSY]}, %{p}c0, %{p}c1 acquire monotonic : !llvm.ptr, i64",
         f"  %{p}got = llvm.extractvalue %{p}cx[1] : !llvm.struct<(i64, i1)>",

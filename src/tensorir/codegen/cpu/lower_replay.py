@@ -14,7 +14,8 @@ a Python round per step:
 
 Kinds (:data:`KINDS`): ``0 .. MAX_ARGS`` call ``void f(i64 x kind)`` (range kernels, ``memcpy``);
 the BLAS call kernels' signatures (``i64 f(i64..., f64...)``: float arguments travel as their
-bit patterns; a non-zero status stops the loop); ``void f(i32)`` (OpenBLAS's thread count);
+bit patterns; a non-zero status stops the loop); ``void f(i32)`` (OpenBLAS's thread count:
+``arg0``, at most the int64 at address ``arg1``);
 ``store`` writes ``arg1`` at address ``arg0`` (moves an array object's data pointer to this
 step's row); ``until`` stops after the current step when the byte at ``arg0`` is non-zero;
 ``loop`` calls ``i64 f(table, count, lo, hi)`` (this runner itself, over a nested table: a
@@ -66,7 +67,12 @@ def _call_block(label: str, kind: int, args: list[str], lines: list[str]) -> Non
         lines.append(f"  %{label}_bad = llvm.icmp \"ne\" %{label}_s, %c0 : i64")
         lines.append(f"  llvm.cond_br %{label}_bad, ^refused, ^next(%stop : i64)")
     elif kind == KINDS["threads"]:
-        lines.append(f"  %{label}_n = llvm.trunc {args[0]} : i64 to i32")
+        # At most the thread cap at arg1's address (runtime/core_share.py).
+        lines.append(f"  %{label}_cp = llvm.inttoptr {args[1]} : i64 to !llvm.ptr")
+        lines.append(f"  %{label}_cap = llvm.load %{label}_cp : !llvm.ptr -> i64")
+        lines.append(f"  %{label}_lt = llvm.icmp \"slt\" %{label}_cap, {args[0]} : i64")
+        lines.append(f"  %{label}_w = llvm.select %{label}_lt, %{label}_cap, {args[0]} : i1, i64")
+        lines.append(f"  %{label}_n = llvm.trunc %{label}_w : i64 to i32")
         lines.append(f"  llvm.call %fn(%{label}_n) : !llvm.ptr, (i32) -> ()")
         lines.append("  llvm.br ^next(%stop : i64)")
     elif kind == KINDS["loop"]:

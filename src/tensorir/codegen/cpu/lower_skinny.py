@@ -45,8 +45,9 @@ the packs above is the source's contiguous direction. Its arguments: ``src``, ``
 
 from __future__ import annotations
 
-from tensorir.codegen.cpu.loop_builder import VECTOR_WIDTH, LoopBuilder
+from tensorir.codegen.cpu.loop_builder import LoopBuilder
 from tensorir.codegen.cpu.scalar_ops import NotLowerable
+from tensorir.codegen.cpu.small_gemm import ROW_TILES, tile_lanes
 
 __all__ = ["PACK_N_ARGS", "SKINNY_DTYPES", "SKINNY_KINDS", "SKINNY_N_ARGS", "SKINNY_PARAMS", "pack_kernel",
            "skinny_kernel", "skinny_tiles"]
@@ -63,10 +64,10 @@ PACK_N_ARGS = 6
 #: columns by two rows (or two vectors of rows) are 10 accumulators of the 16 AVX2 registers,
 #: leaving room for the loaded vectors; 2 x 5 ran at the FMA units' limit in a C experiment.
 _COLUMN_TILES = (5, 1)
-#: Rows per tile of ``dots`` (then single rows) and of ``small_inner`` (5 rows x 2 vectors as
-#: in small_gemm).
+#: Rows per tile of ``dots`` (then single rows) and of ``small_inner`` (rows x 2 vectors as in
+#: small_gemm, by the host's registers).
 _DOT_ROW_TILES = (2, 1)
-_SMALL_INNER_ROW_TILES = (5, 2, 1)
+_SMALL_INNER_ROW_TILES = ROW_TILES
 
 
 def skinny_kernel(name: str, kind: str, dtype: str, accumulate: bool, whole: tuple[bool, bool] = (False, False)) -> str:
@@ -81,7 +82,7 @@ def skinny_kernel(name: str, kind: str, dtype: str, accumulate: bool, whole: tup
 def skinny_tiles(kind: str, dtype: str) -> tuple[int, int]:
     """The (rows, columns) of ``kind``'s biggest tile: an iteration's rows and the output's
     columns that are multiples of them need no edge tiles."""
-    v = VECTOR_WIDTH[dtype]
+    v = tile_lanes(dtype)
     return {"dots": (_DOT_ROW_TILES[0], _COLUMN_TILES[0]), "columns": (2 * v, _COLUMN_TILES[0]),
             "small_inner": (_SMALL_INNER_ROW_TILES[0], 2 * v)}[kind]
 
@@ -111,7 +112,7 @@ class _SkinnyKernel:
         self.dtype, self.accumulate = dtype, accumulate
         self.whole_rows, self.whole_columns = whole
         self.element = "f32" if dtype == "float32" else "f64"
-        self.v = VECTOR_WIDTH[dtype]
+        self.v = tile_lanes(dtype)
         lb = self.lb = LoopBuilder(name, SKINNY_N_ARGS)
         self.a, self.b = lb.data(0), lb.data(1)
         self.c_in = lb.data(2) if accumulate else ""

@@ -6,7 +6,7 @@ its threads with more overhead than work. Here W is packed once per loop run int
 two vectors' width (``P[p][k][0:2v] = op(W)[k][p*2v : (p+1)*2v]``, contiguous), and every step
 runs :func:`panel_product_kernel` over the panels, half of them on the loop helper thread
 (runtime/loop_helper.py). The tiles are :mod:`.small_gemm`'s (up to 5 rows x 2 vectors of
-accumulators), reading the panel as one contiguous stream.
+accumulators on AVX2, 8 rows on AVX-512), reading the panel as one contiguous stream.
 
 Measured on the development VM (2 cores, float32, 32 x 256 @ 256 x 1024, a C prototype of the
 same scheme): 88-105 us a product on two threads against 160-210 us for OpenBLAS's, and 50 us
@@ -18,15 +18,15 @@ Both are range kernels over panels with the signature of the runner's ``split`` 
 
 from __future__ import annotations
 
-from tensorir.codegen.cpu.loop_builder import VECTOR_WIDTH, LoopBuilder
-from tensorir.codegen.cpu.small_gemm import _row_blocks, _tile
+from tensorir.codegen.cpu.loop_builder import LoopBuilder
+from tensorir.codegen.cpu.small_gemm import _row_blocks, _tile, tile_lanes
 
 __all__ = ["panel_pack_kernel", "panel_product_kernel", "panel_width"]
 
 
 def panel_width(dtype: str) -> int:
-    """Columns of op(B) per panel: two AVX2 vectors."""
-    return 2 * VECTOR_WIDTH[dtype]
+    """Columns of op(B) per panel: two of the host's vectors."""
+    return 2 * tile_lanes(dtype)
 
 
 def panel_pack_kernel(name: str, dtype: str) -> str:
@@ -54,7 +54,7 @@ def panel_product_kernel(name: str, dtype: str, accumulate: bool = False) -> str
     """``(start, end, a, p, c, m, k, n)``: columns of panels ``[start, end)`` of ``c = a @ op(B)``
     (``c += ...`` when ``accumulate``; ``a`` ``m x k``, ``c`` ``m x n``, both C-contiguous; ``p``
     op(B) packed by :func:`panel_pack_kernel`)."""
-    vector = VECTOR_WIDTH[dtype]
+    vector = tile_lanes(dtype)
     width = 2 * vector
     lb = LoopBuilder(name, 6)
     a, p, c = lb.data(0), lb.data(1), lb.data(2)

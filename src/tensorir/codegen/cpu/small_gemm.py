@@ -11,13 +11,22 @@ order (rounding differs from BLAS's, not the math).
 
 from __future__ import annotations
 
-from tensorir.codegen.cpu.loop_builder import VECTOR_WIDTH, LoopBuilder
+from tensorir.codegen.cpu.loop_builder import LoopBuilder
+from tensorir.codegen.cpu.registers import host_registers
 
-__all__ = ["ROW_TILES", "product_accumulate_transposed", "product_into", "whole_dot_tiles", "whole_tiles"]
+__all__ = ["ROW_TILES", "ROW_TILES_BY_REGISTERS", "product_accumulate_transposed", "product_into", "tile_lanes",
+           "whole_dot_tiles", "whole_tiles"]
 
-#: Rows of the output per tile, then for the rows left over (a tile of five rows by two vectors
-#: keeps 10 accumulators in the 16 AVX2 registers; eight rows spilled and ran 2x slower).
-ROW_TILES = (5, 2, 1)
+#: Rows of the output per tile, then for the rows left over, by the host's vector registers: five
+#: rows by two vectors keep 10 accumulators in AVX2's 16 registers (eight rows spilled and ran 2x
+#: slower); AVX-512's 32 take eight rows (twelve were no faster).
+ROW_TILES_BY_REGISTERS = {16: (5, 2, 1), 32: (8, 4, 2, 1)}
+ROW_TILES = ROW_TILES_BY_REGISTERS[host_registers().count]
+
+
+def tile_lanes(dtype: str) -> int:
+    """Elements of ``dtype`` per vector of the register tiles (the host's widest)."""
+    return host_registers().lanes(dtype)
 
 
 def _ftype(dtype: str, width: int) -> str:
@@ -33,7 +42,7 @@ def _split(lb: LoopBuilder, size: str, block: int) -> str:
 def whole_tiles(dtype: str, rows: int, cols: int) -> bool:
     """Whether :func:`product_into` of ``rows x cols`` is made of its biggest tiles alone (its
     ``whole`` form: no edge tiles, a third of the code to compile)."""
-    return rows % ROW_TILES[0] == 0 and cols % (2 * VECTOR_WIDTH[dtype]) == 0
+    return rows % ROW_TILES[0] == 0 and cols % (2 * tile_lanes(dtype)) == 0
 
 
 def whole_dot_tiles(rows_a: int) -> bool:
@@ -46,7 +55,7 @@ def product_into(lb: LoopBuilder, dtype: str, a: str, b: str, c: str, rows: str,
                  whole: bool = False) -> None:
     """``c (rows x cols) = a (rows x inner) @ b (inner x cols)``, all row-major and dense;
     ``whole``: only the biggest tiles, for sizes :func:`whole_tiles` accepts."""
-    v = VECTOR_WIDTH[dtype]
+    v = tile_lanes(dtype)
     blocks = [("%zero", rows, ROW_TILES[0])] if whole else _row_blocks(lb, rows)
     for lo, hi, tile_rows in blocks:
         with lb.loop(lo, hi, lb.const(tile_rows)) as r0:
@@ -106,7 +115,7 @@ def product_accumulate_transposed(lb: LoopBuilder, dtype: str, a: str, b: str, c
     """``c (rows_b x rows_a) += (a (rows_a x inner) @ b (rows_b x inner)^T)^T``: the dot products
     of every row of ``a`` with every row of ``b``, stored as ``c[j, i]`` (row-major, dense);
     ``whole``: only the biggest row blocks of ``a``, for sizes :func:`whole_dot_tiles` accepts."""
-    v = VECTOR_WIDTH[dtype]
+    v = tile_lanes(dtype)
     full_b = _split(lb, rows_b, 2)
     a_blocks = [("%zero", rows_a, ROW_TILES[0])] if whole else _row_blocks(lb, rows_a)
     for a_lo, a_hi, tile_a in a_blocks:
