@@ -70,6 +70,13 @@ def test_off_by_the_variable_and_a_bad_value_is_named(monkeypatch: pytest.Monkey
 def test_others_running_reads_the_machine() -> None:
     others = core_share.others_running()
     assert others is None or others >= 0
+    assert core_share._own_running() >= 1  # this thread, running
+
+
+def test_the_pools_workers_count_as_tensorirs_own() -> None:
+    with ThreadPool(2, min_chunk=1) as pool:
+        pool.run(lambda start, end: None, 100)
+        assert {w.native_id for w in pool._workers} <= core_share.OWN_THREADS
 
 
 def test_the_pool_splits_over_at_most_the_cap(set_cap) -> None:  # noqa: ANN001

@@ -6,7 +6,7 @@ taken off it mid-half, and the split waits a scheduler time slice for it: the LS
 slower on two threads beside one busy process than on one. So every split, OpenBLAS's thread
 count and the thread pool take at most :func:`thread_cap` threads, and the cap follows the
 machine: each call of a function refreshes it (:func:`refresh`) from the kernel's count of
-runnable threads (``procs_running`` in ``/proc/stat``) minus this process's own, at most every
+runnable threads (``procs_running`` in ``/proc/stat``) minus tensorir's own, at most every
 :data:`SAMPLE_SECONDS`, as the median of the last three samples (a short-lived process does
 not flip it). Recordings keep the thread counts they were made with; the cap applies when they
 run (the replay runner reads :data:`CAP`), so a change of the cap costs nothing.
@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 from collections import deque
 
 import numpy as np
 
-__all__ = ["CAP", "DYNAMIC_VARIABLE", "SAMPLE_SECONDS", "default_thread_count", "dynamic_threads", "others_running",
-           "parse_dynamic", "refresh", "thread_cap"]
+__all__ = ["CAP", "DYNAMIC_VARIABLE", "OWN_THREADS", "SAMPLE_SECONDS", "default_thread_count", "dynamic_threads",
+           "others_running", "own_thread", "parse_dynamic", "refresh", "thread_cap"]
 
 DYNAMIC_VARIABLE = "TENSORIR_DYNAMIC_THREADS"
 #: The cap when it is off: above any thread count.
@@ -80,27 +81,36 @@ def _procs_running() -> int | None:
     return None
 
 
+#: Native ids of tensorir's own kernel threads (the loop helper, the pool's workers): with the
+#: calling thread, the threads a split runs on. Every other runnable thread competes for the
+#: cores, whether it belongs to another process or to this one (a data loader, another
+#: library's thread pool).
+OWN_THREADS: set[int] = set()
+
+
+def own_thread(native_id: int | None) -> None:
+    """Note a kernel thread of tensorir's (its ``threading.Thread.native_id``)."""
+    if native_id is not None:
+        OWN_THREADS.add(native_id)
+
+
 def _own_running() -> int:
-    """Threads of this process that are running or runnable now."""
+    """tensorir's threads (this one and its kernel threads) that are running or runnable now."""
     running = 0
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return 1
-    for tid in tasks:
+    for tid in (threading.get_native_id(), *OWN_THREADS):
         try:
             with open(f"/proc/self/task/{tid}/stat", "rb") as stat:
                 text = stat.read()
         except OSError:
-            continue  # the thread ended meanwhile
+            continue  # the thread ended
         # "tid (name) S ...": the name may hold spaces and parentheses; the state follows the last.
-        state = text[text.rfind(b")") + 2:text.rfind(b")") + 3]
-        running += state == b"R"
+        end = text.rfind(b")")
+        running += text[end + 2:end + 3] == b"R"
     return max(running, 1)
 
 
 def others_running() -> int | None:
-    """Runnable threads of other processes now (None: the system does not say)."""
+    """Runnable threads now that are not tensorir's (None: the system does not say)."""
     total = _procs_running()
     if total is None:
         return None

@@ -26,7 +26,7 @@ from tensorir.codegen.cpu.loop_helper import (
     W_SPIN,
     W_SYSCALL,
 )
-from tensorir.runtime.core_share import CAP, default_thread_count
+from tensorir.runtime.core_share import CAP, default_thread_count, own_thread
 from tensorir.runtime.native_kernels import function_address
 
 __all__ = ["ALONE", "SPLIT_KERNEL_ARGS", "SPLIT_WAYS", "LoopHelper", "loop_helper"]
@@ -86,6 +86,7 @@ class LoopHelper:
             while not self.alive and time.monotonic() < deadline:
                 time.sleep(1e-4)
             self._thread = thread
+            own_thread(thread.native_id)
             return self.alive
 
     def forked(self) -> None:

@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 
-from tensorir.runtime.core_share import CAP, default_thread_count
+from tensorir.runtime.core_share import CAP, default_thread_count, own_thread
 
 __all__ = ["THREADS_VARIABLE", "ThreadPool", "default_thread_count", "environment_thread_count", "get_default_pool",
            "parse_thread_count"]
@@ -76,6 +76,7 @@ class ThreadPool:
                                       daemon=True)
             self._workers.append(worker)
             worker.start()
+            own_thread(worker.native_id)
 
     def _work(self, index: int) -> None:
         event = self._start_events[index]
