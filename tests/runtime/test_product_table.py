@@ -12,6 +12,7 @@ from tensorir.runtime.compile_cache import CompileCache
 from tensorir.runtime.native_blas import SKINNY_CALLS, BlasStep
 from tensorir.runtime.native_kernels import KernelContext
 from tensorir.runtime.product_table import (
+    TABLE_VERSION,
     ProductTable,
     measure_product_table,
     product_table,
@@ -72,7 +73,7 @@ def test_json_round_trip_and_version(tmp_path) -> None:  # noqa: ANN001
     table = _table(("dots", "float32", 1, 2, 3, 4e-6, 5e-6))
     assert ProductTable.from_json(table.to_json()) == table
     with pytest.raises(ValueError, match="version"):
-        ProductTable.from_json(table.to_json().replace('"version": 1', '"version": 0'))
+        ProductTable.from_json(table.to_json().replace(f'"version": {TABLE_VERSION}', '"version": 0'))
 
 
 def test_the_file_is_read_else_measured_once_and_written(tmp_path, monkeypatch, context) -> None:  # noqa: ANN001

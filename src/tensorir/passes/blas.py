@@ -6,6 +6,8 @@
   ``P`` (``gemm``/``gemv``/``ger``) used once; ``-P`` likewise with ``s = -1``.
 - ``P + beta*c -> gemm(c, alpha, A, B, beta)`` when ``P`` accumulates nothing yet (its ``beta``
   is 0); ``c - P`` and ``P - c`` with the signs folded into ``alpha`` and ``beta``.
+- ``c + P -> P(c + beta*q, ..., 1)`` when ``P`` accumulates a product ``q`` (which then takes
+  ``c`` in turn): a chain of products accumulating into one another starts from ``c``.
 - ``P.T -> P'`` with the operands swapped and their transposes flipped, for a ``gemm`` ``P``
   that accumulates nothing.
 
@@ -209,6 +211,43 @@ class AccumulateProduct(RewritePattern):
         return False
 
 
+class AccumulateIntoChain(RewritePattern):
+    """``c + P(q, alpha, A, B, beta) -> P(c + beta*q, alpha, A, B, 1)`` (``c - P``, ``P - c`` with
+    the signs) when ``q`` is itself a product used once that accumulates nothing: the new sum
+    then folds into ``q`` (``AccumulateProduct``), so a chain of products accumulating into one
+    another takes ``c`` at its start. A tied weight's two gradient products (``x.T @ dh``, then
+    ``dz.T @ h`` into it) and its update ``W - lr * (...)`` become two products into ``W``,
+    without the pass over ``W`` that a separate subtraction makes."""
+
+    ops = ("tir.add", "tir.sub")
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        result = op.results[0]
+        x, y = op.operands
+        # (product, addend, the new accumulation's op and order, the product's sign):
+        # c + P = (c + beta q) + alpha AB; c - P = (c - beta q) - alpha AB; P - c = (beta q - c) + alpha AB.
+        cases = ([(x, y, "tir.add", False, False), (y, x, "tir.add", False, False)] if op.name == "tir.add"
+                 else [(y, x, "tir.sub", False, True), (x, y, "tir.sub", True, False)])
+        for p, c, combine, q_first, negated in cases:
+            prod = _product_used_once(p)
+            if prod is None or prod.name != "tir.gemm" or _accumulates_nothing(prod):
+                continue
+            q, alpha, _, _, beta = prod.operands
+            inner = _product_used_once(q)
+            if inner is None or not _accumulates_nothing(inner) or q.type != result.type:
+                continue
+            if c.type.dtype != result.type.dtype or c.type.ndim > result.type.ndim:
+                continue
+            b = rewriter.builder(op)
+            scaled_q = q if is_constant(beta, 1) else b.op("tir.mul", beta, q)
+            acc = b.op(combine, scaled_q, c) if q_first else b.op(combine, c, scaled_q)
+            alpha = negate(b, alpha) if negated else alpha
+            one = b.constant(np.ones((), dtype=result.type.dtype))
+            rewriter.replace(op, [_rebuild(b, prod, alpha, one, acc)])
+            return True
+        return False
+
+
 class TransposeProduct(RewritePattern):
     """``gemm(0, alpha, A, B, 0, ta, tb).T -> gemm(0, alpha, B, A, 0, not tb, not ta)``: the
     transpose of a product is the product of the transposed operands in swapped order, so no
@@ -235,7 +274,7 @@ class TransposeProduct(RewritePattern):
 
 
 def blas_patterns() -> list[RewritePattern]:
-    return [DotToBlas(), ScaleProduct(), AccumulateProduct(), TransposeProduct()]
+    return [DotToBlas(), ScaleProduct(), AccumulateProduct(), AccumulateIntoChain(), TransposeProduct()]
 
 
 @dataclass

@@ -283,9 +283,14 @@ SMALL_INNER_MAX_K = 16
 DOTS_PACK_MIN_K = 256
 SMALL_INNER_PACK_MIN_M = 64
 SMALL_INNER_PACK_MIN_N = 256
-#: The kernels re-read op(B) for every tile of rows: beyond half of a core's L2 they would wait
-#: on memory (a huge k) where BLAS blocks for the cache.
+#: The kernels re-read op(B) for every tile of rows (``short``: op(A) for every strip of
+#: columns): beyond half of a core's L2 they would wait on memory (a huge k) where BLAS blocks
+#: for the cache.
 SKINNY_MAX_B_BYTES = 256 * 1024
+#: Most rows of a ``short`` product (a minibatch, an RNN's batch). Measured on one AVX-512 core
+#: against OpenBLAS's SkylakeX kernels (float32, one thread): 20 rows of 784 x 500 took half
+#: BLAS's time, 64 rows of 784 x 992 three quarters; at 256 rows BLAS's packing won.
+SHORT_MAX_M = 64
 # Where BLAS's measured costs are known (runtime/product_table.py, measured once per machine) they
 # decide between a skinny kernel and BLAS at the nearest measured size; the rule above says which
 # kernel can read the operands and, without a measurement, whether it is worth it. Whether rows
@@ -307,7 +312,8 @@ def skinny_kind(m: int, n: int, k: int, a_steps: tuple[int, int], b_steps: tuple
     columns (``dots``) or rows are not contiguous.
     """
     if n * k * itemsize > SKINNY_MAX_B_BYTES:
-        return None
+        # ``short`` reads op(B) once (column strips outermost); it re-reads op(A) instead.
+        return "short" if _short_fits(m, k, b_steps, itemsize) else None
     if n <= SKINNY_MAX_N:
         if a_steps[1] == 1:
             return "dots" if b_steps[0] == 1 or k >= DOTS_PACK_MIN_K else None
@@ -315,7 +321,13 @@ def skinny_kind(m: int, n: int, k: int, a_steps: tuple[int, int], b_steps: tuple
     if k <= SMALL_INNER_MAX_K:
         if b_steps[1] == 1 or (m >= SMALL_INNER_PACK_MIN_M and n >= SMALL_INNER_PACK_MIN_N):
             return "small_inner"
-    return None
+    return "short" if _short_fits(m, k, b_steps, itemsize) else None
+
+
+def _short_fits(m: int, k: int, b_steps: tuple[int, int], itemsize: int) -> bool:
+    """Whether ``short`` may run the product: few rows, op(B)'s rows contiguous (its strips are
+    read in place), op(A) small enough to stay in cache while every strip reads it."""
+    return m <= SHORT_MAX_M and b_steps[1] == 1 and m * k * itemsize <= SKINNY_MAX_B_BYTES
 
 
 def _element_steps(x: np.ndarray, transposed: bool) -> tuple[int, int] | None:
@@ -483,6 +495,13 @@ _OP_KERNELS = {"tir.gemm": ("gemm",), "tir.gemv": ("gemv",), "tir.ger": ("ger",)
 _DOT_KERNELS = {(2, 2): "gemm", (2, 1): "gemv", (1, 2): "gemv", (1, 1): "dot"}
 
 
+def _static_rows(op: object) -> int:
+    """A ``tir.gemm``'s static row count m (-1: not static)."""
+    a = op.operands[2]  # type: ignore[attr-defined]
+    m = a.type.shape[1 if op.attributes["trans_a"] else 0]  # type: ignore[attr-defined]
+    return m if m is not None and m >= 0 else -1
+
+
 def _loop_weight(op: object) -> bool:
     """Whether a product's right operand is a non-sequence of the loop whose body it is in: the
     body's recording may then run it on packed panels (runtime/native_panels.py), whose kernels
@@ -635,6 +654,8 @@ class BlasStep(PredictsKernels):
         same_shape = len(shape) == out.ndim and all(d != 1 or o == 1 for d, o in zip(shape, out.shape))
         if same_shape and c.owner is not None and len(c.uses) == 1:
             return None  # c is a temporary only this product reads: written in place, no fill
+        if same_shape and self.op_name == "tir.gemm" and 0 <= _static_rows(op) <= SHORT_MAX_M:
+            return None  # few rows: a skinny kernel (``short`` at least) reads c in place
         inner = "z" if not shape or shape[-1] == 1 else "u"
         return (len(shape), out.ndim, (inner,))
 
@@ -653,16 +674,20 @@ class BlasStep(PredictsKernels):
         known_k = k is not None and k >= 0
         k = k if known_k else 256  # a batch: only the choice of ``columns`` is made without k
         a_steps, b_steps = ((1, k) if ta else (k, 1)), ((1, k) if tb else (n, 1))
-        # Any number of rows: the rule's limits on them are for packing with few rows.
+        a = op.operands[2]  # type: ignore[attr-defined]
+        m = a.type.shape[1 if ta else 0]
+        known_m = m is not None and m >= 0
+        # Any number of rows: the rule's limits on them are for packing with few rows; then, for a
+        # known few rows, ``short``.
         kind = skinny_kind(1 << 20, n, k, a_steps, b_steps, self.np_dtype.itemsize)
+        if kind is None and known_m and not (_loop_weight(op) and PanelProducts.worth_it(self.context)):
+            kind = skinny_kind(m, n, k, a_steps, b_steps, self.np_dtype.itemsize)  # (a loop's weight: panels)
         if kind is None or (not known_k and kind != "columns"):
             return []
         owner = beta.owner
         zero = owner is not None and owner.name == "tir.constant" and not np.any(owner.attributes["value"])
-        a = op.operands[2]  # type: ignore[attr-defined]
-        m = a.type.shape[1 if ta else 0]
-        rows, columns = self.skinny_kernels().whole(kind, m if m is not None and m >= 0 else 1, n)
-        whole = (rows and m is not None and m >= 0, columns)
+        rows, columns = self.skinny_kernels().whole(kind, m if known_m else 1, n)
+        whole = (rows and known_m, columns)
         variants: list[tuple] = [(kind, not zero, whole) if any(whole) else (kind, not zero)]
         if (kind == "dots" and b_steps[0] != 1) or (kind == "small_inner" and b_steps[1] != 1):
             variants.append(("pack", False))
@@ -767,9 +792,11 @@ class BlasStep(PredictsKernels):
         if x.ndim == 2 and y.ndim == 2:
             (m, k), (k2, n) = x.shape, y.shape
             _check_inner(x.shape, y.shape, k, k2)
-            out = self._skinny_product(None, x, y, False, False, 1.0, 0.0)
+            # Panels first: in a loop they pack a weight once for every step (a skinny ``short``
+            # product would read it unpacked at each).
+            out = self._panel_product(x, y, False, [None], 0.0)
             if out is None:
-                out = self._panel_product(x, y, False, [None], 0.0)
+                out = self._skinny_product(None, x, y, False, False, 1.0, 0.0)
             if out is not None:
                 return [out]
             configure_blas_threads(self.num_threads, m * n * k)
@@ -809,9 +836,11 @@ class BlasStep(PredictsKernels):
         k2, n = (b.shape[1], b.shape[0]) if tb else b.shape
         _check_inner((m, k), (k2, n), k, k2)
         alpha, beta = float(inputs[1]), float(inputs[4])
-        out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta, donated, private)
-        if out is None and alpha == 1.0 and beta in (0.0, 1.0) and not ta:
+        out = None
+        if alpha == 1.0 and beta in (0.0, 1.0) and not ta:  # panels first, as in _dot
             out = self._panel_product(a, b, tb, inputs, beta, donated, private)
+        if out is None:
+            out = self._skinny_product(inputs[0], a, b, ta, tb, alpha, beta, donated, private)
         if out is not None:
             return [out]
         configure_blas_threads(self.num_threads, m * n * k)
