@@ -6,6 +6,7 @@ Shape questions are answered from static types only and conservatively: a dynami
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -133,21 +134,38 @@ def absorbs(x: Value, others: Sequence[Value]) -> bool:
     return all(broadcasts_into(o.type, x.type) for o in others)
 
 
-def shape_chain(v: Value) -> Iterator[Value]:
+#: How far back two values' shape chains are followed to prove them of one shape (bounded: the
+#: proof runs for every group root of a long elementwise chain).
+_SAME_SHAPE_DEPTH = 4
+
+
+def shape_chain(v: Value, depth: int = _SAME_SHAPE_DEPTH) -> Iterator[Value]:
     """``v``, then earlier values provably of its shape: through elementwise ops, an operand that
-    every other operand broadcasts into has the result's shape."""
+    every other operand broadcasts into, or provably has the shape of (their shape chains meet
+    within ``depth`` steps: ``x < 0`` and ``0.5 * x`` both have ``x``'s), has the result's shape."""
     yield v
     while True:
         op = v.owner
         if op is None or op.opdef.fusion != "elementwise" or op.regions or not op.operands:
             return
         for o in op.operands:
-            if o.type.ndim == v.type.ndim and absorbs(o, [w for w in op.operands if w is not o]):
+            if o.type.ndim == v.type.ndim and all(
+                    broadcasts_into(w.type, o.type) or (depth > 0 and _same_shape(w, o, depth - 1))
+                    for w in op.operands if w is not o):
                 v = o
                 yield v
                 break
         else:
             return
+
+
+def _same_shape(a: Value, b: Value, depth: int) -> bool:
+    """Whether ``a`` and ``b`` are provably of one shape: their shape chains (``depth`` steps
+    back) meet."""
+    if a.type.ndim != b.type.ndim:
+        return False
+    ids = {id(x) for x in itertools.islice(shape_chain(a, depth), depth + 1)}
+    return any(id(x) in ids for x in itertools.islice(shape_chain(b, depth), depth + 1))
 
 
 def shape_source(v: Value) -> Value:
