@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tensorir.codegen.cpu.registers import VECTOR_BITS_VARIABLE, host_vector_bits, parse_vector_bits
-from tensorir.runtime.core_share import DYNAMIC_VARIABLE, parse_dynamic
+from tensorir.runtime.core_share import DYNAMIC_VARIABLE, parse_dynamic, parse_switch
 from tensorir.runtime.cuda.device_flag import normalize_device
 from tensorir.runtime.threadpool import THREADS_VARIABLE, parse_thread_count
 
@@ -40,12 +40,10 @@ class Flag:
 
 
 def _bool(text: str) -> bool:
-    lowered = str(text).strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected a boolean, got {text!r}")
+    value = parse_switch(text)
+    if value is None:
+        raise ValueError(f"expected a boolean, got {text!r}")
+    return value
 
 
 def _thread_count(value: Any) -> int:

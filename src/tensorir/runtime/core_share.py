@@ -27,7 +27,7 @@ from collections import deque
 import numpy as np
 
 __all__ = ["CAP", "DYNAMIC_VARIABLE", "OWN_THREADS", "SAMPLE_SECONDS", "default_thread_count", "dynamic_threads",
-           "others_running", "own_thread", "parse_dynamic", "refresh", "thread_cap"]
+           "others_running", "own_thread", "parse_dynamic", "parse_switch", "refresh", "thread_cap"]
 
 DYNAMIC_VARIABLE = "TENSORIR_DYNAMIC_THREADS"
 #: The cap when it is off: above any thread count.
@@ -51,14 +51,21 @@ _SAMPLES: deque[int] = deque(maxlen=3)
 _NEXT = [0.0]
 
 
+_SWITCH_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+                 "off": False}
+
+
+def parse_switch(text: str) -> bool | None:
+    """An on/off value (1/true/yes/on, 0/false/no/off, any case), or None for anything else."""
+    return _SWITCH_WORDS.get(str(text).strip().lower())
+
+
 def parse_dynamic(text: str) -> bool:
     """``TENSORIR_DYNAMIC_THREADS``'s value checked: on or off, or a ValueError naming it."""
-    lowered = str(text).strip().lower()
-    if lowered in ("1", "true", "on", "yes"):
-        return True
-    if lowered in ("0", "false", "off", "no"):
-        return False
-    raise ValueError(f"{DYNAMIC_VARIABLE}={text!r}: expected 1/true/on (the default) or 0/false/off")
+    value = parse_switch(text)
+    if value is None:
+        raise ValueError(f"{DYNAMIC_VARIABLE}={text!r}: expected 1/true/on (the default) or 0/false/off")
+    return value
 
 
 def dynamic_threads() -> bool:
