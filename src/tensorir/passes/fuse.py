@@ -24,7 +24,7 @@ from tensorir.dialects.ir import Block, Operation, Region, Value, walk
 from tensorir.dialects.registry import OPS
 from tensorir.dialects.tir.fused import FUSABLE_REDUCTIONS
 from tensorir.dialects.types import TensorType
-from tensorir.passes.matching import shape_chain
+from tensorir.passes.matching import shape_chain, shapes_meet
 from tensorir.passes.pass_manager import Pass
 
 FUSED = OPS["tir.fused"]
@@ -106,8 +106,8 @@ def find_groups(block: Block, max_operands: int) -> list[tuple[Operation, list[O
                 continue
             result = cand.results[0]
             if not all(id(user) in members for user in result.users) and not (
-                    id(result) in same_shape
-                    and _only_shape_reads_after(result, members, position, position[id(root)])):
+                    start is root and _only_shape_reads_after(result, members, position, position[id(root)])
+                    and (id(result) in same_shape or shapes_meet(result, root.results[0]))):
                 continue
             new_inputs = {id(v) for v in cand.operands if not _inlined_constant(v)} - inputs
             if len(inputs) - 1 + len(new_inputs) > max_operands:

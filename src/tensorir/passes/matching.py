@@ -30,6 +30,7 @@ __all__ = [
     "scalar_constant",
     "shape_chain",
     "shape_source",
+    "shapes_meet",
     "splat",
 ]
 
@@ -150,7 +151,7 @@ def shape_chain(v: Value, depth: int = _SAME_SHAPE_DEPTH) -> Iterator[Value]:
             return
         for o in op.operands:
             if o.type.ndim == v.type.ndim and all(
-                    broadcasts_into(w.type, o.type) or (depth > 0 and _same_shape(w, o, depth - 1))
+                    broadcasts_into(w.type, o.type) or (depth > 0 and shapes_meet(w, o, depth - 1))
                     for w in op.operands if w is not o):
                 v = o
                 yield v
@@ -159,7 +160,7 @@ def shape_chain(v: Value, depth: int = _SAME_SHAPE_DEPTH) -> Iterator[Value]:
             return
 
 
-def _same_shape(a: Value, b: Value, depth: int) -> bool:
+def shapes_meet(a: Value, b: Value, depth: int = _SAME_SHAPE_DEPTH) -> bool:
     """Whether ``a`` and ``b`` are provably of one shape: their shape chains (``depth`` steps
     back) meet."""
     if a.type.ndim != b.type.ndim:

@@ -52,3 +52,23 @@ func.func @tied(%x: tensor<?x?xf32>, %dh: tensor<?x?xf32>, %h: tensor<?x?xf32>, 
   %5 = "tir.add"(%1, %4) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
   func.return %5 : tensor<?x?xf32>
 }
+
+// The tied weight's update W - lr * (x.T @ dh + (h.T @ dz).T): the subtraction goes to the start
+// of the chain, so both products accumulate into W (no separate pass over W).
+// CHECK-LABEL: func.func @tied_update
+// CHECK: %[[P:.*]] = "tir.gemm"(%W, %{{.*}}, %dz, %h, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
+// CHECK: %[[G:.*]] = "tir.gemm"(%[[P]], %{{.*}}, %x, %dh, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
+// CHECK-NOT: "tir.sub"
+// CHECK: func.return %[[G]]
+func.func @tied_update(%W: tensor<?x?xf32>, %x: tensor<?x?xf32>, %dh: tensor<?x?xf32>, %h: tensor<?x?xf32>, %dz: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  %lr = "tir.constant"() {value = dense<0.1> : tensor<f32>} : () -> tensor<f32>
+  %0 = "tir.dimshuffle"(%x) {pattern = array<i64: 1, 0>} : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  %1 = "tir.dot"(%0, %dh) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %2 = "tir.dimshuffle"(%h) {pattern = array<i64: 1, 0>} : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  %3 = "tir.dot"(%2, %dz) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %4 = "tir.dimshuffle"(%3) {pattern = array<i64: 1, 0>} : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  %5 = "tir.add"(%1, %4) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %6 = "tir.mul"(%lr, %5) : (tensor<f32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %7 = "tir.sub"(%W, %6) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  func.return %7 : tensor<?x?xf32>
+}

@@ -38,3 +38,25 @@ func.func @reduction(%x: tensor<?x?xf64>, %y: tensor<?x?xf64>) -> (tensor<?xf64>
   %3 = "tir.sum"(%2) {axis = array<i64: 1>, keepdims = false} : (tensor<?x?xf64>) -> tensor<?xf64>
   func.return %3, %0 : tensor<?xf64>, tensor<?x?xf64>
 }
+
+// relu as tensorir writes it, switch(x < 0, 0, 0.5x + 0.5|x|), with a gradient's read of the
+// formula's shape: the formula is of x's shape and so is the switch (both shape chains reach x),
+// so the formula joins the switch's group and the shape read moves to the fused result.
+// CHECK-LABEL: func.func @relu_shape_read
+// CHECK: %[[M:.*]] = "tir.lt"(%x
+// CHECK: %[[Y:.*]] = "tir.fused"(%x, %[[M]])
+// CHECK: "tir.abs"
+// CHECK: "tir.switch"
+// CHECK: "tir.sum_to"(%g, %[[Y]])
+func.func @relu_shape_read(%x: tensor<?x?xf32>, %g: tensor<?x?xf32>) -> (tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xi1>) {
+  %0 = "tir.constant"() {value = dense<0.0> : tensor<f32>} : () -> tensor<f32>
+  %h = "tir.constant"() {value = dense<0.5> : tensor<f32>} : () -> tensor<f32>
+  %m = "tir.lt"(%x, %0) : (tensor<?x?xf32>, tensor<f32>) -> tensor<?x?xi1>
+  %a = "tir.mul"(%x, %h) : (tensor<?x?xf32>, tensor<f32>) -> tensor<?x?xf32>
+  %b = "tir.abs"(%x) : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  %c = "tir.mul"(%b, %h) : (tensor<?x?xf32>, tensor<f32>) -> tensor<?x?xf32>
+  %f = "tir.add"(%a, %c) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %y = "tir.switch"(%m, %0, %f) : (tensor<?x?xi1>, tensor<f32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %s = "tir.sum_to"(%g, %f) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  func.return %y, %s, %m : tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xi1>
+}
