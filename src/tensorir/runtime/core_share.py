@@ -30,8 +30,21 @@ __all__ = ["CAP", "DYNAMIC_VARIABLE", "OWN_THREADS", "SAMPLE_SECONDS", "default_
            "others_running", "own_thread", "parse_dynamic", "parse_switch", "refresh", "thread_cap"]
 
 DYNAMIC_VARIABLE = "TENSORIR_DYNAMIC_THREADS"
+#: Seconds between two samples of the machine's load (a sample reads a few small /proc files).
+SAMPLE_SECONDS = 0.1
 #: The cap when it is off: above any thread count.
 _NO_CAP = 1 << 30
+#: The cap, one int64 word: native code (the replay runner's thread-count and split entries)
+#: reads it by address.
+CAP = np.array([_NO_CAP], np.int64)
+#: Native ids of tensorir's own kernel threads (the loop helper, the pool's workers): with the
+#: calling thread, the threads a split runs on. Every other runnable thread competes for the
+#: cores, whether it belongs to another process or to this one (a data loader, another
+#: library's thread pool).
+OWN_THREADS: set[int] = set()
+_SWITCH_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+                 "0": False, "false": False, "no": False, "off": False}
+
 
 def default_thread_count() -> int:
     """Cores this process may run on (``os.sched_getaffinity``), else ``os.cpu_count()``."""
@@ -41,18 +54,11 @@ def default_thread_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-#: Seconds between two samples of the machine's load (a sample reads a few small /proc files).
-SAMPLE_SECONDS = 0.1
-#: The cap, one int64 word: native code (the replay runner's thread-count and split entries)
-#: reads it by address.
-CAP = np.array([_NO_CAP], np.int64)
 _CORES = default_thread_count()
 _SAMPLES: deque[int] = deque(maxlen=3)
 _NEXT = [0.0]
-
-
-_SWITCH_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
-                 "off": False}
+#: Off, or no /proc to read: never sampled (None: not yet read, at the first refresh).
+_FIXED: list[bool | None] = [None]
 
 
 def parse_switch(text: str) -> bool | None:
@@ -73,11 +79,14 @@ def dynamic_threads() -> bool:
     return parse_dynamic(os.environ.get(DYNAMIC_VARIABLE, "1")) and os.path.exists("/proc/stat")
 
 
-#: Off, or no /proc to read: never sampled (None: not yet read, at the first refresh).
-_FIXED: list[bool | None] = [None]
+def own_thread(native_id: int | None) -> None:
+    """Note a kernel thread of tensorir's (its ``threading.Thread.native_id``)."""
+    if native_id is not None:
+        OWN_THREADS.add(native_id)
 
 
 def _procs_running() -> int | None:
+    """The machine's running and runnable threads now, from ``/proc/stat``."""
     try:
         with open("/proc/stat", "rb") as stat:
             for line in stat:
@@ -86,19 +95,6 @@ def _procs_running() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
-
-
-#: Native ids of tensorir's own kernel threads (the loop helper, the pool's workers): with the
-#: calling thread, the threads a split runs on. Every other runnable thread competes for the
-#: cores, whether it belongs to another process or to this one (a data loader, another
-#: library's thread pool).
-OWN_THREADS: set[int] = set()
-
-
-def own_thread(native_id: int | None) -> None:
-    """Note a kernel thread of tensorir's (its ``threading.Thread.native_id``)."""
-    if native_id is not None:
-        OWN_THREADS.add(native_id)
 
 
 def _own_running() -> int:
@@ -126,12 +122,10 @@ def others_running() -> int | None:
 
 def refresh(now: float | None = None) -> int:
     """The cap, sampled again when the last sample is older than :data:`SAMPLE_SECONDS`."""
-    if _FIXED[0]:
-        return int(CAP[0])
     if _FIXED[0] is None:
         _FIXED[0] = not dynamic_threads()
-        if _FIXED[0]:
-            return int(CAP[0])
+    if _FIXED[0]:
+        return int(CAP[0])
     now = time.monotonic() if now is None else now
     if now < _NEXT[0]:
         return int(CAP[0])

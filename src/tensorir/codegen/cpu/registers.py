@@ -8,8 +8,8 @@ sized for AVX2 left half of such a core unused (LLVM keeps an explicit ``vector<
 256 bits). This module is the one place that reads the host, once per process; each kernel
 family keeps its tile shapes per register count in its own table.
 
-``TENSORIR_VECTOR_BITS=256`` sizes the tiles for AVX2 on an AVX-512 host (to compare the two, or
-to run one compile cache on both kinds of machine); a value above the host's is refused.
+``TENSORIR_VECTOR_BITS=256`` sizes the tiles for AVX2 on an AVX-512 host (to compare the two; a
+slow test runs the kernels' tests that way); a value above the host's is refused.
 """
 
 from __future__ import annotations
