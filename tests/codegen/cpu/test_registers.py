@@ -36,9 +36,19 @@ def test_a_width_above_the_host_or_unknown_is_refused() -> None:
         parse_vector_bits("128", 512)
 
 
-def test_the_flags_are_read_without_llvm(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo") or registers.platform.machine() != "x86_64",
+                    reason="reads /proc/cpuinfo's x86 flags")
+def test_the_flags_are_read_from_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     flags = registers._cpu_flags()
-    assert isinstance(flags, set)
+    assert "sse2" in flags  # every x86-64 CPU has it
+    # AVX-512 in the flags and the width the tiles take agree.
+    assert ("avx512f" in flags) == (host_vector_bits() == 512)
+    monkeypatch.setattr(registers, "_cpu_flags", lambda: set())
+    registers.host_vector_bits.cache_clear()
+    try:
+        assert registers.host_vector_bits() == 256  # no flags known: the AVX2 tiles, correct everywhere
+    finally:
+        registers.host_vector_bits.cache_clear()
 
 
 @pytest.mark.slow
