@@ -97,6 +97,9 @@ FLAGS: tuple[Flag, ...] = (
          None, _bool),
     Flag("log", "", "comma-separated topics to log through Python's logging (also TENSORIR_LOG): 'cache' "
          "explains each compile cache miss and each new argument signature of a function", None, _log_topics),
+    Flag("assume_shapes", True, "compile assuming that dynamic argument dims meeting in an elementwise op are "
+         "equal (no size-1 dim broadcast at run time), checked at each call; a call breaking it runs the function "
+         "compiled without the assumption (passes/assumed_shapes.py)", None, _bool),
     Flag("reuse_large_buffers", True, "keep freed large arrays in the process (no page faults on the next call's "
          "outputs; the resident size stays at its peak)", None, _bool),
 )

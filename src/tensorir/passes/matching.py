@@ -1,7 +1,9 @@
 """Small questions rewrites ask about values: is it a constant, which op made it, do shapes agree.
 
-Shape questions are answered from static types only and conservatively: a dynamic dim is
-``None`` and may be any size at run time, 1 included (NumPy broadcasting).
+Shape questions are answered from static types and conservatively: a dynamic dim is ``None``
+and may be any size at run time, 1 included (NumPy broadcasting); except while a function is
+compiled under the assumption of ``passes/assumed_shapes.py`` (its dynamic argument dims that
+meet are equal, checked at each call), which the value-level questions here then also use.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from tensorir.dialects.builder import Builder
 from tensorir.dialects.builtin import constant_value
 from tensorir.dialects.ir import Operation, Value
 from tensorir.dialects.types import TensorType
+from tensorir.passes.assumed_shapes import active
 
 __all__ = [
     "absorbs",
@@ -32,6 +35,7 @@ __all__ = [
     "shape_source",
     "shapes_meet",
     "splat",
+    "value_broadcasts_into",
 ]
 
 
@@ -79,7 +83,18 @@ def broadcasts_into(small: TensorType, big: TensorType) -> bool:
 
 def same_shape(a: Value, b: Value) -> bool:
     """Whether two values provably have the same shape (same value, or equal static shapes)."""
-    return a is b or (a.type.is_static and a.type.shape == b.type.shape)
+    if a is b or (a.type.is_static and a.type.shape == b.type.shape):
+        return True
+    facts = active()
+    return facts is not None and facts.same_shape(a, b)
+
+
+def value_broadcasts_into(small: Value, big: Value) -> bool:
+    """:func:`broadcasts_into` for two values (under the call-checked assumption, if active)."""
+    if broadcasts_into(small.type, big.type):
+        return True
+    facts = active()
+    return facts is not None and facts.broadcasts_into(small, big)
 
 
 def shapes_may_agree(a: Value, b: Value) -> bool:
@@ -132,7 +147,7 @@ def cast_to(b: Builder, v: Value, dtype: str) -> Value:
 
 def absorbs(x: Value, others: Sequence[Value]) -> bool:
     """Whether broadcasting ``x`` with ``others`` provably leaves ``x``'s shape unchanged."""
-    return all(broadcasts_into(o.type, x.type) for o in others)
+    return all(value_broadcasts_into(o, x) for o in others)
 
 
 #: How far back two values' shape chains are followed to prove them of one shape (bounded: the
@@ -151,7 +166,7 @@ def shape_chain(v: Value, depth: int = _SAME_SHAPE_DEPTH) -> Iterator[Value]:
             return
         for o in op.operands:
             if o.type.ndim == v.type.ndim and all(
-                    broadcasts_into(w.type, o.type) or (depth > 0 and shapes_meet(w, o, depth - 1))
+                    value_broadcasts_into(w, o) or (depth > 0 and shapes_meet(w, o, depth - 1))
                     for w in op.operands if w is not o):
                 v = o
                 yield v
@@ -165,6 +180,9 @@ def shapes_meet(a: Value, b: Value, depth: int = _SAME_SHAPE_DEPTH) -> bool:
     back) meet."""
     if a.type.ndim != b.type.ndim:
         return False
+    facts = active()
+    if facts is not None and facts.same_shape(a, b):
+        return True
     ids = {id(x) for x in itertools.islice(shape_chain(a, depth), depth + 1)}
     return any(id(x) in ids for x in itertools.islice(shape_chain(b, depth), depth + 1))
 
