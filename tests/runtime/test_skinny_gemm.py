@@ -114,11 +114,12 @@ SHAPES = {
     "g @ W2.T": ((128, 10, 500, False, True), "small_inner"),
     "h.T @ g": ((500, 128, 10, True, False), "columns"),
     "h @ W2.T": ((128, 500, 10, False, True), "dots"),  # nothing to pack
-    "17 columns": ((64, 40, 17, False, False), "short"),
-    "wide and deep": ((64, 40, 100, False, False), "short"),
+    "17 columns": ((64, 80, 17, False, False), "short"),
+    "wide and deep": ((64, 80, 100, False, False), "short"),
+    "a weight's gradient over a minibatch": ((784, 40, 500, True, False), "small_inner"),
     "a minibatch by a weight": ((20, 784, 500, False, False), "short"),
     "a minibatch by a weight's transpose": ((20, 500, 784, False, True), None),
-    "many rows, wide and deep": ((65, 40, 100, False, False), None),
+    "many rows, wide and deep": ((65, 80, 100, False, False), None),
     "short k to pack": ((128, 128, 10, False, False), None),
     "few rows to pack": ((32, 10, 500, False, True), None),
 }

@@ -69,3 +69,25 @@ def test_folded_update_within_one_ulp_float32(form: str, k: int, columns: int) -
 def test_folded_update_float64(form: str) -> None:
     got, reference = _update(form, 32, 4 * FOLDED_MAX_K, 24, "float64")
     np.testing.assert_allclose(got, reference, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("batch", [20, FOLDED_MAX_K])  # small_inner's inner sizes; joined past the K-block
+def test_tied_weight_update_joined_within_one_ulp_float32(batch: int) -> None:
+    """A weight used twice (``x @ W`` and ``h @ W.T``) gets its two gradient products joined into
+    one product over both minibatches (passes/blas.py ``JoinChainedProducts``), folded into W."""
+    rng = np.random.default_rng(3)
+    m, n = 96, 40
+    lr = float(np.float32(0.01 / np.sqrt(batch)))
+    w0 = rng.uniform(0.5, 2.0, (m, n)).astype(np.float32)
+    w = tr.shared(w0.copy(), name="W")
+    x, dh, h, dz = (T.matrix(name, dtype="float32") for name in ("x", "dh", "h", "dz"))
+    gradient = T.dot(x.T, dh) + T.dot(h.T, dz).T
+    step = tr.function([x, dh, h, dz], [], updates=[(w, w - lr * gradient)])
+    assert step.ir().count("\"tir.gemm\"") == 1
+    values = [rng.standard_normal(s).astype(np.float32) for s in ((batch, m), (batch, n), (batch, n), (batch, m))]
+    step(*values)
+    x64, dh64, h64, dz64 = (v.astype(np.float64) for v in values)
+    reference = w0.astype(np.float64) - lr * (x64.T @ dh64 + dz64.T @ h64)
+    errors = ulp_errors(w.get_value(), reference)
+    assert errors.mean() <= 0.5, f"batch {batch}: mean {errors.mean():.3f} ulp, max {errors.max():.2f}"
+    assert errors.max() <= 1.5

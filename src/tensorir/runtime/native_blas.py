@@ -275,9 +275,14 @@ def blas_kernels(cache: CompileCache | None, dtype: str) -> BlasKernels:
 # 15.9 vs 15.2 us), ``small_inner`` that must pack it for fewer than 64 rows or 256 columns
 # (32x10x500: 17.3 vs 16.9, 128x10x100: 15.4 vs 14.4); without a pack they won at every size
 # tried. float64: the same shapes won or tied (x @ W 304 vs 298 us, h.T @ g 49 vs 107).
-#: Most output columns of a ``dots`` or ``columns`` product, most inner size of ``small_inner``.
+#: Most output columns of a ``dots`` or ``columns`` product.
 SKINNY_MAX_N = 16
-SMALL_INNER_MAX_K = 16
+#: Most inner size of ``small_inner``: a weight's gradient over a minibatch (``x.T @ g``, k the
+#: batch), two of them joined for a tied weight (passes/blas.py). Up to 64 its tiles held their
+#: rate; OpenBLAS, blocking for large k, spent most of such a call on the pass over C (a 784 x 500
+#: update at k = 20 and 40: about half the time with ``small_inner`` on one thread). The product
+#: table has sizes up to this k, so the measurement decides at each size.
+SMALL_INNER_MAX_K = 64
 #: Least inner size of a ``dots`` product that packs op(B), least rows and columns of a
 #: ``small_inner`` one (below them packing costs more than the kernel gains).
 DOTS_PACK_MIN_K = 256

@@ -33,7 +33,7 @@ import numpy as np
 __all__ = ["DEFAULT_WAKE_SECONDS", "ProductTable", "measure_product_table", "product_table", "table_path",
            "use_product_table"]
 
-TABLE_VERSION = 2
+TABLE_VERSION = 3
 #: Without a measurement: how late the pool's worker starts after the calling thread, and one
 #: thread's multiply-add rate in the own kernels (float32), as measured on the development VM
 #: (a split product's worker started 5-40 us late).
@@ -50,7 +50,8 @@ DEFAULT_FMA_PER_SECOND = 2.5e10
 MEASURED_SIZES: dict[str, tuple[tuple[int, int, int], ...]] = {
     "dots": ((32, 10, 128), (128, 10, 500), (600, 10, 784), (128, 16, 1024)),
     "columns": ((500, 10, 20), (784, 10, 128), (784, 10, 600), (256, 16, 256)),
-    "small_inner": ((32, 500, 10), (128, 100, 10), (256, 784, 16), (600, 256, 10)),
+    "small_inner": ((32, 500, 10), (128, 100, 10), (256, 784, 16), (600, 256, 10), (784, 500, 32),
+                    (500, 784, 64)),
     "panels": ((16, 256, 128), (32, 1024, 256), (64, 512, 512), (32, 3 * 256, 256)),
     "short": ((20, 500, 784), (32, 256, 256), (64, 1000, 784), (16, 2048, 512)),
 }

@@ -37,11 +37,14 @@ func.func @ger(%A: tensor<?x?xf64>, %x: tensor<?xf64>, %y: tensor<?xf64>) -> ten
 }
 
 // A tied weight's gradient x.T @ dh + (h.T @ dz).T: the transposed product swaps its operands
-// (dz.T @ h) and the sum accumulates the other product into it: two gemms, no transpose.
+// (dz.T @ h), the sum accumulates the other product into it, and the two products over rows
+// become one over the joined rows: [dz; x].T @ [h; dh], no transpose.
 // CHECK-LABEL: func.func @tied
-// CHECK: %[[P:.*]] = "tir.gemm"(%{{.*}}, %{{.*}}, %dz, %h, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
-// CHECK: %[[G:.*]] = "tir.gemm"(%[[P]], %{{.*}}, %x, %dh, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
+// CHECK: %[[A:.*]] = "tir.join"(%dz, %x) {axis = 0 : i64}
+// CHECK: %[[B:.*]] = "tir.join"(%h, %dh) {axis = 0 : i64}
+// CHECK: %[[G:.*]] = "tir.gemm"(%{{.*}}, %{{.*}}, %[[A]], %[[B]], %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
 // CHECK-NOT: "tir.dimshuffle"
+// CHECK-NOT: "tir.gemm"
 // CHECK: func.return %[[G]]
 func.func @tied(%x: tensor<?x?xf32>, %dh: tensor<?x?xf32>, %h: tensor<?x?xf32>, %dz: tensor<?x?xf32>) -> tensor<?x?xf32> {
   %0 = "tir.dimshuffle"(%x) {pattern = array<i64: 1, 0>} : (tensor<?x?xf32>) -> tensor<?x?xf32>
@@ -54,11 +57,13 @@ func.func @tied(%x: tensor<?x?xf32>, %dh: tensor<?x?xf32>, %h: tensor<?x?xf32>, 
 }
 
 // The tied weight's update W - lr * (x.T @ dh + (h.T @ dz).T): the subtraction goes to the start
-// of the chain, so both products accumulate into W (no separate pass over W).
+// of the chain, so both products accumulate into W, then join into one: one pass over W.
 // CHECK-LABEL: func.func @tied_update
-// CHECK: %[[P:.*]] = "tir.gemm"(%W, %{{.*}}, %dz, %h, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
-// CHECK: %[[G:.*]] = "tir.gemm"(%[[P]], %{{.*}}, %x, %dh, %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
+// CHECK: %[[A:.*]] = "tir.join"(%dz, %x) {axis = 0 : i64}
+// CHECK: %[[B:.*]] = "tir.join"(%h, %dh) {axis = 0 : i64}
+// CHECK: %[[G:.*]] = "tir.gemm"(%W, %{{.*}}, %[[A]], %[[B]], %{{.*}}) {inplace = unit, trans_a = true, trans_b = false}
 // CHECK-NOT: "tir.sub"
+// CHECK-NOT: "tir.gemm"
 // CHECK: func.return %[[G]]
 func.func @tied_update(%W: tensor<?x?xf32>, %x: tensor<?x?xf32>, %dh: tensor<?x?xf32>, %h: tensor<?x?xf32>, %dz: tensor<?x?xf32>) -> tensor<?x?xf32> {
   %lr = "tir.constant"() {value = dense<0.1> : tensor<f32>} : () -> tensor<f32>
