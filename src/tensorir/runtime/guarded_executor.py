@@ -10,6 +10,7 @@ time one is needed, and gets the same results as without the assumption.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,21 +33,25 @@ class GuardedExecutor:
         self._build_general = build_general
         self._general: Any = None
         self._copy_results: tuple[int, ...] = ()
+        self._building = threading.Lock()  # two threads breaking the guard build it once
 
     @property
     def general(self) -> Any:  # noqa: ANN401
         """The executor compiled without the assumption (compiled on first use)."""
-        if self._general is None:
-            general = self._build_general()
-            # The caller trusts ``assumed``'s fresh results; a result the general plan may
-            # share with an argument or another result is copied before it is handed out.
-            mine = getattr(self.assumed, "fresh_results", None)
-            theirs = getattr(general, "fresh_results", None)
-            if mine is not None:
-                self._copy_results = tuple(i for i, fresh in enumerate(mine)
-                                           if fresh and (theirs is None or not theirs[i]))
-            self._general = general
+        with self._building:
+            if self._general is None:
+                self._set_general(self._build_general())
         return self._general
+
+    def _set_general(self, general: Any) -> None:  # noqa: ANN401
+        # The caller trusts ``assumed``'s fresh results; a result the general plan may share
+        # with an argument or another result is copied before it is handed out.
+        mine = getattr(self.assumed, "fresh_results", None)
+        theirs = getattr(general, "fresh_results", None)
+        if mine is not None:
+            self._copy_results = tuple(i for i, fresh in enumerate(mine)
+                                       if fresh and (theirs is None or not theirs[i]))
+        self._general = general
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self.holds(arrays):
