@@ -207,3 +207,26 @@ def test_whole_tile_kernels_match_numpy(context: KernelContext, dtype: str, kind
     tol = _tolerance(dtype, k)
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     assert used == [(kind, (odd != "rows", odd != "columns"))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("m", "k", "n"), [(20, 784, 500), (3, 100, 512), (64, 90, 1000), (17, 70, 33)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_short_products_split_by_columns(context: KernelContext, dtype: str, m: int, k: int, n: int,
+                                         beta: float) -> None:
+    """``short`` products split over the threads by column ranges (each thread reads its part of
+    the weight), unevenly and at edges that are not whole tiles."""
+    before = SKINNY_CALLS.copy()
+    iterations: list[int] = []
+    run = context.run
+
+    def counted(fn, n_iterations, work, args, owners=()):  # noqa: ANN001, ANN202
+        iterations.append(n_iterations)
+        return run(fn, n_iterations, work, args, owners)
+
+    with use_product_table(ProductTable(wake_seconds=20e-6)), mock.patch.object(context, "run", counted):
+        got, want = _run_gemm(context, dtype, m, k, n, False, False, -0.7, beta, ("c", "c"), "full", 5)
+    assert SKINNY_CALLS - before == {"short": 1}
+    assert iterations[-1] == (2 if m * n * k > 1_000_000 else 1)
+    tol = _tolerance(dtype, k)
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

@@ -435,15 +435,16 @@ class SkinnyKernels:
             b_steps, owners = (n, 1), (b,)
         fn = self.kernels.get(self.variant(kind, beta != 0.0, m, n))
         context = self.context
-        rows = self._rows_per_thread(m, n, k, kind) if parallel else m
-        args = (id(a), id(b), id(c), id(out), m, n, k, rows, *a_steps, *b_steps, _float_bits(alpha),
+        extent = n if kind == "short" else m  # what the iterations divide (lower_skinny.py)
+        size = self._iteration_size(m, n, k, kind) if parallel else extent
+        args = (id(a), id(b), id(c), id(out), m, n, k, size, *a_steps, *b_steps, _float_bits(alpha),
                 _float_bits(beta))
-        context.run(fn, -(-m // rows), context.parallel_min_work if parallel else 0, args, owners)
+        context.run(fn, -(-extent // size), context.parallel_min_work if parallel else 0, args, owners)
         SKINNY_CALLS[kind] += 1
 
     def whole(self, kind: str, m: int, n: int) -> tuple[bool, bool]:
         """Whether an ``m x n`` product of ``kind`` has whole tiles of rows in every iteration
-        (:meth:`_rows_per_thread` keeps them whole) and of columns."""
+        (:meth:`_iteration_size` keeps them whole) and of columns."""
         rows, columns = skinny_tiles(kind, self.dtype.name)
         return m % rows == 0, n % columns == 0
 
@@ -471,14 +472,16 @@ class SkinnyKernels:
         self._chosen[(kind, accumulate, m, n)] = chosen
         return chosen
 
-    def _rows_per_thread(self, m: int, n: int, k: int, kind: str) -> int:
-        """Rows of each iteration of a split kernel (the pool gives each thread one), a multiple
-        of 16 and of the kernel's row tile (whole tiles). The calling thread's iteration is the
-        first: it takes the larger share, as the workers start late (ProductTable.main_share)."""
+    def _iteration_size(self, m: int, n: int, k: int, kind: str) -> int:
+        """Rows (``short``: columns) of each iteration of a split kernel (the pool gives each
+        thread one), a multiple of 16 and of the kernel's tile (whole tiles). The calling
+        thread's iteration is the first: it takes the larger share, as the workers start late
+        (ProductTable.main_share)."""
         threads = self.context.pool.num_threads
         share = product_table(self.context, threads).main_share(threads, m * n * k)
-        block = math.lcm(16, skinny_tiles(kind, self.dtype.name)[0])
-        return -(-int(m * share + 0.5) // block) * block
+        rows, columns = skinny_tiles(kind, self.dtype.name)
+        extent, block = (n, math.lcm(16, columns)) if kind == "short" else (m, math.lcm(16, rows))
+        return -(-int(extent * share + 0.5) // block) * block
 
     def _packed(self, source: np.ndarray, shape: tuple[int, int], steps: tuple[int, int]) -> np.ndarray:
         """The dense ``shape`` matrix whose element ``(r, q)`` is ``source``'s at element offset

@@ -123,9 +123,10 @@ class _SkinnyKernel:
         self.c = lb.data(3)
         params = dict(zip(SKINNY_PARAMS, lb.args[4:]))
         self.m, self.n, self.k = params["m"], params["n"], params["k"]
-        # Iteration t computes the output rows [t*rows, (t+1)*rows) (the last ends at m).
+        # Iteration t computes the output rows [t*rows, (t+1)*rows) (the last ends at m); for
+        # ``short`` the columns (the last ends at n).
         self.first = lb.mul("%start", params["rows"])
-        self.last = lb.min(lb.mul("%end", params["rows"]), self.m)
+        self.last = lb.min(lb.mul("%end", params["rows"]), self.n if kind == "short" else self.m)
         self.sa0, self.sa1, self.sb0, self.sb1 = params["sa0"], params["sa1"], params["sb0"], params["sb1"]
         self.alpha = self._float_param(params["alpha"])
         self.beta = self._float_param(params["beta"])
@@ -285,13 +286,14 @@ class _SkinnyKernel:
         # vectors) is read once, from memory, and stays in cache while every row tile uses it;
         # the rows of op(A) (m x k, a few hundred KiB at most) stay in cache across the strips.
         # small_inner's order (rows outermost) would read all of op(B) again for every row tile.
+        # The iterations are column ranges: split over threads, each reads its part of op(B).
         lb, v = self.lb, self.v
         self._splat(self.alpha, v)
         if self.accumulate:
             self._splat(self.beta, v)
-        for c_lo, c_hi, vectors, width in self._vector_tiers("%zero", self.n, self.whole_columns):
+        for c_lo, c_hi, vectors, width in self._vector_tiers(self.first, self.last, self.whole_columns):
             with lb.loop(c_lo, c_hi, lb.const(vectors * width)) as j0:
-                for lo, hi, rows in self._tiers(self.first, self.last, _SMALL_INNER_ROW_TILES, self.whole_rows):
+                for lo, hi, rows in self._tiers("%zero", self.m, _SMALL_INNER_ROW_TILES, self.whole_rows):
                     with lb.loop(lo, hi, lb.const(rows)) as i0:
                         self._inner_tile(i0, rows, j0, vectors, width)
 
