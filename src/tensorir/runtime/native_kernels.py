@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -33,6 +34,12 @@ __all__ = ["RECORDING", "KernelContext", "KernelSet", "KernelText", "array_layou
 
 #: Below this many elements of work a kernel runs on the calling thread.
 PARALLEL_MIN_WORK = 1 << 17
+#: Runs of a kernel on the calling thread timed before the pool may take it: above
+#: PARALLEL_MIN_WORK the pool splits a kernel only where its own measured time (the least per
+#: unit of work of these runs; the first may pay for cold caches) beats the pool's measured
+#: wake-up (runtime/product_table.py). A kernel of a few hundred thousand cheap elements (an
+#: ``exp`` of 200K floats: 26 us whole) lost to the wake-up split in two (68 us).
+WHOLE_RUNS_TIMED = 2
 #: Least work of a kernel that a loop's step splits with the loop helper (the helper spins
 #: between a step's splits, so a hand-over costs well under a microsecond). Measured on the
 #: development VM: a step of one 32 x 1024 elementwise kernel 21 -> 12 us; W6 (LSTM training
@@ -179,6 +186,8 @@ class KernelContext:
     #: context's id, so they go with the executor
     shared_kernels: dict[tuple[str, str], object] = field(default_factory=dict)
     _modules: list[object] = field(default_factory=list)
+    #: kernels run whole above PARALLEL_MIN_WORK: id -> [kernel, runs, least seconds per work]
+    _whole_rates: dict[int, list] = field(default_factory=dict)
 
     def module(self, text: KernelText, name: str, symbols: dict[str, int] | None = None):  # noqa: ANN201
         """The loaded module holding the kernel ``name`` of ``text`` (compiled or from the cache).
@@ -285,9 +294,34 @@ class KernelContext:
             fn(0, n, *args)
             return
         if n > 1 and work >= self.parallel_min_work and self.pool.num_threads > 1:
-            self.pool.run(fn, n, args)
-        else:
+            if self._pool_pays(fn, work):
+                self.pool.run(fn, n, args)
+                return
+            start = time.perf_counter()
             fn(0, n, *args)
+            self._timed_whole(fn, work, time.perf_counter() - start)
+            return
+        fn(0, n, *args)
+
+    def _pool_pays(self, fn: Callable[..., None], work: int) -> bool:
+        """Whether splitting ``fn`` over ``work`` with the pool saves more than the wake-up of its
+        workers costs: from ``fn``'s own time on this thread (WHOLE_RUNS_TIMED runs first)."""
+        seen = self._whole_rates.get(id(fn))
+        if seen is None or seen[1] < WHOLE_RUNS_TIMED:
+            return False
+        from tensorir.runtime.product_table import product_table
+
+        threads = self.pool.num_threads
+        return product_table(self, threads).split_pays_seconds(threads, seen[2] * work)
+
+    def _timed_whole(self, fn: Callable[..., None], work: int, seconds: float) -> None:
+        seen = self._whole_rates.get(id(fn))
+        rate = seconds / work
+        if seen is None:
+            self._whole_rates[id(fn)] = [fn, 1, rate]  # keeps fn: its id is not reused
+        else:
+            seen[1] += 1
+            seen[2] = min(seen[2], rate)
 
 
 def _split_recorder():  # noqa: ANN202 - the loop helper's module (imported late: it imports this one)

@@ -222,10 +222,8 @@ class ElementwiseStep:
         if flat is not None:
             if caller is not None and RECORDING.recorder is None:
                 caller(flat, size, inputs, outputs)
-            elif RECORDING.recorder is not None:
-                self.context.run(flat, size, size, (*map(id, inputs), *map(id, outputs)))
             else:
-                self.context.pool.run(flat, size, (*map(id, inputs), *map(id, outputs)))
+                self.context.run(flat, size, size, (*map(id, inputs), *map(id, outputs)))
             return outputs
         for a, rank in zip(inputs, self.ranks):
             if a.ndim != rank:  # the kernel reads exactly ``rank`` dims of each operand

@@ -116,7 +116,10 @@ class ProductTable:
     def split_pays(self, threads: int, fma: int) -> bool:
         """Whether splitting a kernel of ``fma`` multiply-adds over ``threads`` threads saves more
         than the workers' late start costs twice over (they start late and are waited for)."""
-        whole = fma / self.fma_per_second
+        return self.split_pays_seconds(threads, fma / self.fma_per_second)
+
+    def split_pays_seconds(self, threads: int, whole: float) -> bool:
+        """:meth:`split_pays` for a kernel that takes ``whole`` seconds on one thread."""
         return threads > 1 and whole * (1 - 1 / threads) > 2 * self.wake_seconds
 
     def main_share(self, threads: int, fma: int) -> float:
