@@ -73,3 +73,36 @@ def test_default_thread_count() -> None:
     assert default_thread_count() >= 1
     with pytest.raises(ValueError):
         ThreadPool(0)
+
+
+def test_the_pool_takes_a_kernel_only_where_its_measured_time_pays(tmp_path) -> None:  # noqa: ANN001
+    """Above PARALLEL_MIN_WORK a kernel runs whole for its first WHOLE_RUNS_TIMED runs; then the
+    pool splits it only if its time whole beats the pool's (measured) wake-up twice over."""
+    import time
+
+    from tensorir.runtime.compile_cache import CompileCache
+    from tensorir.runtime.native_kernels import PARALLEL_MIN_WORK, WHOLE_RUNS_TIMED, KernelContext
+    from tensorir.runtime.product_table import ProductTable, use_product_table
+
+    pool = ThreadPool(2, min_chunk=1, align=1)
+    context = KernelContext(3, CompileCache(tmp_path), pool)
+
+    def runs(wake: float) -> list[tuple[int, int]]:
+        calls: list[tuple[int, int]] = []
+
+        def kernel(start: int, end: int) -> None:  # about 2 ms whole
+            calls.append((start, end))
+            time.sleep(0.002 * (end - start) / 1000)
+
+        with use_product_table(ProductTable(wake_seconds=wake)):
+            for _ in range(WHOLE_RUNS_TIMED + 2):
+                context.run(kernel, 1000, PARALLEL_MIN_WORK, ())
+        return calls
+
+    try:
+        assert runs(wake=1.0) == [(0, 1000)] * (WHOLE_RUNS_TIMED + 2)  # a wake-up dearer than the kernel
+        split = runs(wake=1e-6)
+        assert split[:WHOLE_RUNS_TIMED] == [(0, 1000)] * WHOLE_RUNS_TIMED
+        assert sorted(split[WHOLE_RUNS_TIMED:]) == [(0, 500), (0, 500), (500, 1000), (500, 1000)]
+    finally:
+        pool.close()
