@@ -146,25 +146,18 @@ class AssumedShapes:
 
     # -- proofs -------------------------------------------------------------------------------
     def _same_dim(self, p: object, q: object) -> bool:
-        if isinstance(p, DimClass):
-            p = p.root()
-            if p.conflict:
-                return False
-            if p.size is not None and q == p.size:
-                self._used.append(p)
-                return True
-        if isinstance(q, DimClass):
-            q = q.root()
-            if q.conflict:
-                return False
-            if q.size is not None and p == q.size:
-                self._used.append(q)
-                return True
-        if p is None or q is None:
+        p, q = _root(p), _root(q)
+        if p is None or q is None or _conflicted(p) or _conflicted(q):
             return False
-        if p is q and isinstance(p, DimClass):
-            self._used.append(p)
-        return p is q or (isinstance(p, int) and p == q)
+        if p is q:
+            if isinstance(p, DimClass):
+                self._used.append(p)
+            return True
+        size = _size_of(p)
+        if size is None or size != _size_of(q):
+            return False
+        self._used.extend(d for d in (p, q) if isinstance(d, DimClass))
+        return True
 
     def same_shape(self, a: Value, b: Value) -> bool:
         """Whether ``a`` and ``b`` have one shape under the assumption (noting the classes used)."""
@@ -199,6 +192,19 @@ class AssumedShapes:
         kept = tuple((tuple(sorted(set(r.members))), r.size) for r in groups.values()
                      if len(set(r.members)) > 1 or r.size is not None)
         return ShapeGuard(tuple(sorted(kept, key=lambda g: g[0]))) if kept else None
+
+
+def _root(d: object) -> object:
+    return d.root() if isinstance(d, DimClass) else d
+
+
+def _conflicted(d: object) -> bool:
+    return isinstance(d, DimClass) and d.conflict
+
+
+def _size_of(d: object) -> int | None:
+    """A dim's static size: its own, or its class's (assumed); None when unknown."""
+    return d.size if isinstance(d, DimClass) else d  # type: ignore[return-value]
 
 
 def _elementwise(facts: AssumedShapes, op: Operation) -> tuple[object, ...]:
