@@ -127,3 +127,9 @@ def test_measure_a_tiny_grid(context: KernelContext) -> None:
     assert [e[0] for e in table.entries] == list(sizes)
     assert all(e[5] > 0 and e[6] > 0 for e in table.entries)
     assert table.wake_seconds > 0 and table.fma_per_second > 0
+
+
+def test_each_table_version_has_its_own_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = product_table_module.machine_key(2)
+    monkeypatch.setattr(product_table_module, "TABLE_VERSION", TABLE_VERSION + 1)
+    assert product_table_module.machine_key(2) != key

@@ -153,13 +153,15 @@ def _usable_cores() -> int:
 def machine_key(threads: int) -> str:
     """What a table is valid for: the CPU, the threads, the BLAS (SciPy's version, and the
     OpenBLAS kernels ``OPENBLAS_CORETYPE`` asks for: they set BLAS's side of every comparison),
-    the own kernels' vector width (``TENSORIR_VECTOR_BITS`` may narrow it)."""
+    the own kernels' vector width (``TENSORIR_VECTOR_BITS`` may narrow it), and the table's
+    version: two tensorir versions on one machine keep a table each instead of measuring again
+    on every alternation."""
     from tensorir.codegen.cpu.registers import host_registers
     from tensorir.runtime.compile_cache import _distribution_versions, _host_cpu
 
     core = os.environ.get("OPENBLAS_CORETYPE", "")
     text = (f"{_host_cpu()}\n{_usable_cores()} cores, {threads} threads\n{_distribution_versions(('scipy',))}"
-            f"\nOpenBLAS core {core}\nown kernels {host_registers().bits}-bit")
+            f"\nOpenBLAS core {core}\nown kernels {host_registers().bits}-bit\ntable version {TABLE_VERSION}")
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
