@@ -9,7 +9,7 @@ reduction that is the identity in nearly every program, that blocks fusion and t
 Here a function is compiled under the assumption, the equalities the rewrites relied on are
 collected as a guard over the arguments' shapes (:class:`ShapeGuard`), and a call whose
 arguments break it runs the function compiled without the assumption
-(``frontend/guarded_executor.py``).
+(``runtime/guarded_executor.py``).
 
 Each dim of a value is an ``int`` (static), a :class:`DimClass` (argument dims assumed equal,
 found by union-find) or ``None`` (made by an op whose shape rule is not followed here: never
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from tensorir.dialects.ir import Operation, Value
 
 __all__ = ["AssumedShapes", "DimClass", "ShapeGuard", "active", "assuming"]
+
 
 @dataclass(eq=False)
 class DimClass:
